@@ -1,0 +1,27 @@
+"""logloss: how SGD escapes local minima (Mori, Ziyin, Liu & Ueda, ICML 2022).
+
+Public API, re-exported here:
+
+* experiments: :func:`run_experiment`, :func:`list_experiments`, :class:`Result`;
+* theory: :mod:`logloss.theory` (φ, T, escape exponent and rate, n_c);
+* minibatch noise: :func:`minibatch_noise_covariance` (Eq. 8), :func:`per_sample_grads`;
+* data: :mod:`logloss.data`.
+"""
+
+__version__ = "0.1.0"
+
+from . import theory
+from .covariance import minibatch_noise_covariance
+from .experiment import Measured, Result, list_experiments, run_experiment
+from .persample import per_sample_grads
+
+__all__ = [
+    "__version__",
+    "theory",
+    "Measured",
+    "Result",
+    "list_experiments",
+    "run_experiment",
+    "minibatch_noise_covariance",
+    "per_sample_grads",
+]

@@ -1,0 +1,1 @@
+"""Vendored dataset subsets; see LICENSES.md in this folder."""
