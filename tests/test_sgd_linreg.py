@@ -1,0 +1,104 @@
+"""The replica kernel against a naive numpy loop on the same minibatch sequence."""
+
+import numba
+import numpy as np
+import pytest
+
+from logloss.linreg import make_linear_regression
+from logloss.sgd_linreg import minibatch_indices, naive_sgd_linreg, replica_seeds, sgd_linreg
+
+
+@pytest.fixture(scope="module")
+def prob3():
+    return make_linear_regression(50, 3, np.random.default_rng(1))
+
+
+@pytest.mark.parametrize("d,B,N", [(1, 1, 40), (3, 5, 50), (2, 30, 30)])
+def test_matches_naive_loop(d, B, N):
+    prob = make_linear_regression(N, d, np.random.default_rng(d + B))
+    steps, replicas, seed = 200, 3, 7
+    theta0 = prob.theta_star + np.random.default_rng(2).standard_normal((replicas, d))
+    run = sgd_linreg(prob, eta=0.05, B=B, steps=steps, replicas=replicas, seed=seed,
+                     theta0=theta0, record_every=1)
+    for r, s in enumerate(replica_seeds(seed, replicas)):
+        idx = minibatch_indices(s, N, B, steps)
+        ref = naive_sgd_linreg(prob, eta=0.05, B=B, steps=steps, theta0=theta0[r], indices=idx)
+        np.testing.assert_allclose(run.samples[:, r, :], ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(run.theta_final[r], ref[-1], rtol=1e-12, atol=1e-12)
+
+
+def test_minibatches_distinct_and_uniform():
+    N, B, steps = 20, 7, 20000
+    idx = minibatch_indices(123, N, B, steps)
+    assert all(len(set(row)) == B for row in idx[:2000])
+    counts = np.bincount(idx.ravel(), minlength=N)
+    # each index appears in a batch with probability B/N per step: binomial counts
+    p = B / N
+    z = (counts - steps * p) / np.sqrt(steps * p * (1 - p))
+    assert np.max(np.abs(z)) < 4.5
+    # pairs: P(μ and ν in the same batch) = B(B−1)/(N(N−1)) for every pair
+    both = np.mean(np.any(idx == 0, axis=1) & np.any(idx == 1, axis=1))
+    q = B * (B - 1) / (N * (N - 1))
+    assert abs(both - q) < 4.5 * np.sqrt(q * (1 - q) / steps)
+
+
+def test_recording_and_independent_of_threads(prob3):
+    kw = dict(eta=0.1, B=2, steps=1000, replicas=6, seed=3, record_every=100)
+    a = sgd_linreg(prob3, **kw)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        b = sgd_linreg(prob3, **kw)
+    finally:
+        numba.set_num_threads(old)
+    assert a.samples.shape == (10, 6, 3)
+    np.testing.assert_array_equal(a.samples, b.samples)
+    np.testing.assert_array_equal(a.samples[-1], a.theta_final)
+    c = sgd_linreg(prob3, **(kw | {"seed": 4}))
+    assert not np.allclose(a.theta_final, c.theta_final)
+    # replicas differ from one another
+    assert len(np.unique(a.theta_final[:, 0])) == 6
+
+
+def test_first_passage_against_trajectory(prob3):
+    steps, replicas, seed, eta, B = 3000, 4, 11, 0.2, 1
+    Ls = prob3.L_star
+    thr = Ls * np.array([1.05, 1.5, 3.0, 1e6])
+    run = sgd_linreg(prob3, eta=eta, B=B, steps=steps, replicas=replicas, seed=seed,
+                     thresholds=thr)
+    assert run.first_passage.shape == (replicas, 4)
+    for r, s in enumerate(replica_seeds(seed, replicas)):
+        idx = minibatch_indices(s, prob3.N, B, steps)
+        traj = naive_sgd_linreg(prob3, eta=eta, B=B, steps=steps, theta0=prob3.theta_star,
+                                indices=idx)
+        L = prob3.loss(traj)
+        for j, t in enumerate(thr):
+            hit = np.flatnonzero(L >= t)
+            expected = hit[0] + 1 if hit.size else -1
+            assert run.first_passage[r, j] == expected
+    assert np.all(run.first_passage[:, -1] == -1)  # 10⁶ L* is never reached: censored
+
+
+def test_stop_when_all_crossed(prob3):
+    thr = prob3.L_star * np.array([1.01])
+    kw = dict(eta=0.2, B=1, steps=5000, replicas=3, seed=2, thresholds=thr)
+    a = sgd_linreg(prob3, **kw)
+    b = sgd_linreg(prob3, **kw, stop_when_all_crossed=False)
+    np.testing.assert_array_equal(a.first_passage, b.first_passage)
+    assert np.all(a.first_passage > 0)
+
+
+def test_divergence_names_eta(prob3):
+    with pytest.raises(ValueError, match="eta"):
+        sgd_linreg(prob3, eta=50.0, B=1, steps=5000, replicas=2, seed=0)
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(eta=0.0), "eta"), (dict(eta=float("nan")), "eta"), (dict(B=0), "B"),
+    (dict(B=51), "B"), (dict(replicas=0), "replicas"),
+    (dict(theta0=np.zeros(2)), "theta0"), (dict(thresholds=np.array([2.0, 1.0])), "increasing"),
+])
+def test_bad_input(prob3, kw, match):
+    base = dict(eta=0.1, B=1, steps=10, replicas=2, seed=0)
+    with pytest.raises(ValueError, match=match):
+        sgd_linreg(prob3, **(base | kw))
