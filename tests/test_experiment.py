@@ -1,0 +1,61 @@
+"""The experiment registry: scales, overrides, summaries and reproducibility."""
+
+import json
+
+import numpy as np
+import pytest
+
+from logloss.experiment import get_experiment, list_experiments, run_experiment
+from logloss.scales import SCALES, resolve_scale
+
+REQUIRED_KEYS = {"experiment", "scale", "seed", "params", "measured", "theory", "device",
+                 "wall_time_s", "version", "git_commit"}
+
+
+def test_every_experiment_has_all_scales_with_the_same_keys():
+    for exp in list_experiments():
+        assert set(exp.presets) == set(SCALES)
+        assert len({frozenset(p) for p in exp.presets.values()}) == 1
+
+
+def test_scale_from_environment(monkeypatch):
+    monkeypatch.setenv("LOGLOSS_SCALE", "smoke")
+    assert resolve_scale() == "smoke"
+    assert resolve_scale("paper") == "paper"
+    monkeypatch.setenv("LOGLOSS_SCALE", "huge")
+    with pytest.raises(ValueError, match="LOGLOSS_SCALE"):
+        resolve_scale()
+    monkeypatch.delenv("LOGLOSS_SCALE")
+    assert resolve_scale() == "book"
+
+
+def test_unknown_experiment_and_parameter():
+    with pytest.raises(ValueError, match="unknown experiment 'nope'"):
+        get_experiment("nope")
+    with pytest.raises(ValueError, match="unknown parameter 'bogus'"):
+        run_experiment("minibatch-covariance", "smoke", bogus=1)
+
+
+def test_cli_strings_are_coerced_to_the_preset_types():
+    exp = get_experiment("minibatch-covariance")
+    p = exp.params("smoke", {"N": "30", "batch_sizes": "1,2,3", "draws": "1e2"})
+    assert p["N"] == 30 and p["batch_sizes"] == [1, 2, 3] and p["draws"] == 100
+    with pytest.raises(ValueError, match="N='x'"):
+        exp.params("smoke", {"N": "x"})
+
+
+def test_summary_is_complete_json_and_reproducible(capsys):
+    a = run_experiment("minibatch-covariance", "smoke", seed=7)
+    b = run_experiment("minibatch-covariance", "smoke", seed=7)
+    assert "scale=smoke" in capsys.readouterr().out
+    summary = json.loads(json.dumps(a.summary()))
+    assert REQUIRED_KEYS <= set(summary)
+    assert summary["measured"]["max_abs_z"]["value"] == b.summary()["measured"]["max_abs_z"]["value"]
+    np.testing.assert_array_equal(a.arrays["z"], b.arrays["z"])
+    c = run_experiment("minibatch-covariance", "smoke", seed=8, verbose=False)
+    assert not np.array_equal(a.arrays["z"], c.arrays["z"])
+
+
+def test_bad_batch_size_is_a_one_line_value_error():
+    with pytest.raises(ValueError, match=r"B=50 exceeds the number of samples N=40"):
+        run_experiment("minibatch-covariance", "smoke", batch_sizes=[1, 50], verbose=False)
