@@ -1,23 +1,76 @@
-"""Per-sample gradients ∇ℓ_μ of any PyTorch model, through ``torch.func``.
+"""Per-sample gradients ∇ℓ_μ of any PyTorch model, and fast squared norms ‖∇ℓ_μ‖².
 
 Loss convention (used everywhere in logloss): the per-sample loss is
 ℓ_μ = ½‖f(θ, x_μ) − y_μ‖² for the mean-square loss, and the training loss is the mean
-L = (1/N) Σ_μ ℓ_μ, so ∇L = (1/N) Σ_μ ∇ℓ_μ.
+L = (1/N) Σ_μ ℓ_μ, so ∇L = (1/N) Σ_μ ∇ℓ_μ.  The cross-entropy loss is
+ℓ_μ = −Σ_k y_μk log softmax(f_μ)_k for K ≥ 2 outputs (y one-hot), and the logistic loss
+ℓ_μ = log(1 + exp(−y_μ f_μ)) for one output with labels y_μ = ±1.
+
+Three routes to per-sample gradient statistics, which agree to rounding (tests):
+
+* :func:`per_sample_grads` — generic (``torch.func``: functional_call + vmap + grad),
+  materialises the N × P matrix in chunks;
+* :func:`per_sample_grad_stats` — the fast path for models whose parameters all sit in
+  ``nn.Linear`` and ``nn.Conv2d`` layers: for a Linear layer z = W a + b the per-sample
+  gradient is ∇_W ℓ_μ = δ_μ a_μᵀ with δ_μ = ∂ℓ_μ/∂z_μ, so
+  ‖∇_W ℓ_μ‖² = ‖a_μ‖²·‖δ_μ‖² and ‖∇_b ℓ_μ‖² = ‖δ_μ‖², and no per-sample gradient is
+  ever formed.  A Conv2d layer forms its own per-sample gradient (one layer at a time,
+  C_out × C_in k² per sample) from the unfolded input;
+* :func:`per_sample_sq_norms_loop` — the brute-force oracle, one ``loss.backward()`` per
+  sample.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-__all__ = ["mse_per_sample", "per_sample_grads", "flat_params"]
+__all__ = [
+    "mse_per_sample",
+    "cross_entropy_per_sample",
+    "LOSSES",
+    "get_loss",
+    "per_sample_grads",
+    "flat_params",
+    "GradStats",
+    "per_sample_grad_stats",
+    "per_sample_sq_norms_loop",
+    "supports_fast_path",
+]
 
 
 def mse_per_sample(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """ℓ_μ = ½‖f_μ − y_μ‖² for each sample (the last axis of a vector output is summed)."""
     diff = output.reshape(output.shape[0], -1) - target.reshape(target.shape[0], -1)
     return 0.5 * (diff**2).sum(dim=1)
+
+
+def cross_entropy_per_sample(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy ℓ_μ for each sample.
+
+    For K ≥ 2 outputs, ℓ_μ = −Σ_k y_μk log softmax(f_μ)_k with one-hot (or probability)
+    targets of shape (batch, K).  For one output, the logistic loss
+    ℓ_μ = log(1 + exp(−y_μ f_μ)) with labels y_μ = ±1.
+    """
+    out = output.reshape(output.shape[0], -1)
+    if out.shape[1] == 1:
+        return F.softplus(-target.reshape(-1) * out[:, 0])
+    return -(target.reshape(out.shape) * F.log_softmax(out, dim=1)).sum(dim=1)
+
+
+#: Per-sample losses by name, for ``--set loss=mse|ce``.
+LOSSES = {"mse": mse_per_sample, "ce": cross_entropy_per_sample}
+
+
+def get_loss(name: str):
+    """The per-sample loss function called ``name`` (``"mse"`` or ``"ce"``)."""
+    if name not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {name!r}")
+    return LOSSES[name]
 
 
 def flat_params(model: nn.Module) -> torch.Tensor:
@@ -58,3 +111,175 @@ def per_sample_grads(
         g = per_sample(params, x[start:start + chunk_size], y[start:start + chunk_size])
         rows.append(torch.cat([t.reshape(t.shape[0], -1) for t in g.values()], dim=1))
     return torch.cat(rows)
+
+
+@dataclass(frozen=True)
+class GradStats:
+    """Per-sample gradient statistics at one θ (float64).
+
+    Attributes
+    ----------
+    sq_norms : Tensor, shape (N,)
+        ‖∇ℓ_μ‖² for each sample.
+    mean_grad : Tensor, shape (P,)
+        ∇L = (1/N) Σ_μ ∇ℓ_μ.
+    losses : Tensor, shape (N,)
+        ℓ_μ.
+    """
+
+    sq_norms: torch.Tensor
+    mean_grad: torch.Tensor
+    losses: torch.Tensor
+
+
+def supports_fast_path(model: nn.Module) -> bool:
+    """Whether every trainable parameter sits in an ``nn.Linear`` or ``nn.Conv2d`` layer.
+
+    The fast path also assumes that samples do not interact in the forward pass (no
+    batch normalisation; such layers own parameters and are rejected here).
+    """
+    for module in model.modules():
+        own = [p for p in module.parameters(recurse=False) if p.requires_grad]
+        if not own:
+            continue
+        if isinstance(module, nn.Linear):
+            continue
+        if isinstance(module, nn.Conv2d) and module.groups == 1 and module.padding_mode == "zeros" \
+                and not isinstance(module.padding, str):
+            continue
+        return False
+    return True
+
+
+class _Capture:
+    """Forward hooks that keep each layer's input a and the gradient δ at its output."""
+
+    def __init__(self, model: nn.Module):
+        self.layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))
+                       and any(p.requires_grad for p in m.parameters(recurse=False))]
+        self.records: dict[nn.Module, list] = {}
+        self.handles = [m.register_forward_hook(self._hook) for m in self.layers]
+
+    def _hook(self, module, inputs, output):
+        rec = [inputs[0].detach(), None]
+        self.records.setdefault(module, []).append(rec)
+
+        def keep(g, rec=rec):
+            rec[1] = g.detach()
+
+        output.register_hook(keep)
+
+    def reset(self):
+        self.records = {}
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
+
+
+def _layer_sq_norms(module: nn.Module, a: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """Σ over the layer's parameters of ‖∂ℓ_μ/∂param‖², for each sample of the chunk."""
+    n = a.shape[0]
+    if isinstance(module, nn.Linear):
+        if a.dim() != 2:
+            raise ValueError("fast path: Linear layers must act on (batch, features) inputs")
+        d2 = delta.pow(2).sum(dim=1)
+        out = torch.zeros(n, dtype=torch.float64)
+        if module.weight.requires_grad:
+            out += (a.pow(2).sum(dim=1) * d2).double()
+        if module.bias is not None and module.bias.requires_grad:
+            out += d2.double()
+        return out
+    # Conv2d: per-sample weight gradient δ_μ (C_out × S) times unfolded input (S × C_in k²).
+    cols = F.unfold(a, module.kernel_size, dilation=module.dilation, padding=module.padding,
+                    stride=module.stride)                      # (n, C_in k², S)
+    d = delta.reshape(n, delta.shape[1], -1)                  # (n, C_out, S)
+    out = torch.zeros(n, dtype=torch.float64)
+    if module.weight.requires_grad:
+        gw = torch.bmm(d, cols.transpose(1, 2))               # (n, C_out, C_in k²)
+        out += gw.pow(2).sum(dim=(1, 2)).double()
+    if module.bias is not None and module.bias.requires_grad:
+        out += d.sum(dim=2).pow(2).sum(dim=1).double()
+    return out
+
+
+def per_sample_grad_stats(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    loss=mse_per_sample,
+    chunk_size: int = 1000,
+    method: str = "auto",
+) -> GradStats:
+    """‖∇ℓ_μ‖² for every sample, ∇L and ℓ_μ, in one pass over the data.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network f(θ, ·); its trainable parameters are θ.
+    x, y : Tensor
+        Inputs (N, ...) and targets (N, ...).
+    loss : callable
+        Per-sample loss ``loss(output, target) -> (batch,)``.
+    chunk_size : int
+        Samples per forward/backward pass.
+    method : {"auto", "fast", "generic"}
+        ``"fast"``: the Linear/Conv2d identity (no per-sample gradients for Linear layers);
+        ``"generic"``: :func:`per_sample_grads`; ``"auto"``: fast where supported.
+
+    Notes
+    -----
+    With the mean convention L = (1/N) Σ ℓ_μ, ∇L is the mean of the per-sample
+    gradients; the chunk loss Σ_μ ℓ_μ (a sum) is back-propagated so that δ_μ is the
+    gradient of ℓ_μ alone.
+    """
+    if method not in {"auto", "fast", "generic"}:
+        raise ValueError(f"method must be auto, fast or generic, got {method!r}")
+    fast = supports_fast_path(model)
+    if method == "fast" and not fast:
+        raise ValueError("fast path needs every trainable parameter in nn.Linear or nn.Conv2d")
+    params = [p for p in model.parameters() if p.requires_grad]
+    N = x.shape[0]
+    sq = torch.zeros(N, dtype=torch.float64)
+    losses = torch.zeros(N, dtype=torch.float64)
+    total = torch.zeros(sum(p.numel() for p in params), dtype=torch.float64)
+    if method == "generic" or (method == "auto" and not fast):
+        for s in range(0, N, chunk_size):
+            xb, yb = x[s:s + chunk_size], y[s:s + chunk_size]
+            G = per_sample_grads(model, xb, yb, loss=loss, chunk_size=chunk_size).double()
+            sq[s:s + len(xb)] = G.pow(2).sum(dim=1)
+            total += G.sum(dim=0)
+            with torch.no_grad():
+                losses[s:s + len(xb)] = loss(model(xb), yb).double()
+        return GradStats(sq, total / N, losses)
+    cap = _Capture(model)
+    try:
+        for s in range(0, N, chunk_size):
+            xb, yb = x[s:s + chunk_size], y[s:s + chunk_size]
+            cap.reset()
+            ell = loss(model(xb), yb)
+            grads = torch.autograd.grad(ell.sum(), params)
+            total += torch.cat([g.reshape(-1) for g in grads]).double()
+            losses[s:s + len(xb)] = ell.detach().double()
+            for module, recs in cap.records.items():
+                if len(recs) != 1:
+                    raise ValueError("fast path: each layer must be called once per forward pass")
+                a, delta = recs[0]
+                sq[s:s + len(xb)] += _layer_sq_norms(module, a, delta)
+    finally:
+        cap.close()
+    return GradStats(sq, total / N, losses)
+
+
+def per_sample_sq_norms_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                             loss=mse_per_sample) -> torch.Tensor:
+    """‖∇ℓ_μ‖² by brute force, one ``loss.backward()`` per sample (the oracle), float64."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    out = torch.zeros(x.shape[0], dtype=torch.float64)
+    for mu in range(x.shape[0]):
+        model.zero_grad(set_to_none=True)
+        loss(model(x[mu:mu + 1]), y[mu:mu + 1]).sum().backward()
+        out[mu] = sum(p.grad.double().pow(2).sum() for p in params)
+    model.zero_grad(set_to_none=True)
+    return out
