@@ -52,9 +52,9 @@ def plot(result: Result):
         ax.plot(grid, trC / grid, ls="--", color="0.5", label="with replacement, tr C/B")
         ax.set(xscale="log", yscale="log", xlabel="minibatch size $B$",
                ylabel=r"$\mathrm{tr}\,\Sigma$ (squared gradient units)")
-        ax.text(0.03, 0.05, "linear regression" if model == "linreg" else "MLP",
-                transform=ax.transAxes)
-    axes[0].legend(loc="upper right")
+        ax.text(0.97, 0.95, "linear regression" if model == "linreg" else "MLP",
+                transform=ax.transAxes, ha="right", va="top")
+    axes[0].legend(loc="lower left")
     return plotting.stamp(fig, result)
 
 
