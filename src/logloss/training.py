@@ -9,6 +9,7 @@ incomplete batch, if B does not divide N, is dropped).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +21,24 @@ from .persample import mse_per_sample
 from .progress import progress
 from .validation import check_batch_size, check_finite_loss, check_learning_rate
 
-__all__ = ["TrainingRecord", "train_sgd", "log_schedule"]
+__all__ = ["TrainingRecord", "train_sgd", "log_schedule", "torch_threads"]
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Run a block with ``torch.set_num_threads(n)`` (``None``: leave it), then restore.
+
+    Minibatches of B ≈ 100 are too small to gain from intra-op threads, and when other
+    processes compete for the cores, OpenMP spin-waiting can make two threads ten times
+    slower than one (measured here); the training loop therefore defaults to one thread.
+    """
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 @dataclass
@@ -70,6 +88,7 @@ def train_sgd(
     chunk_size: int = 1000,
     desc: str = "SGD",
     callback: Callable[[int, nn.Module], None] | None = None,
+    threads: int | None = 1,
 ) -> TrainingRecord:
     """Train ``model`` in place with SGD and record L and 𝒩.
 
@@ -96,6 +115,11 @@ def train_sgd(
         Epochs after which a copy of the parameters is kept.
     measure_noise : bool
         Measure 𝒩 (else only L, which is cheaper).
+    callback : callable, optional
+        ``callback(epoch, model)`` after each epoch's measurements (and at epoch 0).
+    threads : int or None
+        Torch intra-op threads during training (see :func:`torch_threads`); ``None``
+        leaves the setting alone.
     """
     eta = check_learning_rate(eta)
     N = x.shape[0]
@@ -124,17 +148,18 @@ def train_sgd(
         if callback is not None:
             callback(epoch, model)
 
-    measure(0)
-    for epoch in progress(range(1, epochs + 1), total=epochs, desc=desc):
-        perm = torch.randperm(N, generator=gen)
-        for s in range(0, N - B + 1, B):
-            idx = perm[s:s + B]
-            batch_loss = loss(model(x[idx]), y[idx]).mean()
-            grads = torch.autograd.grad(batch_loss, params)
-            with torch.no_grad():
-                for p, g in zip(params, grads):
-                    p.sub_(eta * g)
-        measure(epoch)
+    with torch_threads(threads):
+        measure(0)
+        for epoch in progress(range(1, epochs + 1), total=epochs, desc=desc):
+            perm = torch.randperm(N, generator=gen)
+            for s in range(0, N - B + 1, B):
+                idx = perm[s:s + B]
+                batch_loss = loss(model(x[idx]), y[idx]).mean()
+                grads = torch.autograd.grad(batch_loss, params)
+                with torch.no_grad():
+                    for p, g in zip(params, grads):
+                        p.sub_(eta * g)
+            measure(epoch)
     arr = np.array(rows, dtype=float).reshape(-1, 5)
     return TrainingRecord(arr[:, 0].astype(int), arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4],
                           snapshots)

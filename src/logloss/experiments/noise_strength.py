@@ -1,0 +1,160 @@
+"""Experiment ``noise-strength``: 𝒩 against L during SGD training (R4, Fig. 2; R5, Fig. 5)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import plotting
+from ..data import DatasetMissingError, cifar10, fashion_mnist
+from ..experiment import Measured, Outcome, Result, experiment
+from ..models import cnn, mlp
+from ..noise import fit_power_law
+from ..persample import get_loss
+from ..training import log_schedule, train_sgd
+
+PRESETS = {
+    "smoke": dict(model="mlp", dataset="auto", loss="mse", N=200, widths=[64, 64, 64],
+                  cnn_widths=[4, 8, 8], convs_per_stack=1, eta=0.1, B=100, epochs=400, points=24,
+                  fit_from=0.3, mid_window=[0.02, 0.3], seeds=1),
+    "book": dict(model="mlp", dataset="auto", loss="mse", N=1000, widths=[256, 256, 256],
+                 cnn_widths=[8, 16, 32], convs_per_stack=1, eta=0.1, B=100, epochs=600, points=40,
+                 fit_from=0.25, mid_window=[0.02, 0.3], seeds=1),
+    "paper": dict(model="mlp", dataset="auto", loss="mse", N=60000, widths=[2000, 2000, 2000],
+                  cnn_widths=[64, 128, 256], convs_per_stack=3, eta=0.1, B=100, epochs=1000,
+                  points=60, fit_from=0.25, mid_window=[0.02, 0.3], seeds=1),
+}
+
+
+def _data(p: dict):
+    """Inputs, one-hot targets and a description; CIFAR-10 only where the user has it."""
+    notes = []
+    want = p["dataset"]
+    if want not in {"auto", "fashion-mnist", "cifar10"}:
+        raise ValueError(f"dataset must be auto, fashion-mnist or cifar10, got {want!r}")
+    if p["model"] == "cnn" and want in {"auto", "cifar10"}:
+        try:
+            d = cifar10(p["N"])
+            return d.x, d.y, d.name, 3, 32, notes
+        except DatasetMissingError as exc:
+            if want == "cifar10":
+                raise
+            notes.append(f"CIFAR-10 not available ({exc}); the CNN runs on Fashion-MNIST "
+                         "(1×28×28) instead of the paper's CIFAR-10")
+    if want == "cifar10":
+        raise ValueError("dataset=cifar10 is only for model=cnn")
+    d = fashion_mnist(p["N"])
+    if p["model"] == "cnn":
+        return d.x.reshape(-1, 1, 28, 28), d.y, d.name, 1, 28, notes
+    return d.x, d.y, d.name, None, None, notes
+
+
+def _model(p: dict, seed: int, channels, side):
+    if p["model"] == "mlp":
+        return mlp([784, *p["widths"], 10], seed=seed), "MLP 784-" + "-".join(map(str, p["widths"])) + "-10"
+    if p["model"] == "cnn":
+        net = cnn(p["cnn_widths"], seed=seed, convs_per_stack=p["convs_per_stack"],
+                  in_channels=channels, image_size=side)
+        desc = ", ".join(f"{p['convs_per_stack']}×[{w},3,3,1]" for w in p["cnn_widths"])
+        return net, f"CNN {desc}, MaxPool(2) after each stack"
+    raise ValueError(f"model must be mlp or cnn, got {p['model']!r}")
+
+
+def local_slopes(L: np.ndarray, noise: np.ndarray, width: int = 5) -> np.ndarray:
+    """d log 𝒩 / d log L from least-squares fits over ``width`` consecutive records (nan at ends)."""
+    out = np.full(L.shape, np.nan)
+    h = width // 2
+    for i in range(h, len(L) - h):
+        sl = slice(i - h, i + h + 1)
+        lx = np.log(L[sl])
+        if np.ptp(lx) > 0:
+            out[i] = np.polyfit(lx, np.log(noise[sl]), 1)[0]
+    return out
+
+
+def plot(result: Result):
+    """(a) L and rescaled 𝒩 against epoch, (b) 𝒩 against L with slope guides, (c) local slope."""
+    a = result.arrays
+    fig, axes = plotting.figure(ncols=3, width=3.1)
+    seeds = int(a["L"].shape[0])
+    for s in range(seeds):
+        e, L, n = a["epochs"], a["L"][s], a["noise"][s]
+        scale = L[-1] / n[-1]
+        mask = e > 0
+        kw = dict(alpha=1.0 if s == 0 else 0.4)
+        axes[0].plot(e[mask], L[mask], color="C0", label="$L$" if s == 0 else None, **kw)
+        axes[0].plot(e[mask], scale * n[mask], color="C1", ls="--",
+                     label=r"$\mathcal{N}\times$const" if s == 0 else None, **kw)
+        axes[1].plot(L, n, "o-", ms=3, color="C0", label="measured" if s == 0 else None, **kw)
+        axes[2].plot(L, a["local_slope"][s], "o-", ms=3, color="C0", **kw)
+    L0 = a["L"][0]
+    sel = a["fit_mask"].astype(bool)
+    fit = result.measured["slope"].value
+    for ax in axes[:2]:
+        ax.set(xscale="log" if ax is axes[1] else "log", yscale="log")
+    axes[0].set(xlabel="epoch", ylabel="loss $L$ (and rescaled $\\mathcal{N}$)")
+    axes[0].legend()
+    # slope guides through the first point of the fit window
+    Lg = np.geomspace(L0[sel].min(), L0.max(), 20)
+    n_ref, L_ref = a["noise"][0][sel][0], L0[sel][0]
+    axes[1].plot(Lg, n_ref * Lg / L_ref, color=plotting.THEORY_COLOR, ls="--", label="slope 1")
+    if result.params["loss"] == "ce":
+        axes[1].plot(Lg, n_ref * (Lg / L_ref) ** 2, color="0.5", ls=":", label="slope 2")
+    axes[1].plot(L0[sel], a["noise"][0][sel], "s", mfc="none", ms=7, color="C3",
+                 label=f"fit window: slope {fit:.2f}")
+    axes[1].set(xlabel="loss $L$", ylabel=r"noise strength $\mathcal{N}$")
+    axes[1].legend(loc="upper left")
+    axes[2].axhline(1, color=plotting.THEORY_COLOR, ls="--")
+    if result.params["loss"] == "ce":
+        axes[2].axhline(2, color="0.5", ls=":")
+    axes[2].set(xscale="log", xlabel="loss $L$", ylabel=r"local slope $d\log\mathcal{N}/d\log L$")
+    axes[2].invert_xaxis()
+    return plotting.stamp(fig, result)
+
+
+@experiment(
+    "noise-strength",
+    description="Noise strength 𝒩 against the loss L during SGD (R4 Fig. 2, R5 Fig. 5)",
+    presets=PRESETS,
+    plot=plot,
+)
+def run(p: dict, rng: np.random.Generator) -> Outcome:
+    loss = get_loss(p["loss"])
+    x, y, dname, channels, side, notes = _data(p)
+    sched = log_schedule(p["epochs"], p["points"])
+    out = Outcome(notes=notes)
+    Ls, Ns, slopes, rows = [], [], [], []
+    for s in range(int(p["seeds"])):
+        seed = int(rng.integers(2**31))
+        net, mdesc = _model(p, seed, channels, side)
+        rec = train_sgd(net, x, y, eta=p["eta"], B=p["B"], epochs=p["epochs"], seed=seed + 1,
+                        loss=loss, record_at=sched, desc=f"SGD seed {s}")
+        fit_mask = rec.epochs >= p["fit_from"] * p["epochs"]
+        fit = fit_power_law(rec.loss[fit_mask], rec.noise[fit_mask])
+        lo, hi = p["mid_window"]
+        mid_mask = (rec.epochs >= lo * p["epochs"]) & (rec.epochs <= hi * p["epochs"])
+        mid = fit_power_law(rec.loss[mid_mask], rec.noise[mid_mask])
+        Ls.append(rec.loss)
+        Ns.append(rec.noise)
+        slopes.append(local_slopes(rec.loss, rec.noise))
+        rows.append(dict(seed=seed, slope=fit.slope, slope_stderr=fit.slope_stderr, n_fit=fit.n,
+                         mid_slope=mid.slope, mid_slope_stderr=mid.slope_stderr,
+                         L_final=rec.loss[-1], noise_final=rec.noise[-1]))
+    k = len(rows)
+    sl = np.array([r["slope"] for r in rows])
+    se = np.array([r["slope_stderr"] for r in rows])
+    mid = np.array([r["mid_slope"] for r in rows])
+    mid_se = np.array([r["mid_slope_stderr"] for r in rows])
+    # Mean over seeds; its error combines the per-seed fit errors (independent runs).
+    out.measured["slope"] = Measured(float(sl.mean()), float(np.sqrt(np.sum(se**2)) / k))
+    out.measured["mid_slope"] = Measured(float(mid.mean()), float(np.sqrt(np.sum(mid_se**2)) / k))
+    if k > 1:
+        out.measured["slope_seed_sd"] = Measured(float(sl.std(ddof=1)))
+    out.measured["L_final"] = Measured(float(np.mean([r["L_final"] for r in rows])))
+    out.theory["slope"] = 1.0
+    out.tables["seeds"] = rows
+    out.arrays.update(epochs=np.asarray(sched), L=np.array(Ls), noise=np.array(Ns),
+                      local_slope=np.array(slopes), fit_mask=fit_mask.astype(np.int8))
+    out.notes.append(f"{mdesc} on {dname}; {p['loss']} loss, η={p['eta']}, B={p['B']}, "
+                     f"{p['epochs']} epochs; late-training fit over epochs ≥ {p['fit_from']}·epochs "
+                     f"({int(fit_mask.sum())} records)")
+    return out
