@@ -83,12 +83,17 @@ def test_stationary_histogram_matches_theory_at_small_eta():
     assert data["u_std"] ** 2 == pytest.approx(var_theory, rel=0.3)
 
 
-def test_stationary_discrete_phi_optional():
-    data = explore.stationary_data(1, 0.1, 1, seed=0, **SMALL)
-    if explore._phi_discrete(0.1, 1, 1.0) is None:
-        assert data["phi_discrete"] is None and data["u_theory_discrete"] is None
-    else:
-        assert data["u_theory_discrete"] is not None
+def test_stationary_discrete_phi():
+    """The finite-η φ comes from theory.phi_discrete on the same dataset, below Eq. (17)'s."""
+    data = explore.stationary_data(1, 0.2, 1, seed=0, **SMALL)
+    if not hasattr(theory, "phi_discrete"):
+        pytest.skip("theory.phi_discrete not available")
+    from logloss.linreg import make_linear_regression
+
+    prob = make_linear_regression(SMALL["N"], 1, np.random.default_rng(0))
+    assert data["phi_discrete"] == pytest.approx(theory.phi_discrete(prob.X, prob.y, 0.2, 1))
+    assert data["phi_discrete"] < data["phi"]
+    assert data["u_theory_discrete"] is not None and data["x_theory_discrete"] is not None
 
 
 # --- escape ------------------------------------------------------------------------
@@ -157,6 +162,13 @@ def test_noise_accepts_single_record_and_objects():
 
     d = explore.noise_data(Rec(), "mse", 2)
     assert d["point"] == (2.0, 0.25, 0.5)
+
+    class Res:  # like a logloss Result of the noise-strength experiment: (seeds, epochs)
+        arrays = {"epochs": Rec.epochs, "L": np.stack([Rec.loss, 2 * Rec.loss]),
+                  "noise": np.stack([Rec.noise, Rec.noise])}
+
+    d = explore.noise_data({"ce": Res()}, "ce", 2)
+    assert d["point"] == (2.0, 0.25, 0.5)  # the first seed
     with pytest.raises(ValueError, match="loss type"):
         explore.noise_data({"mse": Rec()}, "ce")
     with pytest.raises(ValueError, match="noise"):

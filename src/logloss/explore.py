@@ -56,9 +56,6 @@ __all__ = [
     "time_update",
 ]
 
-#: Names under which :mod:`logloss.theory` may offer the discrete-time φ (finite η).
-_DISCRETE_PHI_NAMES = ("phi_discrete", "discrete_phi", "phi_exact", "phi_finite_eta")
-
 MEASURED_COLOR = "#1f5fa8"
 HIGHLIGHT_COLOR = "#d1495b"
 
@@ -77,17 +74,17 @@ def _label(fig: Figure, text: str) -> Figure:
 # ---------------------------------------------------------------------------------------
 
 
-def _phi_discrete(eta: float, B: int, h: float) -> float | None:
-    """The finite-η (discrete-time) φ, if :mod:`logloss.theory` provides one; else None."""
-    for name in _DISCRETE_PHI_NAMES:
-        fn = getattr(theory, name, None)
-        if callable(fn):
-            try:
-                value = float(fn(eta, B, h))
-            except (TypeError, ValueError):
-                return None
-            return value if math.isfinite(value) else None
-    return None
+def _phi_discrete(X: np.ndarray, y: np.ndarray, eta: float, B: int) -> float | None:
+    """The finite-η φ of discrete SGD on this dataset (:func:`logloss.theory.phi_discrete`,
+    matched to the exact stationary second moment); None if unavailable or not finite."""
+    fn = getattr(theory, "phi_discrete", None)
+    if not callable(fn):
+        return None
+    try:
+        value = float(fn(X, y, eta, B))
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _u_marginal_pdf(u: np.ndarray, phi: float, d: int, h: float, L_star: float) -> np.ndarray | None:
@@ -120,7 +117,7 @@ def _excess_pdf(x: np.ndarray, phi: float, d: int) -> np.ndarray | None:
 
 def stationary_data(B: int, eta: float, d: int = 1, *, seed: int = 0, N: int = 2000,
                     replicas: int = 256, records: int = 16, bins: int = 41,
-                    work: float = 1.5e7) -> dict[str, Any]:
+                    work: float = 5e6) -> dict[str, Any]:
     """Simulate SGD on a small linear regression and histogram its stationary law.
 
     A fresh dataset (x, y i.i.d. N(0, 1), :func:`logloss.linreg.make_linear_regression`)
@@ -149,7 +146,8 @@ def stationary_data(B: int, eta: float, d: int = 1, *, seed: int = 0, N: int = 2
     -------
     dict
         ``params``; ``h_star``, ``L_star``; ``phi`` (continuous, Eq. 17), ``phi_discrete``
-        (finite η, None when :mod:`logloss.theory` has no such function), ``n_c``;
+        (finite η: :func:`logloss.theory.phi_discrete` on this dataset, the φ whose law
+        L^(−φ) has the exact second moment of discrete SGD), ``n_c``;
         ``u_edges``, ``u_density`` (histogram of u₁, normalised by all samples),
         ``u_std``; ``u_grid``, ``u_theory``, ``u_theory_discrete`` (marginal of
         P ∝ L^(−φ), see :func:`_u_marginal_pdf`); ``x_edges``, ``x_density`` (histogram of
@@ -173,7 +171,7 @@ def stationary_data(B: int, eta: float, d: int = 1, *, seed: int = 0, N: int = 2
     steps = (n_burn + records) * record_every
     replicas = int(max(min(replicas, work // (steps * B * d)), min(replicas, 64)))
     phi = theory.phi(eta, B, h_star)
-    phi_d = _phi_discrete(eta, B, h_star)
+    phi_d = _phi_discrete(prob.X, prob.y, eta, B)
     out: dict[str, Any] = {
         "params": {"B": int(B), "eta": float(eta), "d": int(d), "seed": int(seed), "N": int(N),
                    "replicas": int(replicas), "steps": int(steps),
@@ -249,14 +247,14 @@ def draw_stationary(data: Mapping[str, Any], axes: Sequence[Axes], *, legend: bo
     ax.set_xlabel(r"$u_1 = v_1^\top(\theta-\theta^*)$ (parameter units)")
     ax.set_ylabel("probability density")
     pos = data["u_density"][data["u_density"] > 0]
-    if pos.size:
-        ax.set_ylim(pos.min() / 3, pos.max() * 3)
+    if pos.size:  # headroom above the peak for the text and the legend
+        ax.set_ylim(pos.min() / 3, pos.max() * (300 if legend or annotate else 3))
     if annotate:
         ax.text(0.02, 0.98, f"η = {p['eta']:.3g}, B = {p['B']}, d = {p['d']}\n"
                 f"$h^*$ = {data['h_star']:.3f}, $n_c$ = {data['n_c']:.3g}",
                 transform=ax.transAxes, va="top", fontsize=7.5)
     if legend:
-        ax.legend(loc="lower center", fontsize=7)
+        ax.legend(loc="upper right", fontsize=6.5)
     if len(axes) > 1:
         ax = axes[1]
         _draw_hist(ax, data["x_edges"], data["x_density"], "SGD")
@@ -296,7 +294,10 @@ def stationary_grid(etas: Sequence[float] = (0.02, 0.1, 0.5), Bs: Sequence[int] 
                 draw_stationary(data, [ax], legend=False, annotate=False)
             else:
                 draw_stationary(data, [_Dummy(), ax], legend=False, annotate=False)
-            ax.text(0.97, 0.97, f"η={eta:g}, B={B}\nφ={data['phi']:.3g}", transform=ax.transAxes,
+            txt = f"η={eta:g}, B={B}\nφ={data['phi']:.3g}"
+            if data["phi_discrete"] is not None:
+                txt += f", $φ_d$={data['phi_discrete']:.3g}"
+            ax.text(0.97, 0.97, txt, transform=ax.transAxes,
                     ha="right", va="top", fontsize=7.5)
             if i < len(Bs) - 1:
                 ax.set_xlabel("")
@@ -526,6 +527,8 @@ _KEYS = {
 
 
 def _get(record: Any, field: str) -> np.ndarray:
+    if hasattr(record, "arrays") and isinstance(record.arrays, Mapping):
+        record = record.arrays  # a logloss Result
     for key in _KEYS[field]:
         if isinstance(record, Mapping):
             if key in record:
@@ -535,30 +538,34 @@ def _get(record: Any, field: str) -> np.ndarray:
     raise ValueError(f"training history lacks {field!r} (tried keys {_KEYS[field]})")
 
 
-def _records(history: Any) -> dict[str, dict[str, np.ndarray]]:
+def _is_record(obj: Any) -> bool:
+    if hasattr(obj, "arrays") and isinstance(obj.arrays, Mapping):
+        obj = obj.arrays
+    if isinstance(obj, Mapping):
+        return any(k in obj for k in _KEYS["loss"])
+    return hasattr(obj, "loss")
+
+
+def _records(history: Any, run: int = 0) -> dict[str, dict[str, np.ndarray]]:
     """Normalise a history to {loss type: {"epoch", "loss", "noise"}}.
 
     Accepts a mapping of loss type to record, or a single record (taken as ``"mse"``).
     A record is a mapping or an object (for example :class:`logloss.training.TrainingRecord`)
-    with epoch(s), loss/L and noise/N arrays.
+    with epoch(s), loss/L and noise/N arrays, or a :class:`logloss.Result` whose ``arrays``
+    hold them.  Loss and noise of shape (runs, epochs) (several seeds) give run ``run``.
     """
-    single = (isinstance(history, Mapping) and any(k in history for k in _KEYS["loss"])) or (
-        not isinstance(history, Mapping) and hasattr(history, "loss"))
-    items = {"mse": history} if single else dict(history)
+    items = {"mse": history} if _is_record(history) else dict(history)
     if not items:
         raise ValueError("training history is empty")
     out = {}
     for name, rec in items.items():
         e, L, N = _get(rec, "epoch"), _get(rec, "loss"), _get(rec, "noise")
+        if L.ndim == 2 and N.ndim == 2:
+            L, N = L[run], N[run]
         if not (e.shape == L.shape == N.shape) or e.ndim != 1:
             raise ValueError(f"history[{name!r}]: epoch, loss and noise must be 1-d of equal length")
         out[str(name)] = {"epoch": e, "loss": L, "noise": N}
     return out
-
-
-def _guide(L: np.ndarray, N: np.ndarray, slope: float, anchor: int) -> np.ndarray:
-    """N_anchor · (L/L_anchor)^slope over L (a guide through the anchor point)."""
-    return N[anchor] * (L / L[anchor]) ** slope
 
 
 def noise_data(history: Any, loss: str = "mse", index: int = -1) -> dict[str, Any]:
@@ -568,8 +575,9 @@ def noise_data(history: Any, loss: str = "mse", index: int = -1) -> dict[str, An
     ----------
     history : mapping or record
         ``{"mse": rec, "ce": rec, ...}`` with ``rec`` a mapping (keys ``epoch``/``epochs``,
-        ``loss``/``L``, ``noise``/``N``) or an object with those attributes, such as
-        :class:`logloss.training.TrainingRecord`; or a single such record.
+        ``loss``/``L``, ``noise``/``N``), an object with those attributes such as
+        :class:`logloss.training.TrainingRecord`, or a :class:`logloss.Result` of the
+        ``noise-strength`` experiment (its ``arrays``; the first seed); or a single record.
     loss : str
         Which loss type to show (a key of ``history``; ``"ce"`` adds a slope-2 guide).
     index : int
