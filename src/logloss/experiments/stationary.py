@@ -134,8 +134,8 @@ def run_time_change(p: dict, rng: np.random.Generator) -> Outcome:
 # ---------------------------------------------------------------------------- stationary
 
 ST_PRESETS = {
-    "smoke": dict(eta=[0.1, 1.0], B=[2, 10], d=1, N=10_000, replicas=20, samples=300, thin=10,
-                  data_seed=0),
+    "smoke": dict(eta=[0.1, 0.5, 1.0], B=[1, 2, 5, 20], d=1, N=10_000, replicas=20,
+                  samples=300, thin=10, data_seed=0),
     "book": dict(eta=[0.1, 0.5, 1.0], B=[1, 2, 3, 5, 10, 20], d=1, N=100_000, replicas=100,
                  samples=2000, thin=10, data_seed=0),
     "paper": dict(eta=[0.1, 0.5, 1.0], B=[1, 2, 3, 5, 10, 20], d=1, N=100_000, replicas=20,
