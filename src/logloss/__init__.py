@@ -25,3 +25,9 @@ __all__ = [
     "minibatch_noise_covariance",
     "per_sample_grads",
 ]
+
+# SGD replica kernel for linear regression and the fits of P ∝ L^(−φ) (chapter "stationary")
+from .fitting import hill_tail_index, phi_mle, phi_moment  # noqa: E402
+from .sgd_linreg import SGDRun, sgd_linreg  # noqa: E402
+
+__all__ += ["SGDRun", "sgd_linreg", "phi_mle", "phi_moment", "hill_tail_index"]
