@@ -63,11 +63,12 @@ def test_stationary_theory_densities_normalised():
     data = explore.stationary_data(4, 0.1, 3, seed=0, **SMALL)
     phi, h, L = data["phi"], data["h_star"], data["L_star"]
     s = math.sqrt(2 * L / (h * (2 * phi - 3)))
-    tot, _ = integrate.quad(lambda u: explore._u_marginal_pdf(np.array(u), phi, 3, h, L), -40 * s, 40 * s)
+    pdf = explore._u_marginal_pdf
+    tot, _ = integrate.quad(lambda u: pdf(np.array(u), phi, 3, h, L), -40 * s, 40 * s)
     assert tot == pytest.approx(1, abs=1e-6)
     tot, _ = integrate.quad(lambda x: explore._excess_pdf(np.array(x), phi, 3), 0, np.inf)
     assert tot == pytest.approx(1, abs=1e-6)
-    # not normalisable once d ≥ 2φ = n_c − ... (φ ≤ d/2)
+    # not normalisable once φ ≤ d/2
     assert explore._excess_pdf(np.array([1.0]), 1.4, 3) is None
     assert explore._u_marginal_pdf(np.array([1.0]), 1.4, 3, 1.0, 0.5) is None
 
@@ -185,7 +186,8 @@ def test_draw_functions_and_grids(history):
     explore.draw_noise(explore.noise_data(history, "mse", 2), axes)
     plt.close(fig)
     for fig in (explore.stationary_grid((0.1, 0.3), (1, 4), **SMALL),
-                explore.escape_grid((0.1,), (1,), measured={"c": [2, 3], "t_p": [5, 9], "eta": 0.1, "B": 1}),
+                explore.escape_grid((0.1,), (1,), measured={"c": [2, 3], "t_p": [5, 9],
+                                                            "eta": 0.1, "B": 1}),
                 explore.noise_grid(history)):
         assert "explorer grid" in fig.texts[-1].get_text()
         plt.close(fig)

@@ -87,13 +87,14 @@ def _phi_discrete(X: np.ndarray, y: np.ndarray, eta: float, B: int) -> float | N
     return value if math.isfinite(value) else None
 
 
-def _u_marginal_pdf(u: np.ndarray, phi: float, d: int, h: float, L_star: float) -> np.ndarray | None:
+def _u_marginal_pdf(u: np.ndarray, phi: float, d: int, h: float,
+                    L_star: float) -> np.ndarray | None:
     """Marginal density of one coordinate u₁ (along a Hessian eigenvector) under P ∝ L^(−φ).
 
     With L = L* + ½Σ h_j u_j², integrating the other d − 1 coordinates out leaves
     p(u₁) ∝ (1 + h u₁²/(2L*))^(−m), m = φ − (d − 1)/2: a Student-t law with ν = 2m − 1
-    degrees of freedom and scale √(2L*/(hν)).  None if it cannot be normalised (φ ≤ d/2,
-    that is d ≥ n_c).
+    degrees of freedom and scale √(2L*/(hν)).  None if it cannot be normalised
+    (φ ≤ d/2).
     """
     nu = 2.0 * phi - d
     if not nu > 0:
@@ -107,7 +108,7 @@ def _excess_pdf(x: np.ndarray, phi: float, d: int) -> np.ndarray | None:
 
     The shell L − L* ∈ [q, q + dq] has volume ∝ q^(d/2 − 1) dq, so
     p(x) = x^(d/2 − 1) (1 + x)^(−φ) / B(d/2, φ − d/2) (a beta-prime law), a power law
-    x^(d/2 − 1 − φ) in the tail.  None if φ ≤ d/2 (not normalisable, d ≥ n_c).
+    x^(d/2 − 1 − φ) in the tail.  None if φ ≤ d/2 (not normalisable).
     """
     a = d / 2.0
     if not phi > a:
@@ -563,7 +564,8 @@ def _records(history: Any, run: int = 0) -> dict[str, dict[str, np.ndarray]]:
         if L.ndim == 2 and N.ndim == 2:
             L, N = L[run], N[run]
         if not (e.shape == L.shape == N.shape) or e.ndim != 1:
-            raise ValueError(f"history[{name!r}]: epoch, loss and noise must be 1-d of equal length")
+            raise ValueError(
+                f"history[{name!r}]: epoch, loss and noise must be 1-d of equal length")
         out[str(name)] = {"epoch": e, "loss": L, "noise": N}
     return out
 
