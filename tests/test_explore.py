@@ -145,7 +145,7 @@ def test_escape_measured_prefactor_fit():
 def test_noise_deterministic_guides_and_slopes(history):
     a = explore.noise_data(history, "ce", 3)
     assert_same(a, explore.noise_data(history, "ce", 3))
-    assert a["loss_types"] == ["ce", "mse"]
+    assert a["loss_types"] == ["mse", "ce"]
     assert a["point"] == (4.0, 0.2, pytest.approx(0.08))
     assert a["local_slope"] == pytest.approx(2.0)
     assert a["late_slope"] == pytest.approx(2.0)

@@ -547,6 +547,11 @@ def _is_record(obj: Any) -> bool:
     return hasattr(obj, "loss")
 
 
+def _order(names) -> list[str]:
+    """Loss types with the mean-square loss first (the paper's main case)."""
+    return sorted(names, key=lambda k: (k != "mse", k))
+
+
 def _records(history: Any, run: int = 0) -> dict[str, dict[str, np.ndarray]]:
     """Normalise a history to {loss type: {"epoch", "loss", "noise"}}.
 
@@ -598,7 +603,7 @@ def noise_data(history: Any, loss: str = "mse", index: int = -1) -> dict[str, An
     """
     recs = _records(history)
     if loss not in recs:
-        raise ValueError(f"loss type {loss!r} not in the history (has {sorted(recs)})")
+        raise ValueError(f"loss type {loss!r} not in the history (has {_order(recs)})")
     r = recs[loss]
     ok = np.isfinite(r["loss"]) & np.isfinite(r["noise"]) & (r["loss"] > 0) & (r["noise"] > 0)
     e, L, N = r["epoch"][ok], r["loss"][ok], r["noise"][ok]
@@ -620,7 +625,7 @@ def noise_data(history: Any, loss: str = "mse", index: int = -1) -> dict[str, An
     if sel.size >= 3 and np.ptp(lL[sel]) > 0:
         late = float(np.polyfit(lL[sel], lN[sel], 1)[0])
     return {
-        "loss_types": sorted(recs), "loss": loss,
+        "loss_types": _order(recs), "loss": loss,
         "epoch": e, "L": L, "N": N, "index": i, "point": (float(e[i]), float(L[i]), float(N[i])),
         "guide_L": guide_L, "guide_1": N[anchor] * (guide_L / L[anchor]),
         "guide_2": N[anchor] * (guide_L / L[anchor]) ** 2 if loss in {"ce", "cross-entropy",
@@ -671,7 +676,7 @@ def noise_grid(history: Any, *, label: str | None = None) -> Figure:
     (top) and L, 𝒩 against epoch (bottom).  ``label`` (for example the experiment, scale
     and seed that produced the history) is written in the corner."""
     recs = _records(history)
-    names = sorted(recs)
+    names = _order(recs)
     fig, axes = plotting.figure(len(names), 2, width=3.2, height=2.6)
     for j, name in enumerate(names):
         data = noise_data(history, name, -1)
@@ -805,7 +810,7 @@ def noise_explorer(history: Any, *, loss: str | None = None, index: int = -1):
     import ipywidgets as w
 
     recs = _records(history)
-    names = sorted(recs)
+    names = _order(recs)
     loss = loss or names[0]
     m = max(len(r["loss"]) for r in recs.values())
     style = {"description_width": "initial"}
