@@ -129,3 +129,11 @@ def test_power_law_fit_and_stderr_calibration():
     assert slopes.std() == pytest.approx(np.sqrt(np.mean(ses**2)), rel=0.08)
     with pytest.raises(ValueError):
         fit_power_law([1, 2], [1, 2])
+
+
+def test_benchmark_quick_mode_runs_and_fast_path_wins():
+    from logloss.noise import _bench_noise_strength
+
+    res = _bench_noise_strength(quick=True)
+    assert res.rate > 0 and res.naive_rate > 0
+    assert res.ratio > 1  # a sanity floor only; the 20× target is measured by `logloss bench`

@@ -273,3 +273,37 @@ def fit_power_law(x: np.ndarray, y: np.ndarray) -> PowerLawFit:
     s2 = resid @ resid / dof
     se = np.sqrt(s2 / np.sum((lx - lx.mean()) ** 2))
     return PowerLawFit(float(coef[0]), float(se), float(coef[1]), int(x.size))
+
+
+def _bench_noise_strength(quick: bool):
+    """𝒩 of the paper's 784-2000-2000-2000-10 MLP: fast path against a backward() loop."""
+    import time
+
+    from .bench import BenchResult
+    from .data import fashion_mnist
+    from .models import mlp
+    from .persample import per_sample_sq_norms_loop
+
+    n, n_loop = (1000, 10) if quick else (10_000, 100)
+    data = fashion_mnist(n)
+    net = mlp([784, 2000, 2000, 2000, 10], seed=0)
+    start = time.perf_counter()
+    ns = noise_strength(net, data.x, data.y, method="fast")
+    fast = time.perf_counter() - start
+    start = time.perf_counter()
+    per_sample_sq_norms_loop(net, data.x[:n_loop], data.y[:n_loop])
+    loop = (time.perf_counter() - start) * n / n_loop  # extrapolated to all n samples
+    assert np.isfinite(ns.noise)
+    return BenchResult(
+        name="noise-strength-mlp2000", unit="samples/s", rate=n / fast, naive_rate=n / loop,
+        config=f"784-2000-2000-2000-10, N={n}, fast {fast:.1f} s, loop {n_loop} samples "
+               f"extrapolated to {loop:.0f} s, {torch.get_num_threads()} threads")
+
+
+def _register_benchmark() -> None:
+    from .bench import benchmark
+
+    benchmark("noise-strength-mlp2000")(_bench_noise_strength)
+
+
+_register_benchmark()
