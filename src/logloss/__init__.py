@@ -31,3 +31,9 @@ from .fitting import hill_tail_index, phi_mle, phi_moment  # noqa: E402
 from .sgd_linreg import SGDRun, sgd_linreg  # noqa: E402
 
 __all__ += ["SGDRun", "sgd_linreg", "phi_mle", "phi_moment", "hill_tail_index"]
+
+# Noise strength 𝒩, decoupling spectra and SGD training loop (chapter "noise_and_loss")
+from .noise import decoupling_spectra, noise_strength, ntk_gram  # noqa: E402
+from .training import train_sgd  # noqa: E402
+
+__all__ += ["noise_strength", "ntk_gram", "decoupling_spectra", "train_sgd"]
