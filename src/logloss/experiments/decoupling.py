@@ -117,7 +117,7 @@ def run(p: dict, rng: np.random.Generator) -> Outcome:
 
 NH_PRESETS = {
     "smoke": dict(N_lin=2000, d=5, distances=[0.0, 0.5, 1.0, 2.0], replicas=10, B=10,
-                  N_mlp=200, widths=[784, 4, 1], eta=0.01, B_mlp=20, epochs=100, top_k=5),
+                  N_mlp=300, widths=[784, 10, 1], eta=0.01, B_mlp=100, epochs=100, top_k=5),
     "book": dict(N_lin=10000, d=5, distances=[0.0, 0.25, 0.5, 1.0, 2.0, 4.0], replicas=20, B=10,
                  N_mlp=1000, widths=[784, 10, 1], eta=0.01, B_mlp=100, epochs=300, top_k=10),
     "paper": dict(N_lin=100000, d=5, distances=[0.0, 0.25, 0.5, 1.0, 2.0, 4.0], replicas=50, B=10,
