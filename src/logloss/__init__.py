@@ -37,3 +37,10 @@ from .noise import decoupling_spectra, noise_strength, ntk_gram  # noqa: E402
 from .training import train_sgd  # noqa: E402
 
 __all__ += ["noise_strength", "ntk_gram", "decoupling_spectra", "train_sgd"]
+
+# Escape: first-passage estimators, Gauss-Newton outliers, MLP replica kernel (chapter "escape")
+from .first_passage import fit_slope, mean_first_passage  # noqa: E402
+from .hessian import hessian_outliers, participation_ratio  # noqa: E402
+from .nn_kernel import sgd_mlp  # noqa: E402
+
+__all__ += ["mean_first_passage", "fit_slope", "hessian_outliers", "participation_ratio", "sgd_mlp"]
