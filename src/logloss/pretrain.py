@@ -62,7 +62,7 @@ def pretrain(*, hidden: int = 10, n: int = 10_000, eta: float = 0.01, B: int = 1
         done = 0
         for _ in progress(range(0, steps, log_every), desc="pretraining"):
             k = min(log_every, steps - done)
-            sgd_mlp(params, data.x, data.y, eta=eta, B=B, steps=k, rng=rng)
+            sgd_mlp(params, data.x, data.y, eta=eta, B=B, steps=k, rng=rng, threads=1)
             done += k
             marks.append(done)
             curve.append(replica_losses(params, data.x, data.y).numpy())

@@ -166,13 +166,31 @@ def run_linreg(p: dict, rng: np.random.Generator) -> Outcome:
 
 # ---------------------------------------------------------------- neural network (R10, R11)
 
+
+def pretrained_spectrum(*, n: int, pre_steps: int, pre_seeds, index: int, k: int) -> dict:
+    """Gauss–Newton spectrum of pretrained net ``index`` (cached; shared by two experiments)."""
+    from ..cache import cached
+
+    def make():
+        pre = pretrain(n=n, steps=pre_steps, seeds=pre_seeds)
+        spec = hessian_outliers(pre["params"].model(index), mnist_even_odd(n).x, k=k, seed=0)
+        return dict(eigenvalues=spec.eigenvalues, trace=spec.trace, trace_sq=spec.trace_sq,
+                    participation_ratio=spec.participation_ratio,
+                    participation_ratio_stderr=spec.participation_ratio_stderr,
+                    lambda_max=spec.lambda_max, method=spec.method, P=spec.P, N=spec.N,
+                    loss=float(pre["loss"][index]))
+
+    key = dict(n=n, pre_steps=pre_steps, pre_seeds=list(pre_seeds), index=index, k=k)
+    return cached("gn-spectrum", key, make, code=[pretrain, hessian_outliers])
+
+
 NN_PRESETS = {
-    "smoke": dict(n=10_000, pre_steps=2_000, pre_seeds=[0], B=10, betas=[6.0], replicas=8,
+    "smoke": dict(n=10_000, pre_steps=2_000, pre_seeds=[0], nets=[0], B=10, betas=[6.0], replicas=8,
                   steps=400, c_min=1.02, c_max=2.0, n_c=10, c_lo=1.1, decades=1.0, k=10),
-    "book": dict(n=10_000, pre_steps=30_000, pre_seeds=[0, 1, 2], B=10, betas=[6.0, 8.0, 10.0],
-                 replicas=32, steps=3_000, c_min=1.02, c_max=3.0, n_c=16, c_lo=1.2,
+    "book": dict(n=10_000, pre_steps=30_000, pre_seeds=[0, 1, 2], nets=[0, 1, 2], B=10,
+                 betas=[6.0, 8.0, 10.0], replicas=32, steps=3_000, c_min=1.02, c_max=3.0, n_c=16, c_lo=1.2,
                  decades=1.5, k=30),
-    "paper": dict(n=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2], B=10,
+    "paper": dict(n=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2], nets=[0, 1, 2], B=10,
                   betas=[6.0, 8.0, 10.0, 12.0], replicas=100, steps=100_000, c_min=1.02,
                   c_max=10.0, n_c=24, c_lo=1.2, decades=2.5, k=30),
 }
@@ -181,9 +199,11 @@ NN_PRESETS = {
 def plot_nn(result: Result):
     fig, axes = plotting.figure(ncols=1, width=5.0, height=3.6)
     ax = axes[0]
-    rows = result.tables["first_passage"]
-    for i, f in enumerate(result.tables["slopes"]):
-        _plot_fp(ax, [r for r in rows if r["eta"] == f["eta"]], f["slope_theory"], f"C{i}",
+    net = result.params["nets"][0]
+    rows = [r for r in result.tables["first_passage"] if r["net"] == net]
+    fits = [f for f in result.tables["slopes"] if f["net"] == net]
+    for i, f in enumerate(fits):
+        _plot_fp(ax, [r for r in rows if r["beta"] == f["beta"]], f["slope_theory"], f"C{i}",
                  f"η={f['eta']:.3g}")
     ax.set(xscale="log", yscale="log", xlabel="$c = L_{\\rm threshold}/L(\\theta^*)$",
            ylabel="mean first-passage time $t_p$ (steps)")
@@ -198,47 +218,63 @@ def run_nn(p: dict, rng: np.random.Generator) -> Outcome:
     out = Outcome()
     data = mnist_even_odd(p["n"])
     pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"])
-    net = pre["params"].model(0)
-    spec = hessian_outliers(net, data.x, k=p["k"], seed=int(rng.integers(2**31)))
-    h_star, n_pr = spec.lambda_max, spec.participation_ratio
-    L_star = float(replica_losses(replicate(net, 1), data.x, data.y)[0])
     c = np.geomspace(p["c_min"], p["c_max"], p["n_c"])
     K = data.x @ data.x.T
     rows, fits = [], []
-    for beta in p["betas"]:
-        eta = p["B"] / (beta * h_star)
-        theory = escape_exponent(p["B"], eta, h_star, n_pr)
-        window = declared_window(p["c_lo"], p["decades"], theory)
-        run = sgd_mlp(replicate(net, p["replicas"]), data.x, data.y, eta=eta, B=p["B"],
-                      steps=p["steps"], rng=rng, thresholds=c * L_star, gram=K)
-        fit = fit_slope(c, run.first_passage, run.steps_run, window=window, rng=rng)
-        rows += _fp_rows(c, run.first_passage, run.steps_run, window, fit, theory, eta=eta)
-        cens = int(sum(e.censored for e, u in zip(fit.estimates, fit.used) if u))
-        n_fit = 2 * (beta + 1 - fit.slope)
-        fits.append(dict(eta=eta, beta=beta, slope=fit.slope, slope_stderr=fit.slope_stderr,
-                         slope_theory=theory,
-                         slope_theory_n9=escape_exponent(p["B"], eta, h_star, PAPER["n_fit"]),
-                         n_fit=n_fit, n_fit_stderr=2 * fit.slope_stderr, window_lo=window[0],
-                         window_hi=window[1], censored_in_window=cens))
-        out.measured[f"slope_beta{beta:g}"] = Measured(fit.slope, fit.slope_stderr)
-        out.theory[f"slope_beta{beta:g}"] = theory
-        out.measured[f"n_fit_beta{beta:g}"] = Measured(n_fit, 2 * fit.slope_stderr)
+    for net_index in p["nets"]:
+        net = pre["params"].model(net_index)
+        spec = pretrained_spectrum(n=p["n"], pre_steps=p["pre_steps"], pre_seeds=p["pre_seeds"],
+                                   index=net_index, k=p["k"])
+        h_star, n_pr = spec["lambda_max"], spec["participation_ratio"]
+        L_star = float(replica_losses(replicate(net, 1), data.x, data.y)[0])
+        for beta in p["betas"]:
+            eta = p["B"] / (beta * h_star)
+            theory = escape_exponent(p["B"], eta, h_star, n_pr)
+            window = declared_window(p["c_lo"], p["decades"], theory)
+            run = sgd_mlp(replicate(net, p["replicas"]), data.x, data.y, eta=eta, B=p["B"],
+                          steps=p["steps"], rng=rng, thresholds=c * L_star, gram=K, threads=1)
+            fit = fit_slope(c, run.first_passage, run.steps_run, window=window, rng=rng)
+            rows += _fp_rows(c, run.first_passage, run.steps_run, window, fit, theory, eta=eta,
+                             net=net_index, beta=beta)
+            cens = int(sum(e.censored for e, u in zip(fit.estimates, fit.used) if u))
+            n_fit = 2 * (beta + 1 - fit.slope)
+            fits.append(dict(net=net_index, seed=p["pre_seeds"][net_index], eta=eta, beta=beta,
+                             lambda_max=h_star, participation_ratio=n_pr, L_star=L_star,
+                             slope=fit.slope, slope_stderr=fit.slope_stderr, slope_theory=theory,
+                             slope_theory_n9=escape_exponent(p["B"], eta, h_star, PAPER["n_fit"]),
+                             n_fit=n_fit, n_fit_stderr=2 * fit.slope_stderr, window_lo=window[0],
+                             window_hi=window[1], censored_in_window=cens))
+            if net_index == p["nets"][0]:
+                out.measured[f"slope_beta{beta:g}"] = Measured(fit.slope, fit.slope_stderr)
+                out.theory[f"slope_beta{beta:g}"] = theory
+                out.measured[f"n_fit_beta{beta:g}"] = Measured(n_fit, 2 * fit.slope_stderr)
+    first = [f for f in fits if f["net"] == p["nets"][0]]
+    h_star, n_pr, L_star = first[0]["lambda_max"], first[0]["participation_ratio"], first[0]["L_star"]
+    spec = pretrained_spectrum(n=p["n"], pre_steps=p["pre_steps"], pre_seeds=p["pre_seeds"],
+                               index=p["nets"][0], k=p["k"])
     out.tables["first_passage"] = rows
     out.tables["slopes"] = fits
-    out.measured["slope"] = Measured(fits[0]["slope"], fits[0]["slope_stderr"])
-    out.theory["slope"] = fits[0]["slope_theory"]
+    out.measured["slope"] = Measured(first[0]["slope"], first[0]["slope_stderr"])
+    out.theory["slope"] = first[0]["slope_theory"]
     out.measured["censored"] = Measured(sum(r["censored"] for r in rows))
     out.measured["lambda_max"] = Measured(h_star)
-    out.measured["participation_ratio"] = Measured(n_pr, spec.participation_ratio_stderr)
+    out.measured["participation_ratio"] = Measured(n_pr, spec["participation_ratio_stderr"])
     out.measured["pretrained_loss"] = Measured(L_star)
-    w = np.array([f["n_fit"] for f in fits])
-    se = np.array([f["n_fit_stderr"] for f in fits])
-    wts = 1 / se**2
-    out.measured["n_fit"] = Measured(float((w * wts).sum() / wts.sum()), float(wts.sum() ** -0.5))
+    per_net = []
+    for net_index in p["nets"]:
+        sel = [f for f in fits if f["net"] == net_index]
+        w = np.array([f["n_fit"] for f in sel])
+        wts = 1 / np.array([f["n_fit_stderr"] for f in sel]) ** 2
+        per_net.append(dict(net=net_index, seed=sel[0]["seed"], lambda_max=sel[0]["lambda_max"],
+                            participation_ratio=sel[0]["participation_ratio"],
+                            L_star=sel[0]["L_star"], n_fit=float((w * wts).sum() / wts.sum()),
+                            n_fit_stderr=float(wts.sum() ** -0.5)))
+    out.tables["nets"] = per_net
+    out.measured["n_fit"] = Measured(per_net[0]["n_fit"], per_net[0]["n_fit_stderr"])
     out.theory.update({k: v for k, v in PAPER.items()})
     out.notes.append(f"pretrained {p['pre_steps']} steps (paper: 1e5); eta = B/(beta*lambda_1) "
-                     f"with our lambda_1 = {h_star:.4g}; {p['replicas']} replicas per eta, "
-                     f"budget {p['steps']} steps")
+                     f"with each net's own lambda_1; {p['replicas']} replicas per eta, "
+                     f"budget {p['steps']} steps; nets (pretraining seeds) {p['nets']}")
     return out
 
 
@@ -291,8 +327,9 @@ def plot_hessian(result: Result):
     tops = a["top_by_seed"]
     for s in range(tops.shape[0]):
         ax.plot(np.arange(1, tops.shape[1] + 1), tops[s], "o-", ms=3, lw=0.8, label=f"seed {s}")
-    ax.axhline(PAPER["lambda_max"], color=plotting.THEORY_COLOR, ls=":", lw=1,
-               label="paper $\\lambda_1$")
+    if not result.params["model"]:
+        ax.axhline(PAPER["lambda_max"], color=plotting.THEORY_COLOR, ls=":", lw=1,
+                   label="paper $\\lambda_1$")
     ax.set(yscale="log", xlabel="index $i$", ylabel="$h_i$")
     ax.legend(loc="upper right")
     return plotting.stamp(fig, result)
@@ -318,23 +355,31 @@ def run_hessian(p: dict, rng: np.random.Generator) -> Outcome:
                          f"{data.name}; seeds {p['pre_seeds']}")
     rows, tops = [], []
     for s, m in enumerate(models):
-        J = jacobian(m, x)
-        spec = hessian_outliers(m, x, k=p["k"], J=J, seed=int(rng.integers(2**31)))
+        if p["model"]:
+            spec = hessian_outliers(m, x, k=p["k"], seed=0)
+            spec = dict(eigenvalues=spec.eigenvalues, trace=spec.trace, trace_sq=spec.trace_sq,
+                        participation_ratio=spec.participation_ratio,
+                        participation_ratio_stderr=spec.participation_ratio_stderr,
+                        lambda_max=spec.lambda_max, method=spec.method, P=spec.P, N=spec.N,
+                        loss=None)
+        else:
+            spec = pretrained_spectrum(n=p["n"], pre_steps=p["pre_steps"],
+                                       pre_seeds=p["pre_seeds"], index=s, k=p["k"])
+        top = spec["eigenvalues"][: p["k"]]
         if s == 0:
+            J = jacobian(m, x)
             nodes, counts = spectral_density(J, x.shape[0], steps=p["density_steps"],
                                              probes=p["density_probes"],
                                              seed=int(rng.integers(2**31)))
+            del J
             out.arrays["density_nodes"], out.arrays["density_counts"] = nodes, counts
-            out.arrays["top"] = spec.eigenvalues[: p["k"]]
-            out.tables["top_eigenvalues"] = [dict(i=i + 1, h=float(h))
-                                             for i, h in enumerate(spec.eigenvalues[: p["k"]])]
-        del J
-        tops.append(spec.eigenvalues[: p["k"]])
-        rows.append(dict(seed=s, lambda_max=spec.lambda_max, trace=spec.trace,
-                         trace_sq=spec.trace_sq, participation_ratio=spec.participation_ratio,
-                         participation_ratio_stderr=spec.participation_ratio_stderr,
-                         method=spec.method, P=spec.P, N=spec.N,
-                         loss=float(out.arrays["pretrained_loss"][s]) if not p["model"] else None))
+            out.arrays["top"] = top
+            out.tables["top_eigenvalues"] = [dict(i=i + 1, h=float(h)) for i, h in enumerate(top)]
+        tops.append(top)
+        rows.append(dict(seed=s, **{k: spec[k] for k in ("lambda_max", "trace", "trace_sq",
+                                                          "participation_ratio",
+                                                          "participation_ratio_stderr",
+                                                          "method", "P", "N", "loss")}))
     out.arrays["top_by_seed"] = np.array(tops)
     out.tables["seeds"] = rows
     lam = np.array([r["lambda_max"] for r in rows])
