@@ -87,7 +87,7 @@ def plot_linreg(result: Result):
     return plotting.stamp(fig, result)
 
 
-def _plot_fp(ax, rows, slope, color, label, **kw):
+def _plot_fp(ax, rows, slope, color, label, *, other_slope=None, **kw):
     c = np.array([r["c"] for r in rows])
     t = np.array([r["t_p"] for r in rows], dtype=float)
     se = np.array([r["t_p_stderr"] for r in rows], dtype=float)
@@ -106,6 +106,9 @@ def _plot_fp(ax, rows, slope, color, label, **kw):
             anchor = np.exp(np.mean(np.log(tw)) - slope * np.mean(np.log(cw)))
             grid = np.geomspace(cw.min() / 1.3, cw.max() * 1.3, 20)
             ax.plot(grid, anchor * grid**slope, "--", color=plotting.THEORY_COLOR, lw=1)
+            if other_slope is not None:
+                anchor = np.exp(np.mean(np.log(tw)) - other_slope * np.mean(np.log(cw)))
+                ax.plot(grid, anchor * grid**other_slope, ":", color=color, lw=1.2)
 
 
 @experiment("first-passage-linreg",
@@ -204,7 +207,7 @@ def plot_nn(result: Result):
     fits = [f for f in result.tables["slopes"] if f["net"] == net]
     for i, f in enumerate(fits):
         _plot_fp(ax, [r for r in rows if r["beta"] == f["beta"]], f["slope_theory"], f"C{i}",
-                 f"η={f['eta']:.3g}")
+                 f"η={f['eta']:.3g}", other_slope=f["slope_theory_n9"])
     ax.set(xscale="log", yscale="log", xlabel="$c = L_{\\rm threshold}/L(\\theta^*)$",
            ylabel="mean first-passage time $t_p$ (steps)")
     ax.legend(loc="upper left")
