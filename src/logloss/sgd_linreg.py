@@ -257,53 +257,52 @@ def naive_sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: in
     return out
 
 
+_BENCH_N, _BENCH_REPLICAS = 10_000, 100
+
+
+def _bench_kernel(quick: bool) -> tuple[LinearRegression, float, np.random.Generator]:
+    """The problem, the kernel's rate (d = 1, B = 1, 100 replicas) and an rng for baselines."""
+    rng = np.random.default_rng(0)
+    prob = make_linear_regression(_BENCH_N, 1, rng)
+    steps = 20_000 if quick else 500_000
+    sgd_linreg(prob, eta=0.1, B=1, steps=10, replicas=_BENCH_REPLICAS, seed=0)  # compile
+    t0 = time.perf_counter()
+    sgd_linreg(prob, eta=0.1, B=1, steps=steps, replicas=_BENCH_REPLICAS, seed=1)
+    return prob, _BENCH_REPLICAS * steps / (time.perf_counter() - t0), rng
+
+
 @benchmark("sgd-linreg")
 def _bench(quick: bool) -> BenchResult:
     """d = 1, B = 1, 100 replicas: kernel against the textbook per-step numpy loop."""
-    rng = np.random.default_rng(0)
-    N = 10_000
-    prob = make_linear_regression(N, 1, rng)
-    replicas = 100
-    steps = 20_000 if quick else 500_000
-    sgd_linreg(prob, eta=0.1, B=1, steps=10, replicas=replicas, seed=0)  # compile / load cache
-    t0 = time.perf_counter()
-    sgd_linreg(prob, eta=0.1, B=1, steps=steps, replicas=replicas, seed=1)
-    rate = replicas * steps / (time.perf_counter() - t0)
+    prob, rate, rng = _bench_kernel(quick)
     # naive: per replica, per step, draw a minibatch without replacement and update
     n_naive = 2_000 if quick else 20_000
     X, y, theta = prob.X, prob.y, prob.theta_star.copy()
     t0 = time.perf_counter()
     for _ in range(n_naive):
-        idx = rng.choice(N, size=1, replace=False)
+        idx = rng.choice(_BENCH_N, size=1, replace=False)
         xb = X[idx]
         theta = theta - 0.1 * xb.T @ (xb @ theta - y[idx])
     naive = n_naive / (time.perf_counter() - t0)
     return BenchResult("sgd-linreg", "replica-steps/s", rate, naive,
-                       f"d=1 B=1 N={N} replicas={replicas} threads={numba.get_num_threads()}; "
+                       f"d=1 B=1 N={_BENCH_N} replicas={_BENCH_REPLICAS} "
+                       f"threads={numba.get_num_threads()}; "
                        "naive: per-step numpy loop, rng.choice without replacement")
 
 
 @benchmark("sgd-linreg-vs-vectorised")
 def _bench_vectorised(quick: bool) -> BenchResult:
     """Same work, against a numpy loop vectorised over the 100 replicas (a stronger baseline)."""
-    rng = np.random.default_rng(0)
-    N = 10_000
-    prob = make_linear_regression(N, 1, rng)
-    replicas = 100
-    steps = 20_000 if quick else 500_000
-    sgd_linreg(prob, eta=0.1, B=1, steps=10, replicas=replicas, seed=0)
-    t0 = time.perf_counter()
-    sgd_linreg(prob, eta=0.1, B=1, steps=steps, replicas=replicas, seed=1)
-    rate = replicas * steps / (time.perf_counter() - t0)
+    prob, rate, rng = _bench_kernel(quick)
     n_vec = 2_000 if quick else 20_000
     x, y = prob.X[:, 0], prob.y
-    theta = np.full(replicas, prob.theta_star[0])
+    theta = np.full(_BENCH_REPLICAS, prob.theta_star[0])
     t0 = time.perf_counter()
     for _ in range(n_vec):
-        idx = rng.integers(0, N, size=replicas)  # B = 1: one index per replica
+        idx = rng.integers(0, _BENCH_N, size=_BENCH_REPLICAS)  # B = 1: one index per replica
         xb = x[idx]
         theta = theta - 0.1 * xb * (xb * theta - y[idx])
-    vec = replicas * n_vec / (time.perf_counter() - t0)
+    vec = _BENCH_REPLICAS * n_vec / (time.perf_counter() - t0)
     return BenchResult("sgd-linreg-vs-vectorised", "replica-steps/s", rate, vec,
-                       f"d=1 B=1 N={N} replicas={replicas}; "
+                       f"d=1 B=1 N={_BENCH_N} replicas={_BENCH_REPLICAS}; "
                        "baseline: numpy step vectorised over replicas")
