@@ -70,13 +70,18 @@ class StatusPostTransform(SphinxPostTransform):
         tgroup += tbody
         total = 0.0
         metadata = NbMetadataCollector.get_doc_data(self.env)
-        for docname in sorted(metadata):
+        # In the book's order: by chapter number, then name.
+        numbers = {doc: self.env.toc_secnumbers.get(doc, {}).get("", (999,)) for doc in metadata}
+        order = sorted(metadata, key=lambda doc: (numbers[doc], doc))
+        for docname in order:
             exec_data = metadata[docname].get("exec_data")
             if not exec_data or not docname.startswith("chapters/"):
                 continue
             link = pending_xref(refdoc=self.env.docname, reftarget="/" + docname, reftype="doc",
-                                refdomain="std", refexplicit=False, refwarn=True)
-            link += nodes.inline(text=docname)
+                                refdomain="std", refexplicit=True, refwarn=True)
+            number = numbers[docname]
+            prefix = "" if number == (999,) else ".".join(map(str, number)) + ". "
+            link += nodes.inline(text=prefix + self.env.titles[docname].astext())
             para = nodes.paragraph()
             para += link
             runtime = exec_data.get("runtime") or 0.0

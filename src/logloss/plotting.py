@@ -55,7 +55,16 @@ def figure(ncols: int = 1, nrows: int = 1, *, width: float = 3.4, height: float 
 
 
 def stamp(fig: Figure, result: Result) -> Figure:
-    """Write the experiment, scale and seed in the figure's bottom-right corner."""
+    """Write the experiment, scale and seed in the figure's bottom-right corner.
+
+    Also thins the minor tick labels of log axes that span about a decade, which
+    matplotlib would otherwise print on top of each other.
+    """
+    for ax in fig.axes:
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale == "log":
+                axis.set_minor_formatter(mpl.ticker.LogFormatterSciNotation(
+                    labelOnlyBase=False, minor_thresholds=(0.5, 0.25)))
     engine = fig.get_layout_engine()
     if engine is not None and hasattr(engine, "set"):
         engine.set(rect=(0, 0.045, 1, 0.955))

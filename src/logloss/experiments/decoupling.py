@@ -191,7 +191,10 @@ def nh_plot(result: Result):
         sd = np.array([np.std([r[key] for r in t if r["distance"] == s]) for s in dist])
         axes[0].errorbar(dist, m, yerr=sd, fmt="o-", ms=4, color=c, label=lab)
     pg = np.array([np.mean([r["predicted_gap"] for r in t if r["distance"] == s]) for s in dist])
-    axes[0].plot(dist, pg, color=plotting.THEORY_COLOR, ls="--", label=r"$\|\nabla L\nabla L^T\|/\|2LH\|$")
+    # The predicted gap vanishes at θ* (∇L = 0), which a log axis cannot show.
+    away = dist > 0
+    axes[0].plot(dist[away], pg[away], color=plotting.THEORY_COLOR, ls="--",
+                 label=r"$\|\nabla L\nabla L^T\|/\|2LH\|$")
     axes[0].set(xlabel=r"distance $\|\theta-\theta^*\|$", ylabel="relative Frobenius gap", yscale="log")
     axes[0].legend(fontsize=7)
     a = result.arrays

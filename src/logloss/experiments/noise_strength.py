@@ -90,7 +90,7 @@ def plot(result: Result):
     sel = a["fit_mask"].astype(bool)
     fit = result.measured["slope"].value
     for ax in axes[:2]:
-        ax.set(xscale="log" if ax is axes[1] else "log", yscale="log")
+        ax.set(xscale="log", yscale="log")
     axes[0].set(xlabel="epoch", ylabel="loss $L$ (and rescaled $\\mathcal{N}$)")
     axes[0].legend()
     # slope guides through the first point of the fit window
