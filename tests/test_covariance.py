@@ -8,6 +8,8 @@ import pytest
 from logloss.covariance import (
     finite_population_factor,
     minibatch_noise_covariance,
+    per_sample_covariance,
+    per_sample_covariance_moments,
     noise_second_moments,
     sample_minibatch_noise,
 )
@@ -56,3 +58,12 @@ def test_monte_carlo_moments_match_eq8_within_errors():
 def test_bad_batch_size(B):
     with pytest.raises(ValueError, match="minibatch size B"):
         minibatch_noise_covariance(np.zeros((20, 2)), B)
+
+
+def test_moments_without_the_p_by_p_matrix():
+    rng = np.random.default_rng(4)
+    G = rng.standard_normal((30, 7)) + 0.3
+    V = rng.standard_normal((2, 7))
+    C = per_sample_covariance(G)
+    np.testing.assert_allclose(per_sample_covariance_moments(G, V),
+                               [np.trace(C), V[0] @ C @ V[0], V[1] @ C @ V[1]], rtol=1e-12)

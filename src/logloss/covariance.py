@@ -17,6 +17,7 @@ from .validation import check_batch_size, check_positive_int
 __all__ = [
     "finite_population_factor",
     "per_sample_covariance",
+    "per_sample_covariance_moments",
     "minibatch_noise_covariance",
     "sample_minibatch_noise",
     "noise_second_moments",
@@ -34,6 +35,31 @@ def per_sample_covariance(G: np.ndarray) -> np.ndarray:
     G = np.asarray(G, dtype=float)
     mean = G.mean(axis=0)
     return G.T @ G / G.shape[0] - np.outer(mean, mean)
+
+
+def per_sample_covariance_moments(G: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """tr C and vᵀCv of the single-sample covariance C, without forming the P×P matrix.
+
+    Uses tr C = (1/N) Σ‖g_μ‖² − ‖∇L‖² and vᵀCv = (1/N) Σ (vᵀg_μ)² − (vᵀ∇L)², so the cost is
+    O(N·P) and models with many parameters fit in memory.
+
+    Parameters
+    ----------
+    G : ndarray, shape (N, P)
+        Per-sample gradients ∇ℓ_μ.
+    directions : ndarray, shape (k, P)
+        Vectors v.
+
+    Returns
+    -------
+    ndarray, shape (k + 1,)
+        Entry 0 is tr C, entries 1..k are vᵀCv.
+    """
+    G = np.asarray(G, dtype=float)
+    mean = G.mean(axis=0)
+    proj = G @ directions.T
+    trace = np.einsum("ij,ij->", G, G) / G.shape[0] - mean @ mean
+    return np.concatenate([[trace], (proj**2).mean(axis=0) - (directions @ mean) ** 2])
 
 
 def minibatch_noise_covariance(G: np.ndarray, B: int) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import plotting
-from ..covariance import finite_population_factor, noise_second_moments, per_sample_covariance
+from ..covariance import finite_population_factor, noise_second_moments, per_sample_covariance_moments
 from ..data import mnist_even_odd
 from ..experiment import Measured, Outcome, Result, experiment
 from ..linreg import make_linear_regression
@@ -71,11 +71,10 @@ def run(p: dict, rng: np.random.Generator) -> Outcome:
     out = Outcome()
     rows = []
     for model, (G, label) in _models(p, rng).items():
-        C = per_sample_covariance(G)
         v = rng.standard_normal(G.shape[1])
         v /= np.linalg.norm(v)
+        single = per_sample_covariance_moments(G, v[None, :])  # tr C and vᵀCv
         for B in p["batch_sizes"]:
-            single = np.array([np.trace(C), v @ C @ v])  # tr C and vᵀCv
             theory = single * finite_population_factor(N, B) / B
             mean, se = noise_second_moments(G, B, p["draws"], v[None, :], rng)
             for k, stat in enumerate(("trace", "proj")):
