@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from logloss import theory
-from logloss.cache import cached
-from logloss.linreg import make_linear_regression
-from logloss.validation import check_batch_size, check_finite_loss, check_learning_rate
+from logloss.core.cache import cached
+from logloss.core.errors import SGDDiverged
+from logloss.core.validation import check_batch_size, check_finite_loss, check_learning_rate
+from logloss.models.linreg import make_linear_regression
 
 
 @pytest.mark.parametrize("eta", [0.0, -0.1, float("nan"), float("inf")])
@@ -21,7 +22,7 @@ def test_batch_size_and_finite_loss():
     assert check_batch_size(3, 3) == 3
     with pytest.raises(ValueError, match="B=4 exceeds"):
         check_batch_size(4, 3)
-    with pytest.raises(ValueError, match="non-finite loss"):
+    with pytest.raises(SGDDiverged, match="non-finite loss"):
         check_finite_loss(np.array([1.0, np.inf]))
 
 
@@ -35,17 +36,17 @@ def test_linear_regression_minimum_hessian_and_gradients():
 
 
 def test_theory_closed_forms():
-    assert theory.phi(0.1, 1, 1.0) == pytest.approx(11.0)
-    assert theory.temperature(0.1, 2, 1.0) == pytest.approx(0.05)
-    assert theory.escape_exponent(1, 0.1, 1.0, 2) == pytest.approx(10.0)
-    assert theory.critical_dimension(1, 0.1, 1.0) == pytest.approx(22.0)
+    assert theory.phi(eta=0.1, B=1, h=1.0) == pytest.approx(11.0)
+    assert theory.temperature(eta=0.1, B=2, h=1.0) == pytest.approx(0.05)
+    assert theory.escape_exponent(B=1, eta=0.1, h=1.0, n=2) == pytest.approx(10.0)
+    assert theory.critical_dimension(B=1, eta=0.1, h=1.0) == pytest.approx(22.0)
     # At n = n_c the exponent vanishes: escape no longer slows down with c.
-    nc = theory.critical_dimension(4, 0.05, 2.0)
-    assert theory.escape_exponent(4, 0.05, 2.0, nc) == pytest.approx(0.0)
-    rate = theory.escape_rate(1, 0.1, 1.0, -1.0, 1, c=10.0)
+    nc = theory.critical_dimension(B=4, eta=0.05, h=2.0)
+    assert theory.escape_exponent(B=4, eta=0.05, h=2.0, n=nc) == pytest.approx(0.0)
+    rate = theory.escape_rate(B=1, eta=0.1, h=1.0, h_saddle=-1.0, n=1, c=10.0)
     assert rate == pytest.approx(1 / (2 * math.pi) * 10.0 ** -10.5)
     with pytest.raises(ValueError, match="eta"):
-        theory.phi(-1.0, 1, 1.0)
+        theory.phi(eta=-1.0, B=1, h=1.0)
 
 
 def test_cache_reuses_and_rekeys(tmp_path, monkeypatch):

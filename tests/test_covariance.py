@@ -5,12 +5,12 @@ import itertools
 import numpy as np
 import pytest
 
-from logloss.covariance import (
+from logloss.measure.covariance import (
     finite_population_factor,
     minibatch_noise_covariance,
+    noise_second_moments,
     per_sample_covariance,
     per_sample_covariance_moments,
-    noise_second_moments,
     sample_minibatch_noise,
 )
 

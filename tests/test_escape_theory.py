@@ -14,23 +14,23 @@ from logloss.theory import (
 
 def test_exponent_vanishes_at_critical_dimension():
     for B, eta, h in [(1, 0.1, 1.0), (10, 0.01, 95.6), (100, 0.3, 2.0)]:
-        assert escape_exponent(B, eta, h, critical_dimension(B, eta, h)) == pytest.approx(0, abs=1e-12)
+        assert escape_exponent(B=B, eta=eta, h=h, n=critical_dimension(B=B, eta=eta, h=h)) == pytest.approx(0, abs=1e-12)
 
 
 def test_escape_rate_is_a_power_of_c():
-    k1 = escape_rate(10, 0.01, 95.6, -1.0, 9, 2.0)
-    k2 = escape_rate(10, 0.01, 95.6, -1.0, 9, 4.0)
-    assert np.log(k1 / k2) / np.log(2) == pytest.approx(escape_exponent(10, 0.01, 95.6, 9))
+    k1 = escape_rate(B=10, eta=0.01, h=95.6, h_saddle=-1.0, n=9, c=2.0)
+    k2 = escape_rate(B=10, eta=0.01, h=95.6, h_saddle=-1.0, n=9, c=4.0)
+    assert np.log(k1 / k2) / np.log(2) == pytest.approx(escape_exponent(B=10, eta=0.01, h=95.6, n=9))
     with pytest.raises(ValueError):
-        escape_rate(10, 0.01, 95.6, -1.0, 9, 0.5)
+        escape_rate(B=10, eta=0.01, h=95.6, h_saddle=-1.0, n=9, c=0.5)
 
 
 @pytest.mark.parametrize("d", [1, 3, 8])
 def test_quadrature_asymptotes(d):
     """Local slopes of the exact SDE MFPT approach Eq. (15) and its exact-noise analogue."""
     c = np.array([1e4, 1e5])
-    for exact, want in ((False, escape_exponent(1, 0.1, 1.0, d)),
-                        (True, escape_exponent_exact_noise(1, 0.1, 1.0, d))):
+    for exact, want in ((False, escape_exponent(B=1, eta=0.1, h=1.0, n=d)),
+                        (True, escape_exponent_exact_noise(B=1, eta=0.1, h=1.0, d=d))):
         T = radial_mfpt(c, eta=0.1, B=1, d=d, exact_noise=exact)
         assert np.log(T[1] / T[0]) / np.log(10) == pytest.approx(want, abs=0.02)
 

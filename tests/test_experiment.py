@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from logloss.experiment import get_experiment, list_experiments, run_experiment
-from logloss.scales import SCALES, resolve_scale
+from logloss.core.scales import SCALES, resolve_scale
+from logloss.experiments._registry import get_experiment, list_experiments, run_experiment
 
 REQUIRED_KEYS = {"experiment", "scale", "seed", "params", "measured", "theory", "device",
                  "wall_time_s", "version", "git_commit"}

@@ -12,7 +12,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from scipy import integrate  # noqa: E402
 
-from logloss import explore, plotting, theory  # noqa: E402
+from logloss import theory
+from logloss.display import explore, plotting
 
 SMALL = {"N": 500, "replicas": 64, "records": 8, "bins": 21}
 
@@ -43,39 +44,39 @@ def history():
 
 
 def test_stationary_deterministic_and_seeded():
-    a = explore.stationary_data(2, 0.1, 2, seed=3, **SMALL)
-    b = explore.stationary_data(2, 0.1, 2, seed=3, **SMALL)
+    a = explore.stationary_data(B=2, eta=0.1, d=2, seed=3, **SMALL)
+    b = explore.stationary_data(B=2, eta=0.1, d=2, seed=3, **SMALL)
     assert_same(a, b)
-    c = explore.stationary_data(2, 0.1, 2, seed=4, **SMALL)
+    c = explore.stationary_data(B=2, eta=0.1, d=2, seed=4, **SMALL)
     assert not np.array_equal(a["u_density"], c["u_density"])
 
 
 def test_stationary_larger_B_larger_phi_narrower():
-    lo = explore.stationary_data(1, 0.1, 1, seed=0, **SMALL)
-    hi = explore.stationary_data(16, 0.1, 1, seed=0, **SMALL)
+    lo = explore.stationary_data(B=1, eta=0.1, d=1, seed=0, **SMALL)
+    hi = explore.stationary_data(B=16, eta=0.1, d=1, seed=0, **SMALL)
     assert hi["phi"] > lo["phi"]
-    assert hi["phi"] == pytest.approx(theory.phi(0.1, 16, hi["h_star"]))
+    assert hi["phi"] == pytest.approx(theory.phi(eta=0.1, B=16, h=hi["h_star"]))
     # SDE: Var u ≈ ηL*/B at small η, so the width falls like 1/√B (16× B: 4× narrower)
     assert hi["u_std"] < lo["u_std"] / 2
 
 
 def test_stationary_theory_densities_normalised():
-    data = explore.stationary_data(4, 0.1, 3, seed=0, **SMALL)
+    data = explore.stationary_data(B=4, eta=0.1, d=3, seed=0, **SMALL)
     phi, h, L = data["phi"], data["h_star"], data["L_star"]
     s = math.sqrt(2 * L / (h * (2 * phi - 3)))
-    pdf = explore._u_marginal_pdf
-    tot, _ = integrate.quad(lambda u: pdf(np.array(u), phi, 3, h, L), -40 * s, 40 * s)
+    pdf = theory.marginal_pdf
+    tot, _ = integrate.quad(lambda u: pdf(np.array(u), phi=phi, d=3, h=h, L_star=L), -40 * s, 40 * s)
     assert tot == pytest.approx(1, abs=1e-6)
-    tot, _ = integrate.quad(lambda x: explore._excess_pdf(np.array(x), phi, 3), 0, np.inf)
+    tot, _ = integrate.quad(lambda x: theory.excess_loss_pdf(np.array(x), phi=phi, d=3), 0, np.inf)
     assert tot == pytest.approx(1, abs=1e-6)
     # not normalisable once φ ≤ d/2
-    assert explore._excess_pdf(np.array([1.0]), 1.4, 3) is None
-    assert explore._u_marginal_pdf(np.array([1.0]), 1.4, 3, 1.0, 0.5) is None
+    assert theory.excess_loss_pdf(np.array([1.0]), phi=1.4, d=3) is None
+    assert theory.marginal_pdf(np.array([1.0]), phi=1.4, d=3, h=1.0, L_star=0.5) is None
 
 
 def test_stationary_histogram_matches_theory_at_small_eta():
     """At small η the simulated variance of u₁ agrees with the L^(−φ) marginal's."""
-    data = explore.stationary_data(4, 0.05, 1, seed=1, N=1000, replicas=256, records=16)
+    data = explore.stationary_data(B=4, eta=0.05, d=1, seed=1, N=1000, replicas=256, records=16)
     phi, h, L = data["phi"], data["h_star"], data["L_star"]
     nu = 2 * phi - 1
     var_theory = 2 * L / (h * nu) * nu / (nu - 2)
@@ -86,13 +87,13 @@ def test_stationary_histogram_matches_theory_at_small_eta():
 
 def test_stationary_discrete_phi():
     """The finite-η φ comes from theory.phi_discrete on the same dataset, below Eq. (17)'s."""
-    data = explore.stationary_data(1, 0.2, 1, seed=0, **SMALL)
+    data = explore.stationary_data(B=1, eta=0.2, d=1, seed=0, **SMALL)
     if not hasattr(theory, "phi_discrete"):
         pytest.skip("theory.phi_discrete not available")
-    from logloss.linreg import make_linear_regression
+    from logloss.models.linreg import make_linear_regression
 
     prob = make_linear_regression(SMALL["N"], 1, np.random.default_rng(0))
-    assert data["phi_discrete"] == pytest.approx(theory.phi_discrete(prob.X, prob.y, 0.2, 1))
+    assert data["phi_discrete"] == pytest.approx(theory.phi_discrete(prob.X, prob.y, eta=0.2, B=1))
     assert data["phi_discrete"] < data["phi"]
     assert data["u_theory_discrete"] is not None and data["x_theory_discrete"] is not None
 
@@ -101,25 +102,25 @@ def test_stationary_discrete_phi():
 
 
 def test_escape_deterministic_and_laws():
-    a = explore.escape_data(0.1, 2, 1.0, 3.0, 20.0)
-    assert_same(a, explore.escape_data(0.1, 2, 1.0, 3.0, 20.0))
+    a = explore.escape_data(eta=0.1, B=2, h=1.0, n=3.0, c_max=20.0)
+    assert_same(a, explore.escape_data(eta=0.1, B=2, h=1.0, n=3.0, c_max=20.0))
     c, inv_T = a["c"], 2 / 0.1
     base = 2 * np.pi
     np.testing.assert_allclose(a["t_power"], base * c ** (inv_T + 1 - 1.5))
     np.testing.assert_allclose(a["t_arrhenius_min"], base * np.exp(inv_T * (c - 1)))
     np.testing.assert_allclose(a["t_arrhenius_saddle"], base * np.exp(inv_T * (1 - 1 / c)))
     # at n = 2 the power law lies between the two Arrhenius laws (1 − 1/c ≤ log c ≤ c − 1)
-    b = explore.escape_data(0.1, 2, 1.0, 2.0, 20.0)
+    b = explore.escape_data(eta=0.1, B=2, h=1.0, n=2.0, c_max=20.0)
     assert np.all(b["t_arrhenius_saddle"] <= b["t_power"] * (1 + 1e-12))
     assert np.all(b["t_power"] <= b["t_arrhenius_min"] * (1 + 1e-12))
     # the rate of Eq. (15) is the inverse time
     assert 1 / a["t_power"][-1] == pytest.approx(
-        theory.escape_rate(2, 0.1, 1.0, -1.0, 3.0, c[-1]))
+        theory.escape_rate(B=2, eta=0.1, h=1.0, h_saddle=-1.0, n=3.0, c=c[-1]))
 
 
 def test_escape_exponent_vanishes_at_critical_dimension():
-    n_c = theory.critical_dimension(4, 0.2, 1.5)
-    data = explore.escape_data(0.2, 4, 1.5, n_c, 10.0)
+    n_c = theory.critical_dimension(B=4, eta=0.2, h=1.5)
+    data = explore.escape_data(eta=0.2, B=4, h=1.5, n=n_c, c_max=10.0)
     assert data["exponent"] == pytest.approx(0, abs=1e-12)
     assert data["n_c"] == pytest.approx(n_c)
     np.testing.assert_allclose(data["t_power"], data["t_power"][0])  # flat in c
@@ -129,14 +130,14 @@ def test_escape_exponent_vanishes_at_critical_dimension():
 
 def test_escape_measured_prefactor_fit():
     c = np.array([1.5, 2.0, 3.0, 5.0])
-    t = 7.0 * c ** theory.escape_exponent(1, 0.1, 1.0, 1.0)
-    data = explore.escape_data(0.1, 1, 1.0, 1.0, 10.0, measured={"c": c, "t_p": t,
+    t = 7.0 * c ** theory.escape_exponent(B=1, eta=0.1, h=1.0, n=1.0)
+    data = explore.escape_data(eta=0.1, B=1, h=1.0, n=1.0, c_max=10.0, measured={"c": c, "t_p": t,
                                                                  "stderr": 0.1 * t})
     assert data["prefactor"]["power"] == pytest.approx(7.0)
     assert data["rms_log_residual"]["power"] == pytest.approx(0, abs=1e-9)
     assert data["rms_log_residual"]["arrhenius_min"] > 1
     with pytest.raises(ValueError, match="c_max"):
-        explore.escape_data(0.1, 1, 1.0, 1.0, 1.0)
+        explore.escape_data(eta=0.1, B=1, h=1.0, n=1.0, c_max=1.0)
 
 
 # --- noise -------------------------------------------------------------------------
@@ -181,8 +182,8 @@ def test_noise_accepts_single_record_and_objects():
 
 def test_draw_functions_and_grids(history):
     fig, axes = plotting.figure(2)
-    explore.draw_stationary(explore.stationary_data(1, 0.1, 1, seed=0, **SMALL), axes)
-    explore.draw_escape(explore.escape_data(0.1, 1), axes)
+    explore.draw_stationary(explore.stationary_data(B=1, eta=0.1, d=1, seed=0, **SMALL), axes)
+    explore.draw_escape(explore.escape_data(eta=0.1, B=1), axes)
     explore.draw_noise(explore.noise_data(history, "mse", 2), axes)
     plt.close(fig)
     for fig in (explore.stationary_grid((0.1, 0.3), (1, 4), **SMALL),

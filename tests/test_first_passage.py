@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from logloss.first_passage import (
+from logloss.stats.first_passage import (
     exponential_mle,
     fit_slope,
     km_restricted_mean,

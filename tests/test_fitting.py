@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from logloss.fitting import hill, hill_tail_index, phi_histogram, phi_mle, phi_moment
+from logloss.stats.phi_fits import hill, hill_tail_index, phi_histogram, phi_mle, phi_moment
 
 
 def student_family(phi, L_star, h, shape, rng):

@@ -6,14 +6,14 @@ import torch
 from torch.autograd.functional import hessian as autograd_hessian
 from torch.func import functional_call
 
-from logloss.hessian import (
+from logloss.measure.gradients import jacobian
+from logloss.measure.hessian import (
     gauss_newton,
     hessian_outliers,
-    jacobian,
     participation_ratio,
     spectral_density,
 )
-from logloss.models import mlp
+from logloss.models.nets import mlp
 
 
 def _flat_model_fn(model):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from logloss.models import cnn, mlp
+from logloss.models.nets import cnn, mlp
 
 
 def test_mlp_parameter_counts():

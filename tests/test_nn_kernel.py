@@ -5,14 +5,9 @@ import pytest
 import torch
 
 from logloss.data import mnist_even_odd
-from logloss.models import mlp
-from logloss.nn_kernel import (
-    draw_minibatches,
-    naive_sgd_mlp,
-    replica_losses,
-    replicate,
-    sgd_mlp,
-)
+from logloss.dynamics.mlp_sgd import draw_minibatches, replica_losses, replicate, sgd_mlp
+from logloss.models.nets import mlp
+from logloss.reference import naive_sgd_mlp
 
 
 @pytest.fixture(scope="module")

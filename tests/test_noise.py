@@ -4,19 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from logloss.covariance import per_sample_covariance
-from logloss.models import mlp
-from logloss.noise import (
-    decoupling_spectra,
-    fit_power_law,
-    jacobian,
-    loss_weights,
-    noise_covariance,
-    noise_strength,
-    ntk_gram,
-)
-from logloss.persample import cross_entropy_per_sample, mse_per_sample, per_sample_grads
-from logloss.training import train_sgd
+from logloss.dynamics.training import train_sgd
+from logloss.measure.covariance import per_sample_covariance
+from logloss.measure.gradients import jacobian, per_sample_grads
+from logloss.measure.gram import decoupling_spectra, ntk_gram
+from logloss.measure.losses import cross_entropy_per_sample, loss_weights, mse_per_sample
+from logloss.measure.noise import noise_covariance, noise_strength
+from logloss.models.nets import mlp
+from logloss.stats.lines import fit_power_law
 
 
 def _data(n=30, d=6, k=1, seed=0):
@@ -112,7 +107,7 @@ def test_loss_weights_for_logistic_loss():
 
 def test_scalar_output_required():
     with pytest.raises(ValueError, match="scalar output"):
-        jacobian(mlp([3, 2], seed=0), torch.zeros(2, 3))
+        ntk_gram(mlp([3, 2], seed=0), torch.zeros(2, 3), method="generic")
 
 
 def test_power_law_fit_and_stderr_calibration():
@@ -132,7 +127,7 @@ def test_power_law_fit_and_stderr_calibration():
 
 
 def test_benchmark_quick_mode_runs_and_fast_path_wins():
-    from logloss.noise import _bench_noise_strength
+    from logloss.benchmarks import _bench_noise_strength
 
     res = _bench_noise_strength(quick=True)
     assert res.rate > 0 and res.naive_rate > 0

@@ -3,15 +3,10 @@
 import pytest
 import torch
 
-from logloss.models import cnn, mlp
-from logloss.persample import (
-    cross_entropy_per_sample,
-    mse_per_sample,
-    per_sample_grad_stats,
-    per_sample_grads,
-    per_sample_sq_norms_loop,
-    supports_fast_path,
-)
+from logloss.measure.gradients import per_sample_grad_stats, per_sample_grads, supports_fast_path
+from logloss.measure.losses import cross_entropy_per_sample, mse_per_sample
+from logloss.models.nets import cnn, mlp
+from logloss.reference import per_sample_sq_norms_loop
 
 
 def _data(n, shape, k, seed=0):

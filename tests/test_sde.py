@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from logloss.fitting import phi_mle
-from logloss.sde import QuadraticMinimum, em_log_sde, em_sgd_sde
+from logloss.dynamics.sde import QuadraticMinimum, em_log_sde, em_sgd_sde
+from logloss.stats.phi_fits import phi_mle
 
 MODEL = QuadraticMinimum(np.array([[1.0]]), 0.5)
 ETA, B = 0.5, 1.0  # T = ηh/B = 0.5

@@ -4,8 +4,10 @@ import numba
 import numpy as np
 import pytest
 
-from logloss.linreg import make_linear_regression
-from logloss.sgd_linreg import minibatch_indices, naive_sgd_linreg, replica_seeds, sgd_linreg
+from logloss.core.errors import SGDDiverged
+from logloss.dynamics.linreg_sgd import minibatch_indices, replica_seeds, sgd_linreg
+from logloss.models.linreg import make_linear_regression
+from logloss.reference import naive_sgd_linreg
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +91,7 @@ def test_stop_when_all_crossed(prob3):
 
 
 def test_divergence_names_eta(prob3):
-    with pytest.raises(ValueError, match="eta"):
+    with pytest.raises(SGDDiverged, match="eta"):
         sgd_linreg(prob3, eta=50.0, B=1, steps=5000, replicas=2, seed=0)
 
 

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from logloss.models import mlp
-from logloss.persample import mse_per_sample
-from logloss.training import log_schedule, train_sgd
+from logloss.core.errors import SGDDiverged
+from logloss.dynamics.training import log_schedule, train_sgd
+from logloss.measure.losses import mse_per_sample
+from logloss.models.nets import mlp
 
 
 def _data(n=20, d=5, seed=0):
@@ -60,7 +61,7 @@ def test_seeded_runs_are_identical_and_record_schedule():
 
 def test_divergence_raises():
     x, y = _data()
-    with pytest.raises(ValueError, match="diverged"):
+    with pytest.raises(SGDDiverged, match="diverged"):
         train_sgd(mlp([5, 4, 1], seed=1).double(), 100 * x, y, eta=50.0, B=5, epochs=30, seed=0)
 
 

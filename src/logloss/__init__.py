@@ -1,55 +1,74 @@
 """logloss: how SGD escapes local minima (Mori, Ziyin, Liu & Ueda, ICML 2022).
 
-Public API, re-exported here:
+The package is layered; each layer imports only from the layers before it:
 
-* experiments (shared by the chapters and the CLI): :func:`run_experiment`,
-  :func:`list_experiments`, :class:`Result`, :class:`Measured`;
-* closed forms: :mod:`logloss.theory` (φ, T, escape exponent and rate, n_c);
-* minibatch noise of any PyTorch model: :func:`per_sample_grads`,
-  :func:`minibatch_noise_covariance` (Eq. 8), :func:`noise_strength` (𝒩),
-  :func:`ntk_gram`, :func:`decoupling_spectra` (Eq. 7), :func:`train_sgd`;
-* Hessian outliers: :func:`hessian_outliers` (Eq. 44), :func:`participation_ratio` (Eq. 45);
-* SGD replica kernels: :func:`sgd_linreg` (linear regression), :func:`sgd_mlp` (784-h-1 MLP);
-* statistics: :func:`phi_mle`, :func:`phi_moment`, :func:`hill_tail_index`,
-  :func:`mean_first_passage` (censoring-aware), :func:`fit_slope`;
-* data: :mod:`logloss.data`; interactive explorers: :mod:`logloss.explore`.
+1. :mod:`logloss.core` — errors, input checks, :class:`Measured`, progress, cache;
+2. :mod:`logloss.theory` — closed forms (numpy and scipy only);
+3. :mod:`logloss.data`, :mod:`logloss.models` — datasets, networks, linear regression;
+4. :mod:`logloss.measure` — quantities of any ``nn.Module`` at one θ;
+5. :mod:`logloss.dynamics` — whatever moves θ (replica kernels, SDEs, training);
+6. :mod:`logloss.stats` — estimators (φ fits, tails, first passage, line fits);
+7. :mod:`logloss.experiments` — one file per registered experiment;
+8. :mod:`logloss.display` — figures, tables and the explorers;
+9. :mod:`logloss.runs`, :mod:`logloss.cli`, :mod:`logloss.benchmarks`,
+   :mod:`logloss.reference` (naive oracles).
+
+Everything public is re-exported here.
 """
 
-__version__ = "0.1.0"
-
 from . import theory
-from .covariance import minibatch_noise_covariance
-from .experiment import Measured, Result, list_experiments, run_experiment
-from .first_passage import fit_slope, mean_first_passage
-from .fitting import hill_tail_index, phi_mle, phi_moment
-from .hessian import hessian_outliers, participation_ratio
-from .nn_kernel import sgd_mlp
-from .noise import decoupling_spectra, noise_strength, ntk_gram
-from .persample import per_sample_grads
-from .sgd_linreg import SGDRun, sgd_linreg
-from .training import train_sgd
+from .core.errors import CorruptFile, DatasetMissingError, InvalidInput, LoglossError, SGDDiverged
+from .core.measured import Measured
+from .core.version import __version__
+from .display import explore
+from .display.figures import plot
+from .display.tables import markdown_table
+from .dynamics.linreg_sgd import SGDRun, sgd_linreg
+from .dynamics.mlp_sgd import sgd_mlp
+from .dynamics.training import train_sgd
+from .experiments._registry import Result, list_experiments, run_experiment
+from .measure.covariance import minibatch_noise_covariance
+from .measure.gradients import per_sample_grads
+from .measure.gram import decoupling_spectra, ntk_gram
+from .measure.hessian import hessian_outliers, participation_ratio
+from .measure.noise import noise_strength
+from .runs import save_run
+from .stats.first_passage import fit_slope, mean_first_passage
+from .stats.lines import fit_line, fit_power_law
+from .stats.phi_fits import hill_tail_index, phi_mle, phi_moment
 
 __all__ = [
     "__version__",
     "theory",
+    "explore",
+    "LoglossError",
+    "InvalidInput",
+    "SGDDiverged",
+    "DatasetMissingError",
+    "CorruptFile",
     "Measured",
     "Result",
     "list_experiments",
     "run_experiment",
+    "plot",
+    "save_run",
+    "markdown_table",
     "minibatch_noise_covariance",
     "per_sample_grads",
     "noise_strength",
     "ntk_gram",
     "decoupling_spectra",
-    "train_sgd",
     "hessian_outliers",
     "participation_ratio",
     "SGDRun",
     "sgd_linreg",
     "sgd_mlp",
+    "train_sgd",
     "phi_mle",
     "phi_moment",
     "hill_tail_index",
     "mean_first_passage",
     "fit_slope",
+    "fit_line",
+    "fit_power_law",
 ]

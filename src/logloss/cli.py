@@ -11,9 +11,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .core.scales import SCALES
 from .data import DatasetMissingError
-from .experiment import list_experiments, run_experiment
-from .scales import SCALES
+from .experiments._registry import list_experiments, run_experiment
+from .runs import save_run
 
 
 def _parse_sets(pairs: Sequence[str]) -> dict[str, str]:
@@ -26,7 +27,7 @@ def _parse_sets(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _cmd_list(args: argparse.Namespace) -> None:
+def _cmd_list(_args: argparse.Namespace) -> None:
     for exp in list_experiments():
         print(f"{exp.name:24s} {exp.description}")
 
@@ -35,7 +36,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     result = run_experiment(args.name, args.scale, seed=args.seed, verbose=not args.json,
                             **_parse_sets(args.set))
     out = Path(args.out) if args.out else Path("runs") / f"{args.name}-{result.scale}-seed{args.seed}"
-    result.save(out)
+    save_run(result, out)
     summary = result.summary()
     if args.json:
         print(json.dumps(summary, allow_nan=False))
@@ -48,7 +49,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
-    from .bench import run_benchmarks
+    from .benchmarks import run_benchmarks
 
     rows = run_benchmarks(quick=args.quick)
     if args.json:

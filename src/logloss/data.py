@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .core.errors import DatasetMissingError
+
 __all__ = [
     "Dataset",
     "DatasetMissingError",
@@ -36,10 +38,6 @@ __all__ = [
 
 DATA_ENV = "LOGLOSS_DATA"
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
-
-
-class DatasetMissingError(FileNotFoundError):
-    """A dataset is not where the loader looked; the message says how to get it."""
 
 
 @dataclass(frozen=True)

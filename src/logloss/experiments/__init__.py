@@ -1,4 +1,5 @@
-"""Registered experiments; every module in this package registers one or more.
+"""Registered experiments: one module per experiment, named after it (``-`` becomes ``_``).
 
-Modules are discovered automatically by :func:`logloss.experiment.list_experiments`.
+Modules are discovered by :func:`logloss.list_experiments`; private helpers shared by
+several experiments live in ``_shared.py``, the registry in ``_registry.py``.
 """

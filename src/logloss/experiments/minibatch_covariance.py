@@ -1,17 +1,21 @@
-"""Experiment ``minibatch-covariance``: Monte-Carlo minibatch noise against Eq. (8) (R1)."""
+"""Experiment ``minibatch-covariance``: the exact minibatch-noise covariance, Eq. (8) (R1)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .. import plotting
-from ..covariance import finite_population_factor, noise_second_moments, per_sample_covariance_moments
+from ..core.measured import Measured
+from ..core.validation import check_batch_size
 from ..data import mnist_even_odd
-from ..experiment import Measured, Outcome, Result, experiment
-from ..linreg import make_linear_regression
-from ..models import mlp
-from ..persample import per_sample_grads
-from ..validation import check_batch_size
+from ..measure.covariance import (
+    finite_population_factor,
+    noise_second_moments,
+    per_sample_covariance_moments,
+)
+from ..measure.gradients import per_sample_grads
+from ..models.linreg import make_linear_regression
+from ..models.nets import mlp
+from ._registry import Outcome, experiment
 
 PRESETS = {
     "smoke": dict(N=40, d=3, widths=[784, 4, 1], draws=600, batch_sizes=[1, 4, 20, 38]),
@@ -35,34 +39,13 @@ def _models(p: dict, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, st
     }
 
 
-def plot(result: Result):
-    """tr Σ against B for both models: Monte Carlo, Eq. (8), and the with-replacement law."""
-    rows = [r for r in result.tables["covariance"] if r["statistic"] == "trace"]
-    models = sorted({r["model"] for r in rows})
-    fig, axes = plotting.figure(ncols=len(models))
-    for ax, model in zip(axes, models):
-        sel = [r for r in rows if r["model"] == model]
-        B = np.array([r["B"] for r in sel])
-        ax.errorbar(B, [r["mc"] for r in sel], yerr=[2 * r["mc_stderr"] for r in sel], fmt="o",
-                    ms=4, label="Monte Carlo (±2 s.e.)")
-        grid = np.unique(np.concatenate([np.geomspace(1, B.max(), 60).round(), B])).astype(int)
-        trC = sel[0]["with_replacement"] * sel[0]["B"]
-        ax.plot(grid, [trC * finite_population_factor(result.params["N"], b) / b for b in grid],
-                color=plotting.THEORY_COLOR, label="Eq. (8)")
-        ax.plot(grid, trC / grid, ls="--", color="0.5", label="with replacement, tr C/B")
-        ax.set(xscale="log", yscale="log", xlabel="minibatch size $B$",
-               ylabel=r"$\mathrm{tr}\,\Sigma$ (squared gradient units)")
-        ax.text(0.97, 0.95, "linear regression" if model == "linreg" else "MLP",
-                transform=ax.transAxes, ha="right", va="top")
-    axes[0].legend(loc="lower left")
-    return plotting.stamp(fig, result)
-
-
 @experiment(
     "minibatch-covariance",
     description="Monte-Carlo covariance of minibatch gradients against the exact Eq. (8) (R1)",
     presets=PRESETS,
-    plot=plot,
+    measured=('max_abs_z', 'mean_z'),
+    theory=('max_abs_z', 'mean_z'),
+    tables=('covariance',),
 )
 def run(p: dict, rng: np.random.Generator) -> Outcome:
     N = p["N"]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import plotting
+from ..core.measured import Measured
 from ..data import DatasetMissingError, cifar10, fashion_mnist
-from ..experiment import Measured, Outcome, Result, experiment
-from ..models import cnn, mlp
-from ..noise import fit_power_law
-from ..persample import get_loss
-from ..training import log_schedule, train_sgd
+from ..dynamics.training import log_schedule, train_sgd
+from ..measure.losses import get_loss
+from ..models.nets import cnn, mlp
+from ..stats.lines import fit_power_law
+from ._registry import Outcome, experiment
 
 PRESETS = {
     "smoke": dict(model="mlp", dataset="auto", loss="mse", N=200, widths=[64, 64, 64],
@@ -71,51 +71,13 @@ def local_slopes(L: np.ndarray, noise: np.ndarray, width: int = 5) -> np.ndarray
     return out
 
 
-def plot(result: Result):
-    """(a) L and rescaled 𝒩 against epoch, (b) 𝒩 against L with slope guides, (c) local slope."""
-    a = result.arrays
-    fig, axes = plotting.figure(ncols=3, width=3.1)
-    seeds = int(a["L"].shape[0])
-    for s in range(seeds):
-        e, L, n = a["epochs"], a["L"][s], a["noise"][s]
-        scale = L[-1] / n[-1]
-        mask = e > 0
-        kw = dict(alpha=1.0 if s == 0 else 0.4)
-        axes[0].plot(e[mask], L[mask], color="C0", label="$L$" if s == 0 else None, **kw)
-        axes[0].plot(e[mask], scale * n[mask], color="C1", ls="--",
-                     label=r"$\mathcal{N}\times$const" if s == 0 else None, **kw)
-        axes[1].plot(L, n, "o-", ms=3, color="C0", label="measured" if s == 0 else None, **kw)
-        axes[2].plot(L, a["local_slope"][s], "o-", ms=3, color="C0", **kw)
-    L0 = a["L"][0]
-    sel = a["fit_mask"].astype(bool)
-    fit = result.measured["slope"].value
-    for ax in axes[:2]:
-        ax.set(xscale="log", yscale="log")
-    axes[0].set(xlabel="epoch", ylabel="loss $L$ (and rescaled $\\mathcal{N}$)")
-    axes[0].legend()
-    # slope guides through the first point of the fit window
-    Lg = np.geomspace(L0[sel].min(), L0.max(), 20)
-    n_ref, L_ref = a["noise"][0][sel][0], L0[sel][0]
-    axes[1].plot(Lg, n_ref * Lg / L_ref, color=plotting.THEORY_COLOR, ls="--", label="slope 1")
-    if result.params["loss"] == "ce":
-        axes[1].plot(Lg, n_ref * (Lg / L_ref) ** 2, color="0.5", ls=":", label="slope 2")
-    axes[1].plot(L0[sel], a["noise"][0][sel], "s", mfc="none", ms=7, color="C3",
-                 label=f"fit window: slope {fit:.2f}")
-    axes[1].set(xlabel="loss $L$", ylabel=r"noise strength $\mathcal{N}$")
-    axes[1].legend(loc="upper left")
-    axes[2].axhline(1, color=plotting.THEORY_COLOR, ls="--")
-    if result.params["loss"] == "ce":
-        axes[2].axhline(2, color="0.5", ls=":")
-    axes[2].set(xscale="log", xlabel="loss $L$", ylabel=r"local slope $d\log\mathcal{N}/d\log L$")
-    axes[2].invert_xaxis()
-    return plotting.stamp(fig, result)
-
-
 @experiment(
     "noise-strength",
     description="Noise strength 𝒩 against the loss L during SGD (R4 Fig. 2, R5 Fig. 5)",
     presets=PRESETS,
-    plot=plot,
+    measured=('L_final', 'mid_slope', 'slope', 'slope_ols_stderr'),
+    theory=('slope',),
+    tables=('seeds',),
 )
 def run(p: dict, rng: np.random.Generator) -> Outcome:
     loss = get_loss(p["loss"])
@@ -138,7 +100,7 @@ def run(p: dict, rng: np.random.Generator) -> Outcome:
         slopes.append(local_slopes(rec.loss, rec.noise))
         rows.append(dict(seed=seed, slope=fit.slope, slope_stderr=fit.slope_stderr, n_fit=fit.n,
                          mid_slope=mid.slope, mid_slope_stderr=mid.slope_stderr,
-                         L_final=rec.loss[-1], noise_final=rec.noise[-1]))
+                         L_final=rec.loss[-1], noise_final=rec.noise[-1], dataset=dname))
     k = len(rows)
     sl = np.array([r["slope"] for r in rows])
     se = np.array([r["slope_stderr"] for r in rows])

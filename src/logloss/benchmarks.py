@@ -1,0 +1,223 @@
+"""Benchmarks of the fast kernels against naive loops, timed in the same run.
+
+Every benchmark is defined here and registered with :func:`benchmark`; ``python -m
+logloss bench`` runs each and prints the kernel's rate (replica-steps/s or samples/s),
+the naive loop's rate (from :mod:`logloss.reference`) and their ratio.  No module is
+imported for its side effects.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numba
+import numpy as np
+import torch
+
+from .core.threads import torch_threads
+from .data import fashion_mnist, mnist_even_odd
+from .dynamics.linreg_sgd import sgd_linreg
+from .dynamics.mlp_sgd import draw_minibatches, replicate, sgd_mlp
+from .measure.noise import noise_strength
+from .models.linreg import LinearRegression, make_linear_regression
+from .models.nets import mlp
+from .reference import naive_sgd_mlp, per_sample_sq_norms_loop
+
+__all__ = ["BenchResult", "benchmark", "run_benchmarks"]
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One benchmark's outcome.
+
+    Attributes
+    ----------
+    name : str
+        Kernel name.
+    unit : str
+        What ``rate`` counts per second, for example ``"replica-steps/s"``.
+    rate : float
+        The kernel's throughput.
+    naive_rate : float
+        The naive loop's throughput on the same work.
+    config : str
+        The work measured (sizes, threads).
+    """
+
+    name: str
+    unit: str
+    rate: float
+    naive_rate: float
+    config: str
+
+    @property
+    def ratio(self) -> float:
+        return self.rate / self.naive_rate
+
+
+_BENCHMARKS: dict[str, Callable[[bool], BenchResult]] = {}
+
+
+def benchmark(name: str) -> Callable:
+    """Register ``fn(quick: bool) -> BenchResult`` under ``name``."""
+
+    def register(fn: Callable[[bool], BenchResult]) -> Callable[[bool], BenchResult]:
+        _BENCHMARKS[name] = fn
+        return fn
+
+    return register
+
+
+def run_benchmarks(quick: bool = False) -> list[dict]:
+    """Run every registered benchmark, print a table and return JSON-able rows."""
+    rows = []
+    for name in sorted(_BENCHMARKS):
+        res = _BENCHMARKS[name](quick)
+        print(f"{res.name:28s} {res.rate:12.4g} {res.unit:18s} naive {res.naive_rate:10.4g}"
+              f"  ratio {res.ratio:8.1f}x  [{res.config}]")
+        rows.append(asdict(res) | {"ratio": res.ratio})
+    if not rows:
+        print("no benchmarks registered")
+    return rows
+
+
+# ----------------------------------------------------------------- linear-regression SGD
+
+_BENCH_N, _BENCH_REPLICAS = 10_000, 100
+
+
+def _bench_kernel(quick: bool) -> tuple[LinearRegression, float, np.random.Generator]:
+    """The problem, the kernel's rate (d = 1, B = 1, 100 replicas) and an rng for baselines."""
+    rng = np.random.default_rng(0)
+    prob = make_linear_regression(_BENCH_N, 1, rng)
+    steps = 20_000 if quick else 500_000
+    sgd_linreg(prob, eta=0.1, B=1, steps=10, replicas=_BENCH_REPLICAS, seed=0)  # compile
+    t0 = time.perf_counter()
+    sgd_linreg(prob, eta=0.1, B=1, steps=steps, replicas=_BENCH_REPLICAS, seed=1)
+    return prob, _BENCH_REPLICAS * steps / (time.perf_counter() - t0), rng
+
+
+@benchmark("sgd-linreg")
+def _bench_linreg(quick: bool) -> BenchResult:
+    """d = 1, B = 1, 100 replicas: kernel against the textbook per-step numpy loop."""
+    prob, rate, rng = _bench_kernel(quick)
+    # naive: per replica, per step, draw a minibatch without replacement and update
+    n_naive = 2_000 if quick else 20_000
+    X, y, theta = prob.X, prob.y, prob.theta_star.copy()
+    t0 = time.perf_counter()
+    for _ in range(n_naive):
+        idx = rng.choice(_BENCH_N, size=1, replace=False)
+        xb = X[idx]
+        theta = theta - 0.1 * xb.T @ (xb @ theta - y[idx])
+    naive = n_naive / (time.perf_counter() - t0)
+    return BenchResult("sgd-linreg", "replica-steps/s", rate, naive,
+                       f"d=1 B=1 N={_BENCH_N} replicas={_BENCH_REPLICAS} "
+                       f"threads={numba.get_num_threads()}; "
+                       "naive: per-step numpy loop, rng.choice without replacement")
+
+
+@benchmark("sgd-linreg-vs-vectorised")
+def _bench_vectorised(quick: bool) -> BenchResult:
+    """Same work, against a numpy loop vectorised over the 100 replicas (a stronger baseline)."""
+    prob, rate, rng = _bench_kernel(quick)
+    n_vec = 2_000 if quick else 20_000
+    x, y = prob.X[:, 0], prob.y
+    theta = np.full(_BENCH_REPLICAS, prob.theta_star[0])
+    t0 = time.perf_counter()
+    for _ in range(n_vec):
+        idx = rng.integers(0, _BENCH_N, size=_BENCH_REPLICAS)  # B = 1: one index per replica
+        xb = x[idx]
+        theta = theta - 0.1 * xb * (xb * theta - y[idx])
+    vec = _BENCH_REPLICAS * n_vec / (time.perf_counter() - t0)
+    return BenchResult("sgd-linreg-vs-vectorised", "replica-steps/s", rate, vec,
+                       f"d=1 B=1 N={_BENCH_N} replicas={_BENCH_REPLICAS}; "
+                       "baseline: numpy step vectorised over replicas")
+
+
+# ----------------------------------------------------------------- 784-10-1 MLP replicas
+
+def _bench_setup(N: int = 10_000):
+    data = mnist_even_odd(N)
+    net = mlp([784, 10, 1], seed=0)
+    return data.x, data.y, net
+
+
+@benchmark("sgd-mlp-784-10-1")
+def _bench_mlp(quick: bool) -> BenchResult:
+    """100 replicas of the 784-10-1 net, B = 10: batched kernel against per-replica autograd.
+
+    The kernel is timed with one torch thread and with torch's default (all cores); the
+    faster is reported (one thread wins when other processes share the cores).  The
+    naive loop runs with one thread, its fastest setting for such small matrices.
+    """
+    R, B, eta = 100, 10, 0.01
+    x, y, net = _bench_setup()
+    rng = np.random.default_rng(0)
+    steps = 200 if quick else 2000
+    rates = {}
+    for threads in (1, None):
+        sgd_mlp(replicate(net, R), x, y, eta=eta, B=B, steps=20, rng=rng, threads=threads)
+        t0 = time.perf_counter()
+        sgd_mlp(replicate(net, R), x, y, eta=eta, B=B, steps=steps, rng=rng, threads=threads)
+        rates[threads or torch.get_num_threads()] = R * steps / (time.perf_counter() - t0)
+    best = max(rates, key=rates.get)
+    n_naive = 300 if quick else 3000
+    idx = draw_minibatches(rng, n_naive, 1, x.shape[0], B)[:, 0]
+    with torch_threads(1):
+        t0 = time.perf_counter()
+        naive_sgd_mlp(net, x, y, eta=eta, indices=idx)
+        naive = n_naive / (time.perf_counter() - t0)
+    detail = ", ".join(f"{k} thr {v:.3g}/s" for k, v in rates.items())
+    return BenchResult("sgd-mlp-784-10-1", "replica-steps/s", rates[best], naive,
+                       f"R={R} B={B} N={x.shape[0]}, kernel torch threads={best} ({detail}); "
+                       "naive: per-replica torch.nn loop with autograd, 1 thread")
+
+
+@benchmark("sgd-mlp-784-10-1-first-passage")
+def _bench_monitored(quick: bool) -> BenchResult:
+    """Same, with the full loss over N = 10⁴ tracked at every step (first-passage mode)."""
+    R, B, eta = 100, 10, 0.01
+    x, y, net = _bench_setup()
+    rng = np.random.default_rng(0)
+    K = x @ x.T
+    steps = 50 if quick else 400
+    never = [float("inf")]
+    sgd_mlp(replicate(net, R), x, y, eta=eta, B=B, steps=5, rng=rng, thresholds=never, gram=K)
+    t0 = time.perf_counter()
+    sgd_mlp(replicate(net, R), x, y, eta=eta, B=B, steps=steps, rng=rng, thresholds=never, gram=K)
+    rate = R * steps / (time.perf_counter() - t0)
+    n_naive = 10 if quick else 40
+    idx = draw_minibatches(rng, n_naive, 1, x.shape[0], B)[:, 0]
+    t0 = time.perf_counter()
+    for i in range(n_naive):  # torch's default threads: the full forward pass is a big matmul
+        naive_sgd_mlp(net, x, y, eta=eta, indices=idx[i:i + 1])
+        with torch.no_grad():
+            0.5 * ((net(x)[:, 0] - y) ** 2).mean()
+    naive = n_naive / (time.perf_counter() - t0)
+    return BenchResult("sgd-mlp-784-10-1-first-passage", "replica-steps/s", rate, naive,
+                       f"R={R} B={B} N={x.shape[0]}, full loss every step, numba threads="
+                       f"{numba.get_num_threads()}; "
+                       "naive: autograd step + full forward pass per replica-step")
+
+
+# ----------------------------------------------------------------- noise strength 𝒩
+
+@benchmark("noise-strength-mlp2000")
+def _bench_noise_strength(quick: bool):
+    """𝒩 of the paper's 784-2000-2000-2000-10 MLP: fast path against a backward() loop."""
+    n, n_loop = (1000, 10) if quick else (10_000, 100)
+    data = fashion_mnist(n)
+    net = mlp([784, 2000, 2000, 2000, 10], seed=0)
+    start = time.perf_counter()
+    ns = noise_strength(net, data.x, data.y, method="fast")
+    fast = time.perf_counter() - start
+    start = time.perf_counter()
+    per_sample_sq_norms_loop(net, data.x[:n_loop], data.y[:n_loop])
+    loop = (time.perf_counter() - start) * n / n_loop  # extrapolated to all n samples
+    assert np.isfinite(ns.noise)
+    return BenchResult(
+        name="noise-strength-mlp2000", unit="samples/s", rate=n / fast, naive_rate=n / loop,
+        config=f"784-2000-2000-2000-10, N={n}, fast {fast:.1f} s, loop {n_loop} samples "
+               f"extrapolated to {loop:.0f} s, {torch.get_num_threads()} threads")

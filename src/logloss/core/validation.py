@@ -1,0 +1,41 @@
+"""Checks of user input that raise a one-line :class:`~logloss.core.errors.InvalidInput` naming the symbol."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import InvalidInput, SGDDiverged
+
+
+def check_learning_rate(eta: float) -> float:
+    """Require a finite learning rate η > 0."""
+    if not (math.isfinite(eta) and eta > 0):
+        raise InvalidInput(f"learning rate eta (η) must be a finite number > 0, got {eta!r}")
+    return float(eta)
+
+
+def check_batch_size(B: int, N: int) -> int:
+    """Require a minibatch size 1 ≤ B ≤ N (sampling without replacement)."""
+    if int(B) != B or B < 1:
+        raise InvalidInput(f"minibatch size B must be an integer >= 1, got {B!r}")
+    if B > N:
+        raise InvalidInput(f"minibatch size B={B} exceeds the number of samples N={N}")
+    return int(B)
+
+
+def check_positive_int(value: int, name: str) -> int:
+    """Require an integer ≥ 1 (sample counts, dimensions, replicas)."""
+    if int(value) != value or value < 1:
+        raise InvalidInput(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def check_finite_loss(loss: float | np.ndarray, where: str = "") -> None:
+    """Raise if a loss value L is NaN or infinite (SGD diverged)."""
+    if not np.all(np.isfinite(loss)):
+        suffix = f" {where}" if where else ""
+        raise SGDDiverged(
+            f"non-finite loss L{suffix}: SGD diverged; lower the learning rate eta (η)"
+        )

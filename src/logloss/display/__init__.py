@@ -1,0 +1,1 @@
+"""display layer of logloss (see the package docstring for the layers)."""

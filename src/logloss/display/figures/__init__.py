@@ -1,0 +1,45 @@
+"""One figure per registered experiment: ``display/figures/<experiment>.py`` draws it.
+
+:func:`plot` draws a :class:`~logloss.Result` with the figure registered for its
+experiment (by :func:`draws`); every figure is stamped with the experiment, scale and
+seed that produced it (:func:`logloss.display.plotting.stamp`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from typing import Any
+
+from ...core.errors import InvalidInput
+
+__all__ = ["draws", "plot"]
+
+_FIGURES: dict[str, Callable[[Any], Any]] = {}
+
+
+def draws(*experiments: str) -> Callable:
+    """Register ``fn(result) -> Figure`` as the figure of each experiment named."""
+
+    def register(fn: Callable) -> Callable:
+        for name in experiments:
+            _FIGURES[name] = fn
+        return fn
+
+    return register
+
+
+def _load_all() -> None:
+    for mod in pkgutil.iter_modules(__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{mod.name}")
+
+
+def plot(result) -> Any:
+    """The matplotlib figure of ``result`` (a :class:`~logloss.Result`), stamped with its
+    experiment, scale and seed."""
+    _load_all()
+    if result.name not in _FIGURES:
+        raise InvalidInput(f"no figure is registered for experiment {result.name!r}")
+    return _FIGURES[result.name](result)

@@ -1,0 +1,28 @@
+"""Figure of ``decoupling`` (Fig. 1)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...experiments._registry import Result
+from .. import plotting
+from . import draws
+
+
+@draws("decoupling")
+def plot(result: Result):
+    """Histograms of log10 eigenvalues, exact against decoupled, one panel per stage."""
+    stages = result.params["stages"]
+    fig, axes = plotting.figure(ncols=len(stages), width=3.0)
+    for ax, e in zip(axes, stages):
+        ex, dc = result.arrays[f"exact_{e}"], result.arrays[f"decoupled_{e}"]
+        floor = 1e-14 * dc[0]
+        lex, ldc = np.log10(np.maximum(ex, floor)), np.log10(np.maximum(dc, floor))
+        bins = np.linspace(min(lex.min(), ldc.min()), max(lex.max(), ldc.max()) + 1e-9, 40)
+        ax.hist(ldc, bins=bins, alpha=0.55, label="decoupled $L\\cdot\\frac{1}{N}\\sum C_f$")
+        ax.hist(lex, bins=bins, histtype="step", lw=1.5, color="C1",
+                label="exact $\\frac{1}{N}\\sum \\ell_\\mu C_f$")
+        ax.set(yscale="log", xlabel="$\\log_{10}$ eigenvalue", ylabel="count")
+        ax.text(0.03, 0.92, f"epoch {e}", transform=ax.transAxes)
+    axes[0].legend(loc="lower left", fontsize=7)
+    return plotting.stamp(fig, result)

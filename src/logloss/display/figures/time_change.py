@@ -1,0 +1,36 @@
+"""Figure of ``time-change`` (App. C)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...experiments._registry import Result
+from .. import plotting
+from . import draws
+
+
+@draws("time-change")
+def plot(result: Result):
+    """(a) stationary densities of Eq. (12) and (14) and their ratio; (b) laws at matched τ."""
+    a = result.arrays
+    fig, axes = plotting.figure(ncols=2, width=3.6)
+    ax = axes[0]
+    ax.loglog(a["L_grid"], a["density_12"], "o", ms=3, label="Eq. (12), $P_s$")
+    ax.loglog(a["L_grid"], a["density_14"], "s", ms=3, label=r"Eq. (14), $\tilde P_s$")
+    ax.loglog(a["L_grid"], a["ratio"], "^", ms=3, label=r"ratio $P_s/\tilde P_s$")
+    ref = a["ratio"][0] * a["L_grid"][0] / a["L_grid"]
+    ax.loglog(a["L_grid"], ref, color=plotting.THEORY_COLOR, lw=1, ls="--",
+              label=r"$\propto L^{-1}$ (App. C)")
+    ax.set(xlabel=r"loss $L(\theta)$", ylabel="density per unit $L$ (arb. units)")
+    ax.legend(loc="lower left")
+    ax = axes[1]
+    for j, tau in enumerate(result.params["tau_targets"]):
+        x = np.sort(a["at_tau_12"][j])
+        y = np.sort(a["at_tau_14"][j])
+        p = (np.arange(x.size) + 0.5) / x.size
+        ax.plot(x, p, color=f"C{j}", label=rf"$\tau={tau:g}$: Eq. (12) at $t(\tau)$")
+        ax.plot(y, (np.arange(y.size) + 0.5) / y.size, color=f"C{j}", ls=":", lw=2.2,
+                label="Eq. (14)")
+    ax.set(xlabel=r"$u = \theta-\theta^*$", ylabel="cumulative probability")
+    ax.legend(loc="upper left", fontsize=7)
+    return plotting.stamp(fig, result)

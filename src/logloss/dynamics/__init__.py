@@ -1,0 +1,1 @@
+"""dynamics layer of logloss (see the package docstring for the layers)."""

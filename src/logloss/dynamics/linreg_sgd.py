@@ -1,0 +1,240 @@
+"""Fast replica kernel: many independent SGD runs on one linear-regression dataset.
+
+SGD on L(θ) = (1/2N) Σ_μ (θᵀx_μ − y_μ)² with minibatches B_k of B distinct indices,
+drawn without replacement at every step and independently per replica:
+
+    θ_{k+1} = θ_k − η (1/B) Σ_{μ∈B_k} x_μ (x_μᵀθ_k − y_μ).
+
+The loss is evaluated cheaply as L(θ) = L* + ½ uᵀHu with u = θ − θ*.  The kernel is
+compiled with numba (``cache=True``) and parallel over replicas (``prange``).  This is
+the one code path shared by the stationary-distribution chapter (R7) and the
+first-passage chapter (R9).
+
+Randomness: replica r uses numba's Mersenne Twister seeded with the r-th word of
+``numpy.random.SeedSequence(seed).generate_state(replicas)``; the whole trajectory of a
+replica runs on one thread, so the results do not depend on the number of threads.
+Minibatches come from a partial Fisher–Yates shuffle of a per-replica permutation
+(position b swaps with a uniform position in [b, N)), which gives B distinct indices,
+uniform over all B-subsets, in O(B) work per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from ..core.errors import SGDDiverged
+from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
+from ..models.linreg import LinearRegression
+
+__all__ = ["SGDRun", "sgd_linreg", "replica_seeds", "minibatch_indices"]
+
+
+@dataclass
+class SGDRun:
+    """The outcome of :func:`sgd_linreg`.
+
+    Attributes
+    ----------
+    samples : ndarray, shape (n_records, replicas, d)
+        θ_k at k = record_every, 2·record_every, ... (empty if record_every = 0).
+    first_passage : ndarray of int64, shape (replicas, n_thresholds)
+        First step k ≥ 1 with L(θ_k) ≥ thresholds[j]; −1 if not crossed within
+        ``steps`` (censored).
+    steps : int
+        The number of steps requested.
+    theta_final : ndarray, shape (replicas, d)
+        θ at the last step run (earlier if the replica stopped when it had crossed
+        every threshold).
+    """
+
+    samples: np.ndarray
+    first_passage: np.ndarray
+    steps: int
+    theta_final: np.ndarray
+
+
+def replica_seeds(seed: int, replicas: int) -> np.ndarray:
+    """The per-replica seeds (uint32) derived from ``seed`` by ``SeedSequence``."""
+    return np.random.SeedSequence(int(seed)).generate_state(int(replicas), dtype=np.uint32)
+
+
+@numba.njit(cache=True, inline="always")
+def _draw(perm, b, N):
+    """Swap position b of ``perm`` with a uniform position in [b, N); return the index."""
+    j = b + np.random.randint(0, N - b)
+    t = perm[b]
+    perm[b] = perm[j]
+    perm[j] = t
+    return perm[b]
+
+
+@numba.njit(cache=True)
+def _indices_kernel(seed, N, B, steps):
+    np.random.seed(seed)
+    perm = np.arange(N)
+    out = np.empty((steps, B), dtype=np.int64)
+    for k in range(steps):
+        for b in range(B):
+            out[k, b] = _draw(perm, b, N)
+    return out
+
+
+def minibatch_indices(seed: int, N: int, B: int, steps: int) -> np.ndarray:
+    """The minibatch index sequence that the kernel draws for one replica.
+
+    Parameters
+    ----------
+    seed : int
+        The replica's seed (an entry of :func:`replica_seeds`).
+    N, B, steps : int
+        Samples, minibatch size and number of steps.
+
+    Returns
+    -------
+    ndarray of int64, shape (steps, B)
+        Row k holds the B distinct indices of the minibatch of step k + 1.
+    """
+    return _indices_kernel(np.uint32(seed), int(N), int(B), int(steps))
+
+
+@numba.njit(cache=True, parallel=True)
+def _sgd_kernel(X, y, theta_star, H, L_star, eta, B, steps, theta0, seeds, record_every,
+                thresholds, stop_early, samples, first_passage, theta_final, diverged):
+    N, d = X.shape
+    R = theta0.shape[0]
+    n_thr = thresholds.shape[0]
+    c = eta / B
+    for r in numba.prange(R):
+        np.random.seed(seeds[r])
+        perm = np.arange(N)
+        theta = theta0[r].copy()
+        grad = np.empty(d)
+        u = np.empty(d)
+        nxt = 0
+        # thresholds already met at k = 0 still need a step k >= 1 to be recorded
+        for k in range(1, steps + 1):
+            for i in range(d):
+                grad[i] = 0.0
+            for b in range(B):
+                mu = _draw(perm, b, N)
+                res = -y[mu]
+                for i in range(d):
+                    res += X[mu, i] * theta[i]
+                for i in range(d):
+                    grad[i] += X[mu, i] * res
+            finite = True
+            for i in range(d):
+                theta[i] -= c * grad[i]
+                if not np.isfinite(theta[i]):
+                    finite = False
+            if not finite:
+                diverged[r] = k
+                break
+            if nxt < n_thr:
+                for i in range(d):
+                    u[i] = theta[i] - theta_star[i]
+                q = 0.0
+                for i in range(d):
+                    hu = 0.0
+                    for j in range(d):
+                        hu += H[i, j] * u[j]
+                    q += u[i] * hu
+                L = L_star + 0.5 * q
+                while nxt < n_thr and L >= thresholds[nxt]:
+                    first_passage[r, nxt] = k
+                    nxt += 1
+                if stop_early and nxt == n_thr and record_every == 0:
+                    break
+            if record_every > 0 and k % record_every == 0:
+                row = k // record_every - 1
+                for i in range(d):
+                    samples[row, r, i] = theta[i]
+        for i in range(d):
+            theta_final[r, i] = theta[i]
+
+
+def sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int, replicas: int,
+               seed: int, theta0: np.ndarray | None = None, record_every: int = 0,
+               thresholds: np.ndarray | None = None,
+               stop_when_all_crossed: bool = True) -> SGDRun:
+    """Run ``replicas`` independent SGD trajectories on a linear-regression problem.
+
+    Parameters
+    ----------
+    problem : LinearRegression
+        The dataset (X of shape (N, d), y of shape (N,)), with θ*, H and L*.
+    eta : float
+        Learning rate η > 0.
+    B : int
+        Minibatch size, 1 ≤ B ≤ N, drawn without replacement.
+    steps : int
+        Number of SGD steps k = 1, ..., steps per replica.
+    replicas : int
+        Number of independent replicas.
+    seed : int
+        Master seed; replica r uses ``replica_seeds(seed, replicas)[r]``.
+    theta0 : ndarray, shape (d,) or (replicas, d), optional
+        Initial θ_0 (default θ*).
+    record_every : int
+        Record θ_k every ``record_every`` steps (0: record nothing).
+    thresholds : ndarray, shape (n_thresholds,), optional
+        Increasing absolute loss levels for first-passage times.
+    stop_when_all_crossed : bool
+        Stop a replica once it has crossed every threshold (only when nothing is
+        recorded, ``record_every = 0``).
+
+    Returns
+    -------
+    SGDRun
+
+    Raises
+    ------
+    ValueError
+        On bad input, or when θ becomes non-finite (SGD diverged at this η).
+    """
+    eta = check_learning_rate(eta)
+    B = check_batch_size(B, problem.N)
+    replicas = check_positive_int(replicas, "number of replicas")
+    steps = int(steps)
+    if steps < 0:
+        raise ValueError(f"number of steps must be >= 0, got {steps!r}")
+    record_every = int(record_every)
+    if record_every < 0:
+        raise ValueError(f"record_every must be >= 0, got {record_every!r}")
+    d = problem.d
+    X = np.ascontiguousarray(problem.X, dtype=np.float64)
+    y = np.ascontiguousarray(problem.y, dtype=np.float64)
+    theta_star = np.ascontiguousarray(problem.theta_star, dtype=np.float64)
+    H = np.ascontiguousarray(problem.hessian, dtype=np.float64)
+    if theta0 is None:
+        th0 = np.broadcast_to(theta_star, (replicas, d))
+    else:
+        th0 = np.asarray(theta0, dtype=np.float64)
+        if th0.shape not in {(d,), (replicas, d)}:
+            raise ValueError(f"theta0 must have shape ({d},) or ({replicas}, {d}), got {th0.shape}")
+        th0 = np.broadcast_to(th0, (replicas, d))
+    th0 = np.ascontiguousarray(th0)
+    if thresholds is None:
+        thr = np.empty(0)
+    else:
+        thr = np.ascontiguousarray(thresholds, dtype=np.float64).ravel()
+        if thr.size > 1 and np.any(np.diff(thr) < 0):
+            raise ValueError("loss thresholds must be increasing")
+    n_rec = steps // record_every if record_every > 0 else 0
+    samples = np.full((n_rec, replicas, d), np.nan)
+    first_passage = np.full((replicas, thr.size), -1, dtype=np.int64)
+    theta_final = np.empty((replicas, d))
+    diverged = np.zeros(replicas, dtype=np.int64)
+    _sgd_kernel(X, y, theta_star, H, float(problem.L_star), eta, B, steps, th0,
+                replica_seeds(seed, replicas), record_every, thr, bool(stop_when_all_crossed),
+                samples, first_passage, theta_final, diverged)
+    if diverged.any():
+        r = int(np.argmax(diverged > 0))
+        raise SGDDiverged(
+            f"SGD diverged (non-finite θ at step {diverged[r]} of replica {r}) with learning "
+            f"rate eta (η) = {eta}, B = {B}; lower η"
+        )
+    return SGDRun(samples, first_passage, steps, theta_final)

@@ -1,0 +1,330 @@
+"""Experiments: one code path for the chapters and the command line.
+
+An experiment is a function ``fn(params, rng) -> Outcome`` registered with
+:func:`experiment`, together with its parameter presets at each scale and the keys of
+its summary.  :func:`run_experiment` resolves the scale, validates parameter overrides,
+seeds the random generators, times the run, checks that the outcome has exactly the
+declared keys and returns a :class:`Result` whose :meth:`Result.summary` is the stable
+JSON record written by the CLI.  Figures live one layer up, in
+:mod:`logloss.display.figures`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+import platform
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core.errors import InvalidInput
+from ..core.measured import Measured, json_float
+from ..core.scales import SCALES, resolve_scale
+
+__all__ = [
+    "Measured",
+    "Outcome",
+    "Result",
+    "Experiment",
+    "experiment",
+    "variant",
+    "get_experiment",
+    "list_experiments",
+    "run_experiment",
+]
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What an experiment function returns.
+
+    Attributes
+    ----------
+    measured : dict of str to Measured
+        Measured values with their standard errors.
+    theory : dict of str to float
+        The predictions they are compared with (closed forms, quadratures).
+    reference : dict of str to float
+        What the paper reports (its measurements, for example λ₁ = 95.6), kept apart
+        from theory.
+    arrays : dict of str to ndarray
+        Raw arrays (curves, samples, spectra), saved to ``arrays.npz``.
+    tables : dict of str to list of dict
+        Small tables (for example one row per learning rate) kept in the JSON summary.
+    notes : list of str
+        Remarks the reader must see (substituted datasets, censored runs, ...).
+    device : str
+        Where the computation ran (``"cpu"``, ``"cuda:0"``, ...), as the experiment saw it.
+    """
+
+    measured: dict[str, Measured] = dataclasses.field(default_factory=dict)
+    theory: dict[str, float] = dataclasses.field(default_factory=dict)
+    reference: dict[str, float] = dataclasses.field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    tables: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    device: str = "cpu"
+
+
+@dataclasses.dataclass
+class Result(Outcome):
+    """An :class:`Outcome` with the provenance of the run that produced it."""
+
+    name: str = ""
+    scale: str = ""
+    seed: int = 0
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-able record of the run (stable keys; see the README)."""
+        from ..core.version import __version__
+
+        commit, dirty = _git_state()
+        return {
+            "experiment": self.name,
+            "scale": self.scale,
+            "seed": self.seed,
+            "params": self.params,
+            "measured": {k: v.as_dict() for k, v in self.measured.items()},
+            "theory": {k: json_float(v) for k, v in self.theory.items()},
+            "reference": {k: json_float(v) for k, v in self.reference.items()},
+            "tables": _jsonable(self.tables),
+            "notes": list(self.notes),
+            "device": self.device,
+            "wall_time_s": round(self.wall_time_s, 3),
+            "version": __version__,
+            "git_commit": commit,
+            "git_dirty": dirty,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A registered experiment.
+
+    Attributes
+    ----------
+    name : str
+        CLI name, for example ``"minibatch-covariance"``.
+    description : str
+        One line for ``python -m logloss list``.
+    presets : mapping of str to dict
+        Parameters at each scale in :data:`~logloss.scales.SCALES`; every scale has
+        the same keys.
+    fn : callable
+        ``fn(params, rng) -> Outcome``; ``rng`` is a seeded :class:`numpy.random.Generator`.
+    keys : mapping of str to tuple of str
+        The summary's keys: ``measured``, ``theory``, ``reference`` and ``tables``.  They
+        never depend on parameter values; per-point values go in tables.
+    """
+
+    name: str
+    description: str
+    presets: Mapping[str, Mapping[str, Any]]
+    fn: Callable[[dict[str, Any], np.random.Generator], Outcome]
+    keys: Mapping[str, tuple[str, ...]]
+
+    def params(self, scale: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Preset parameters at ``scale`` with ``overrides`` applied and type-checked."""
+        params = dict(self.presets[scale])
+        for key, value in (overrides or {}).items():
+            if key not in params:
+                raise InvalidInput(
+                    f"unknown parameter {key!r} for experiment {self.name!r}; "
+                    f"known: {', '.join(sorted(params))}"
+                )
+            params[key] = _coerce(key, value, params[key])
+        return params
+
+
+_REGISTRY: dict[str, Experiment] = {}
+
+
+_KEY_KINDS = ("measured", "theory", "reference", "tables")
+
+
+def experiment(
+    name: str,
+    *,
+    description: str,
+    presets: Mapping[str, Mapping[str, Any]],
+    measured: tuple[str, ...] = (),
+    theory: tuple[str, ...] = (),
+    reference: tuple[str, ...] = (),
+    tables: tuple[str, ...] = (),
+) -> Callable:
+    """Register ``fn(params, rng) -> Outcome`` as the experiment ``name``.
+
+    ``measured``, ``theory``, ``reference`` and ``tables`` name the summary's keys; a run
+    whose outcome has other keys is an error, and the keys are appended to ``fn``'s
+    docstring.
+    """
+    missing = set(SCALES) - set(presets)
+    if missing:
+        raise ValueError(f"experiment {name!r} lacks presets for scales {sorted(missing)}")
+    keys = {scale: set(p) for scale, p in presets.items()}
+    if len({frozenset(k) for k in keys.values()}) != 1:
+        raise ValueError(f"experiment {name!r}: presets must have the same keys at every scale")
+
+    keys = dict(measured=tuple(measured), theory=tuple(theory), reference=tuple(reference),
+                tables=tuple(tables))
+
+    def register(fn: Callable) -> Callable:
+        lines = [f"    {kind}: {', '.join(keys[kind]) or '(none)'}" for kind in _KEY_KINDS]
+        fn.__doc__ = (fn.__doc__ or description).rstrip() + "\n\n    Summary keys\n    ------------\n" \
+            + "\n".join(lines) + "\n"
+        _REGISTRY[name] = Experiment(name, description, presets, fn, keys)
+        return fn
+
+    return register
+
+
+def variant(base: str, name: str, *, description: str,
+            changes: Mapping[str, Mapping[str, Any]]) -> None:
+    """Register ``name``: the experiment ``base`` with its presets changed at each scale.
+
+    A variant shares the base's code and summary keys; only its presets differ, so that
+    chapters never pass ad-hoc overrides.
+    """
+    exp = _REGISTRY[base]
+    if set(changes) != set(SCALES):
+        raise ValueError(f"variant {name!r} must give its changes at every scale {SCALES}")
+    presets = {}
+    for scale in SCALES:
+        unknown = set(changes[scale]) - set(exp.presets[scale])
+        if unknown:
+            raise ValueError(f"variant {name!r} changes unknown parameters {sorted(unknown)}")
+        presets[scale] = {**exp.presets[scale], **changes[scale]}
+    _REGISTRY[name] = Experiment(name, description, presets, exp.fn, exp.keys)
+
+
+def _load_all() -> None:
+    package = importlib.import_module(__package__)
+    for mod in pkgutil.iter_modules(package.__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{__package__}.{mod.name}")
+
+
+def list_experiments() -> list[Experiment]:
+    """All registered experiments, sorted by name."""
+    _load_all()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment registered as ``name``; ``ValueError`` if there is none."""
+    _load_all()
+    if name not in _REGISTRY:
+        raise InvalidInput(
+            f"unknown experiment {name!r}; known: {', '.join(sorted(_REGISTRY))}"
+        )
+    return _REGISTRY[name]
+
+
+def run_experiment(
+    name: str,
+    scale: str | None = None,
+    *,
+    seed: int = 0,
+    verbose: bool = True,
+    **overrides: Any,
+) -> Result:
+    """Run one experiment and return its :class:`Result`.
+
+    Parameters
+    ----------
+    name : str
+        A registered experiment (see :func:`list_experiments`).
+    scale : {"smoke", "book", "paper"} or None
+        ``None`` reads ``$LOGLOSS_SCALE`` and defaults to ``"book"``.
+    seed : int
+        Seeds numpy's generator passed to the experiment and torch's global generator.
+    verbose : bool
+        Print one line saying which experiment ran at which scale.
+    **overrides
+        Parameters that replace the preset values; unknown names raise ``ValueError``.
+    """
+    exp = get_experiment(name)
+    scale = resolve_scale(scale)
+    params = exp.params(scale, overrides)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    outcome = exp.fn(params, rng)
+    wall = time.perf_counter() - start
+    _check_keys(exp, outcome)
+    fields = {f.name: getattr(outcome, f.name) for f in dataclasses.fields(Outcome)}
+    result = Result(**fields, name=name, scale=scale, seed=seed, params=params, wall_time_s=wall)
+    if verbose:
+        print(f"[logloss] {name}: scale={scale}, seed={seed}, {wall:.1f} s")
+        for note in outcome.notes:
+            print(f"[logloss] note: {note}")
+    return result
+
+
+def _check_keys(exp: Experiment, outcome: Outcome) -> None:
+    for kind in _KEY_KINDS:
+        got, want = set(getattr(outcome, kind)), set(exp.keys[kind])
+        # the paper's numbers exist only where a run reproduces one of its settings
+        if got != want and not (kind == "reference" and got <= want):
+            raise RuntimeError(f"experiment {exp.name!r}: {kind} keys {sorted(got)} differ from the "
+                               f"declared {sorted(want)}")
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Convert a CLI string to the type of the preset value."""
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    try:
+        if isinstance(default, bool):
+            if value.lower() not in {"true", "false", "1", "0"}:
+                raise ValueError
+            return value.lower() in {"true", "1"}
+        if isinstance(default, int):
+            return int(float(value)) if float(value).is_integer() else int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, (list, tuple)):
+            kind = type(default[0]) if default else float
+            return type(default)(kind(v) for v in value.split(",") if v)
+    except ValueError:
+        raise ValueError(f"parameter {key}={value!r} is not a valid {type(default).__name__}") from None
+    return value
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return json_float(obj)
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    return obj
+
+
+def _git_state() -> tuple[str | None, bool | None]:
+    """The commit of the source tree, and whether it has uncommitted changes."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                              text=True, timeout=5)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None, None
+    commit = head.stdout.strip() or None
+    return commit, (bool(status.stdout.strip()) if commit else None)

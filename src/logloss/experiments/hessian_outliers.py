@@ -1,0 +1,112 @@
+"""Experiment ``hessian-outliers``: Gauss–Newton spectrum, λ₁ and participation ratio
+(Fig. 6, R11), for our pretrained nets or for the reader's saved model and data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.measured import Measured
+from ..data import mnist_even_odd
+from ..dynamics.pretrain import pretrain
+from ..measure.gradients import jacobian
+from ..measure.hessian import hessian_outliers, spectral_density
+from ._registry import Outcome, experiment
+from ._shared import PAPER, pretrained_spectrum
+
+HESS_PRESETS = {
+    "smoke": dict(model="", data="", n=2_000, pre_steps=2_000, pre_seeds=[0], k=10,
+                  density_steps=30, density_probes=1),
+    "book": dict(model="", data="", n=10_000, pre_steps=30_000, pre_seeds=[0, 1, 2], k=30,
+                 density_steps=80, density_probes=2),
+    "paper": dict(model="", data="", n=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2], k=30,
+                  density_steps=150, density_probes=4),
+}
+
+
+def _load_user(model_path: str, data_path: str):
+    """The reader's model (``torch.save(model)``) and inputs (``.pt`` tensor/dict or ``.npz``)."""
+    mp, dp = Path(model_path).expanduser(), Path(data_path).expanduser() if data_path else None
+    if not mp.is_file():
+        raise ValueError(f"model file {mp} not found (save it with torch.save(model, path))")
+    model = torch.load(mp, weights_only=False)
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"{mp} holds a {type(model).__name__}, not a torch.nn.Module; "
+                         "save the whole model with torch.save(model, path)")
+    if dp is None or not dp.is_file():
+        raise ValueError("give the inputs too: --set data=PATH (.pt tensor or dict with 'x', "
+                         "or .npz with array 'x')")
+    if dp.suffix == ".npz":
+        with np.load(dp) as z:
+            x = torch.from_numpy(z["x"])
+    else:
+        obj = torch.load(dp, weights_only=False)
+        x = obj["x"] if isinstance(obj, dict) else obj
+    dtype = next(model.parameters()).dtype
+    return model, torch.as_tensor(x).to(dtype), f"{mp.name} on {dp.name}"
+
+
+@experiment("hessian-outliers",
+            description="Gauss-Newton spectrum, lambda_1 and participation ratio (Fig. 6, R11); "
+                        "--set model=PATH data=PATH for your own model",
+            presets=HESS_PRESETS,
+    measured=('lambda_max', 'participation_ratio'),
+    reference=('lambda_max', 'participation_ratio'),
+    tables=('seeds', 'top_eigenvalues', 'top_eigenvalues_mean'),
+)
+def run_hessian(p: dict, rng: np.random.Generator) -> Outcome:
+    out = Outcome()
+    if p["model"]:
+        model, x, label = _load_user(p["model"], p["data"])
+        models = [model]
+        out.notes.append(f"user model: {label}")
+    else:
+        data = mnist_even_odd(p["n"])
+        pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"])
+        models = [pre["params"].model(r) for r in range(len(p["pre_seeds"]))]
+        x = data.x
+        out.arrays["pretrained_loss"] = np.asarray(pre["loss"])
+        out.notes.append(f"784-10-1 MLP pretrained {p['pre_steps']} steps (eta=0.01, B=100) on "
+                         f"{data.name}; seeds {p['pre_seeds']}")
+    rows, tops = [], []
+    for s, m in enumerate(models):
+        if p["model"]:
+            spec = hessian_outliers(m, x, k=p["k"], seed=0)
+            spec = dict(eigenvalues=spec.eigenvalues, trace=spec.trace, trace_sq=spec.trace_sq,
+                        participation_ratio=spec.participation_ratio,
+                        participation_ratio_stderr=spec.participation_ratio_stderr,
+                        lambda_max=spec.lambda_max, method=spec.method, P=spec.P, N=spec.N,
+                        loss=None)
+        else:
+            spec = pretrained_spectrum(n=p["n"], pre_steps=p["pre_steps"],
+                                       pre_seeds=p["pre_seeds"], index=s, k=p["k"])
+        top = spec["eigenvalues"][: p["k"]]
+        if s == 0:
+            J = jacobian(m, x)
+            nodes, counts = spectral_density(J, x.shape[0], steps=p["density_steps"],
+                                             probes=p["density_probes"],
+                                             seed=int(rng.integers(2**31)))
+            del J
+            out.arrays["density_nodes"], out.arrays["density_counts"] = nodes, counts
+            out.arrays["top"] = top
+            out.tables["top_eigenvalues"] = [dict(i=i + 1, h=float(h)) for i, h in enumerate(top)]
+        tops.append(top)
+        rows.append(dict(seed=s, **{k: spec[k] for k in ("lambda_max", "trace", "trace_sq",
+                                                          "participation_ratio",
+                                                          "participation_ratio_stderr",
+                                                          "method", "P", "N", "loss")}))
+    out.arrays["top_by_seed"] = np.array(tops)
+    out.tables["seeds"] = rows
+    lam = np.array([r["lambda_max"] for r in rows])
+    pr = np.array([r["participation_ratio"] for r in rows])
+    spread = (lambda v: float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan"))
+    out.measured["lambda_max"] = Measured(float(lam.mean()), spread(lam))
+    out.measured["participation_ratio"] = Measured(float(pr.mean()), spread(pr))
+    out.tables["top_eigenvalues_mean"] = [dict(i=i + 1, h=float(h)) for i, h in
+                                          enumerate(np.array(tops).mean(0))]
+    if not p["model"]:
+        out.reference["lambda_max"] = PAPER["lambda_max"]
+        out.reference["participation_ratio"] = PAPER["participation_ratio"]
+    return out

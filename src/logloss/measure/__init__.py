@@ -1,0 +1,1 @@
+"""measure layer of logloss (see the package docstring for the layers)."""

@@ -1,0 +1,1 @@
+"""models layer of logloss (see the package docstring for the layers)."""

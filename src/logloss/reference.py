@@ -1,0 +1,63 @@
+"""Naive reference implementations: the oracles the tests and benchmarks compare against.
+
+Each is the textbook loop, one sample or one step at a time, with no tricks, so that a
+fast kernel that agrees with it is right and a benchmark against it is honest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .measure.losses import mse_per_sample
+from .models.linreg import LinearRegression
+
+__all__ = ["naive_sgd_linreg", "naive_sgd_mlp", "per_sample_sq_norms_loop"]
+
+
+def naive_sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int,
+                     theta0: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Reference loop: one replica, one numpy step per iteration, given minibatch indices.
+
+    Returns the trajectory θ_1, ..., θ_steps, shape (steps, d).
+    """
+    theta = np.array(theta0, dtype=float)
+    out = np.empty((steps, problem.d))
+    for k in range(steps):
+        idx = indices[k]
+        xb = problem.X[idx]
+        theta = theta - eta / B * xb.T @ (xb @ theta - problem.y[idx])
+        out[k] = theta
+    return out
+
+
+def naive_sgd_mlp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eta: float,
+                  indices: np.ndarray) -> nn.Module:
+    """Reference: one ``torch.nn`` model, ``loss.backward()`` and a plain update per step.
+
+    ``indices`` has shape (steps, B); the loss is L_B = (1/B) Σ_{μ∈B} ½(f_μ − y_μ)².
+    """
+    params = [p for p in model.parameters()]
+    for idx in indices:
+        idx = torch.as_tensor(idx)
+        out = model(x[idx])[:, 0]
+        loss = 0.5 * ((out - y[idx]) ** 2).mean()
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for p, g in zip(params, grads):
+                p.sub_(g, alpha=eta)
+    return model
+
+
+def per_sample_sq_norms_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                             loss=mse_per_sample) -> torch.Tensor:
+    """‖∇ℓ_μ‖² by brute force, one ``loss.backward()`` per sample (the oracle), float64."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    out = torch.zeros(x.shape[0], dtype=torch.float64)
+    for mu in range(x.shape[0]):
+        model.zero_grad(set_to_none=True)
+        loss(model(x[mu:mu + 1]), y[mu:mu + 1]).sum().backward()
+        out[mu] = sum(p.grad.double().pow(2).sum() for p in params)
+    model.zero_grad(set_to_none=True)
+    return out

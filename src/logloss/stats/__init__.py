@@ -1,0 +1,1 @@
+"""stats layer of logloss (see the package docstring for the layers)."""

@@ -1,0 +1,164 @@
+"""Fits of the stationary law P ∝ L^(−φ) and of tail indices, with honest standard errors.
+
+Samples of θ from one SGD trajectory are correlated, so no fit here treats them as
+independent.  Every function takes samples shaped ``(n, R)``: n samples along each of R
+independent replicas (or R independent blocks).  A fit is a smooth function of a mean
+over samples; its standard error is the spread of the R replica means, divided by √R,
+propagated by the delta method (or, for the histogram and Hill fits, the spread of the
+fit over groups of replicas).
+
+The family is P(θ) ∝ L(θ)^(−φ) with L(θ) = L* + ½uᵀHu, u = θ − θ*, in d dimensions.  With
+q = (L − L*)/L*, the density of q is ∝ q^(d/2 − 1) (1 + q)^(−φ), a beta-prime law, so that
+
+    E[log(L/L*)] = ψ(φ) − ψ(φ − d/2),      E[L − L*] = (d/2) L* / (φ − 1 − d/2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.special import digamma, polygamma
+
+from ..core.measured import Measured
+
+__all__ = ["phi_mle", "phi_moment", "phi_histogram", "hill", "hill_tail_index", "replica_mean"]
+
+
+def _as_2d(a: np.ndarray, name: str) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    if a.ndim != 2 or a.shape[1] < 2:
+        raise ValueError(f"{name} must have shape (n, R) with R >= 2 replicas, got {a.shape}")
+    return a
+
+
+def replica_mean(values: np.ndarray) -> Measured:
+    """Mean of ``values`` (n, R) with the standard error from the R replica means."""
+    v = _as_2d(values, "values")
+    means = v.mean(axis=0)
+    return Measured(float(means.mean()), float(means.std(ddof=1) / np.sqrt(v.shape[1])))
+
+
+def phi_mle(L: np.ndarray, L_star: float, d: int = 1) -> Measured:
+    """Maximum-likelihood φ of P ∝ L^(−φ) given sampled losses.
+
+    Parameters
+    ----------
+    L : ndarray, shape (n, R)
+        Loss values L(θ) at the sampled θ (n per replica, R independent replicas).
+    L_star : float
+        L(θ*) at the minimum.
+    d : int
+        Dimension of θ (the family's normalisation depends on it).
+
+    Returns
+    -------
+    Measured
+        φ̂ solving ψ(φ) − ψ(φ − d/2) = mean log(L/L*) (the score equation), with the
+        standard error of the replica means propagated through the score.
+    """
+    if not L_star > 0:
+        raise ValueError(f"L* must be > 0, got {L_star!r}")
+    m = replica_mean(np.log(_as_2d(L, "L") / L_star))
+    if not m.value > 0:
+        raise ValueError("mean log(L/L*) must be > 0 (samples at the minimum only?)")
+    F = lambda p: digamma(p) - digamma(p - d / 2) - m.value  # noqa: E731 (decreasing in p)
+    lo, hi = d / 2 + 1e-12, d / (2 * m.value) + 10.0
+    while F(hi) > 0:
+        hi *= 2
+    p = brentq(F, lo, hi, xtol=1e-12, rtol=1e-14)
+    slope = polygamma(1, p) - polygamma(1, p - d / 2)
+    return Measured(float(p), float(m.stderr / abs(slope)))
+
+
+def phi_moment(L: np.ndarray, L_star: float, d: int = 1) -> Measured:
+    """Moment-matched φ: the φ of the family with the sampled mean of L − L*.
+
+    φ = 1 + d/2 + (d/2)·L*/E[L − L*]; for d = 1, E[u²] = 2L*/(h*(2φ − 3)).  This is the
+    estimator that corresponds to :func:`logloss.theory.phi_discrete`.  Its standard error
+    needs E[(L − L*)²] < ∞, i.e. a tail index of |u| above 4.
+    """
+    m = replica_mean(_as_2d(L, "L") - L_star)
+    if not m.value > 0:
+        raise ValueError("mean L − L* must be > 0")
+    p = 1.0 + d / 2 + (d / 2) * L_star / m.value
+    return Measured(float(p), float((d / 2) * L_star / m.value**2 * m.stderr))
+
+
+def _hist_fit(u: np.ndarray, edges: np.ndarray, h: float, L_star: float) -> float:
+    counts, _ = np.histogram(u, edges)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    keep = counts > 0
+    x = np.log1p(h * centres[keep] ** 2 / (2 * L_star))  # log(L/L*)
+    w = counts[keep].astype(float)  # Var(log n) ≈ 1/n: weights n
+    A = np.stack([np.ones_like(x), -x], axis=1)
+    coef = np.linalg.lstsq(A * np.sqrt(w)[:, None], np.log(w) * np.sqrt(w), rcond=None)[0]
+    return float(coef[1])
+
+
+def phi_histogram(u: np.ndarray, h: float, L_star: float, *, bins: int = 60,
+                  groups: int = 10, coverage: float = 0.999) -> Measured:
+    """Histogram fit of φ for d = 1, as in the paper: log counts against log(L/L*).
+
+    Parameters
+    ----------
+    u : ndarray, shape (n, R)
+        Sampled u = θ − θ* (n per replica, R replicas).
+    h : float
+        h* (the Hessian, a scalar for d = 1).
+    L_star : float
+        L(θ*).
+    bins : int
+        Number of equal-width bins on the central ``coverage`` fraction of the samples.
+    groups : int
+        The replicas are split into this many groups; the standard error is the spread
+        of the fit over groups divided by √groups.
+
+    Returns
+    -------
+    Measured
+        φ from a weighted least-squares fit of log n_i = c − φ log(L(u_i)/L*) over bins
+        (weights n_i, the inverse Poisson variance of log n_i).
+    """
+    u = _as_2d(u, "u")
+    groups = min(groups, u.shape[1])
+    tail = (1 - coverage) / 2
+    lo, hi = np.quantile(u, [tail, 1 - tail])
+    edges = np.linspace(lo, hi, bins + 1)
+    value = _hist_fit(u.ravel(), edges, h, L_star)
+    parts = np.array_split(np.arange(u.shape[1]), groups)
+    fits = np.array([_hist_fit(u[:, idx].ravel(), edges, h, L_star) for idx in parts])
+    return Measured(value, float(fits.std(ddof=1) / np.sqrt(groups)))
+
+
+def hill(x: np.ndarray, k: int) -> float:
+    """Hill's estimator of the tail index α of P(X > x) ~ x^(−α) from the k largest values.
+
+    α̂ = [ (1/k) Σ_{i<k} log(X_(i)/X_(k)) ]^(−1), X_(0) ≥ X_(1) ≥ ... the order statistics.
+    """
+    x = np.asarray(x, dtype=float).ravel()
+    if not 1 <= k < x.size:
+        raise ValueError(f"Hill estimator needs 1 <= k < n, got k={k}, n={x.size}")
+    top = -np.partition(-x, k)[: k + 1]
+    top.sort()
+    top = top[::-1]
+    return float(1.0 / np.mean(np.log(top[:k] / top[k])))
+
+
+def hill_tail_index(x: np.ndarray, fraction: float, *, groups: int = 20) -> Measured:
+    """Hill tail index of positive samples ``x`` (n, R) from their top ``fraction``.
+
+    The estimate pools all samples (k = fraction·n·R); the standard error is the spread of
+    the same estimator on ``groups`` groups of replicas (each with its own top fraction),
+    divided by √groups, which accounts for clustered extremes along a trajectory.
+    It is a statistical error only: Hill's bias from a not-yet-asymptotic tail is not in it.
+    """
+    x = _as_2d(x, "x")
+    groups = min(groups, x.shape[1])
+    k = int(fraction * x.size)
+    value = hill(x, k)
+    parts = np.array_split(np.arange(x.shape[1]), groups)
+    fits = []
+    for idx in parts:
+        xs = x[:, idx]
+        fits.append(hill(xs, max(1, int(fraction * xs.size))))
+    return Measured(value, float(np.std(fits, ddof=1) / np.sqrt(groups)))

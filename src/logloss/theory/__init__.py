@@ -1,0 +1,16 @@
+"""Closed forms of the paper (numpy and scipy only; no torch, no higher layer).
+
+* :mod:`.escape`: T, φ (Eq. 17), the escape exponent and rate (Eq. 15), n_c (Eq. 16),
+  the Arrhenius alternatives and the exact radial mean first-passage time of the SDE;
+* :mod:`.stationary`: the exact finite-η stationary moment of SGD on linear regression,
+  tail indices and the densities of P ∝ L^(−φ).
+
+η and B are keyword-only wherever both appear.
+"""
+
+from .escape import *
+from .escape import __all__ as _escape_all
+from .stationary import *
+from .stationary import __all__ as _stationary_all
+
+__all__ = [*_escape_all, *_stationary_all]
