@@ -21,7 +21,7 @@ from .core.errors import CorruptFile, DatasetMissingError, InvalidInput, Logloss
 from .core.measured import Measured
 from .core.version import __version__
 from .display import explore
-from .display.figures import plot
+from .display.figures import plot, show
 from .display.tables import markdown_table
 from .dynamics.linreg_sgd import SGDRun, sgd_linreg
 from .dynamics.mlp_sgd import sgd_mlp
@@ -51,6 +51,7 @@ __all__ = [
     "list_experiments",
     "run_experiment",
     "plot",
+    "show",
     "save_run",
     "markdown_table",
     "minibatch_noise_covariance",

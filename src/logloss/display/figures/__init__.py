@@ -14,7 +14,7 @@ from typing import Any
 
 from ...core.errors import InvalidInput
 
-__all__ = ["draws", "plot"]
+__all__ = ["draws", "plot", "show"]
 
 _FIGURES: dict[str, Callable[[Any], Any]] = {}
 
@@ -43,3 +43,23 @@ def plot(result) -> Any:
     if result.name not in _FIGURES:
         raise InvalidInput(f"no figure is registered for experiment {result.name!r}")
     return _FIGURES[result.name](result)
+
+
+def show(obj, *, dpi: int = 200) -> None:
+    """Display a figure in the notebook as a PNG, whatever matplotlib's backend.
+
+    ``obj`` is a :class:`~logloss.Result` (drawn with :func:`plot`) or a matplotlib
+    ``Figure``.  The figure is rendered to PNG at ``dpi`` and shown with IPython's
+    ``display``, then closed, so that a book built with ``MPLBACKEND=Agg`` (where no
+    figure is picked up automatically) still has every image, and none is shown twice.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    fig = obj if hasattr(obj, "savefig") else plot(obj)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    display(Image(data=buf.getvalue(), format="png"))
