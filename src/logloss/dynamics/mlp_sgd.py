@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..core.errors import SGDDiverged
+from ..core.sampling import uniform_subsets
 from ..core.threads import torch_threads
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 
@@ -86,20 +87,9 @@ def replicate(model: nn.Sequential, replicas: int) -> MLPReplicas:
 
 
 def draw_minibatches(rng: np.random.Generator, steps: int, replicas: int, N: int, B: int) -> np.ndarray:
-    """Minibatch indices, shape (steps, replicas, B): B distinct samples per replica and step.
-
-    Drawn by rejection: B uniform indices, redrawn until distinct, which is uniform over
-    ordered B-tuples of distinct samples (sampling without replacement).
-    """
-    idx = rng.integers(0, N, size=(steps, replicas, B))
-    if B == 1:
-        return idx
-    while True:
-        s = np.sort(idx, axis=-1)
-        bad = (np.diff(s, axis=-1) == 0).any(axis=-1)
-        if not bad.any():
-            return idx
-        idx[bad] = rng.integers(0, N, size=(int(bad.sum()), B))
+    """Minibatch indices, shape (steps, replicas, B): independent uniform B-subsets
+    (:func:`logloss.core.sampling.uniform_subsets`, the scheme of Eq. 8)."""
+    return uniform_subsets(rng, (steps, replicas), N, B)
 
 
 def replica_losses(params: MLPReplicas, x: torch.Tensor, y: torch.Tensor, *, chunk: int = 2048) -> torch.Tensor:

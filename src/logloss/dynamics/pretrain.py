@@ -2,9 +2,9 @@
 
 Glorot initialisation, then SGD with η = 0.01 and B = 100 on the first 10⁴ MNIST images
 with even/odd labels; the paper runs 10⁵ iterations and reaches L ≈ 0.035.  Each seed is
-one replica of :func:`logloss.nn_kernel.sgd_mlp` (its own initialisation and minibatch
+one replica of :func:`logloss.dynamics.mlp_sgd.sgd_mlp` (its own initialisation and minibatch
 sequence), so a few seeds cost little more than one.  The result is stored with
-:func:`logloss.cache.cached`, keyed by every parameter and the code that made it.
+:func:`logloss.core.cache.cached`, keyed by every parameter and the code that made it.
 """
 
 from __future__ import annotations

@@ -177,7 +177,7 @@ def em_sgd_sde(model: QuadraticMinimum, *, eta: float, B: float, dt: float, step
     replicas : int
         Independent replicas.
     seed : int
-        Master seed (per-replica streams as in :func:`logloss.sgd_linreg.replica_seeds`).
+        Master seed (per-replica streams as in :func:`logloss.dynamics.linreg_sgd.replica_seeds`).
     u0 : ndarray, shape (d,) or (replicas, d), optional
         Initial u = θ − θ* (default 0).
     record_every : int

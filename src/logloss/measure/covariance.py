@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.progress import progress
+from ..core.sampling import uniform_subsets
 from ..core.validation import check_batch_size, check_positive_int
 
 __all__ = [
@@ -87,9 +88,9 @@ def sample_minibatch_noise(G: np.ndarray, B: int, draws: int, rng: np.random.Gen
     N = G.shape[0]
     check_batch_size(B, N)
     draws = check_positive_int(draws, "number of Monte-Carlo draws")
-    # B distinct indices per draw (the B smallest of N uniforms), as a selection matrix
+    # B distinct indices per draw (independent uniform subsets), as a selection matrix
     # S with S[i, μ] = 1/B, so that ∇L_B = S @ G without materialising (draws, B, P).
-    idx = np.argpartition(rng.random((draws, N)), B - 1, axis=1)[:, :B]
+    idx = uniform_subsets(rng, (draws,), N, B)
     S = np.zeros((draws, N))
     np.put_along_axis(S, idx, 1.0 / B, axis=1)
     return G.mean(axis=0) - S @ G

@@ -1,6 +1,6 @@
 """The Gram (neural-tangent) matrix and the decoupling approximation (Eq. 7, Sec. 5.1).
 
-Conventions (as in :mod:`logloss.persample`): ℓ_μ is the per-sample loss, the training
+Conventions (as in :mod:`logloss.measure.losses`): ℓ_μ is the per-sample loss, the training
 loss is the mean L = (1/N) Σ_μ ℓ_μ, and a minibatch loss is L_B = (1/B) Σ_{μ∈B} ℓ_μ.
 The noise strength is
 

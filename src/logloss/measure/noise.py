@@ -1,6 +1,6 @@
-"""The SGD noise strength 𝒩 and the decoupling approximation (Sec. 3.1, 5.1, 5.2).
+"""The SGD noise strength 𝒩 and the exact minibatch covariance of a model (Sec. 3.1, 5.2).
 
-Conventions (as in :mod:`logloss.persample`): ℓ_μ is the per-sample loss, the training
+Conventions (as in :mod:`logloss.measure.losses`): ℓ_μ is the per-sample loss, the training
 loss is the mean L = (1/N) Σ_μ ℓ_μ, and a minibatch loss is L_B = (1/B) Σ_{μ∈B} ℓ_μ.
 The noise strength is
 
@@ -8,13 +8,7 @@ The noise strength is
 
 so that E‖ξ‖² = tr Σ = (N − B)/(B(N − 1)) · 𝒩 ≈ 𝒩/B (Eq. 8).
 
-Decoupling (Eq. 7).  For a scalar output f and a loss ℓ_μ = ℓ(f_μ, y_μ),
-∇ℓ_μ = ℓ'_μ ∇f_μ, so (1/N) Σ ∇ℓ_μ∇ℓ_μᵀ = (2/N) Σ w_μ ∇f_μ∇f_μᵀ with
-w_μ = ½(∂ℓ_μ/∂f_μ)², which is w_μ = ℓ_μ for the mean-square loss.  The exact matrix
-M = (1/N) Σ w_μ ∇f_μ∇f_μᵀ = JᵀWJ/N and its decoupled version M̃ = w̄ · JᵀJ/N
-(w̄ = L for MSE) are P × P of rank ≤ N; their nonzero eigenvalues are those of the
-N × N matrices W^{1/2} K W^{1/2}/N and w̄ K/N, with K = JJᵀ the Gram (neural-tangent)
-matrix of the Jacobian J (rows ∇f_μ).
+The decoupling approximation (Eq. 7) is in :mod:`logloss.measure.gram`.
 """
 
 from __future__ import annotations
@@ -69,7 +63,7 @@ def noise_strength(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss=m
     chunk_size : int
         Samples per pass.
     method : {"auto", "fast", "generic"}
-        See :func:`logloss.persample.per_sample_grad_stats`.
+        See :func:`logloss.measure.gradients.per_sample_grad_stats`.
 
     Notes
     -----
@@ -86,8 +80,8 @@ def noise_covariance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, B: int,
                      loss=mse_per_sample, chunk_size: int = 256) -> np.ndarray:
     """The exact P × P minibatch-noise covariance Σ of Eq. (8), for small P.
 
-    Per-sample gradients from :func:`logloss.persample.per_sample_grads`, covariance from
-    :func:`logloss.covariance.minibatch_noise_covariance` (without replacement).
+    Per-sample gradients from :func:`logloss.measure.gradients.per_sample_grads`, covariance from
+    :func:`logloss.measure.covariance.minibatch_noise_covariance` (without replacement).
     """
     G = per_sample_grads(model, x, y, loss=loss, chunk_size=chunk_size).double().numpy()
     return minibatch_noise_covariance(G, B)

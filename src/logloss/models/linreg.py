@@ -1,6 +1,6 @@
 """Linear regression f(θ, x) = θᵀx with Gaussian data: the paper's solvable test bed.
 
-Inputs x and targets y are i.i.d. N(0, 1) (PAPER-MAP R7, R9), so the minimum θ* is the
+Inputs x and targets y are i.i.d. N(0, 1) (the paper's Sec. 5.3, Fig. 3), so the minimum θ* is the
 least-squares solution and every quantity of the theory is available in closed form.
 """
 

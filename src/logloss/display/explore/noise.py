@@ -53,7 +53,7 @@ def _records(history: Any, run: int = 0) -> dict[str, dict[str, np.ndarray]]:
     """Normalise a history to {loss type: {"epoch", "loss", "noise"}}.
 
     Accepts a mapping of loss type to record, or a single record (taken as ``"mse"``).
-    A record is a mapping or an object (for example :class:`logloss.training.TrainingRecord`)
+    A record is a mapping or an object (for example :class:`logloss.dynamics.training.TrainingRecord`)
     with epoch(s), loss/L and noise/N arrays, or a :class:`logloss.Result` whose ``arrays``
     hold them.  Loss and noise of shape (runs, epochs) (several seeds) give run ``run``.
     """
@@ -80,7 +80,7 @@ def noise_data(history: Any, loss: str = "mse", index: int = -1) -> dict[str, An
     history : mapping or record
         ``{"mse": rec, "ce": rec, ...}`` with ``rec`` a mapping (keys ``epoch``/``epochs``,
         ``loss``/``L``, ``noise``/``N``), an object with those attributes such as
-        :class:`logloss.training.TrainingRecord`, or a :class:`logloss.Result` of the
+        :class:`logloss.dynamics.training.TrainingRecord`, or a :class:`logloss.Result` of the
         ``noise-strength`` experiment (its ``arrays``; the first seed); or a single record.
     loss : str
         Which loss type to show (a key of ``history``; ``"ce"`` adds a slope-2 guide).

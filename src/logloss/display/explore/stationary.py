@@ -38,7 +38,7 @@ def stationary_data(*, B: int, eta: float, d: int = 1, seed: int = 0, N: int = 2
                     work: float = 5e6) -> dict[str, Any]:
     """Simulate SGD on a small linear regression and histogram its stationary law.
 
-    A fresh dataset (x, y i.i.d. N(0, 1), :func:`logloss.linreg.make_linear_regression`)
+    A fresh dataset (x, y i.i.d. N(0, 1), :func:`logloss.models.linreg.make_linear_regression`)
     is drawn from ``seed``; ``replicas`` SGD runs start at θ*, burn in for ⌈5/(ηh*)⌉
     steps and are then sampled every ⌈1/(ηh*)⌉ steps ``records`` times
     (:func:`logloss.sgd_linreg`).  h* = tr(H)/d (:attr:`LinearRegression.h_star`) and
