@@ -10,7 +10,7 @@ The package is layered; each layer imports only from the layers before it:
 6. :mod:`logloss.stats` — estimators (φ fits, tails, first passage, line fits);
 7. :mod:`logloss.experiments` — one file per registered experiment;
 8. :mod:`logloss.display` — figures, tables and the explorers;
-9. :mod:`logloss.runs`, :mod:`logloss.cli`, :mod:`logloss.benchmarks`,
+9. :mod:`logloss.runs`, :mod:`logloss.sweeps` (joblib / Dask), :mod:`logloss.cli`, :mod:`logloss.benchmarks`,
    :mod:`logloss.reference` (naive oracles).
 
 Everything public is re-exported here.
@@ -36,6 +36,7 @@ from .runs import save_run
 from .stats.first_passage import fit_slope, mean_first_passage
 from .stats.lines import fit_line, fit_power_law
 from .stats.phi_fits import hill_tail_index, phi_mle, phi_moment
+from .sweeps import sweep
 
 __all__ = [
     "__version__",
@@ -53,6 +54,7 @@ __all__ = [
     "plot",
     "show",
     "save_run",
+    "sweep",
     "markdown_table",
     "minibatch_noise_covariance",
     "per_sample_grads",

@@ -1,0 +1,65 @@
+"""Sweeps give the same results serially, with joblib workers and on a Dask cluster, and
+resume from stored tasks."""
+
+import numpy as np
+import pytest
+
+from logloss.sweeps import sweep, sweep_tasks
+
+GRID = {"B": [[1], [5]]}  # two points of the stationary experiment (B is a list parameter)
+
+
+def _values(results):
+    return [(r.params["B"], r.seed, r.measured["phi"].value, r.measured["phi"].stderr) for r in results]
+
+
+@pytest.fixture(scope="module")
+def serial():
+    return sweep("stationary", GRID, seeds=2, seed=7, scale="smoke")
+
+
+def test_tasks_are_seeded_from_one_seed_sequence():
+    a = sweep_tasks("stationary", GRID, seeds=2, seed=7, scale="smoke")
+    b = sweep_tasks("stationary", GRID, seeds=2, seed=7, scale="smoke")
+    assert [t["seed"] for t in a] == [t["seed"] for t in b]
+    assert len({t["seed"] for t in a}) == 4
+    c = sweep_tasks("stationary", GRID, seeds=2, seed=8, scale="smoke")
+    assert [t["seed"] for t in a] != [t["seed"] for t in c]
+
+
+def test_joblib_workers_match_serial(serial):
+    par = sweep("stationary", GRID, seeds=2, seed=7, scale="smoke", jobs=2)
+    assert _values(par) == _values(serial)
+
+
+def test_dask_local_cluster_matches_serial(serial):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        res = sweep("stationary", GRID, seeds=2, seed=7, scale="smoke",
+                    scheduler=cluster.scheduler_address)
+    assert _values(res) == _values(serial)
+
+
+def test_resumes_from_stored_tasks(serial, tmp_path, monkeypatch):
+    first = sweep("stationary", GRID, seeds=2, seed=7, scale="smoke", out=tmp_path)
+    assert _values(first) == _values(serial)
+    assert len(list((tmp_path / "tasks").iterdir())) == 4
+    import logloss.sweeps as sw
+
+    def boom(*a, **k):
+        raise AssertionError("a stored task was run again")
+
+    monkeypatch.setattr(sw, "run_experiment", boom)
+    again = sweep("stationary", GRID, seeds=2, seed=7, scale="smoke", out=tmp_path)
+    assert _values(again) == _values(serial)
+    np.testing.assert_array_equal(len(again[0].tables["phi"]), len(serial[0].tables["phi"]))
+
+
+def test_bad_sweeps_fail_before_work():
+    with pytest.raises(ValueError, match="unknown parameter"):
+        sweep_tasks("stationary", {"nope": [1]}, scale="smoke")
+    with pytest.raises(ValueError, match="non-empty list"):
+        sweep_tasks("stationary", {"B": []}, scale="smoke")
+    with pytest.raises(ValueError, match="jobs"):
+        sweep("stationary", GRID, jobs=0, scale="smoke")
