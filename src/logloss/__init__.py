@@ -28,10 +28,13 @@ from .dynamics.mlp_sgd import sgd_mlp
 from .dynamics.training import train_sgd
 from .experiments._registry import Result, list_experiments, run_experiment
 from .measure.covariance import minibatch_noise_covariance
+from .measure.ggn import ggn_jacobian
 from .measure.gradients import per_sample_grads
 from .measure.gram import decoupling_spectra, ntk_gram
 from .measure.hessian import hessian_outliers, participation_ratio
+from .measure.monitor import NoiseMonitor
 from .measure.noise import noise_strength
+from .measure.predict import EscapePrediction, predict_escape
 from .runs import save_run
 from .stats.first_passage import fit_slope, mean_first_passage
 from .stats.lines import fit_line, fit_power_law
@@ -63,6 +66,10 @@ __all__ = [
     "decoupling_spectra",
     "hessian_outliers",
     "participation_ratio",
+    "ggn_jacobian",
+    "predict_escape",
+    "EscapePrediction",
+    "NoiseMonitor",
     "SGDRun",
     "sgd_linreg",
     "sgd_mlp",
