@@ -17,8 +17,10 @@ class NoiseMonitor:
     """Record the noise strength 𝒩 (Sec. 5.2) along a training run, every ``every`` steps.
 
     Call it with the step number inside your loop; it measures only when
-    ``step % every == 0``, on the full data ``(x, y)``, at the model's current θ, and
-    never changes the model.  ``history()`` returns the records as arrays.
+    ``step % every == 0``, on the full data ``(x, y)``, at the model's current θ, with
+    the model in eval mode (BatchNorm with its running statistics, no dropout: only then
+    are per-sample gradients defined), and restores every module's mode afterwards.
+    ``history()`` returns the records as arrays.
 
     Parameters
     ----------
@@ -51,7 +53,17 @@ class NoiseMonitor:
     def __call__(self, step: int) -> NoiseStrength | None:
         if step % self.every:
             return None
-        ns = noise_strength(self.model, self.x, self.y, loss=self.loss, chunk_size=self.chunk_size)
+        # Per-sample gradients are defined only when samples do not interact (BatchNorm
+        # in train mode couples them, dropout makes the loss random): measure the network
+        # in eval mode, as it is used for prediction, and restore the caller's mode.
+        modes = {m: m.training for m in self.model.modules()}
+        self.model.eval()
+        try:
+            ns = noise_strength(self.model, self.x, self.y, loss=self.loss,
+                                chunk_size=self.chunk_size)
+        finally:
+            for m, mode in modes.items():
+                m.training = mode
         self.records.append((int(step), ns))
         return ns
 
