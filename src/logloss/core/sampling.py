@@ -28,9 +28,10 @@ def uniform_subsets(rng: np.random.Generator, size: tuple[int, ...], N: int, B: 
     """Independent uniform B-subsets of range(N): an int64 array of shape ``size + (B,)``.
 
     Each row holds B distinct indices, uniform over ordered B-tuples of distinct samples
-    (sampling without replacement), independently across rows.  For B ≤ N/2 the rows are
-    drawn by rejection (B uniform indices, redrawn until distinct: O(B) per row); for
-    larger B as the B smallest of N uniforms (O(N) per row).
+    (sampling without replacement), independently across rows.  When B(B − 1) ≤ 2N the
+    rows are drawn by rejection (B uniform indices, redrawn until distinct: O(B) per row,
+    and a row is distinct with probability ≈ exp(−B(B − 1)/2N) ≥ 1/e); otherwise as the
+    B smallest of N uniforms (O(N) per row).
 
     Parameters
     ----------
@@ -44,7 +45,7 @@ def uniform_subsets(rng: np.random.Generator, size: tuple[int, ...], N: int, B: 
     N = check_positive_int(N, "number of samples N")
     B = check_batch_size(B, N)
     size = tuple(int(s) for s in size)
-    if B > N // 2:
+    if B * (B - 1) > 2 * N:
         rows = int(np.prod(size, dtype=np.int64))
         idx = np.argpartition(rng.random((rows, N)), B - 1, axis=1)[:, :B]
         return idx.reshape(*size, B).astype(np.int64)
