@@ -266,8 +266,12 @@ _HINTS = (
 
 
 @contextlib.contextmanager
-def torch_errors(what: str = "the model"):
-    """Re-raise the raw RuntimeErrors of torch and torch.func as InvalidInput with a hint."""
+def torch_errors(what: str = "the model", *, vmap: bool = False):
+    """Re-raise the raw RuntimeErrors of torch and torch.func as InvalidInput with a hint.
+
+    ``vmap=True`` marks a block that runs the model under ``torch.func.vmap``: an error
+    with no specific hint is then reported as a limitation of the generic path.
+    """
     try:
         yield
     except InvalidInput:
@@ -281,7 +285,7 @@ def torch_errors(what: str = "the model"):
         for key, hint in _HINTS:
             if key in low:
                 raise InvalidInput(f"{hint} (torch said: {text.splitlines()[0][:200]})") from err
-        if "vmap" in low or "batching rule" in low or "functorch" in low or "batched" in low:
+        if vmap or "vmap" in low or "batching rule" in low or "functorch" in low:
             raise InvalidInput(
                 f"torch.func.vmap could not evaluate {what} one sample at a time ({text.splitlines()[0][:200]}). "
                 "The generic path supports modules whose forward pass is a pure function of "

@@ -56,7 +56,7 @@ def _generic_chunks(model: nn.Module, x: torch.Tensor, c: Checked, chunk: int | 
     per_sample = vmap(grad(sample_loss), in_dims=(None, 0, 0))
     size = generic_chunk(c.P, x.element_size() if x.is_floating_point() else 4, x.device, chunk)
     for start in range(0, x.shape[0], size):
-        with torch_errors():
+        with torch_errors(vmap=True):
             g = per_sample(c.params, x[start:start + size], c.y[start:start + size])
         yield start, g
 
@@ -117,7 +117,7 @@ def _jacobian(model: nn.Module, x: torch.Tensor, c: Checked, chunk: int | None) 
     size = generic_chunk(c.P * K, x.element_size() if x.is_floating_point() else 4, x.device, chunk)
     rows = []
     for start in range(0, x.shape[0], size):
-        with torch_errors():
+        with torch_errors(vmap=True):
             g = jac(c.params, x[start:start + size])
         n = next(iter(g.values())).shape[0]
         rows.append(torch.cat([t.reshape(n, t.shape[1], -1) for t in g.values()], dim=2)
