@@ -34,7 +34,7 @@ from torch.nn.modules.dropout import _DropoutNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 
 from ..core.errors import InvalidInput
-from .losses import cross_entropy_per_sample, resolve_loss
+from .losses import cross_entropy_per_sample, mse_per_sample, resolve_loss
 
 #: Memory the generic per-sample path may use for one chunk when nothing better is known.
 DEFAULT_BUDGET = 2 * 1024**3
@@ -174,8 +174,13 @@ def _prepare_targets(out: torch.Tensor, y: torch.Tensor, loss, N: int) -> torch.
             raise InvalidInput(f"class labels must lie in 0..{K - 1} for a model with {K} outputs, "
                                f"got labels from {int(labels.min())} to {int(labels.max())}")
         return torch.nn.functional.one_hot(labels, K).to(out.dtype).reshape(N, *out.shape[1:])
+    if loss in (mse_per_sample, cross_entropy_per_sample):
+        # the built-in losses check the target shape; run them on shapes only, at full size,
+        # so that the message names the shapes the caller passed
+        full = torch.empty((N, *out.shape[1:]), dtype=out.dtype, device="meta")
+        loss(full, y.to("meta"))
     k = out.shape[0]
-    ell = loss(out, y[:k])  # the built-in losses check the target shape here
+    ell = loss(out, y[:k])
     if not isinstance(ell, torch.Tensor) or tuple(ell.shape) != (k,):
         raise InvalidInput(f"loss(output, target) must return one value per sample, shape ({k},), got "
                            f"{tuple(getattr(ell, 'shape', ()))}")
