@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import InvalidInput
 from ..core.progress import progress
 from ..core.sampling import uniform_subsets
 from ..core.validation import check_batch_size, check_positive_int
@@ -25,6 +26,17 @@ __all__ = [
 ]
 
 
+def _per_sample_matrix(G) -> np.ndarray:
+    """G as a float (N, P) array with N ≥ 1 finite rows, else InvalidInput."""
+    G = np.asarray(G, dtype=float)
+    if G.ndim != 2 or G.shape[0] < 1 or G.shape[1] < 1:
+        raise InvalidInput(f"per-sample gradients G must be an (N, P) matrix, one row ∇ℓ_μ per sample, "
+                           f"got shape {G.shape}")
+    if not np.all(np.isfinite(G)):
+        raise InvalidInput("per-sample gradients G must be finite")
+    return G
+
+
 def finite_population_factor(N: int, B: int) -> float:
     """(N − B)/(N − 1): the reduction of the noise from sampling without replacement."""
     check_batch_size(B, N)
@@ -33,7 +45,7 @@ def finite_population_factor(N: int, B: int) -> float:
 
 def per_sample_covariance(G: np.ndarray) -> np.ndarray:
     """C = (1/N) Σ g_μ g_μᵀ − ∇L∇Lᵀ, the covariance of a single-sample gradient."""
-    G = np.asarray(G, dtype=float)
+    G = _per_sample_matrix(G)
     mean = G.mean(axis=0)
     return G.T @ G / G.shape[0] - np.outer(mean, mean)
 
@@ -56,7 +68,10 @@ def per_sample_covariance_moments(G: np.ndarray, directions: np.ndarray) -> np.n
     ndarray, shape (k + 1,)
         Entry 0 is tr C, entries 1..k are vᵀCv.
     """
-    G = np.asarray(G, dtype=float)
+    G = _per_sample_matrix(G)
+    directions = np.atleast_2d(np.asarray(directions, dtype=float))
+    if directions.ndim != 2 or directions.shape[1] != G.shape[1]:
+        raise InvalidInput(f"directions must have shape (k, P={G.shape[1]}), got {directions.shape}")
     mean = G.mean(axis=0)
     proj = G @ directions.T
     trace = np.einsum("ij,ij->", G, G) / G.shape[0] - mean @ mean
@@ -73,6 +88,7 @@ def minibatch_noise_covariance(G: np.ndarray, B: int) -> np.ndarray:
     B : int
         Minibatch size B (1 ≤ B ≤ N), minibatches drawn without replacement.
     """
+    G = _per_sample_matrix(G)
     N = G.shape[0]
     return finite_population_factor(N, B) / B * per_sample_covariance(G)
 
@@ -84,7 +100,7 @@ def sample_minibatch_noise(G: np.ndarray, B: int, draws: int, rng: np.random.Gen
     -------
     ndarray, shape (draws, P)
     """
-    G = np.asarray(G, dtype=float)
+    G = _per_sample_matrix(G)
     N = G.shape[0]
     check_batch_size(B, N)
     draws = check_positive_int(draws, "number of Monte-Carlo draws")

@@ -17,6 +17,7 @@ which agree to rounding (tests):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, jacrev, vmap
 
+from ..core.errors import InvalidInput
+from ._guard import Checked, check, check_chunk_size, check_fits, generic_chunk, torch_errors, unchanged
 from .losses import mse_per_sample
 
 __all__ = [
@@ -35,10 +38,27 @@ __all__ = [
     "supports_fast_path",
 ]
 
+#: Samples per forward/backward pass of the fast path when chunk_size is None.
+FAST_CHUNK = 1000
+
 
 def flat_params(model: nn.Module) -> torch.Tensor:
     """All trainable parameters θ as one vector of length P."""
     return torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad])
+
+
+def _generic_chunks(model: nn.Module, x: torch.Tensor, c: Checked, chunk: int | None):
+    """(start, {name: per-sample gradients of the chunk}) for chunks of the data."""
+    def sample_loss(p, xi, yi):
+        out = functional_call(model, p, (xi.unsqueeze(0),))
+        return c.loss(out, yi.unsqueeze(0)).sum()
+
+    per_sample = vmap(grad(sample_loss), in_dims=(None, 0, 0))
+    size = generic_chunk(c.P, x.element_size() if x.is_floating_point() else 4, x.device, chunk)
+    for start in range(0, x.shape[0], size):
+        with torch_errors(vmap=True):
+            g = per_sample(c.params, x[start:start + size], c.y[start:start + size])
+        yield start, g
 
 
 def per_sample_grads(
@@ -47,65 +67,89 @@ def per_sample_grads(
     y: torch.Tensor,
     *,
     loss=mse_per_sample,
-    chunk_size: int = 256,
+    chunk_size: int | None = None,
 ) -> torch.Tensor:
     """The matrix of per-sample gradients G with rows ∇ℓ_μ, shape (N, P).
 
     Parameters
     ----------
     model : nn.Module
-        Any model; its trainable parameters define θ (P entries, in ``parameters()`` order).
+        A model whose output for a sample depends on that sample and θ only (see
+        *Supported models* below); its trainable parameters define θ (P entries, in
+        ``parameters()`` order; frozen parameters are excluded).
     x, y : Tensor
-        Inputs (N, ...) and targets (N, ...).
-    loss : callable
+        Inputs (N, ...) and targets with the output's shape (up to a trailing 1), or
+        integer class labels (N,) for the cross-entropy.
+    loss : callable or {"mse", "ce"}
         ``loss(output, target) -> (batch,)`` per-sample losses ℓ_μ.
-    chunk_size : int
-        Samples per vmap call, to bound memory.
+    chunk_size : int, optional
+        Largest number of samples per vmap call.  One call costs about 6 × itemsize × P
+        bytes per sample (≈ 24 B × P in float32); by default, and whenever the request
+        exceeds it, the chunk is chosen to fit half the free memory (at most 2 GiB on the
+        CPU).  The result does not depend on it.
+
+    Supported models
+    ----------------
+    Any ``nn.Module`` whose forward pass is a pure function of (parameters, buffers, one
+    sample) made of operations that ``torch.func.vmap`` can batch: MLPs, CNNs, LayerNorm,
+    GroupNorm, BatchNorm in eval mode, attention, tied or reused layers, inputs of any
+    rank.  Refused with :class:`~logloss.core.errors.InvalidInput`: BatchNorm or dropout
+    in train mode (call ``model.eval()``), randomness or batch coupling in the forward
+    pass, no trainable parameters, inputs whose dtype or device differ from the
+    parameters', and operations vmap cannot batch (recurrent layers such as ``nn.LSTM``).
+    The model is left exactly as it was.
     """
-    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+    with unchanged(model):
+        c = check(model, x, y, loss)
+        check_fits(int(x.shape[0]), c.P, torch.empty((), dtype=c.dtype).element_size(), x.device,
+                   "the per-sample gradient matrix G (N × P)")
+        rows = [torch.cat([t.reshape(t.shape[0], -1) for t in g.values()], dim=1)
+                for _, g in _generic_chunks(model, x, c, check_chunk_size(chunk_size))]
+        return torch.cat(rows)
 
-    def sample_loss(p, xi, yi):
-        out = functional_call(model, p, (xi.unsqueeze(0),))
-        return loss(out, yi.unsqueeze(0)).sum()
 
-    per_sample = vmap(grad(sample_loss), in_dims=(None, 0, 0))
+def _jacobian(model: nn.Module, x: torch.Tensor, c: Checked, chunk: int | None) -> torch.Tensor:
+    def f(p, xi):
+        return functional_call(model, p, (xi.unsqueeze(0),)).reshape(-1)
+
+    K = math.prod(c.out_shape[1:])
+    jac = vmap(jacrev(f), in_dims=(None, 0))
+    size = generic_chunk(c.P * K, x.element_size() if x.is_floating_point() else 4, x.device, chunk)
     rows = []
-    for start in range(0, x.shape[0], chunk_size):
-        g = per_sample(params, x[start:start + chunk_size], y[start:start + chunk_size])
-        rows.append(torch.cat([t.reshape(t.shape[0], -1) for t in g.values()], dim=1))
+    for start in range(0, x.shape[0], size):
+        with torch_errors(vmap=True):
+            g = jac(c.params, x[start:start + size])
+        n = next(iter(g.values())).shape[0]
+        rows.append(torch.cat([t.reshape(n, t.shape[1], -1) for t in g.values()], dim=2)
+                    .reshape(-1, c.P))
     return torch.cat(rows)
 
 
-def jacobian(model: nn.Module, x: torch.Tensor, *, chunk_size: int = 512) -> torch.Tensor:
+def jacobian(model: nn.Module, x: torch.Tensor, *, chunk_size: int | None = None) -> torch.Tensor:
     """The Jacobian J of the outputs with respect to all trainable parameters.
 
     Parameters
     ----------
     model : nn.Module
-        Any model; θ is its trainable parameters in ``parameters()`` order (P entries).
+        A model as in :func:`per_sample_grads` (same supported models and refusals); θ is
+        its trainable parameters in ``parameters()`` order (P entries).
     x : Tensor, shape (N, ...)
         Inputs x_μ.
-    chunk_size : int
-        Samples per ``vmap`` call, to bound memory.
+    chunk_size : int, optional
+        Largest number of samples per ``vmap`` call; lowered to fit memory (about
+        6 × itemsize × K·P bytes per sample) as in :func:`per_sample_grads`.
 
     Returns
     -------
     Tensor, shape (N·K, P)
         Row μ·K + a is ∂f_a(θ, x_μ)/∂θ, for K outputs per sample.
     """
-    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
-
-    def f(p, xi):
-        return functional_call(model, p, (xi.unsqueeze(0),)).reshape(-1)
-
-    jac = vmap(jacrev(f), in_dims=(None, 0))
-    rows = []
-    for start in range(0, x.shape[0], chunk_size):
-        g = jac(params, x[start:start + chunk_size])
-        n = next(iter(g.values())).shape[0]
-        rows.append(torch.cat([t.reshape(n, t.shape[1], -1) for t in g.values()], dim=2)
-                    .reshape(-1, sum(v.numel() for v in params.values())))
-    return torch.cat(rows)
+    with unchanged(model):
+        c = check(model, x)
+        K = math.prod(c.out_shape[1:])
+        check_fits(int(x.shape[0]) * K, c.P, torch.empty((), dtype=c.dtype).element_size(), x.device,
+                   "the Jacobian J (N·K × P)")
+        return _jacobian(model, x, c, check_chunk_size(chunk_size))
 
 
 @dataclass(frozen=True)
@@ -120,18 +164,29 @@ class GradStats:
         ∇L = (1/N) Σ_μ ∇ℓ_μ.
     losses : Tensor, shape (N,)
         ℓ_μ.
+    P : int
+        Trainable parameter entries (the length of θ).
+    frozen : int
+        Parameter entries with ``requires_grad=False``, excluded from θ.
+    method : str
+        ``"fast"`` or ``"generic"``: the route that was taken.
     """
 
     sq_norms: torch.Tensor
     mean_grad: torch.Tensor
     losses: torch.Tensor
+    P: int = 0
+    frozen: int = 0
+    method: str = ""
 
 
 def supports_fast_path(model: nn.Module) -> bool:
     """Whether every trainable parameter sits in an ``nn.Linear`` or ``nn.Conv2d`` layer.
 
-    The fast path also assumes that samples do not interact in the forward pass (no
-    batch normalisation; such layers own parameters and are rejected here).
+    A necessary condition only: at run time the fast path also needs each such layer to be
+    called once per forward pass on (batch, features) or (batch, C, H, W) inputs, and each
+    parameter to be used by its own layer only (no tied weights).  :func:`per_sample_grad_stats`
+    checks that on a few samples and, with ``method="auto"``, falls back to the generic path.
     """
     for module in model.modules():
         own = [p for p in module.parameters(recurse=False) if p.requires_grad]
@@ -149,8 +204,8 @@ def supports_fast_path(model: nn.Module) -> bool:
 class _Capture:
     """Forward hooks that keep each layer's input a and the gradient δ at its output."""
 
-    def __init__(self, model: nn.Module):
-        self.layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))
+    def __init__(self, model: nn.Module, kinds=(nn.Linear, nn.Conv2d)):
+        self.layers = [m for m in model.modules() if isinstance(m, kinds)
                        and any(p.requires_grad for p in m.parameters(recurse=False))]
         self.records: dict[nn.Module, list] = {}
         self.handles = [m.register_forward_hook(self._hook) for m in self.layers]
@@ -162,7 +217,8 @@ class _Capture:
         def keep(g, rec=rec):
             rec[1] = g.detach()
 
-        output.register_hook(keep)
+        if output.requires_grad:
+            output.register_hook(keep)
 
     def reset(self):
         self.records = {}
@@ -172,24 +228,26 @@ class _Capture:
             h.remove()
 
 
+def _unfold(module: nn.Conv2d, a: torch.Tensor) -> torch.Tensor:
+    return F.unfold(a, module.kernel_size, dilation=module.dilation, padding=module.padding,
+                    stride=module.stride)                      # (n, C_in k², S)
+
+
 def _layer_sq_norms(module: nn.Module, a: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     """Σ over the layer's parameters of ‖∂ℓ_μ/∂param‖², for each sample of the chunk."""
     n = a.shape[0]
     if isinstance(module, nn.Linear):
-        if a.dim() != 2:
-            raise ValueError("fast path: Linear layers must act on (batch, features) inputs")
         d2 = delta.pow(2).sum(dim=1)
-        out = torch.zeros(n, dtype=torch.float64)
+        out = torch.zeros(n, dtype=torch.float64, device=a.device)
         if module.weight.requires_grad:
             out += (a.pow(2).sum(dim=1) * d2).double()
         if module.bias is not None and module.bias.requires_grad:
             out += d2.double()
         return out
     # Conv2d: per-sample weight gradient δ_μ (C_out × S) times unfolded input (S × C_in k²).
-    cols = F.unfold(a, module.kernel_size, dilation=module.dilation, padding=module.padding,
-                    stride=module.stride)                      # (n, C_in k², S)
+    cols = _unfold(module, a)
     d = delta.reshape(n, delta.shape[1], -1)                  # (n, C_out, S)
-    out = torch.zeros(n, dtype=torch.float64)
+    out = torch.zeros(n, dtype=torch.float64, device=a.device)
     if module.weight.requires_grad:
         gw = torch.bmm(d, cols.transpose(1, 2))               # (n, C_out, C_in k²)
         out += gw.pow(2).sum(dim=(1, 2)).double()
@@ -198,13 +256,85 @@ def _layer_sq_norms(module: nn.Module, a: torch.Tensor, delta: torch.Tensor) -> 
     return out
 
 
+def _layer_grad_sums(module: nn.Module, a: torch.Tensor, delta: torch.Tensor) -> dict:
+    """{parameter: Σ_μ its per-sample gradient} from the layer's a and δ (for the check)."""
+    out = {}
+    if isinstance(module, nn.Linear):
+        out[module.weight] = delta.T @ a
+        if module.bias is not None:
+            out[module.bias] = delta.sum(dim=0)
+    else:
+        d = delta.reshape(delta.shape[0], delta.shape[1], -1)
+        out[module.weight] = torch.einsum("ncs,nks->ck", d, _unfold(module, a)).reshape(module.weight.shape)
+        if module.bias is not None:
+            out[module.bias] = d.sum(dim=(0, 2))
+    return {p: g for p, g in out.items() if p.requires_grad}
+
+
+def fast_path_problem(model: nn.Module, xb: torch.Tensor, objective, *,
+                      kinds=(nn.Linear, nn.Conv2d)) -> str | None:
+    """Why the layer-wise fast path would be wrong on this model, or None if it is exact.
+
+    Runs one forward and backward pass on the probe batch ``xb`` with
+    ``objective(output) -> (batch,)`` and checks that every captured layer is called once,
+    on (batch, features) inputs for Linear and (batch, C, H, W) for Conv2d, and that the
+    sum over samples of each layer's per-sample gradients equals autograd's gradient of
+    each parameter (which fails for tied weights or a parameter used outside its layer).
+    """
+    if not supports_fast_path(model) or (kinds == (nn.Linear,) and any(
+            isinstance(m, nn.Conv2d) and any(p.requires_grad for p in m.parameters(recurse=False))
+            for m in model.modules())):
+        names = ", ".join(type(m).__name__ for m in kinds)
+        return f"every trainable parameter must sit in {names} layers"
+    names = {m: n for n, m in model.named_modules()}
+    pnames = {p: n for n, p in model.named_parameters(remove_duplicate=False)}
+    owner: dict = {}
+    cap = _Capture(model, kinds)
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        for m in cap.layers:
+            for p in m.parameters(recurse=False):
+                if p.requires_grad and p in owner:
+                    return (f"parameter {pnames[p]!r} is shared by layers {names[owner[p]]!r} and "
+                            f"{names[m]!r} (tied weights)")
+                owner[p] = m
+        with torch.enable_grad():
+            ell = objective(model(xb))
+            grads = torch.autograd.grad(ell.sum(), params, allow_unused=True)
+    finally:
+        cap.close()
+    total = {p: g for p, g in zip(params, grads)}
+    for m in cap.layers:
+        recs = cap.records.get(m, [])
+        if len(recs) != 1:
+            return f"layer {names[m]!r} is called {len(recs)} times per forward pass (a reused layer)"
+        a, delta = recs[0]
+        if delta is None:
+            return f"the output of layer {names[m]!r} does not reach the loss"
+        need = 2 if isinstance(m, nn.Linear) else 4
+        if a.dim() != need:
+            shape = "(batch, features)" if need == 2 else "(batch, C, H, W)"
+            return (f"{type(m).__name__} layer {names[m]!r} acts on inputs of shape {tuple(a.shape)}; "
+                    f"the fast path needs {shape}")
+        for p, g in _layer_grad_sums(m, a, delta).items():
+            ref = total[p]
+            ref = torch.zeros_like(g) if ref is None else ref
+            if not (bool(torch.isfinite(ref).all()) and bool(torch.isfinite(g).all())):
+                continue  # a diverged θ: nothing to compare, and every route gives inf or NaN
+            tol = (1e-4 if g.dtype == torch.float32 else 1e-9) * (1 + float(ref.abs().max()))
+            if not bool(torch.isclose(g, ref, rtol=0.0, atol=tol, equal_nan=True).all()):
+                return (f"the gradient of {pnames[p]!r} is not the sum of its layer's per-sample "
+                        "terms: the parameter is also used outside its layer (tied or shared weights)")
+    return None
+
+
 def per_sample_grad_stats(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
     *,
     loss=mse_per_sample,
-    chunk_size: int = 1000,
+    chunk_size: int | None = None,
     method: str = "auto",
 ) -> GradStats:
     """‖∇ℓ_μ‖² for every sample, ∇L and ℓ_μ, in one pass over the data.
@@ -212,16 +342,24 @@ def per_sample_grad_stats(
     Parameters
     ----------
     model : nn.Module
-        The network f(θ, ·); its trainable parameters are θ.
+        The network f(θ, ·); its trainable parameters are θ (frozen ones are excluded and
+        counted in ``GradStats.frozen``).  Supported models and refusals as in
+        :func:`per_sample_grads`; the model is left exactly as it was.
     x, y : Tensor
-        Inputs (N, ...) and targets (N, ...).
-    loss : callable
+        Inputs (N, ...) and targets with the output's shape (up to a trailing 1), or
+        integer class labels (N,) for the cross-entropy.
+    loss : callable or {"mse", "ce"}
         Per-sample loss ``loss(output, target) -> (batch,)``.
-    chunk_size : int
-        Samples per forward/backward pass.
+    chunk_size : int, optional
+        Samples per forward/backward pass (fast path; default 1000) or largest number of
+        samples per vmap call (generic path, lowered to fit memory; see
+        :func:`per_sample_grads`).  The result does not depend on it.
     method : {"auto", "fast", "generic"}
         ``"fast"``: the Linear/Conv2d identity (no per-sample gradients for Linear layers);
-        ``"generic"``: :func:`per_sample_grads`; ``"auto"``: fast where supported.
+        ``"generic"``: vmap(grad), never forming G; ``"auto"``: fast where a probe of a few
+        samples shows it exact (every trainable parameter in a Linear or Conv2d layer
+        called once on (batch, features) or (batch, C, H, W) inputs, no tied weights),
+        generic otherwise.  ``"fast"`` raises where the probe fails.
 
     Notes
     -----
@@ -230,38 +368,52 @@ def per_sample_grad_stats(
     gradient of ℓ_μ alone.
     """
     if method not in {"auto", "fast", "generic"}:
-        raise ValueError(f"method must be auto, fast or generic, got {method!r}")
-    fast = supports_fast_path(model)
-    if method == "fast" and not fast:
-        raise ValueError("fast path needs every trainable parameter in nn.Linear or nn.Conv2d")
-    params = [p for p in model.parameters() if p.requires_grad]
+        raise InvalidInput(f"method must be auto, fast or generic, got {method!r}")
+    chunk = check_chunk_size(chunk_size)
+    with unchanged(model):
+        c = check(model, x, y, loss)
+        return _grad_stats(model, x, c, chunk, method)
+
+
+def _grad_stats(model: nn.Module, x: torch.Tensor, c: Checked, chunk: int | None, method: str) -> GradStats:
+    y, loss = c.y, c.loss
     N = x.shape[0]
-    sq = torch.zeros(N, dtype=torch.float64)
-    losses = torch.zeros(N, dtype=torch.float64)
-    total = torch.zeros(sum(p.numel() for p in params), dtype=torch.float64)
-    if method == "generic" or (method == "auto" and not fast):
-        for s in range(0, N, chunk_size):
-            xb, yb = x[s:s + chunk_size], y[s:s + chunk_size]
-            G = per_sample_grads(model, xb, yb, loss=loss, chunk_size=chunk_size).double()
-            sq[s:s + len(xb)] = G.pow(2).sum(dim=1)
-            total += G.sum(dim=0)
-            with torch.no_grad():
-                losses[s:s + len(xb)] = loss(model(xb), yb).double()
-        return GradStats(sq, total / N, losses)
+    dev = x.device
+    sq = torch.zeros(N, dtype=torch.float64, device=dev)
+    losses = torch.zeros(N, dtype=torch.float64, device=dev)
+    total = torch.zeros(c.P, dtype=torch.float64, device=dev)
+    fast = False
+    if method != "generic":
+        k = min(N, 8)
+        with torch_errors():
+            problem = fast_path_problem(model, x[:k], lambda out: loss(out, y[:k]))
+        if problem and method == "fast":
+            raise InvalidInput(f"fast path: {problem}; use method='generic' or 'auto'")
+        fast = problem is None
+    if not fast:
+        for s, g in _generic_chunks(model, x, c, chunk):
+            n = next(iter(g.values())).shape[0]
+            flat = [t.reshape(n, -1).double() for t in g.values()]
+            sq[s:s + n] = sum(t.pow(2).sum(dim=1) for t in flat)
+            total += torch.cat([t.sum(dim=0) for t in flat])
+            with torch.no_grad(), torch_errors():
+                losses[s:s + n] = loss(model(x[s:s + n]), y[s:s + n]).double()
+        return GradStats(sq, total / N, losses, c.P, c.frozen, "generic")
+    size = FAST_CHUNK if chunk is None else chunk
+    params = [p for p in model.parameters() if p.requires_grad]
     cap = _Capture(model)
     try:
-        for s in range(0, N, chunk_size):
-            xb, yb = x[s:s + chunk_size], y[s:s + chunk_size]
+        for s in range(0, N, size):
+            xb, yb = x[s:s + size], y[s:s + size]
             cap.reset()
-            ell = loss(model(xb), yb)
-            grads = torch.autograd.grad(ell.sum(), params)
+            with torch.enable_grad(), torch_errors():
+                ell = loss(model(xb), yb)
+                grads = torch.autograd.grad(ell.sum(), params)
             total += torch.cat([g.reshape(-1) for g in grads]).double()
             losses[s:s + len(xb)] = ell.detach().double()
             for module, recs in cap.records.items():
-                if len(recs) != 1:
-                    raise ValueError("fast path: each layer must be called once per forward pass")
                 a, delta = recs[0]
                 sq[s:s + len(xb)] += _layer_sq_norms(module, a, delta)
     finally:
         cap.close()
-    return GradStats(sq, total / N, losses)
+    return GradStats(sq, total / N, losses, c.P, c.frozen, "fast")

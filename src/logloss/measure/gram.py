@@ -25,45 +25,65 @@ import numpy as np
 import torch
 from torch import nn
 
-from .gradients import jacobian, supports_fast_path
+from ..core.errors import InvalidInput
+from ..core.validation import check_positive_int
+from ._guard import check, check_chunk_size, torch_errors, unchanged
+from .gradients import _jacobian, fast_path_problem
 from .losses import scalar_output
 
 __all__ = ["ntk_gram", "Spectra", "decoupling_spectra"]
 
 
-def _linear_only(model: nn.Module) -> bool:
-    return supports_fast_path(model) and not any(isinstance(m, nn.Conv2d) for m in model.modules())
-
-
-def ntk_gram(model: nn.Module, x: torch.Tensor, *, chunk_size: int = 1000, method: str = "auto",
+def ntk_gram(model: nn.Module, x: torch.Tensor, *, chunk_size: int | None = None, method: str = "auto",
              block: int = 2048) -> np.ndarray:
     """The Gram matrix K = JJᵀ, K_μν = ∇f_μ·∇f_ν, shape (N, N), float64.
 
     Parameters
     ----------
     model : nn.Module
-        A scalar-output network.
+        A scalar-output network; supported models and refusals as in
+        :func:`~logloss.measure.gradients.per_sample_grads` (BatchNorm and dropout only in
+        eval mode).  It is left exactly as it was.
     x : Tensor
         Inputs (N, ...).
+    chunk_size : int, optional
+        Samples per pass (fast route, default 1000) or per vmap call (generic route,
+        lowered to fit memory).
     method : {"auto", "fast", "generic"}
-        ``"fast"`` (models whose parameters are all in Linear layers): with a_μ the input
-        and δ_μ = ∂f_μ/∂z_μ the back-propagated output gradient of each layer,
+        ``"fast"`` (models whose parameters are all in Linear layers, each called once on
+        (batch, features) inputs, no tied weights): with a_μ the input and
+        δ_μ = ∂f_μ/∂z_μ the back-propagated output gradient of each layer,
         K = Σ_layers (A Aᵀ + 1) ⊙ (Δ Δᵀ) (the 1 for the bias), with no Jacobian formed.
-        ``"generic"``: J from :func:`jacobian` (memory N·P), then JJᵀ.
+        ``"generic"``: J from :func:`jacobian` (memory N·P), then JJᵀ.  ``"auto"``: fast
+        where a probe of a few samples shows it exact, generic otherwise.
     block : int
         Rows of K formed at a time in the fast route.
     """
     if method not in {"auto", "fast", "generic"}:
-        raise ValueError(f"method must be auto, fast or generic, got {method!r}")
-    fast = _linear_only(model)
-    if method == "fast" and not fast:
-        raise ValueError("fast path needs every trainable parameter in nn.Linear layers")
-    if method == "generic" or not fast:
-        with torch.no_grad():
-            scalar_output(model(x[:1]))  # a scalar-output model, or a clear error
-        J = jacobian(model, x, chunk_size=min(chunk_size, 256)).double()
-        return (J @ J.T).numpy()
-    layers = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        raise InvalidInput(f"method must be auto, fast or generic, got {method!r}")
+    chunk = check_chunk_size(chunk_size)
+    block = check_positive_int(block, "block")
+    with unchanged(model):
+        c = check(model, x)
+        if len(c.out_shape) > 2 or (len(c.out_shape) == 2 and c.out_shape[1] != 1):
+            raise InvalidInput(f"ntk_gram needs a model with a scalar output f, got outputs of shape "
+                               f"{c.out_shape[1:]} per sample")
+        fast = False
+        if method != "generic":
+            with torch_errors():
+                problem = fast_path_problem(model, x[:8], scalar_output, kinds=(nn.Linear,))
+            if problem and method == "fast":
+                raise InvalidInput(f"fast path: {problem}; use method='generic' or 'auto'")
+            fast = problem is None
+        if not fast:
+            J = _jacobian(model, x, c, chunk).double()
+            return (J @ J.T).cpu().numpy()
+        return _fast_gram(model, x, 1000 if chunk is None else chunk, block)
+
+
+def _fast_gram(model: nn.Module, x: torch.Tensor, chunk: int, block: int) -> np.ndarray:
+    layers = [m for m in model.modules() if isinstance(m, nn.Linear)
+              and any(p.requires_grad for p in m.parameters(recurse=False))]
     acts: dict[nn.Module, list] = {m: [] for m in layers}
     deltas: dict[nn.Module, list] = {m: [] for m in layers}
 
@@ -74,17 +94,18 @@ def ntk_gram(model: nn.Module, x: torch.Tensor, *, chunk_size: int = 1000, metho
     handles = [m.register_forward_hook(hook) for m in layers]
     params = [p for p in model.parameters() if p.requires_grad]
     try:
-        for s in range(0, x.shape[0], chunk_size):
-            f = scalar_output(model(x[s:s + chunk_size]))
-            torch.autograd.grad(f.sum(), params)
+        for s in range(0, x.shape[0], chunk):
+            with torch.enable_grad(), torch_errors():
+                f = scalar_output(model(x[s:s + chunk]))
+                torch.autograd.grad(f.sum(), params)
     finally:
         for h in handles:
             h.remove()
     N = x.shape[0]
     K = np.zeros((N, N))
     for m in layers:
-        A = torch.cat(acts[m]).numpy()
-        D = torch.cat(deltas[m]).numpy()
+        A = torch.cat(acts[m]).cpu().numpy()
+        D = torch.cat(deltas[m]).cpu().numpy()
         has_w, has_b = m.weight.requires_grad, m.bias is not None and m.bias.requires_grad
         for r in range(0, N, block):
             ad = (A[r:r + block] @ A.T) if has_w else 0.0
@@ -130,9 +151,11 @@ def decoupling_spectra(K: np.ndarray, w: np.ndarray) -> Spectra:
     w = np.asarray(w, dtype=float)
     N = K.shape[0]
     if K.shape != (N, N) or w.shape != (N,):
-        raise ValueError(f"K must be N × N and w of length N, got {K.shape} and {w.shape}")
+        raise InvalidInput(f"K must be N × N and w of length N, got {K.shape} and {w.shape}")
+    if not (np.all(np.isfinite(K)) and np.all(np.isfinite(w))):
+        raise InvalidInput("K and w must be finite")
     if np.any(w < 0):
-        raise ValueError("weights w_μ must be >= 0")
+        raise InvalidInput("weights w_μ must be >= 0")
     s = np.sqrt(w)
     exact = np.linalg.eigvalsh(s[:, None] * K * s[None, :] / N)[::-1]
     decoupled = w.mean() * np.linalg.eigvalsh(K / N)[::-1]

@@ -26,7 +26,10 @@ import torch
 from scipy.sparse.linalg import LinearOperator, eigsh
 from torch import nn
 
-from .gradients import jacobian
+from ..core.errors import InvalidInput
+from ..core.validation import check_positive_int
+from ._guard import check, check_chunk_size, check_fits, unchanged
+from .gradients import _jacobian
 
 __all__ = [
     "HessianSpectrum",
@@ -47,17 +50,28 @@ def participation_ratio(eigenvalues) -> float:
     """
     h = np.asarray(eigenvalues, dtype=float)
     if h.size == 0 or not np.all(np.isfinite(h)):
-        raise ValueError("eigenvalues h_i must be a non-empty array of finite numbers")
+        raise InvalidInput("eigenvalues h_i must be a non-empty array of finite numbers")
     s2 = float(np.sum(h**2))
     if s2 == 0:
-        raise ValueError("all eigenvalues h_i are zero: the participation ratio is undefined")
+        raise InvalidInput("all eigenvalues h_i are zero: the participation ratio is undefined")
     return float(np.sum(h) ** 2 / s2)
 
 
-def gauss_newton(model: nn.Module, x: torch.Tensor, *, chunk_size: int = 512) -> np.ndarray:
+def _model_jacobian(model: nn.Module, x: torch.Tensor, chunk_size) -> tuple[torch.Tensor, int]:
+    """J of a checked model (see :func:`~logloss.measure.gradients.jacobian`) and its frozen count."""
+    chunk = check_chunk_size(chunk_size)
+    with unchanged(model):
+        c = check(model, x)
+        rows = int(x.shape[0]) * int(np.prod(c.out_shape[1:], dtype=np.int64))
+        check_fits(rows, c.P, torch.empty((), dtype=c.dtype).element_size(), x.device,
+                   "the Jacobian J (N·K × P)")
+        return _jacobian(model, x, c, chunk), c.frozen
+
+
+def gauss_newton(model: nn.Module, x: torch.Tensor, *, chunk_size: int | None = None) -> np.ndarray:
     """The dense P × P Gauss–Newton matrix JᵀJ/N (float64), for small models."""
-    J = jacobian(model, x, chunk_size=chunk_size).double()
-    return (J.T @ J / x.shape[0]).numpy()
+    J = _model_jacobian(model, x, chunk_size)[0].double()
+    return (J.T @ J / x.shape[0]).cpu().numpy()
 
 
 @dataclass
@@ -75,11 +89,13 @@ class HessianSpectrum:
     participation_ratio, participation_ratio_stderr : float
         n = (tr H)²/tr H² (Eq. 45) and its standard error.
     P, N : int
-        Parameters and samples.
+        Trainable parameters and samples.
     method : str
         ``"dense"`` or ``"lanczos"``.
     eigenvectors : ndarray, shape (P, k)
         Eigenvectors of the top-k eigenvalues.
+    frozen : int
+        Parameter entries with ``requires_grad=False``, excluded from θ (0 when J is given).
     """
 
     eigenvalues: np.ndarray
@@ -92,6 +108,7 @@ class HessianSpectrum:
     N: int
     method: str
     eigenvectors: np.ndarray = field(repr=False, default=None)
+    frozen: int = 0
 
     @property
     def exact(self) -> bool:
@@ -126,7 +143,7 @@ def hessian_outliers(
     dense_limit: int = 3000,
     probes: int = 64,
     seed: int = 0,
-    chunk_size: int = 512,
+    chunk_size: int | None = None,
     J: torch.Tensor | None = None,
 ) -> HessianSpectrum:
     """Top-k eigenvalues, traces and participation ratio of the Gauss–Newton matrix.
@@ -134,15 +151,18 @@ def hessian_outliers(
     Parameters
     ----------
     model : nn.Module
-        Any model (scalar or vector output); evaluated at its current parameters.
+        A model (scalar or vector output) as in
+        :func:`~logloss.measure.gradients.jacobian` (BatchNorm and dropout only in eval
+        mode); evaluated at its current parameters and left exactly as it was.
     x : Tensor, shape (N, ...)
         The training inputs (the targets do not enter Eq. 44).
     k : int
-        Number of top eigenvalues h_1 ≥ ... ≥ h_k.
+        Number of top eigenvalues h_1 ≥ ... ≥ h_k (an integer ≥ 1; the dense route returns
+        all P eigenvalues and keeps min(k, P) eigenvectors).
     method : {"auto", "dense", "lanczos"}
         ``"dense"`` diagonalises the smaller of JᵀJ/N and JJᵀ/N (all eigenvalues);
-        ``"lanczos"`` runs ``eigsh`` on v ↦ Jᵀ(Jv)/N; ``"auto"`` picks dense when
-        min(N·K, P) ≤ ``dense_limit``.
+        ``"lanczos"`` runs ``eigsh`` on v ↦ Jᵀ(Jv)/N and needs k < P; ``"auto"`` picks
+        dense when min(N·K, P) ≤ ``dense_limit`` or k ≥ P.
     probes : int
         Rademacher probes of the deflated Hutchinson estimate of tr H² (Lanczos only).
     seed : int
@@ -158,15 +178,32 @@ def hessian_outliers(
     on 10⁴ images.  For bigger problems pass a subset of the data.
     """
     if method not in ("auto", "dense", "lanczos"):
-        raise ValueError(f"method must be auto, dense or lanczos, got {method!r}")
+        raise InvalidInput(f"method must be auto, dense or lanczos, got {method!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidInput(f"number of eigenvalues k must be an integer >= 1, got {k!r}")
+    if not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[0] == 0:
+        raise InvalidInput("inputs x must be a tensor with at least one sample")
     N = int(x.shape[0])
+    frozen = 0
     if J is None:
-        J = jacobian(model, x, chunk_size=chunk_size)
+        J, frozen = _model_jacobian(model, x, chunk_size)
     J = J.detach()
+    if J.dim() != 2 or J.shape[0] % N:
+        raise InvalidInput(f"J must be the (N·K × P) Jacobian of the N = {N} inputs, got shape "
+                           f"{tuple(J.shape)}")
     M, P = J.shape
+    if method == "lanczos":
+        probes = check_positive_int(probes, "probes")
+        if k >= P:
+            raise InvalidInput(f"method='lanczos' needs k < P, got k={k} for P={P} parameters; "
+                               "use method='dense' (all eigenvalues) or a smaller k")
+        if probes < 2:
+            raise InvalidInput("method='lanczos' needs probes >= 2 for the standard error of tr H²")
     k = int(min(k, P))
     if method == "auto":
-        method = "dense" if min(M, P) <= dense_limit else "lanczos"
+        method = "dense" if min(M, P) <= dense_limit or k >= P else "lanczos"
+        if method == "lanczos" and probes < 2:
+            raise InvalidInput(f"probes must be an integer >= 2, got {probes!r}")
     trace = float((J.double() ** 2).sum() / N)
     if method == "dense":
         Jd = J.double()
@@ -183,7 +220,7 @@ def hessian_outliers(
             V = V.flip(1)[:, :k]
         trsq = float(np.sum(h**2))
         pr = trace**2 / trsq
-        return HessianSpectrum(h, trace, trsq, 0.0, pr, 0.0, P, N, "dense", V.numpy())
+        return HessianSpectrum(h, trace, trsq, 0.0, pr, 0.0, P, N, "dense", V.cpu().numpy(), frozen)
     rng = np.random.default_rng(seed)
     op = _operator(J, N)
     w, V = eigsh(op, k=k, which="LA", v0=rng.standard_normal(P), tol=1e-6)
@@ -198,7 +235,7 @@ def hessian_outliers(
     tail, tail_se = float(s.mean()), float(s.std(ddof=1) / np.sqrt(probes))
     trsq = float(np.sum(w**2)) + tail
     pr = trace**2 / trsq
-    return HessianSpectrum(w, trace, trsq, tail_se, pr, pr * tail_se / trsq, P, N, "lanczos", V)
+    return HessianSpectrum(w, trace, trsq, tail_se, pr, pr * tail_se / trsq, P, N, "lanczos", V, frozen)
 
 
 def spectral_density(
@@ -226,32 +263,50 @@ def spectral_density(
 
     Returns
     -------
-    nodes, counts : ndarray, shape (probes · steps,)
-        Ritz values and the number of eigenvalues each stands for (they sum to P).
+    nodes, counts : ndarray, shape (≤ probes · steps,)
+        Ritz values and the number of eigenvalues each stands for (they sum to P).  A
+        probe whose Krylov space breaks down after m < steps iterations contributes m
+        nodes; the other probes still run ``steps`` iterations.
     """
+    if not isinstance(J, torch.Tensor) or J.dim() != 2:
+        raise InvalidInput("J must be a 2-d tensor, the (N·K × P) Jacobian")
+    N = check_positive_int(N, "number of samples N")
+    steps = check_positive_int(steps, "Lanczos steps")
+    probes = check_positive_int(probes, "probes")
     P = J.shape[1]
     op = _operator(J, N)
     rng = np.random.default_rng(seed)
     nodes, counts = [], []
-    m = min(steps, P)
     for _ in range(probes):
         q = rng.choice([-1.0, 1.0], size=P) / np.sqrt(P)
-        Q = np.zeros((P, m))
-        alpha, beta = np.zeros(m), np.zeros(m)
-        for j in range(m):
-            Q[:, j] = q
-            w = op.matvec(q)
-            alpha[j] = q @ w
-            w -= Q[:, : j + 1] @ (Q[:, : j + 1].T @ w)
-            w -= Q[:, : j + 1] @ (Q[:, : j + 1].T @ w)
-            if j + 1 < m:
-                beta[j] = np.linalg.norm(w)
-                if beta[j] < 1e-12:
-                    m = j + 1
-                    break
-                q = w / beta[j]
-        T = np.diag(alpha[:m]) + np.diag(beta[: m - 1], 1) + np.diag(beta[: m - 1], -1)
-        theta, S = np.linalg.eigh(T)
+        theta, tau = _lanczos_quadrature(op, q, min(steps, P))
         nodes.append(theta)
-        counts.append(P * S[0] ** 2 / probes)
+        counts.append(P * tau / probes)
     return np.concatenate(nodes), np.concatenate(counts)
+
+
+def _lanczos_quadrature(op: LinearOperator, q: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ritz values and weights of ≤ ``steps`` Lanczos iterations from the unit vector q.
+
+    A Krylov breakdown (β_j ≈ 0: the Krylov space of q is invariant) ends *this* probe
+    early, with fewer nodes whose weights still sum to one; it never shortens other probes.
+    """
+    P = q.shape[0]
+    Q = np.zeros((P, steps))
+    alpha, beta = np.zeros(steps), np.zeros(steps)
+    m = steps
+    for j in range(steps):
+        Q[:, j] = q
+        w = op.matvec(q)
+        alpha[j] = q @ w
+        w -= Q[:, : j + 1] @ (Q[:, : j + 1].T @ w)
+        w -= Q[:, : j + 1] @ (Q[:, : j + 1].T @ w)
+        if j + 1 < steps:
+            beta[j] = np.linalg.norm(w)
+            if beta[j] < 1e-12 * max(1.0, abs(alpha[: j + 1]).max()):
+                m = j + 1
+                break
+            q = w / beta[j]
+    T = np.diag(alpha[:m]) + np.diag(beta[: m - 1], 1) + np.diag(beta[: m - 1], -1)
+    theta, S = np.linalg.eigh(T)
+    return theta, S[0] ** 2

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import stats
 
 from ..core.errors import InvalidInput
+from ..core.validation import check_positive_int
 
 __all__ = [
     "FirstPassageEstimate",
@@ -72,11 +73,11 @@ def _as_arrays(times, observed) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(times, dtype=float).ravel()
     o = np.asarray(observed, dtype=bool).ravel()
     if t.shape != o.shape:
-        raise ValueError("times and observed must have the same length")
+        raise InvalidInput(f"times and observed must have the same length, got {t.size} and {o.size}")
     if t.size == 0:
-        raise ValueError("need at least one replica")
+        raise InvalidInput("need at least one replica")
     if np.any(~np.isfinite(t)) or np.any(t < 0):
-        raise ValueError("first-passage and censoring times must be finite and >= 0")
+        raise InvalidInput("first-passage and censoring times must be finite and >= 0")
     return t, o
 
 
@@ -138,9 +139,27 @@ def exponential_mle(times, observed) -> tuple[float, float]:
     return mean, mean / np.sqrt(d)
 
 
+def _budgets(budget, R: int) -> np.ndarray:
+    b = np.asarray(budget, dtype=float)
+    if b.ndim > 1 or (b.ndim == 1 and b.shape[0] != R):
+        raise InvalidInput(f"budget must be one number or one per replica ({R}), got shape {b.shape}")
+    if not (np.all(np.isfinite(b)) and np.all(b >= 1)):
+        raise InvalidInput("budget (steps each replica ran) must be finite and >= 1")
+    return np.broadcast_to(b, (R,))
+
+
 def _split(first_passage: np.ndarray, budget) -> tuple[np.ndarray, np.ndarray]:
     fp = np.asarray(first_passage)
-    budget = np.broadcast_to(np.asarray(budget, dtype=float), fp.shape[:1])
+    budget = _budgets(budget, fp.shape[0])
+    if fp.size and (not np.all(np.isfinite(fp)) or np.any(fp != np.round(fp))):
+        raise InvalidInput("first-passage steps must be integers (−1 where censored)")
+    if np.any((fp < 1) & (fp != -1)):
+        raise InvalidInput("first-passage steps must be >= 1, or −1 where the replica never crossed")
+    limit = budget[:, None] if fp.ndim == 2 else budget
+    if np.any(fp > limit):
+        r = int(np.argwhere(fp > limit)[0][0])
+        raise InvalidInput(f"replica {r} has a first-passage step beyond its budget of "
+                           f"{budget[r]:g} steps: first_passage and budget do not belong together")
     observed = fp >= 0
     times = np.where(observed, fp, budget[:, None] if fp.ndim == 2 else budget)
     return times.astype(float), observed
@@ -162,10 +181,11 @@ def mean_first_passage(first_passage, budget, *, method: str = "auto") -> list[F
         bound of t_p under censoring); ``"exponential"`` always the exponential MLE.
     """
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise InvalidInput(f"method must be one of {METHODS}, got {method!r}")
     fp = np.asarray(first_passage)
-    if fp.ndim != 2:
-        raise ValueError("first_passage must have shape (replicas, thresholds)")
+    if fp.ndim != 2 or fp.shape[0] == 0 or fp.shape[1] == 0:
+        raise InvalidInput(f"first_passage must have shape (replicas, thresholds), both >= 1, got "
+                           f"{fp.shape}")
     times, observed = _split(fp, budget)
     out = []
     for j in range(fp.shape[1]):
@@ -214,7 +234,7 @@ def fit_slope(
     budget,
     *,
     window: tuple[float, float],
-    rng: np.random.Generator,
+    rng: np.random.Generator | int,
     method: str = "auto",
     n_boot: int = 400,
 ) -> SlopeFit:
@@ -230,8 +250,8 @@ def fit_slope(
         Steps each replica ran.
     window : (float, float)
         Inclusive range of c used in the fit; must hold at least two thresholds.
-    rng : numpy.random.Generator
-        Source of the bootstrap resamples.
+    rng : numpy.random.Generator or int
+        Source of the bootstrap resamples (an int is a seed of ``np.random.default_rng``).
     method : str
         Estimator of t_p at each c (see :func:`mean_first_passage`).
     n_boot : int
@@ -241,18 +261,29 @@ def fit_slope(
     """
     c = np.asarray(c, dtype=float)
     fp = np.asarray(first_passage)
+    if c.ndim != 1 or fp.ndim != 2 or fp.shape[1] != c.size:
+        raise InvalidInput(f"need one column of first_passage per threshold c: c has shape {c.shape}, "
+                           f"first_passage {fp.shape}")
+    if not (np.all(np.isfinite(c)) and np.all(c > 0)):
+        raise InvalidInput("thresholds c must be finite and > 0")
+    n_boot = check_positive_int(n_boot, "bootstrap resamples n_boot")
+    if n_boot < 2:
+        raise InvalidInput("n_boot must be >= 2 for a bootstrap standard error")
+    if isinstance(rng, (bool, float)):
+        raise InvalidInput(f"rng must be a numpy Generator or an integer seed, got {rng!r}")
+    rng = np.random.default_rng(rng)
     used = (c >= window[0]) & (c <= window[1])
     if used.sum() < 2:
-        raise ValueError(f"slope window {window} holds fewer than two thresholds c")
+        raise InvalidInput(f"slope window {window} holds fewer than two thresholds c")
     est = mean_first_passage(fp, budget, method=method)
     x = np.log(c[used])
     y = np.log([e.mean for e in np.array(est, dtype=object)[used]])
     if not np.all(np.isfinite(y)):
-        raise ValueError("a threshold in the slope window was never crossed; enlarge the budget")
+        raise InvalidInput("a threshold in the slope window was never crossed; enlarge the budget")
     line = stats.linregress(x, y)
     slope, intercept = float(line.slope), float(line.intercept)
     R = fp.shape[0]
-    budget_arr = np.broadcast_to(np.asarray(budget, dtype=float), (R,))
+    budget_arr = _budgets(budget, R)
     boots = []
     for _ in range(n_boot):
         idx = rng.integers(0, R, R)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import InvalidInput
 from ..core.validation import check_learning_rate
 
 __all__ = [
@@ -29,16 +30,16 @@ __all__ = [
 def _check(B: float, eta: float, h: float) -> None:
     check_learning_rate(eta)
     if not B >= 1:
-        raise ValueError(f"minibatch size B must be >= 1, got {B!r}")
+        raise InvalidInput(f"minibatch size B must be >= 1, got {B!r}")
     if not np.isfinite(B):
-        raise ValueError(f"minibatch size B must be finite, got {B!r}")
+        raise InvalidInput(f"minibatch size B must be finite, got {B!r}")
     if not (h > 0 and np.isfinite(h)):
-        raise ValueError(f"Hessian eigenvalue h* must be a finite number > 0, got {h!r}")
+        raise InvalidInput(f"Hessian eigenvalue h* must be a finite number > 0, got {h!r}")
 
 
 def _check_n(n: float) -> float:
     if not (np.isfinite(n) and n >= 0):
-        raise ValueError(f"effective dimension n must be a finite number >= 0, got {n!r}")
+        raise InvalidInput(f"effective dimension n must be a finite number >= 0, got {n!r}")
     return float(n)
 
 
