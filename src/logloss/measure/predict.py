@@ -21,7 +21,7 @@ __all__ = ["EscapePrediction", "predict_escape"]
 STABILITY_MARGIN = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EscapePrediction:
     """What Eqs. (15)–(16) predict for a minimum, with the warnings that limit them.
 
@@ -103,5 +103,5 @@ def predict_escape(model: nn.Module, x: torch.Tensor, *, eta: float, B: int, los
                      "weak-noise escape formula (Eq. 15) does not apply")
     for note in notes:
         warnings.warn(note, stacklevel=2)
-    return EscapePrediction(eta, B, h, n, Measured(exponent, 0.5 * n.stderr), n_c, eta * h,
-                            tuple(notes), spec)
+    return EscapePrediction(eta=eta, B=B, h_star=h, n=n, exponent=Measured(exponent, 0.5 * n.stderr),
+                            n_c=n_c, eta_lambda=eta * h, warnings=tuple(notes), spectrum=spec)
