@@ -17,7 +17,8 @@ from scipy.integrate import cumulative_trapezoid
 
 from ..core.validation import check_learning_rate
 
-__all__ = ["sde_mfpt", "kramers_escape_time", "markov_chain_mfpt", "brownian_drift_mfpt"]
+__all__ = ["sde_mfpt", "kramers_escape_time", "markov_chain_mfpt", "brownian_drift_mfpt",
+           "barrier_escape_laws"]
 
 _KINDS = ("reflecting", "absorbing")
 
@@ -180,3 +181,36 @@ def brownian_drift_mfpt(x, *, v: float, D: float, a: float, b: float) -> np.ndar
     if v == 0:
         return ((b - a) ** 2 - (x - a) ** 2) / (2 * D)
     return (b - x) / v - D / v**2 * (np.exp(v * (a - x) / D) - np.exp(v * (a - b) / D))
+
+
+def barrier_escape_laws(L_star, *, eta: float, B: float, dL: float, h_star: float,
+                        h_saddle: float, h_noise: float, L_ref: float, alpha: float = 1.0,
+                        beta: float = 0.0, s: float = 0.5) -> dict[str, np.ndarray]:
+    """Mean escape time (steps, t = ηk) over one saddle under five laws, against L(θ*).
+
+    The barrier ΔL = L(θˢ) − L(θ*) is fixed and L(θ*) varies (label noise), c = 1 + ΔL/L*.
+    With the prefactor τ₀ = 2π/(η√(h*|hˢ|)) (steps):
+
+    * ``eq15``: τ₀ c^(B/(ηh) + 1/2), Eq. (15) with n = 1, h = ``h_noise``, the curvature
+      that sets the noise at the minimum, Σ(θ*) = 2L*h/B;
+    * ``eq15_hessian``: the same with h = h* (the true Hessian, as Eq. 15 is written);
+    * ``arrhenius_min``: τ₀ exp(ΔL/D*), D* = ηL* h/B, the noise frozen at θ*;
+    * ``arrhenius_const``: τ₀ exp(ΔL/D_ref) with D_ref = ηL_ref h/B: loss-independent noise;
+    * ``xss``: τ₀ exp[(2BΔL/η)(s/h* + (1 − s)/|hˢ|)], Xie, Sato & Sugiyama (2021), whose
+      noise is ∝ the Hessian and not the loss (s ∈ [0, 1] their path parameter);
+    * ``affine``: Kramers with D = (ηh/B)(αL + β): τ₀ ĉ^(B/(ηhα) + 1/2),
+      ĉ = (α(L* + ΔL) + β)/(αL* + β).
+    """
+    L_star = np.asarray(L_star, dtype=float)
+    check_learning_rate(eta)
+    tau0 = 2 * np.pi / (eta * np.sqrt(h_star * abs(h_saddle)))
+    c = 1 + dL / L_star
+    ca = (alpha * (L_star + dL) + beta) / (alpha * L_star + beta)
+    return {
+        "eq15": tau0 * c ** (B / (eta * h_noise) + 0.5),
+        "eq15_hessian": tau0 * c ** (B / (eta * h_star) + 0.5),
+        "arrhenius_min": tau0 * np.exp(B * dL / (eta * h_noise * L_star)),
+        "arrhenius_const": tau0 * np.exp(B * dL / (eta * h_noise * L_ref)) + 0 * L_star,
+        "xss": tau0 * np.exp(2 * B * dL / eta * (s / h_star + (1 - s) / abs(h_saddle))) + 0 * L_star,
+        "affine": tau0 * ca ** (B / (eta * h_noise * alpha) + 0.5),
+    }
