@@ -47,6 +47,10 @@ def plot(result: Result):
     ax.set(xscale="log", yscale="log", ylim=(0.3 * t.min(), ymax),
            xlabel=r"$\Delta L / L(\theta^*)$ (label noise $\sigma^2$ decreasing →)",
            ylabel=r"mean escape time $\langle k\rangle$ (SGD steps)")
+    flat = ", ".join(f"{labels[k]}: {result.arrays[f'curve_{k}'][0]:.1e}"
+                     for k in ("arrhenius_const", "xss"))
+    ax.text(0.98, 0.02, f"flat, off scale ↑ ({flat} steps)", transform=ax.transAxes,
+            ha="right", va="bottom", fontsize=5.8, wrap=True)
     ax.legend(fontsize=6.3, loc="upper left", ncol=1)
     # right: ratio to SGD
     ax = axes[1]
