@@ -2,6 +2,8 @@
 
 * :mod:`.escape`: T, φ (Eq. 17), the escape exponent and rate (Eq. 15), n_c (Eq. 16),
   the Arrhenius alternatives and the exact radial mean first-passage time of the SDE;
+* :mod:`.mfpt`: exact 1-d mean first-passage times (SDE quadrature, the discrete SGD
+  chain's backward equation) and the Kramers limit with state-dependent noise;
 * :mod:`.stationary`: the exact finite-η stationary moment of SGD on linear regression,
   tail indices and the densities of P ∝ L^(−φ).
 
@@ -10,7 +12,9 @@
 
 from .escape import *
 from .escape import __all__ as _escape_all
+from .mfpt import *
+from .mfpt import __all__ as _mfpt_all
 from .stationary import *
 from .stationary import __all__ as _stationary_all
 
-__all__ = [*_escape_all, *_stationary_all]
+__all__ = [*_escape_all, *_mfpt_all, *_stationary_all]

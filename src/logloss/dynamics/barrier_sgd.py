@@ -1,0 +1,156 @@
+"""Replica kernels for the barrier landscape: discrete SGD and the Euler–Maruyama SDE.
+
+* :func:`sgd_barrier`: many independent SGD runs θ_{k+1} = θ_k − (η/B) Σ_{μ∈B_k} g_μ(θ_k)
+  on a :class:`~logloss.models.barrier.BarrierRegression`, minibatches of B distinct
+  indices drawn independently at every step (partial Fisher–Yates, as in
+  :mod:`.linreg_sgd`), each replica stopped at its first exit from (lo, hi);
+* :func:`em_first_passage`: the SDE dθ = μ(θ)dt + √(2D(θ)) dW integrated by
+  Euler–Maruyama with μ and D tabulated on a uniform grid (linear interpolation), each
+  replica stopped at its first exit from the grid's interval.
+
+Both are numba kernels (``cache=True``), parallel over replicas, one seeded Mersenne
+Twister per replica (:func:`~.linreg_sgd.replica_seeds`), so results do not depend on the
+number of threads.  Times are in SGD steps k (t = ηk); −1 marks a censored replica.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
+from ..models.barrier import BarrierRegression
+from .linreg_sgd import _draw, replica_seeds
+
+__all__ = ["ExitRun", "sgd_barrier", "em_first_passage"]
+
+
+@dataclass
+class ExitRun:
+    """First exits of many replicas from an interval (lo, hi).
+
+    Attributes
+    ----------
+    first_passage : ndarray of int64, shape (replicas, 1)
+        First step k ≥ 1 with θ_k ≤ lo or θ_k ≥ hi (for the SDE: the first Euler step
+        after which t ≥ ηk, i.e. time in units of SGD steps, rounded up); −1 if censored.
+    side : ndarray of int8, shape (replicas,)
+        −1 (left), +1 (right), 0 (censored).
+    steps : int
+        The budget (SGD steps).
+    """
+
+    first_passage: np.ndarray
+    side: np.ndarray
+    steps: int
+
+
+@numba.njit(cache=True, parallel=True)
+def _sgd_kernel(m, A, k, a, b, sigma, eta, B, steps, theta0, lo, hi, seeds, fp, side):
+    N = m.shape[0]
+    R = seeds.shape[0]
+    Ak = A * k
+    for r in numba.prange(R):
+        np.random.seed(seeds[r])
+        perm = np.arange(N)
+        th = theta0
+        for step in range(1, steps + 1):
+            c = np.cos(k * th)
+            s = np.sin(k * th)
+            w0, w1, w2, w3 = th - a, A * c - b, A * s, -sigma
+            v1, v2 = -Ak * s, Ak * c
+            g = 0.0
+            for j in range(B):
+                mu = _draw(perm, j, N)
+                res = w0 * m[mu, 0] + w1 * m[mu, 1] + w2 * m[mu, 2] + w3 * m[mu, 3]
+                g += res * (m[mu, 0] + v1 * m[mu, 1] + v2 * m[mu, 2])
+            th -= eta * g / B
+            if th <= lo or th >= hi or not np.isfinite(th):
+                fp[r] = step
+                side[r] = -1 if th <= lo else 1
+                break
+
+
+def sgd_barrier(problem: BarrierRegression, *, eta: float, B: int, steps: int, replicas: int,
+                seed: int, lo: float, hi: float, theta0: float) -> ExitRun:
+    """Run ``replicas`` SGD chains from ``theta0`` until each leaves (lo, hi) or the budget ends.
+
+    Parameters
+    ----------
+    problem : BarrierRegression
+        Data set and model (its σ² sets the labels).
+    eta, B : float, int
+        Learning rate η and minibatch size B (keyword-only).
+    steps, replicas, seed : int
+        Budget per replica, number of replicas, master seed.
+    lo, hi, theta0 : float
+        The interval and the start θ₀ ∈ (lo, hi).
+    """
+    check_learning_rate(eta)
+    B = check_batch_size(B, problem.N)
+    steps = check_positive_int(steps, "steps")
+    R = check_positive_int(replicas, "replicas")
+    if not lo < theta0 < hi:
+        raise ValueError("theta0 must lie inside (lo, hi)")
+    fp = np.full(R, -1, dtype=np.int64)
+    side = np.zeros(R, dtype=np.int8)
+    _sgd_kernel(np.ascontiguousarray(problem.m), problem.A, problem.k, problem.a, problem.b,
+                problem.sigma, float(eta), B, steps, float(theta0), float(lo), float(hi),
+                replica_seeds(seed, R), fp, side)
+    return ExitRun(fp[:, None], side, steps)
+
+
+@numba.njit(cache=True, parallel=True)
+def _em_kernel(x0, dx, mu, D, dt, per_step, max_sub, theta0, seeds, fp, side):
+    M = mu.shape[0]
+    hi = x0 + dx * (M - 1)
+    R = seeds.shape[0]
+    for r in numba.prange(R):
+        np.random.seed(seeds[r])
+        th = theta0
+        for n in range(1, max_sub + 1):
+            u = (th - x0) / dx
+            j = int(u)
+            if j > M - 2:
+                j = M - 2
+            f = u - j
+            drift = (1 - f) * mu[j] + f * mu[j + 1]
+            diff = (1 - f) * D[j] + f * D[j + 1]
+            th += drift * dt + np.sqrt(2 * diff * dt) * np.random.standard_normal()
+            if th <= x0 or th >= hi:
+                fp[r] = (n + per_step - 1) // per_step
+                side[r] = -1 if th <= x0 else 1
+                break
+
+
+def em_first_passage(grid, mu, D, *, eta: float, substeps: int, steps: int, replicas: int,
+                     seed: int, theta0: float) -> ExitRun:
+    """Euler–Maruyama first exits of dθ = μ dt + √(2D) dW from the grid's interval.
+
+    Parameters
+    ----------
+    grid : array_like, shape (M,)
+        Uniform grid; μ and D are interpolated linearly between its points.
+    mu, D : array_like, shape (M,)
+        Drift and diffusion on the grid (per unit t = ηk).
+    eta : float
+        η: one SGD step is Δt = η, integrated in ``substeps`` Euler steps dt = η/substeps.
+    substeps, steps, replicas, seed : int
+        Euler steps per SGD step, budget in SGD steps, replicas, master seed.
+    theta0 : float
+        Start inside the interval.
+    """
+    check_learning_rate(eta)
+    x = np.asarray(grid, dtype=float)
+    sub = check_positive_int(substeps, "substeps")
+    steps = check_positive_int(steps, "steps")
+    R = check_positive_int(replicas, "replicas")
+    if not x[0] < theta0 < x[-1]:
+        raise ValueError("theta0 must lie inside the grid")
+    fp = np.full(R, -1, dtype=np.int64)
+    side = np.zeros(R, dtype=np.int8)
+    _em_kernel(float(x[0]), float(x[1] - x[0]), np.asarray(mu, float), np.asarray(D, float),
+               eta / sub, sub, steps * sub, float(theta0), replica_seeds(seed, R), fp, side)
+    return ExitRun(fp[:, None], side, steps)
