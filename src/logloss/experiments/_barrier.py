@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..models.barrier import BarrierRegression
+from ..dynamics.barrier_sgd import sgd_barrier
+from ..models.barrier import BarrierRegression, make_barrier_regression
 from ..stats.first_passage import mean_first_passage, survival_curve
 from ..theory import kramers_escape_time, markov_chain_mfpt, sde_mfpt
 
@@ -111,3 +112,28 @@ def estimate(run, label: str) -> dict:
             f"{label}_estimator": e.method, f"{label}_km_exp_distance": dev,
             f"{label}_km_band": float(1.36 / np.sqrt(max(int(observed.sum()), 1))),
             f"{label}_left": int((run.side < 0).sum()), f"{label}_right": int((run.side > 0).sum())}
+
+
+def sigma2_points(p: dict, rng: np.random.Generator):
+    """The presets' landscape and, lazily for each σ² in turn, the problem, its predictions
+    and a seeded SGD escape run from θ* (shared by ``barrier`` and ``error-budget``).
+
+    Returns ``(base, D_ref, points)`` with ``points`` yielding ``(σ², problem, predictions,
+    run)``; the draws from ``rng`` happen in the order the points are consumed.
+    """
+    eta, B = p["eta"], p["B"]
+    base = make_barrier_regression(p["N"], rng, A=p["A"], k=p["k"], a=p["a"], b=p["b"])
+    cp = base.critical_points
+    D_ref = eta * landscape_row(base, B=B)["Sigma_star"] / 2   # σ² = 0: loss-independent law
+
+    def points():
+        for s2 in p["sigma2s"]:
+            prob = base.with_sigma2(s2)
+            pred = predictions(prob, eta=eta, B=B, D_ref=D_ref, grid=p["grid"],
+                               chain_grid=p["chain_grid"], xss_s=p["xss_s"])
+            run = sgd_barrier(prob, eta=eta, B=B, steps=p["steps"], replicas=p["replicas"],
+                              seed=int(rng.integers(2**31)), lo=cp["exit_lo"], hi=cp["exit_hi"],
+                              theta0=cp["theta_star"])
+            yield s2, prob, pred, run
+
+    return base, D_ref, points()

@@ -6,10 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.measured import Measured
-from ..dynamics.barrier_sgd import sgd_barrier
-from ..models.barrier import make_barrier_regression
 from ..stats.lines import fit_line
-from ._barrier import EXACT, LAWS, estimate, landscape_row, predictions
+from ._barrier import EXACT, LAWS, estimate, predictions, sigma2_points
 from ._registry import Outcome, experiment
 
 _COMMON = dict(N=10_000, A=2.0, k=2.0, a=0.0, b=1.0, eta=0.02, B=1, grid=4001, xss_s=0.5)
@@ -33,18 +31,10 @@ BARRIER_PRESETS = {
 def run_barrier(p: dict, rng: np.random.Generator) -> Outcome:
     out = Outcome()
     eta, B = p["eta"], p["B"]
-    base = make_barrier_regression(p["N"], rng, A=p["A"], k=p["k"], a=p["a"], b=p["b"])
-    cp = base.critical_points
-    D_ref = eta * landscape_row(base, B=B)["Sigma_star"] / 2   # σ² = 0: loss-independent law
+    base, D_ref, points = sigma2_points(p, rng)
     rows = []
-    for s2 in p["sigma2s"]:
-        prob = base.with_sigma2(s2)
-        pred = predictions(prob, eta=eta, B=B, D_ref=D_ref, grid=p["grid"],
-                           chain_grid=p["chain_grid"], xss_s=p["xss_s"])
+    for s2, _prob, pred, run in points:
         lr = pred["landscape"]
-        run = sgd_barrier(prob, eta=eta, B=B, steps=p["steps"], replicas=p["replicas"],
-                          seed=int(rng.integers(2**31)), lo=cp["exit_lo"], hi=cp["exit_hi"],
-                          theta0=cp["theta_star"])
         row = dict(sigma2=float(s2), L_star=lr["L_star"],
                    c=0.5 * (lr["L_saddle_lo"] + lr["L_saddle_hi"]) / lr["L_star"],
                    dL_over_L=0.5 * (lr["dL_lo"] + lr["dL_hi"]) / lr["L_star"],

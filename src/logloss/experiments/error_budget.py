@@ -15,9 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.measured import Measured
-from ..dynamics.barrier_sgd import em_first_passage, sgd_barrier
-from ..models.barrier import make_barrier_regression
-from ._barrier import estimate, landscape_row, predictions
+from ..dynamics.barrier_sgd import em_first_passage
+from ._barrier import estimate, sigma2_points
 from ._registry import Outcome, experiment
 from .barrier import _COMMON
 
@@ -45,18 +44,11 @@ LAYERS = ("sgd", "chain", "sde_em", "sde_quadrature", "kramers_exact", "eq15",
 def run_error_budget(p: dict, rng: np.random.Generator) -> Outcome:
     out = Outcome()
     eta, B = p["eta"], p["B"]
-    base = make_barrier_regression(p["N"], rng, A=p["A"], k=p["k"], a=p["a"], b=p["b"])
+    base, _, points = sigma2_points(p, rng)
     cp = base.critical_points
-    D_ref = eta * landscape_row(base, B=B)["Sigma_star"] / 2
     rows = []
-    for s2 in p["sigma2s"]:
-        prob = base.with_sigma2(s2)
-        pred = predictions(prob, eta=eta, B=B, D_ref=D_ref, grid=p["grid"],
-                           chain_grid=p["chain_grid"], xss_s=p["xss_s"])
+    for s2, prob, pred, sgd in points:
         lr = pred["landscape"]
-        sgd = sgd_barrier(prob, eta=eta, B=B, steps=p["steps"], replicas=p["replicas"],
-                          seed=int(rng.integers(2**31)), lo=cp["exit_lo"], hi=cp["exit_hi"],
-                          theta0=cp["theta_star"])
         x = prob.path_grid(p["grid"])
         em = em_first_passage(x, -prob.grad(x), eta * prob.noise_variance(x, B=B) / 2, eta=eta,
                               substeps=p["substeps"], steps=p["steps"], replicas=p["replicas"],

@@ -51,8 +51,11 @@ class NoiseMonitor:
         self.records: list[tuple[int, NoiseStrength]] = []
 
     def __call__(self, step: int) -> NoiseStrength | None:
-        if step % self.every:
-            return None
+        """Measure if ``step`` is a multiple of ``every`` (else return None)."""
+        return None if step % self.every else self.record(step)
+
+    def record(self, step: int) -> NoiseStrength:
+        """Measure now, whatever the step (for example once more at the end of training)."""
         # Per-sample gradients are defined only when samples do not interact (BatchNorm
         # in train mode couples them, dropout makes the loss random): measure the network
         # in eval mode, as it is used for prediction, and restore the caller's mode.
