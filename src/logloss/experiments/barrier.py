@@ -13,7 +13,7 @@ from ._registry import Outcome, experiment
 _COMMON = dict(N=10_000, A=2.0, k=2.0, a=0.0, b=1.0, eta=0.02, B=1, grid=4001, xss_s=0.5)
 
 BARRIER_PRESETS = {
-    "smoke": dict(_COMMON, sigma2s=[1.5, 10.0, 50.0], replicas=60, steps=40_000,
+    "smoke": dict(_COMMON, sigma2s=[0.25, 4.0, 50.0], replicas=60, steps=400_000,
                   chain_grid=301),
     "book": dict(_COMMON, sigma2s=[0.0, 0.5, 1.5, 4.0, 10.0, 25.0, 50.0], replicas=200,
                  steps=400_000, chain_grid=801),
