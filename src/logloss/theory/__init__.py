@@ -2,6 +2,8 @@
 
 * :mod:`.escape`: T, φ (Eq. 17), the escape exponent and rate (Eq. 15), n_c (Eq. 16),
   the Arrhenius alternatives and the exact radial mean first-passage time of the SDE;
+* :mod:`.discrete_sgd`: discrete-time SGD on linear regression without the SDE: the exact
+  mean first-passage time of the 1-d recursion and the Lyapunov exponent (critical dimension);
 * :mod:`.stationary`: the exact finite-η stationary moment of SGD on linear regression,
   tail indices and the densities of P ∝ L^(−φ).
 
@@ -10,7 +12,9 @@
 
 from .escape import *
 from .escape import __all__ as _escape_all
+from .discrete_sgd import *
+from .discrete_sgd import __all__ as _discrete_all
 from .stationary import *
 from .stationary import __all__ as _stationary_all
 
-__all__ = [*_escape_all, *_stationary_all]
+__all__ = [*_escape_all, *_discrete_all, *_stationary_all]
