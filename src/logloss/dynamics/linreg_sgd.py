@@ -48,12 +48,16 @@ class SGDRun:
     theta_final : ndarray, shape (replicas, d)
         θ at the last step run (earlier if the replica stopped when it had crossed
         every threshold).
+    pre_loss : ndarray, shape (replicas, n_thresholds)
+        L(θ_{k−1}) just before the first passage of each threshold (nan if censored):
+        a crossing with L(θ_{k−1}) far below the threshold was a single jump.
     """
 
     samples: np.ndarray
     first_passage: np.ndarray
     steps: int
     theta_final: np.ndarray
+    pre_loss: np.ndarray = None
 
 
 def replica_seeds(seed: int, replicas: int) -> np.ndarray:
@@ -102,8 +106,11 @@ def minibatch_indices(seed: int, N: int, B: int, steps: int) -> np.ndarray:
 
 @numba.njit(cache=True, parallel=True)
 def _sgd_kernel(X, y, theta_star, H, L_star, eta, B, steps, theta0, seeds, record_every,
-                thresholds, stop_early, samples, first_passage, theta_final, diverged):
+                thresholds, stop_early, samples, first_passage, theta_final, diverged,
+                online, pre_loss):
     N, d = X.shape
+    if online:
+        d = theta0.shape[1]
     R = theta0.shape[0]
     n_thr = thresholds.shape[0]
     c = eta / B
@@ -113,18 +120,27 @@ def _sgd_kernel(X, y, theta_star, H, L_star, eta, B, steps, theta0, seeds, recor
         theta = theta0[r].copy()
         grad = np.empty(d)
         u = np.empty(d)
+        xs = np.empty(d)
         nxt = 0
+        L_prev = L_star
         # thresholds already met at k = 0 still need a step k >= 1 to be recorded
         for k in range(1, steps + 1):
             for i in range(d):
                 grad[i] = 0.0
             for b in range(B):
-                mu = _draw(perm, b, N)
-                res = -y[mu]
+                if online:  # a fresh sample x ~ N(0, I_d), y ~ N(0, 1) from this replica's stream
+                    for i in range(d):
+                        xs[i] = np.random.standard_normal()
+                    res = -np.random.standard_normal()
+                else:
+                    mu = _draw(perm, b, N)
+                    res = -y[mu]
+                    for i in range(d):
+                        xs[i] = X[mu, i]
                 for i in range(d):
-                    res += X[mu, i] * theta[i]
+                    res += xs[i] * theta[i]
                 for i in range(d):
-                    grad[i] += X[mu, i] * res
+                    grad[i] += xs[i] * res
             finite = True
             for i in range(d):
                 theta[i] -= c * grad[i]
@@ -145,7 +161,9 @@ def _sgd_kernel(X, y, theta_star, H, L_star, eta, B, steps, theta0, seeds, recor
                 L = L_star + 0.5 * q
                 while nxt < n_thr and L >= thresholds[nxt]:
                     first_passage[r, nxt] = k
+                    pre_loss[r, nxt] = L_prev
                     nxt += 1
+                L_prev = L
                 if stop_early and nxt == n_thr and record_every == 0:
                     break
             if record_every > 0 and k % record_every == 0:
@@ -159,7 +177,7 @@ def _sgd_kernel(X, y, theta_star, H, L_star, eta, B, steps, theta0, seeds, recor
 def sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int, replicas: int,
                seed: int, theta0: np.ndarray | None = None, record_every: int = 0,
                thresholds: np.ndarray | None = None,
-               stop_when_all_crossed: bool = True) -> SGDRun:
+               stop_when_all_crossed: bool = True, online: bool = False) -> SGDRun:
     """Run ``replicas`` independent SGD trajectories on a linear-regression problem.
 
     Parameters
@@ -185,6 +203,10 @@ def sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int, rep
     stop_when_all_crossed : bool
         Stop a replica once it has crossed every threshold (only when nothing is
         recorded, ``record_every = 0``).
+    online : bool
+        N = ∞: every minibatch sample is a fresh x ~ N(0, I_d), y ~ N(0, 1), drawn from
+        the replica's own seeded stream; the data set of ``problem`` is not used (only
+        its d), and θ*, H and L* are the population ones, 0, I and 1/2.
 
     Returns
     -------
@@ -209,6 +231,9 @@ def sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int, rep
     y = np.ascontiguousarray(problem.y, dtype=np.float64)
     theta_star = np.ascontiguousarray(problem.theta_star, dtype=np.float64)
     H = np.ascontiguousarray(problem.hessian, dtype=np.float64)
+    L_star = float(problem.L_star)
+    if online:
+        theta_star, H, L_star = np.zeros(d), np.eye(d), 0.5
     if theta0 is None:
         th0 = np.broadcast_to(theta_star, (replicas, d))
     else:
@@ -228,13 +253,14 @@ def sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int, rep
     first_passage = np.full((replicas, thr.size), -1, dtype=np.int64)
     theta_final = np.empty((replicas, d))
     diverged = np.zeros(replicas, dtype=np.int64)
-    _sgd_kernel(X, y, theta_star, H, float(problem.L_star), eta, B, steps, th0,
+    pre_loss = np.full((replicas, thr.size), np.nan)
+    _sgd_kernel(X, y, theta_star, H, L_star, eta, B, steps, th0,
                 replica_seeds(seed, replicas), record_every, thr, bool(stop_when_all_crossed),
-                samples, first_passage, theta_final, diverged)
+                samples, first_passage, theta_final, diverged, bool(online), pre_loss)
     if diverged.any():
         r = int(np.argmax(diverged > 0))
         raise SGDDiverged(
             f"SGD diverged (non-finite θ at step {diverged[r]} of replica {r}) with learning "
             f"rate eta (η) = {eta}, B = {B}; lower η"
         )
-    return SGDRun(samples, first_passage, steps, theta_final)
+    return SGDRun(samples, first_passage, steps, theta_final, pre_loss)

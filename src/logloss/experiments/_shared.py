@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..data import mnist_even_odd
 from ..dynamics.pretrain import pretrain
 from ..measure.hessian import hessian_outliers
@@ -41,7 +43,8 @@ def pretrained_spectrum(*, n: int, pre_steps: int, pre_seeds, index: int, k: int
                     participation_ratio=spec.participation_ratio,
                     participation_ratio_stderr=spec.participation_ratio_stderr,
                     lambda_max=spec.lambda_max, method=spec.method, P=spec.P, N=spec.N,
-                    loss=float(pre["loss"][index]))
+                    loss=float(pre["loss"][index]),
+                    eigenvectors=np.asarray(spec.eigenvectors, dtype=np.float32))
 
     key = dict(n=n, pre_steps=pre_steps, pre_seeds=list(pre_seeds), index=index, k=k)
     return cached("gn-spectrum", key, make, code=[pretrain, hessian_outliers])

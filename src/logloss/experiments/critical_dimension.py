@@ -11,33 +11,38 @@ from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..theory import (
     critical_dimension,
+    lyapunov_critical_dimension,
+    lyapunov_exponent,
+    mean_square_critical_dimension,
 )
 from ._registry import Outcome, experiment
 
 CRIT_PRESETS = {
-    "smoke": dict(N=10_000, B=1, eta=0.2, ds=[4, 20], replicas=20, steps=600, record_every=10),
-    "book": dict(N=10_000, B=1, eta=0.2, ds=[4, 8, 12, 16, 20], replicas=100, steps=1_500,
-                 record_every=10),
-    "paper": dict(N=10_000, B=1, eta=0.2, ds=[2, 4, 6, 8, 10, 12, 14, 16, 20, 24],
-                  replicas=200, steps=3_000, record_every=10),
+    "smoke": dict(N=10_000, B=1, eta=0.2, ds=[4, 20], replicas=20, steps=600, record_every=10,
+                  B2=4, eta2=0.6, ds2=[6, 14]),
+    "book": dict(N=10_000, B=1, eta=0.2, ds=[4, 7, 8, 9, 10, 11, 12, 16, 20], replicas=100,
+                 steps=1_500, record_every=10, B2=4, eta2=0.6, ds2=[6, 8, 10, 12, 14, 16]),
+    "paper": dict(N=10_000, B=1, eta=0.2, ds=[2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 16, 20, 24],
+                  replicas=200, steps=3_000, record_every=10, B2=4, eta2=0.6,
+                  ds2=[6, 8, 9, 10, 11, 12, 14, 16]),
 }
 
 
 @experiment("critical-dimension",
             description="Linear regression with d below and above n_c = 2(B/(eta h*)+1) (Eq. 16, R12)",
             presets=CRIT_PRESETS,
-    measured=('max_rate_below', 'min_rate_above'),
-    theory=('n_c',),
-    tables=('critical',),
+    measured=('max_rate_below', 'min_rate_above', 'crossover_dimension'),
+    theory=('n_c', 'lyapunov_critical_dimension', 'mean_square_critical_dimension'),
+    tables=('critical', 'critical_dimensions'),
 )
 def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
     out = Outcome()
     rows = []
-    for d in p["ds"]:
+    for B, eta, d in [(p["B"], p["eta"], d) for d in p["ds"]] + [(p["B2"], p["eta2"], d) for d in p["ds2"]]:
         prob = make_linear_regression(p["N"], d, rng)
         h_star = prob.h_star
         try:
-            run = sgd_linreg(prob, eta=p["eta"], B=p["B"], steps=p["steps"],
+            run = sgd_linreg(prob, eta=eta, B=B, steps=p["steps"],
                              replicas=p["replicas"], seed=int(rng.integers(2**31)),
                              record_every=p["record_every"])
             ratio = np.log(prob.loss(run.samples) / prob.L_star)  # (records, replicas)
@@ -46,21 +51,50 @@ def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
             med = np.full(p["steps"] // p["record_every"], np.inf)
         k = np.arange(1, len(med) + 1) * p["record_every"]
         half = len(med) // 2
-        # growth rate of the median log-loss over the second half (per step)
+        # growth rate of the median log-loss over the second half (per step), with the
+        # standard error of the slope (replica-to-replica scatter of the median is not
+        # included; the rate of each replica is also fitted, for a bootstrap-free s.e.)
         fin = np.isfinite(med[half:])
         rate = (float(np.polyfit(k[half:][fin], med[half:][fin], 1)[0]) if fin.sum() > 2
                 else float("inf"))
-        n_c = critical_dimension(B=p["B"], eta=p["eta"], h=h_star)
-        # SDE prediction for the growth of log L at large L: (η h²/B)(d − n_c) per unit t = ηk.
-        rows.append(dict(d=d, h_star=h_star, n_c=n_c, final_median_log10_ratio=float(med[-1] / np.log(10)),
-                         growth_rate=rate, growth_rate_sde=p["eta"] ** 2 * h_star**2 * (d - n_c) / p["B"],
+        rate_se = float("nan")
+        if np.isfinite(rate):
+            per = np.polyfit(k[half:], ratio[half:], 1)[0]
+            rate_se = float(per.std(ddof=1) / np.sqrt(per.size))
+        n_c = critical_dimension(B=B, eta=eta, h=h_star)
+        # SDE prediction for the growth of log L at large L: (η h²/B)(d − n_c) per unit t = ηk;
+        # discrete SGD: 2λ per step from the Lyapunov exponent of the random linear map.
+        rows.append(dict(d=d, B=B, eta=eta, h_star=h_star, n_c=n_c,
+                         final_median_log10_ratio=float(med[-1] / np.log(10)),
+                         growth_rate=rate, growth_rate_stderr=rate_se,
+                         growth_rate_sde=eta ** 2 * h_star**2 * (d - n_c) / B,
+                         growth_rate_lyapunov=2 * lyapunov_exponent(eta=eta * h_star, B=B, d=d),
                          trapped=bool(rate < 1e-3)))
-        out.arrays[f"median_log_ratio_d{d}"] = med
+        out.arrays[f"median_log_ratio_B{B}_d{d}"] = med
         out.arrays["steps"] = k
     out.tables["critical"] = rows
-    out.theory["n_c"] = float(np.mean([r["n_c"] for r in rows]))  # with the measured h* of each d
-    below = [r for r in rows if r["d"] < r["n_c"]]
-    above = [r for r in rows if r["d"] > r["n_c"]]
+    main = [r for r in rows if r["B"] == p["B"]]
+    out.theory["n_c"] = float(np.mean([r["n_c"] for r in main]))  # with the measured h* of each d
+    out.theory["lyapunov_critical_dimension"] = lyapunov_critical_dimension(eta=p["eta"], B=p["B"])
+    out.theory["mean_square_critical_dimension"] = mean_square_critical_dimension(eta=p["eta"], B=p["B"])
+    ext = [(B, lyapunov_critical_dimension(eta=p["eta2"], B=p["B2"]),
+            mean_square_critical_dimension(eta=p["eta2"], B=p["B2"]),
+            critical_dimension(eta=p["eta2"], B=p["B2"], h=1.0)) for B in [p["B2"]]]
+    out.tables["critical_dimensions"] = [
+        dict(B=p["B"], eta=p["eta"], n_c=critical_dimension(eta=p["eta"], B=p["B"], h=1.0),
+             lyapunov=out.theory["lyapunov_critical_dimension"],
+             mean_square=out.theory["mean_square_critical_dimension"])] + [
+        dict(B=B, eta=p["eta2"], n_c=nc, lyapunov=dl, mean_square=dm) for B, dl, dm, nc in ext]
+    # measured crossover: the smallest d (at B = p["B"]) whose median log L grows by more
+    # than 3 standard errors of its rate
+    cross = float("nan")
+    for r in main:
+        if r["growth_rate"] > 3 * r["growth_rate_stderr"]:
+            cross = float(r["d"])
+            break
+    out.measured["crossover_dimension"] = Measured(cross)
+    below = [r for r in main if r["d"] < r["n_c"]]
+    above = [r for r in main if r["d"] > r["n_c"]]
     out.measured["max_rate_below"] = Measured(max((r["growth_rate"] for r in below), default=np.nan))
     out.measured["min_rate_above"] = Measured(min((r["growth_rate"] for r in above), default=np.nan))
     return out

@@ -1,22 +1,40 @@
-"""Figure of ``critical-dimension`` (Eq. 16)."""
+"""Figure of ``critical-dimension`` (Eq. 16, R12): median log-loss curves and growth rates
+against d, with the Lyapunov exponent of discrete SGD and the SDE's drift."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ...experiments._registry import Result
+from ...theory import lyapunov_exponent
 from .. import plotting
 from . import draws
 
 
 @draws("critical-dimension")
 def plot(result: Result):
-    fig, axes = plotting.figure(ncols=1, width=5.0, height=3.4)
+    fig, axes = plotting.figure(ncols=2, width=10.0, height=3.6)
     ax = axes[0]
     k = result.arrays["steps"]
+    B = result.params["B"]
     for i, d in enumerate(result.params["ds"]):
-        ax.plot(k, result.arrays[f"median_log_ratio_d{d}"] / np.log(10), color=f"C{i}",
+        ax.plot(k, result.arrays[f"median_log_ratio_B{B}_d{d}"] / np.log(10), color=f"C{i % 10}",
                 label=f"d={d}")
     ax.set(xlabel="step $k$", ylabel="median $\\log_{10}[L(\\theta_k)/L(\\theta^*)]$")
-    ax.legend(title=f"$n_c$={result.theory['n_c']:.3g}", ncol=2)
+    ax.legend(title=f"B={B}, η={result.params['eta']}", ncol=3, fontsize=6)
+    ax = axes[1]
+    rows = result.tables["critical"]
+    for j, (Bv, eta) in enumerate(sorted({(r["B"], r["eta"]) for r in rows})):
+        rr = [r for r in rows if r["B"] == Bv and np.isfinite(r["growth_rate"])]
+        ax.errorbar([r["d"] for r in rr], [r["growth_rate"] for r in rr],
+                    yerr=[r["growth_rate_stderr"] for r in rr], fmt="o", ms=3.5, color=f"C{j}",
+                    label=f"SGD, B={Bv}, η={eta}")
+        dd = np.linspace(min(r["d"] for r in rows if r["B"] == Bv), max(r["d"] for r in rows if r["B"] == Bv), 25)
+        ax.plot(dd, [2 * lyapunov_exponent(eta=eta, B=Bv, d=x) for x in dd], "-", color=f"C{j}",
+                lw=1, label=f"2λ, Lyapunov (B={Bv})")
+        ax.plot(dd, eta**2 * (dd - 2 * (Bv / eta + 1)) / Bv, "--", color=f"C{j}", lw=1,
+                label=f"SDE drift (B={Bv})")
+    ax.axhline(0, color="0.5", lw=0.6)
+    ax.set(xlabel="dimension $d$", ylabel="growth of median $\\log L$ per step")
+    ax.legend(fontsize=6)
     return plotting.stamp(fig, result)

@@ -1,0 +1,62 @@
+"""Figure of ``first-passage-curve``: local slope d log t_p / d log c against c (R9)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...experiments._registry import Result
+from .. import plotting
+from . import draws
+
+
+@draws("first-passage-curve")
+def plot(result: Result):
+    fig, axes = plotting.figure(ncols=2, width=10.0, height=3.8)
+    ax = axes[0]
+    curves = result.tables["curves"]
+    cases = [r["case"] for r in result.tables["cases"]]
+    sgd_style = {}
+    for i, name in enumerate(cases):
+        rows = [r for r in curves if r["case"] == name and r["kind"] == "sgd" and not r["flagged"]
+                and np.isfinite(r["slope"])]
+        if not rows:
+            continue
+        c = np.array([r["c"] for r in rows])
+        s = np.array([r["slope"] for r in rows])
+        e = np.array([r["slope_stderr"] for r in rows])
+        color = "0.6" if name.startswith("N=1e4 #") and not name.endswith("#0") else f"C{i % 10}"
+        sgd_style[name] = color
+        ax.errorbar(c * (1 + 0.01 * i), s, yerr=e, fmt="o", ms=3, color=color, label=f"SGD {name}")
+    ref = cases[0]
+    for kind, ls, label in (("discrete", "-", "exact discrete MFPT, N=1e4 #0"),
+                            ("sde_paper", "--", "SDE, decoupled noise"),
+                            ("sde_exact", "-.", "SDE, exact Gaussian noise")):
+        rows = [r for r in curves if r["case"] == ref and r["kind"] == kind]
+        ax.plot([r["c"] for r in rows], [r["slope"] for r in rows], ls, color="k", lw=1, label=label)
+    for name in ("online", "N=1e5"):
+        rows = [r for r in curves if r["case"] == name and r["kind"] == "discrete"]
+        if rows:
+            ax.plot([r["c"] for r in rows], [r["slope"] for r in rows], ":", color=sgd_style.get(name, "k"),
+                    lw=1.2, label=f"exact discrete MFPT, {name}")
+    s15 = result.theory["slope"]
+    ax.axhline(s15, color=plotting.THEORY_COLOR, lw=1, ls=(0, (1, 1)), label="Eq. (15) asymptote")
+    ax.axvspan(result.params["c_lo"], result.params["c_hi"], color="0.9", zorder=-1)
+    ax.set(xscale="log", xlabel="$c = L/L(\\theta^*)$", ylabel="local slope $d\\log t_p/d\\log c$",
+           ylim=(0, 3 * s15))
+    ax.legend(fontsize=6, loc="upper left", ncol=2)
+    ax = axes[1]
+    half = result.tables["n_half"]
+    for i, d in enumerate(sorted({r["d"] for r in half})):
+        rows = [r for r in half if r["d"] == d and not r["flagged"]]
+        c = np.array([r["c"] for r in rows])
+        t = np.array([r["t_p"] for r in rows])
+        ax.errorbar(c, t, yerr=[r["t_p_stderr"] for r in rows], fmt="o", ms=3, color=f"C{i}",
+                    label=f"online SGD, d={d}")
+        allr = [r for r in half if r["d"] == d]
+        ax.plot([r["c"] for r in allr], [r["t_sde_exact"] for r in allr], "-.", color=f"C{i}", lw=1)
+        ax.plot([r["c"] for r in allr], [r["t_sde_paper"] for r in allr], "--", color=f"C{i}", lw=1)
+    ax.plot([], [], "-.", color="k", lw=1, label="SDE, exact noise")
+    ax.plot([], [], "--", color="k", lw=1, label="SDE, decoupled noise")
+    ax.set(xscale="log", yscale="log", xlabel="$c = L/L(\\theta^*)$", ylabel="$t_p$ (SGD steps)")
+    ax.legend(fontsize=6, loc="upper left")
+    return plotting.stamp(fig, result)

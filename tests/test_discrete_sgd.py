@@ -1,0 +1,72 @@
+"""Discrete-SGD solvers against brute-force simulation of the same recursion."""
+
+import numpy as np
+import pytest
+
+from logloss import theory
+
+
+def test_discrete_mfpt_matches_simulation_of_the_recursion():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(50)
+    e = rng.standard_normal(50)
+    eta = 0.3
+    a, b = 1 - eta * x**2, eta * x * e
+    u_c = 0.6
+    T = theory.discrete_mfpt_1d(a, b, u_c=u_c, points=1201)
+    # brute force: 20000 walkers of u_{k+1} = a_mu u_k + b_mu, mu uniform
+    R = 20_000
+    u = np.zeros(R)
+    alive = np.ones(R, bool)
+    steps = np.zeros(R)
+    k = 0
+    while alive.any():
+        k += 1
+        mu = rng.integers(0, 50, alive.sum())
+        u[alive] = a[mu] * u[alive] + b[mu]
+        idx = np.flatnonzero(alive)
+        done = idx[np.abs(u[idx]) >= u_c]
+        steps[done] = k
+        alive[done] = False
+    se = steps.std() / np.sqrt(R)
+    assert abs(T - steps.mean()) < 3 * se + 0.01 * T, (T, steps.mean(), se)
+
+
+def test_discrete_mfpt_grid_converges():
+    rng = np.random.default_rng(1)
+    x, e = rng.standard_normal(5000), rng.standard_normal(5000)
+    a, b = 1 - 0.1 * x**2, 0.1 * x * e
+    T1 = theory.discrete_mfpt_1d(a, b, u_c=0.5, points=401)
+    T2 = theory.discrete_mfpt_1d(a, b, u_c=0.5, points=801)
+    assert abs(T1 - T2) < 0.01 * T2
+
+
+@pytest.mark.parametrize("B,d", [(1, 1), (1, 9), (1, 16), (3, 12)])
+def test_lyapunov_exponent_matches_a_simulated_product_of_sgd_maps(B, d):
+    eta = 0.2
+    lam = theory.lyapunov_exponent(eta=eta, B=B, d=d)
+    rng = np.random.default_rng(2)
+    R, k = 400, 400
+    u = rng.standard_normal((R, d))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    logs = np.zeros(R)
+    for _ in range(k):
+        x = rng.standard_normal((R, B, d))
+        xu = np.einsum("rbd,rd->rb", x, u)
+        u = u - eta / B * np.einsum("rb,rbd->rd", xu, x)
+        n = np.linalg.norm(u, axis=1)
+        logs += np.log(n)
+        u /= n[:, None]
+    rate = logs / k
+    assert abs(rate.mean() - lam) < 4 * rate.std(ddof=1) / np.sqrt(R), (rate.mean(), lam)
+
+
+def test_critical_dimensions_at_eta_02():
+    d_l = theory.lyapunov_critical_dimension(eta=0.2, B=1)
+    assert 8.5 < d_l < 9.5
+    assert theory.lyapunov_exponent(eta=0.2, B=1, d=d_l - 0.5) < 0 < theory.lyapunov_exponent(eta=0.2, B=1, d=d_l + 0.5)
+    assert theory.mean_square_critical_dimension(eta=0.2, B=1) == pytest.approx(8.0)
+    # small-eta expansion of 2λ: −2η + η²(1 + (d+1)/B) − 2η²(1 + 2/B)
+    eta, B, d = 0.01, 2, 6
+    approx = -2 * eta + eta**2 * (1 + (d + 1) / B) - 2 * eta**2 * (1 + 2 / B)
+    assert 2 * theory.lyapunov_exponent(eta=eta, B=B, d=d) == pytest.approx(approx, abs=30 * eta**3)
