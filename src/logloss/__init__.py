@@ -38,8 +38,8 @@ from .measure.predict import EscapePrediction, predict_escape
 from .runs import save_run
 from .stats.first_passage import fit_slope, mean_first_passage
 from .stats.lines import fit_line, fit_power_law
-from .stats.survival import kaplan_meier, local_slopes, weibull_shape
 from .stats.phi_fits import hill_tail_index, phi_mle, phi_moment
+from .stats.survival import kaplan_meier, local_slopes, weibull_shape
 from .sweeps import sweep
 
 __all__ = [

@@ -11,7 +11,8 @@ import numpy as np
 
 from ..dynamics.barrier_sgd import sgd_barrier
 from ..models.barrier import BarrierRegression, make_barrier_regression
-from ..stats.first_passage import mean_first_passage, survival_curve
+from ..stats.first_passage import mean_first_passage
+from ..stats.survival import kaplan_meier
 from ..theory import kramers_escape_time, markov_chain_mfpt, sde_mfpt
 
 #: The laws compared with the data: key, label (figure, tables).
@@ -105,9 +106,9 @@ def estimate(run, label: str) -> dict:
     e = mean_first_passage(run.first_passage, run.steps)[0]
     times = np.where(run.first_passage[:, 0] >= 0, run.first_passage[:, 0], run.steps).astype(float)
     observed = run.first_passage[:, 0] >= 0
-    km = survival_curve(times, observed)
+    km = kaplan_meier(times, observed)
     # sup-distance between KM and the exponential law with the same mean, on [0, budget]
-    dev = float(np.max(np.abs(km["survival"] - np.exp(-km["time"] / e.mean)))) if observed.any() else float("nan")
+    dev = float(np.max(np.abs(km.survival - np.exp(-km.t / e.mean)))) if observed.any() else float("nan")
     return {f"{label}": e.mean, f"{label}_stderr": e.stderr, f"{label}_censored": e.censored,
             f"{label}_estimator": e.method, f"{label}_km_exp_distance": dev,
             f"{label}_km_band": float(1.36 / np.sqrt(max(int(observed.sum()), 1))),

@@ -127,8 +127,6 @@ def run_curve(p: dict, rng: np.random.Generator) -> Outcome:
                 for m, sl in zip(lm, np.diff(np.log(T)) / np.diff(np.log(cc))):
                     curves.append(dict(case=name, kind=kind, c=float(m), slope=float(sl),
                                        slope_stderr=0.0, flagged=False))
-        for r, cj in zip(rows, c):
-            r_all = rows_all[-len(rows):]
         for r in rows_all[-len(rows):]:
             j = int(np.argmin(np.abs(cm - r["c"])))
             r["t_discrete"] = float(Td[j]) if np.isclose(cm[j], r["c"]) else float("nan")

@@ -21,7 +21,6 @@ measured at the end of the burn-in as the fraction of the displacement θ − θ
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..core.cache import cached
 from ..core.errors import InvalidInput

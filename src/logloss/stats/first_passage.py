@@ -35,7 +35,6 @@ __all__ = [
     "mean_first_passage",
     "SlopeFit",
     "fit_slope",
-    "survival_curve",
 ]
 
 METHODS = ("auto", "km", "exponential")
@@ -301,30 +300,3 @@ def fit_slope(
                            "enlarge the budget or lower the window")
     se = float(np.std(boots, ddof=1))
     return SlopeFit(slope, se, intercept, (float(window[0]), float(window[1])), used, est)
-
-
-def survival_curve(times, observed) -> dict[str, np.ndarray]:
-    """Kaplan–Meier survival function S(t) = P(first passage > t), with Greenwood errors.
-
-    Parameters
-    ----------
-    times : array_like, shape (R,)
-        First-passage time of each replica that crossed, censoring time of the others.
-    observed : array_like of bool, shape (R,)
-        True where the replica crossed.
-
-    Returns
-    -------
-    dict
-        ``time`` (the distinct crossing times), ``survival`` (S just after each),
-        ``stderr`` (Greenwood: S·√Σ d/(n(n − d))) and ``at_risk`` (n at each time).
-        A memoryless (exponential) escape gives S(t) = exp(−t/t̂_p).
-    """
-    t, o = _as_arrays(times, observed)
-    ev = np.unique(t[o])
-    n = np.array([(t >= s).sum() for s in ev], dtype=float)
-    d = np.array([((t == s) & o).sum() for s in ev], dtype=float)
-    S = np.cumprod(1.0 - d / n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        var = np.cumsum(np.where(n > d, d / (n * (n - d)), 0.0))
-    return {"time": ev, "survival": S, "stderr": S * np.sqrt(var), "at_risk": n}
