@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import InvalidInput
 from ..core.measured import Measured
+from ..core.validation import check_batch_size
 from ..data import mnist_even_odd
 from ..dynamics.mlp_sgd import replica_losses, replicate, sgd_mlp
 from ..dynamics.pretrain import pretrain
@@ -14,7 +16,14 @@ from ..theory import (
     escape_exponent,
 )
 from ._registry import Outcome, experiment
-from ._shared import PAPER, _fp_rows, declared_window, pretrained_spectrum
+from ._shared import (
+    PAPER,
+    _fp_rows,
+    check_not_degenerate,
+    check_thresholds,
+    declared_window,
+    pretrained_spectrum,
+)
 
 NN_PRESETS = {
     "smoke": dict(n=10_000, pre_steps=2_000, pre_seeds=[0], nets=[0], B=10, betas=[6.0], replicas=8,
@@ -35,8 +44,18 @@ NN_PRESETS = {
     theory=('slope',),
     reference=('lambda_max', 'participation_ratio', 'n_fit', 'pretrained_loss'),
     tables=('first_passage', 'slopes', 'nets'),
+    checks=dict(pre_seeds=">=0", nets=">=0", c_min=">1", c_max=">1", c_lo=">1", n_c=">1"),
 )
 def run_nn(p: dict, rng: np.random.Generator) -> Outcome:
+    check_batch_size(p["B"], p["n"])
+    check_thresholds(p)
+    bad = [i for i in p["nets"] if i >= len(p["pre_seeds"])]
+    if bad:
+        raise InvalidInput(f"nets={','.join(map(str, p['nets']))}: there are only "
+                           f"{len(p['pre_seeds'])} pretrained nets (one per entry of pre_seeds), "
+                           f"indices 0..{len(p['pre_seeds']) - 1}")
+    if p["k"] > 7861:
+        raise InvalidInput(f"k={p['k']} exceeds the P = 7861 parameters of the 784-10-1 net")
     out = Outcome()
     data = mnist_even_odd(p["n"])
     pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"])
@@ -55,6 +74,8 @@ def run_nn(p: dict, rng: np.random.Generator) -> Outcome:
             window = declared_window(p["c_lo"], p["decades"], theory)
             run = sgd_mlp(replicate(net, p["replicas"]), data.x, data.y, eta=eta, B=p["B"],
                           steps=p["steps"], rng=rng, thresholds=c * L_star, gram=K, threads=1)
+            check_not_degenerate(c, run.first_passage, window,
+                                 f"net {net_index}, beta={beta:g} (eta={eta:.3g})")
             fit = fit_slope(c, run.first_passage, run.steps_run, window=window, rng=rng)
             rows += _fp_rows(c, run.first_passage, run.steps_run, fit, eta=eta,
                              net=net_index, beta=beta)
