@@ -42,7 +42,7 @@ def check_finite_loss(loss: float | np.ndarray, where: str = "") -> None:
 
 
 def check_seed(seed: int) -> int:
-    """Require an integer seed 0 <= seed < 2**63 (what numpy and the deep-learning seeds take)."""
+    """Require an integer seed 0 <= seed < 2**63 , which every generator logloss seeds accepts."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
         raise InvalidInput(f"seed must be an integer in [0, 2**63), got {seed!r}")
     return int(seed)
