@@ -235,7 +235,7 @@ def sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int, rep
     # stops a long run within about a second, and a progress bar can follow it.  Replica
     # r depends only on its own seed and θ_0, so the results are bitwise those of one call.
     threads = max(1, numba.get_num_threads())
-    lo, group = 0, threads
+    lo, group = 0, 4 * threads  # each call costs ~20 ms to launch: start with a few waves
     bar = progress(range(replicas), total=replicas, desc="SGD replicas")  # a tqdm bar
     while lo < replicas:
         hi = min(replicas, lo + group)
