@@ -41,7 +41,7 @@ def test_run_writes_outputs_and_prints_json_last(tmp_path):
         (["run", "minibatch-covariance", "--scale", "smoke", "--set", "batch_sizes=1,99"],
          "minibatch size B=99 exceeds the number of samples N=40"),
         (["run", "minibatch-covariance", "--scale", "smoke", "--set", "batch_sizes=0"],
-         "minibatch size B must be an integer >= 1"),
+         "every entry of batch_sizes must be an integer >= 1"),
         (["run", "minibatch-covariance", "--scale", "smoke", "--set", "N=abc"],
          "parameter N='abc' is not a valid int"),
         (["run", "minibatch-covariance", "--scale", "smoke", "--set", "N=20000"],

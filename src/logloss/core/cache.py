@@ -1,70 +1,163 @@
 """A file cache for expensive shared state (pretrained networks, long runs).
 
-Entries are keyed by the sha256 of (name, parameters, the source code of the functions
-that made them, the package version), so a change of parameters or code makes a new
-entry instead of serving a stale one.  The folder is ``$LOGLOSS_CACHE``, else
-``~/.cache/logloss``.
+Entries are keyed by the sha256 of (name, parameters, the package version, and every
+``.py`` file of the installed ``logloss`` package), so a change of parameters or of *any*
+code -- however deeply it is called -- makes a new entry instead of serving a stale one.
+The folder is ``$LOGLOSS_CACHE``, else ``~/.cache/logloss``.
+
+Entries are never unpickled: a value is stored with ``torch.save`` (tensors, numpy arrays,
+dicts, lists and tuples of them and of plain numbers and strings) and read back with
+``torch.load(weights_only=True)``.  Each file starts with a header holding the sha256 of
+its payload; an entry that is empty, truncated, altered or unloadable is reported with a
+warning naming the file, deleted and rebuilt.
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
+import io
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-__all__ = ["cache_dir", "cache_key", "cached"]
+from .errors import InvalidInput
+
+__all__ = ["cache_dir", "cache_key", "cached", "source_digest"]
+
+ENV_VAR = "LOGLOSS_CACHE"
+_MAGIC = b"logloss-cache-v2\n"
+_ARRAY_TAG = "__logloss_ndarray__"
+_TUPLE_TAG = "__logloss_tuple__"
+_PACKAGE = Path(__file__).resolve().parents[1]
+_SOURCE_DIGEST: str | None = None
 
 
 def cache_dir() -> Path:
-    """The cache folder (created on demand)."""
-    path = Path(os.environ.get("LOGLOSS_CACHE", Path.home() / ".cache" / "logloss")).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    """The cache folder (created on demand); a one-line error if it cannot be used."""
+    raw = os.environ.get(ENV_VAR)
+    path = Path(raw).expanduser() if raw else Path.home() / ".cache" / "logloss"
+    where = f"${ENV_VAR}={raw}" if raw else f"the default cache folder {path}"
+    if path.exists() and not path.is_dir():
+        raise InvalidInput(f"{where} is a file, not a folder; set {ENV_VAR} to a writable folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot create {where} ({exc.strerror}); set {ENV_VAR} to a writable "
+                           "folder") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InvalidInput(f"{where} is not writable; set {ENV_VAR} to a writable folder")
     return path
 
 
-def cache_key(name: str, params: Mapping[str, Any], code: Iterable[Callable]) -> str:
-    """sha256 of the name, the JSON of ``params`` and the source of every function in ``code``."""
+def source_digest() -> str:
+    """sha256 of every ``.py`` file of the logloss package (path and bytes), read once."""
+    global _SOURCE_DIGEST
+    if _SOURCE_DIGEST is None:
+        h = hashlib.sha256()
+        for path in sorted(_PACKAGE.rglob("*.py")):
+            h.update(path.relative_to(_PACKAGE).as_posix().encode() + b"\0")
+            h.update(path.read_bytes() + b"\0")
+        _SOURCE_DIGEST = h.hexdigest()
+    return _SOURCE_DIGEST
+
+
+def cache_key(name: str, params: Mapping[str, Any]) -> str:
+    """sha256 of the name, the JSON of ``params``, the version and the package's sources."""
     from .version import __version__
 
     h = hashlib.sha256()
     h.update(name.encode())
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
-    for fn in code:
-        h.update(inspect.getsource(fn).encode())
     h.update(__version__.encode())
+    h.update(source_digest().encode())
     return h.hexdigest()[:20]
 
 
-def cached(name: str, params: Mapping[str, Any], make: Callable[[], Any],
-           code: Iterable[Callable] = ()) -> Any:
-    """Return ``make()``'s value, computing it once per key and storing it with ``torch.save``.
+def _encode(value: Any) -> Any:
+    """Turn ``value`` into what ``torch.load(weights_only=True)`` reads back."""
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            raise TypeError("the cache cannot store object arrays")
+        return {_ARRAY_TAG: torch.from_numpy(np.ascontiguousarray(value))}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return {_TUPLE_TAG: [_encode(v) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
+        return value
+    raise TypeError(f"the cache stores tensors, arrays, numbers, strings, lists and dicts, "
+                    f"not {type(value).__name__}")
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {_ARRAY_TAG}:
+            return value[_ARRAY_TAG].numpy()
+        if set(value) == {_TUPLE_TAG}:
+            return tuple(_decode(v) for v in value[_TUPLE_TAG])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def _read(path: Path) -> Any:
+    """The value in the entry ``path``; ``ValueError`` saying what is wrong with it."""
+    raw = path.read_bytes()
+    if not raw:
+        raise ValueError("it is empty")
+    if not raw.startswith(_MAGIC):
+        raise ValueError("it is not a logloss cache entry")
+    digest, sep, payload = raw[len(_MAGIC):].partition(b"\n")
+    if not sep or hashlib.sha256(payload).hexdigest().encode() != digest:
+        raise ValueError("its checksum does not match (truncated or altered)")
+    try:
+        return _decode(torch.load(io.BytesIO(payload), weights_only=True))
+    except Exception as exc:  # any failure to load means a bad entry
+        raise ValueError(f"it cannot be loaded ({type(exc).__name__})") from None
+
+
+def cached(name: str, params: Mapping[str, Any], make: Callable[[], Any]) -> Any:
+    """Return ``make()``'s value, computing it once per key and storing it on disk.
 
     Parameters
     ----------
     name : str
         Readable prefix of the file name.
     params : mapping
-        Everything the value depends on (sizes, η, B, seed, ...).
+        Everything the value depends on (sizes, η, B, seed, ...).  The code it depends on
+        is covered by the hash of the package's sources.
     make : callable
-        Computes the value; it must return something ``torch.save`` can store
-        (tensors, arrays, dicts of them, state dicts).
-    code : iterable of callables
-        Functions whose source code the value depends on (``make`` is always included).
+        Computes the value: tensors, numpy arrays, numbers, strings, and lists, tuples
+        and dicts of them (no other objects: entries are loaded with
+        ``weights_only=True``).
     """
-    key = cache_key(name, params, [make, *code])
+    key = cache_key(name, params)
     path = cache_dir() / f"{name}-{key}.pt"
     if path.exists():
-        return torch.load(path, weights_only=False)
+        try:
+            return _read(path)
+        except ValueError as exc:
+            warnings.warn(f"cache entry {path} is unusable ({exc}); deleting and rebuilding it",
+                          RuntimeWarning, stacklevel=2)
+            path.unlink(missing_ok=True)
     value = make()
+    buf = io.BytesIO()
+    torch.save(_encode(value), buf)
+    payload = buf.getvalue()
     # Write atomically so an interrupted run never leaves a half-written entry.
     with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as fh:
-        torch.save(value, fh)
+        fh.write(_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
     os.replace(fh.name, path)
     return value

@@ -39,3 +39,10 @@ def check_finite_loss(loss: float | np.ndarray, where: str = "") -> None:
         raise SGDDiverged(
             f"non-finite loss L{suffix}: SGD diverged; lower the learning rate eta (η)"
         )
+
+
+def check_seed(seed: int) -> int:
+    """Require an integer seed 0 <= seed < 2**63 , which every generator logloss seeds accepts."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise InvalidInput(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    return int(seed)

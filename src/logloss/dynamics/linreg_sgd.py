@@ -20,12 +20,14 @@ uniform over all B-subsets, in O(B) work per step.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
 from ..core.errors import SGDDiverged
+from ..core.progress import progress
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..models.linreg import LinearRegression
 
@@ -254,9 +256,31 @@ def sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int, rep
     theta_final = np.empty((replicas, d))
     diverged = np.zeros(replicas, dtype=np.int64)
     pre_loss = np.full((replicas, thr.size), np.nan)
-    _sgd_kernel(X, y, theta_star, H, L_star, eta, B, steps, th0,
-                replica_seeds(seed, replicas), record_every, thr, bool(stop_when_all_crossed),
-                samples, first_passage, theta_final, diverged, bool(online), pre_loss)
+    seeds = replica_seeds(seed, replicas)
+    # The kernel runs on groups of replicas, so that Ctrl-C (seen by Python between calls)
+    # stops a long run within about a second, and a progress bar can follow it.  Replica
+    # r depends only on its own seed and θ_0, so the results are bitwise those of one call.
+    threads = max(1, numba.get_num_threads())
+    lo, group = 0, 4 * threads  # each call costs ~20 ms to launch: start with a few waves
+    bar = progress(range(replicas), total=replicas, desc="SGD replicas")  # a tqdm bar
+    while lo < replicas:
+        hi = min(replicas, lo + group)
+        start = time.perf_counter()
+        fp, tf, dv = first_passage[lo:hi].copy(), theta_final[lo:hi].copy(), diverged[lo:hi].copy()
+        pl = pre_loss[lo:hi].copy()
+        smp = np.ascontiguousarray(samples[:, lo:hi])
+        _sgd_kernel(X, y, theta_star, H, L_star, eta, B, steps,
+                    np.ascontiguousarray(th0[lo:hi]), seeds[lo:hi].copy(), record_every, thr,
+                    bool(stop_when_all_crossed), smp, fp, tf, dv, bool(online), pl)
+        samples[:, lo:hi], first_passage[lo:hi], theta_final[lo:hi], diverged[lo:hi] = smp, fp, tf, dv
+        pre_loss[lo:hi] = pl
+        bar.update(hi - lo)
+        # about 0.5 s per call: short enough for Ctrl-C, long enough to cost nothing; never
+        # fewer replicas than threads (a wave of replicas runs in parallel)
+        wave = (time.perf_counter() - start) / -(-(hi - lo) // threads)
+        group = threads * max(1, int(0.5 / wave) if wave > 0 else replicas)
+        lo = hi
+    bar.close()
     if diverged.any():
         r = int(np.argmax(diverged > 0))
         raise SGDDiverged(

@@ -4,7 +4,7 @@ Glorot initialisation, then SGD with η = 0.01 and B = 100 on the first 10⁴ MN
 with even/odd labels; the paper runs 10⁵ iterations and reaches L ≈ 0.035.  Each seed is
 one replica of :func:`logloss.dynamics.mlp_sgd.sgd_mlp` (its own initialisation and minibatch
 sequence), so a few seeds cost little more than one.  The result is stored with
-:func:`logloss.core.cache.cached`, keyed by every parameter and the code that made it.
+:func:`logloss.core.cache.cached`, keyed by every parameter and the package's source code.
 """
 
 from __future__ import annotations
@@ -16,23 +16,17 @@ from ..core.cache import cached
 from ..core.progress import progress
 from ..data import mnist_even_odd
 from ..models.nets import mlp
-from .mlp_sgd import (
-    MLPReplicas,
-    _sgd_mlp,
-    _step,
-    _track_loss,
-    replica_losses,
-    replicate,
-    sgd_mlp,
-)
+from .mlp_sgd import MLPReplicas, replica_losses, replicate, sgd_mlp
 
 __all__ = ["stack", "pretrain"]
+
+_FIELDS = ("W1", "b1", "w2", "b2")
 
 
 def stack(models) -> MLPReplicas:
     """Replicas with different parameters, one per ``Sequential(Linear, ReLU, Linear)``."""
     reps = [replicate(m, 1) for m in models]
-    return MLPReplicas(*(torch.cat([getattr(r, f) for r in reps]) for f in ("W1", "b1", "w2", "b2")))
+    return MLPReplicas(*(torch.cat([getattr(r, f) for r in reps]) for f in _FIELDS))
 
 
 def pretrain(*, hidden: int = 10, n: int = 10_000, eta: float = 0.01, B: int = 100,
@@ -74,7 +68,10 @@ def pretrain(*, hidden: int = 10, n: int = 10_000, eta: float = 0.01, B: int = 1
             done += k
             marks.append(done)
             curve.append(replica_losses(params, data.x, data.y).numpy())
-        return {"params": params, "loss": curve[-1], "curve_steps": np.array(marks),
-                "curve": np.array(curve)}
+        # plain tensors and arrays only: cache entries are loaded with weights_only=True
+        return {"params": {f: getattr(params, f) for f in _FIELDS}, "loss": curve[-1],
+                "curve_steps": np.array(marks), "curve": np.array(curve)}
 
-    return cached("pretrain-mlp", key, make, code=[stack, sgd_mlp, _sgd_mlp, _step, _track_loss])
+    out = dict(cached("pretrain-mlp", key, make))
+    out["params"] = MLPReplicas(*(out["params"][f] for f in _FIELDS))
+    return out

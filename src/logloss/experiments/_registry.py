@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import pkgutil
 import platform
 import subprocess
@@ -27,6 +28,7 @@ import torch
 from ..core.errors import InvalidInput
 from ..core.measured import Measured, json_float
 from ..core.scales import SCALES, resolve_scale
+from ..core.validation import check_seed
 
 __all__ = [
     "Measured",
@@ -38,6 +40,7 @@ __all__ = [
     "get_experiment",
     "list_experiments",
     "run_experiment",
+    "check_param",
 ]
 
 
@@ -126,6 +129,9 @@ class Experiment:
     keys : mapping of str to tuple of str
         The summary's keys: ``measured``, ``theory``, ``reference`` and ``tables``.  They
         never depend on parameter values; per-point values go in tables.
+    checks : mapping of str to rule
+        Constraints that differ from the default rule of the preset's type (see
+        :func:`check_param`).
     """
 
     name: str
@@ -133,9 +139,11 @@ class Experiment:
     presets: Mapping[str, Mapping[str, Any]]
     fn: Callable[[dict[str, Any], np.random.Generator], Outcome]
     keys: Mapping[str, tuple[str, ...]]
+    checks: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def params(self, scale: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Preset parameters at ``scale`` with ``overrides`` applied and type-checked."""
+        """Preset parameters at ``scale`` with ``overrides`` applied, type-checked and checked
+        against each parameter's rule, so that bad input fails before any work."""
         params = dict(self.presets[scale])
         for key, value in (overrides or {}).items():
             if key not in params:
@@ -144,6 +152,7 @@ class Experiment:
                     f"known: {', '.join(sorted(params))}"
                 )
             params[key] = _coerce(key, value, params[key])
+            check_param(key, params[key], self.presets[scale][key], self.checks.get(key))
         return params
 
 
@@ -162,12 +171,15 @@ def experiment(
     theory: tuple[str, ...] = (),
     reference: tuple[str, ...] = (),
     tables: tuple[str, ...] = (),
+    checks: Mapping[str, Any] | None = None,
 ) -> Callable:
     """Register ``fn(params, rng) -> Outcome`` as the experiment ``name``.
 
     ``measured``, ``theory``, ``reference`` and ``tables`` name the summary's keys; a run
     whose outcome has other keys is an error, and the keys are appended to ``fn``'s
-    docstring.
+    docstring.  ``checks`` gives the rule of each parameter whose rule is not the default
+    of its type (see :func:`check_param`); checks that involve several parameters go at the
+    top of ``fn``.
     """
     missing = set(SCALES) - set(presets)
     if missing:
@@ -178,12 +190,19 @@ def experiment(
 
     keys = dict(measured=tuple(measured), theory=tuple(theory), reference=tuple(reference),
                 tables=tuple(tables))
+    checks = dict(checks or {})
+    unknown = set(checks) - set(presets[SCALES[0]])
+    if unknown:
+        raise ValueError(f"experiment {name!r}: checks for unknown parameters {sorted(unknown)}")
+    for scale, preset in presets.items():  # the presets themselves obey the rules
+        for key, value in preset.items():
+            check_param(key, value, value, checks.get(key), where=f"{name} preset {scale}")
 
     def register(fn: Callable) -> Callable:
         lines = [f"    {kind}: {', '.join(keys[kind]) or '(none)'}" for kind in _KEY_KINDS]
         fn.__doc__ = (fn.__doc__ or description).rstrip() + "\n\n    Summary keys\n    ------------\n" \
             + "\n".join(lines) + "\n"
-        _REGISTRY[name] = Experiment(name, description, presets, fn, keys)
+        _REGISTRY[name] = Experiment(name, description, presets, fn, keys, checks)
         return fn
 
     return register
@@ -205,7 +224,7 @@ def variant(base: str, name: str, *, description: str,
         if unknown:
             raise ValueError(f"variant {name!r} changes unknown parameters {sorted(unknown)}")
         presets[scale] = {**exp.presets[scale], **changes[scale]}
-    _REGISTRY[name] = Experiment(name, description, presets, exp.fn, exp.keys)
+    _REGISTRY[name] = Experiment(name, description, presets, exp.fn, exp.keys, exp.checks)
 
 
 def _load_all() -> None:
@@ -256,6 +275,7 @@ def run_experiment(
     """
     exp = get_experiment(name)
     scale = resolve_scale(scale)
+    seed = check_seed(seed)
     params = exp.params(scale, overrides)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -281,25 +301,107 @@ def _check_keys(exp: Experiment, outcome: Outcome) -> None:
                                f"declared {sorted(want)}")
 
 
+def _scalar(text: str, kind: type) -> Any:
+    """One CLI value as ``kind``: ints accept ``1e3``-style integers, as scalars do."""
+    text = text.strip()
+    if kind is bool:
+        if text.lower() not in {"true", "false", "1", "0"}:
+            raise ValueError
+        return text.lower() in {"true", "1"}
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            f = float(text)
+            if not (math.isfinite(f) and f.is_integer()):
+                raise
+            return int(f)
+    return kind(text)
+
+
 def _coerce(key: str, value: Any, default: Any) -> Any:
     """Convert a CLI string to the type of the preset value."""
     if not isinstance(value, str) or isinstance(default, str):
         return value
+    name = "true or false" if isinstance(default, bool) else f"a valid {type(default).__name__}"
     try:
-        if isinstance(default, bool):
-            if value.lower() not in {"true", "false", "1", "0"}:
-                raise ValueError
-            return value.lower() in {"true", "1"}
-        if isinstance(default, int):
-            return int(float(value)) if float(value).is_integer() else int(value)
-        if isinstance(default, float):
-            return float(value)
         if isinstance(default, (list, tuple)):
             kind = type(default[0]) if default else float
-            return type(default)(kind(v) for v in value.split(",") if v)
-    except ValueError:
-        raise ValueError(f"parameter {key}={value!r} is not a valid {type(default).__name__}") from None
+            items = value.split(",")
+            if not value.strip():
+                raise InvalidInput(f"parameter {key}= is empty; give a comma-separated list "
+                                   f"of {kind.__name__}s, e.g. {key}={','.join(map(str, default))}")
+            if any(not v.strip() for v in items):
+                raise InvalidInput(f"parameter {key}={value!r} has an empty entry; give a "
+                                   f"comma-separated list of {kind.__name__}s without gaps")
+            return type(default)(_scalar(v, kind) for v in items)
+        if isinstance(default, (bool, int, float)):
+            return _scalar(value, type(default))
+    except (ValueError, OverflowError) as exc:
+        if isinstance(exc, InvalidInput):
+            raise
+        what = (f"a comma-separated list of {type(default[0]).__name__}s"
+                if isinstance(default, (list, tuple)) and default else name)
+        raise InvalidInput(f"parameter {key}={value!r} is not {what}") from None
     return value
+
+
+_RULE_TEXT = {">0": "> 0", ">=0": ">= 0", ">=1": ">= 1", ">1": "> 1", "any": "finite"}
+
+
+def check_param(key: str, value: Any, default: Any, rule: Any = None, *, where: str = "") -> None:
+    """Check one parameter against its rule; raise a one-line ``InvalidInput`` naming it.
+
+    Default rules, from the type of the preset value: an int is a count (>= 1), a float
+    is finite and > 0, a list is non-empty and each entry follows the rule of its type,
+    a string is non-empty.  A ``rule`` overrides the default: ``">=0"``, ``">0"``,
+    ``">=1"``, ``">1"``, ``"any"`` (any finite number, or any string), an interval string
+    such as ``"(0,1)"`` or ``"[0,1)"``, or a tuple of allowed strings.  For a list the
+    rule applies to each entry.
+    """
+    label = f"{where}: " if where else ""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{label}parameter {key} must be true or false, got {value!r}")
+        return
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)) or len(value) == 0:
+            raise InvalidInput(f"{label}parameter {key} must be a non-empty list, got {value!r}")
+        for v in value:
+            _check_scalar(key, v, default[0] if default else v, rule, label, entry=True)
+        return
+    _check_scalar(key, value, default, rule, label)
+
+
+def _check_scalar(key, value, default, rule, label, entry=False) -> None:
+    what = f"every entry of {key}" if entry else f"parameter {key}"
+    if isinstance(default, str):
+        if isinstance(rule, tuple):
+            if value not in rule:
+                raise InvalidInput(f"{label}{what} must be one of {', '.join(rule)}, got {value!r}")
+        elif rule != "any" and not (isinstance(value, str) and value):
+            raise InvalidInput(f"{label}{what} must be a non-empty string, got {value!r}")
+        return
+    is_int = isinstance(default, int) and not isinstance(default, bool)
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidInput(f"{label}{what} must be a number, got {value!r}")
+    if is_int and int(value) != value:
+        raise InvalidInput(f"{label}{what} must be an integer, got {value!r}")
+    if not math.isfinite(value):
+        raise InvalidInput(f"{label}{what} must be a finite number, got {value!r}")
+    rule = rule if rule is not None else (">=1" if is_int else ">0")
+    kind = "an integer" if is_int else "a number"
+    if rule in _RULE_TEXT:
+        ok = {">0": value > 0, ">=0": value >= 0, ">=1": value >= 1, ">1": value > 1,
+              "any": True}[rule]
+        text = _RULE_TEXT[rule]
+    else:  # an interval such as "(0,1]"
+        lo, hi = (float(t) for t in rule[1:-1].split(","))
+        ok = (value > lo if rule[0] == "(" else value >= lo) and \
+             (value < hi if rule[-1] == ")" else value <= hi)
+        text = f"in {rule}"
+    if not ok:
+        raise InvalidInput(f"{label}{what} must be {kind} {text}, got {value!r}")
 
 
 def _jsonable(obj: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import InvalidInput
 from ..data import mnist_even_odd
 from ..dynamics.pretrain import pretrain
 from ..measure.hessian import hessian_outliers
@@ -20,6 +21,34 @@ def declared_window(c_lo: float, decades: float, slope_theory: float) -> tuple[f
     """
     s = max(slope_theory, 0.5)
     return c_lo, c_lo * 10 ** (decades / s)
+
+
+def check_thresholds(p: dict) -> None:
+    """The threshold grid c_min < c_max (both > 1) with n_c points, and c_lo (if any) inside it."""
+    if not p["c_min"] < p["c_max"]:
+        raise InvalidInput(f"c_min={p['c_min']} must be below c_max={p['c_max']}")
+    if "c_lo" in p and not p["c_min"] <= p["c_lo"] < p["c_max"]:
+        raise InvalidInput(f"c_lo={p['c_lo']} must lie in [c_min, c_max) = "
+                           f"[{p['c_min']}, {p['c_max']})")
+    if p["n_c"] < 3:
+        raise InvalidInput(f"n_c={p['n_c']}: the slope fit needs >= 3 thresholds")
+
+
+def check_not_degenerate(c: np.ndarray, first_passage: np.ndarray, window, what: str) -> None:
+    """Refuse a first-passage fit whose times carry no slope.
+
+    When every replica jumps over all thresholds of the fit window in one step (typically
+    all at step 1, because η is far too large), t_p does not depend on c and the fitted
+    slope would be a meaningless 0 ± 0.
+    """
+    inside = (c >= window[0]) & (c <= window[1])
+    fp = np.asarray(first_passage)[:, inside]
+    if fp.size and np.all(fp > 0) and np.all(fp == fp[:, :1]):
+        when = (f"at step {int(fp.flat[0])}" if np.all(fp == fp.flat[0]) else
+                "in a single step")
+        raise InvalidInput(f"degenerate first passage at {what}: every replica crossed all "
+                           f"thresholds of the fit window {when}, so t_p carries no slope; "
+                           "the escape is immediate (raise beta / lower eta)")
 
 
 def _fp_rows(c, fp, budget, fit, **extra):
@@ -39,12 +68,13 @@ def pretrained_spectrum(*, n: int, pre_steps: int, pre_seeds, index: int, k: int
     def make():
         pre = pretrain(n=n, steps=pre_steps, seeds=pre_seeds)
         spec = hessian_outliers(pre["params"].model(index), mnist_even_odd(n).x, k=k, seed=0)
-        return dict(eigenvalues=spec.eigenvalues, trace=spec.trace, trace_sq=spec.trace_sq,
-                    participation_ratio=spec.participation_ratio,
-                    participation_ratio_stderr=spec.participation_ratio_stderr,
-                    lambda_max=spec.lambda_max, method=spec.method, P=spec.P, N=spec.N,
-                    loss=float(pre["loss"][index]),
+        return dict(eigenvalues=np.asarray(spec.eigenvalues), trace=float(spec.trace),
+                    trace_sq=float(spec.trace_sq),
+                    participation_ratio=float(spec.participation_ratio),
+                    participation_ratio_stderr=float(spec.participation_ratio_stderr),
+                    lambda_max=float(spec.lambda_max), method=str(spec.method), P=int(spec.P),
+                    N=int(spec.N), loss=float(pre["loss"][index]),
                     eigenvectors=np.asarray(spec.eigenvectors, dtype=np.float32))
 
     key = dict(n=n, pre_steps=pre_steps, pre_seeds=list(pre_seeds), index=index, k=k)
-    return cached("gn-spectrum", key, make, code=[pretrain, hessian_outliers])
+    return cached("gn-spectrum", key, make)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.errors import SGDDiverged
+from ..core.errors import InvalidInput, SGDDiverged
 from ..core.measured import Measured
+from ..core.validation import check_batch_size
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..theory import (
@@ -36,6 +37,10 @@ CRIT_PRESETS = {
     tables=('critical', 'critical_dimensions'),
 )
 def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
+    check_batch_size(p["B"], p["N"])
+    if p["steps"] // p["record_every"] < 4:
+        raise InvalidInput(f"steps={p['steps']} with record_every={p['record_every']} gives "
+                           f"{p['steps'] // p['record_every']} records; the growth rate needs >= 4")
     out = Outcome()
     rows = []
     for B, eta, d in [(p["B"], p["eta"], d) for d in p["ds"]] + [(p["B2"], p["eta2"], d) for d in p["ds2"]]:
@@ -45,10 +50,12 @@ def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
             run = sgd_linreg(prob, eta=eta, B=B, steps=p["steps"],
                              replicas=p["replicas"], seed=int(rng.integers(2**31)),
                              record_every=p["record_every"])
+        except SGDDiverged as exc:  # θ overflowed: no growth rate can be measured
+            raise SGDDiverged(f"critical-dimension at d={d}: {exc}; the loss overflowed before "
+                              "its growth rate could be measured (lower eta or steps)") from None
+        with np.errstate(over="ignore"):
             ratio = np.log(prob.loss(run.samples) / prob.L_star)  # (records, replicas)
-            med = np.median(ratio, axis=1)
-        except SGDDiverged:  # θ overflowed: L grew without bound
-            med = np.full(p["steps"] // p["record_every"], np.inf)
+        med = np.median(ratio, axis=1)
         k = np.arange(1, len(med) + 1) * p["record_every"]
         half = len(med) // 2
         # growth rate of the median log-loss over the second half (per step), with the

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..core.errors import InvalidInput
 from ..core.measured import Measured
+from ..core.validation import check_batch_size
 from ..data import mnist_even_odd
 from ..dynamics.training import train_sgd
 from ..measure.gram import decoupling_spectra, ntk_gram
@@ -35,12 +37,18 @@ def _tail_mass(lam: np.ndarray, threshold: float) -> float:
     presets=PRESETS,
     measured=('max_abs_z_top1', 'max_abs_z_trace', 'max_tail_mass'),
     tables=('stages',),
+    checks=dict(stages=">=0", loss=("mse", "ce"), mass_threshold="(0,1)"),
 )
 def run(p: dict, rng: np.random.Generator) -> Outcome:
+    if p["widths"][0] != 784 or p["widths"][-1] != 1:
+        raise InvalidInput("widths must start with 784 inputs and end with 1 output (scalar f)")
+    check_batch_size(p["B"], p["N"])
+    if p["top_k"] > p["N"]:
+        raise InvalidInput(f"top_k={p['top_k']} exceeds the number of samples N={p['N']}")
+    if p["permutations"] < 2:
+        raise InvalidInput(f"permutations={p['permutations']}: the null spread needs >= 2")
     loss = get_loss(p["loss"])
     data = mnist_even_odd(p["N"])
-    if p["widths"][0] != 784 or p["widths"][-1] != 1:
-        raise ValueError("widths must start with 784 inputs and end with 1 output (scalar f)")
     seed = int(rng.integers(2**31))
     net = mlp(p["widths"], seed=seed)
     stages = sorted(int(e) for e in p["stages"])

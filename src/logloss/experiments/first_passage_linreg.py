@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.measured import Measured
+from ..core.validation import check_batch_size
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.first_passage import fit_slope
@@ -15,7 +16,7 @@ from ..theory import (
     radial_mfpt,
 )
 from ._registry import Outcome, experiment
-from ._shared import _fp_rows, declared_window
+from ._shared import _fp_rows, check_not_degenerate, check_thresholds, declared_window
 
 LINREG_PRESETS = {
     "smoke": dict(N=10_000, B=1, eta=0.1, ds=[1, 10], replicas=20, steps=200_000,
@@ -35,8 +36,13 @@ LINREG_PRESETS = {
     measured=('slope', 'censored'),
     theory=('slope',),
     tables=('first_passage', 'slopes'),
+    checks=dict(N_large=">=0", c_min=">1", c_max=">1", c_lo=">1", n_c=">1"),
 )
 def run_linreg(p: dict, rng: np.random.Generator) -> Outcome:
+    check_batch_size(p["B"], p["N"])
+    if p["N_large"]:
+        check_batch_size(p["B"], p["N_large"])
+    check_thresholds(p)
     out = Outcome()
     c = np.geomspace(p["c_min"], p["c_max"], p["n_c"])
     rows, fits = [], []
@@ -53,6 +59,7 @@ def run_linreg(p: dict, rng: np.random.Generator) -> Outcome:
         window = declared_window(p["c_lo"], p["decades"], theory)
         run = sgd_linreg(prob, eta=p["eta"], B=p["B"], steps=p["steps"], replicas=p["replicas"],
                          seed=int(rng.integers(2**31)), thresholds=c * prob.L_star)
+        check_not_degenerate(c, run.first_passage, window, f"d={d}, N={N}, eta={p['eta']}")
         fit = fit_slope(c, run.first_passage, run.steps, window=window, rng=rng)
         rows += _fp_rows(c, run.first_passage, run.steps, fit, d=d, N=N)
         # The SDE's exact mean first-passage time (radial quadrature), with the paper's

@@ -25,8 +25,9 @@ import numpy as np
 from ..core.cache import cached
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
+from ..core.validation import check_batch_size
 from ..data import mnist_even_odd
-from ..dynamics.mlp_sgd import _sgd_mlp, _step, _track_loss, replica_losses, replicate, sgd_mlp
+from ..dynamics.mlp_sgd import replica_losses, replicate, sgd_mlp
 from ..dynamics.pretrain import pretrain
 from ..measure.subspace import flat_params, gauss_newton_quadratic, subspace_fractions
 from ..stats.first_passage import exponential_mle
@@ -68,7 +69,7 @@ def _run(net, data, K, *, eta, B, burn, steps, replicas, thresholds, seed):
     key = dict(eta=float(eta), B=B, burn=burn, steps=steps, replicas=replicas, seed=int(seed),
                thresholds=[float(t) for t in thresholds], w=float(W.double().sum()),
                w2=float(W.double().square().sum()))
-    return cached("nn-escape-run", key, make, code=[sgd_mlp, _sgd_mlp, _step, _track_loss])
+    return cached("nn-escape-run", key, make)
 
 
 def _threshold_stats(c, fp, steps_run, *, min_crossings, min_t):
@@ -137,8 +138,18 @@ def _km_rows(c, fp, steps_run, rows, tag, **extra):
     theory=('slope', 'slope_difference_per_beta', 'displacement_fraction_isotropic'),
     reference=('lambda_max', 'participation_ratio', 'n_fit', 'pretrained_loss'),
     tables=('first_passage', 'slopes', 'runs', 'survival', 'transient', 'nets'),
+    checks=dict(pre_seeds=">=0", nets=">=0", c_min=">1", c_max=">1", n_c=">1"),
 )
 def run_nn(p: dict, rng: np.random.Generator) -> Outcome:
+    check_batch_size(p["B"], p["n"])
+    check_thresholds(p)
+    bad = [i for i in p["nets"] if i >= len(p["pre_seeds"])]
+    if bad:
+        raise InvalidInput(f"nets={','.join(map(str, p['nets']))}: there are only "
+                           f"{len(p['pre_seeds'])} pretrained nets (one per entry of pre_seeds), "
+                           f"indices 0..{len(p['pre_seeds']) - 1}")
+    if p["k"] > 7861:
+        raise InvalidInput(f"k={p['k']} exceeds the P = 7861 parameters of the 784-10-1 net")
     out = Outcome()
     data = mnist_even_odd(p["n"])
     pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"])

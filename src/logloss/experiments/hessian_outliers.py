@@ -3,49 +3,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import torch
 
+from ..core.errors import InvalidInput
 from ..core.measured import Measured
 from ..data import mnist_even_odd
 from ..dynamics.pretrain import pretrain
 from ..measure.gradients import jacobian
 from ..measure.hessian import hessian_outliers, spectral_density
+from ..models.user_files import load_user_inputs, load_user_model
 from ._registry import Outcome, experiment
 from ._shared import PAPER, pretrained_spectrum
 
 HESS_PRESETS = {
-    "smoke": dict(model="", data="", n=2_000, pre_steps=2_000, pre_seeds=[0], k=10,
+    "smoke": dict(model="", data="", trust_model=False, n=2_000, pre_steps=2_000, pre_seeds=[0], k=10,
                   density_steps=30, density_probes=1),
-    "book": dict(model="", data="", n=10_000, pre_steps=30_000, pre_seeds=[0, 1, 2], k=30,
+    "book": dict(model="", data="", trust_model=False, n=10_000, pre_steps=30_000, pre_seeds=[0, 1, 2], k=30,
                  density_steps=80, density_probes=2),
-    "paper": dict(model="", data="", n=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2], k=30,
+    "paper": dict(model="", data="", trust_model=False, n=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2], k=30,
                   density_steps=150, density_probes=4),
 }
-
-
-def _load_user(model_path: str, data_path: str):
-    """The reader's model (``torch.save(model)``) and inputs (``.pt`` tensor/dict or ``.npz``)."""
-    mp, dp = Path(model_path).expanduser(), Path(data_path).expanduser() if data_path else None
-    if not mp.is_file():
-        raise ValueError(f"model file {mp} not found (save it with torch.save(model, path))")
-    model = torch.load(mp, weights_only=False)
-    if not isinstance(model, torch.nn.Module):
-        raise ValueError(f"{mp} holds a {type(model).__name__}, not a torch.nn.Module; "
-                         "save the whole model with torch.save(model, path)")
-    if dp is None or not dp.is_file():
-        raise ValueError("give the inputs too: --set data=PATH (.pt tensor or dict with 'x', "
-                         "or .npz with array 'x')")
-    if dp.suffix == ".npz":
-        with np.load(dp) as z:
-            x = torch.from_numpy(z["x"])
-    else:
-        obj = torch.load(dp, weights_only=False)
-        x = obj["x"] if isinstance(obj, dict) else obj
-    dtype = next(model.parameters()).dtype
-    return model, torch.as_tensor(x).to(dtype), f"{mp.name} on {dp.name}"
 
 
 @experiment("hessian-outliers",
@@ -55,13 +32,25 @@ def _load_user(model_path: str, data_path: str):
     measured=('lambda_max', 'participation_ratio'),
     reference=('lambda_max', 'participation_ratio'),
     tables=('seeds', 'top_eigenvalues', 'top_eigenvalues_mean'),
+    checks=dict(model="any", data="any", pre_seeds=">=0"),
 )
 def run_hessian(p: dict, rng: np.random.Generator) -> Outcome:
     out = Outcome()
+    if not p["model"] and p["k"] > 7861:
+        raise InvalidInput(f"k={p['k']} exceeds the P = 7861 parameters of the 784-10-1 net")
+    if p["data"] and not p["model"]:
+        raise InvalidInput("data= was given without model=: set both, --set model=PATH "
+                           "--set data=PATH, or neither for the pretrained nets")
     if p["model"]:
-        model, x, label = _load_user(p["model"], p["data"])
+        if not p["data"]:
+            raise InvalidInput("model= needs its inputs: --set data=PATH (.pt tensor or dict "
+                               "with 'x', or .npz with array 'x')")
+        model = load_user_model(p["model"], trust=p["trust_model"])
+        x = load_user_inputs(p["data"], model)
+        if p["k"] > x.shape[0] * sum(q.numel() for q in model.parameters()):
+            raise InvalidInput(f"k={p['k']} exceeds the size of the Gauss-Newton matrix")
         models = [model]
-        out.notes.append(f"user model: {label}")
+        out.notes.append(f"user model: {p['model']} on {p['data']}")
     else:
         data = mnist_even_odd(p["n"])
         pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"])

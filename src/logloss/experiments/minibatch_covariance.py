@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import InvalidInput
 from ..core.measured import Measured
 from ..core.validation import check_batch_size
 from ..data import mnist_even_odd
@@ -51,6 +52,10 @@ def run(p: dict, rng: np.random.Generator) -> Outcome:
     N = p["N"]
     for B in p["batch_sizes"]:
         check_batch_size(B, N)
+    if p["widths"][0] != 784 or p["widths"][-1] != 1:
+        raise InvalidInput("widths must start with 784 inputs and end with 1 output (scalar f)")
+    if p["draws"] < 2:
+        raise InvalidInput(f"draws={p['draws']}: a Monte-Carlo standard error needs >= 2 draws")
     out = Outcome()
     rows = []
     for model, (G, label) in _models(p, rng).items():

@@ -8,7 +8,9 @@ import torch
 from scipy.sparse.linalg import LinearOperator, eigsh
 from torch.func import functional_call, grad, jvp
 
+from ..core.errors import InvalidInput
 from ..core.measured import Measured
+from ..core.validation import check_batch_size
 from ..data import mnist_even_odd
 from ..dynamics.training import train_sgd
 from ..measure.covariance import finite_population_factor, minibatch_noise_covariance
@@ -90,8 +92,19 @@ def _top_eigs_hessian(net, x, y, k: int) -> np.ndarray:
     measured=('linreg_err_eq6_at_min', 'mlp_L', 'mlp_gn_top1_ratio', 'mlp_grad_sq_over_noise', 'mlp_top1_ratio', 'mlp_topk_geomean_ratio'),
     theory=('mlp_gn_top1_ratio', 'mlp_top1_ratio', 'mlp_topk_geomean_ratio'),
     tables=('linreg', 'mlp'),
+    checks=dict(distances=">=0"),
 )
 def run_noise_hessian(p: dict, rng: np.random.Generator) -> Outcome:
+    if 0.0 not in [float(s) for s in p["distances"]]:
+        raise InvalidInput("distances must include 0 (the minimum itself, where Eq. 6 is exact)")
+    if p["replicas"] < 2:
+        raise InvalidInput(f"replicas={p['replicas']}: a standard error needs >= 2 data sets")
+    check_batch_size(p["B"], p["N_lin"])
+    check_batch_size(p["B_mlp"], p["N_mlp"])
+    if p["widths"][0] != 784 or p["widths"][-1] != 1:
+        raise InvalidInput("widths must start with 784 inputs and end with 1 output (scalar f)")
+    if p["top_k"] >= min(p["N_mlp"], p["widths"][1] * 785):
+        raise InvalidInput(f"top_k={p['top_k']} must be below N_mlp and the number of parameters")
     out = Outcome()
     lin_rows = _linreg_rows(p, rng)
     out.tables["linreg"] = lin_rows

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import InvalidInput
 from ..core.measured import Measured
+from ..core.validation import check_batch_size
 from ..data import DatasetMissingError, cifar10, fashion_mnist
 from ..dynamics.training import log_schedule, train_sgd
 from ..measure.losses import get_loss
@@ -78,8 +80,15 @@ def local_slopes(L: np.ndarray, noise: np.ndarray, width: int = 5) -> np.ndarray
     measured=('L_final', 'mid_slope', 'slope', 'slope_ols_stderr'),
     theory=('slope',),
     tables=('seeds',),
+    checks=dict(model=("mlp", "cnn"), dataset=("auto", "fashion-mnist", "cifar10"),
+                loss=("mse", "ce"), fit_from="[0,1)", mid_window="[0,1]"),
 )
 def run(p: dict, rng: np.random.Generator) -> Outcome:
+    check_batch_size(p["B"], p["N"])
+    if len(p["mid_window"]) != 2 or not p["mid_window"][0] < p["mid_window"][1]:
+        raise InvalidInput(f"mid_window={p['mid_window']} must be two fractions lo < hi")
+    if p["points"] < 3:
+        raise InvalidInput(f"points={p['points']}: the slope fits need >= 3 records")
     loss = get_loss(p["loss"])
     x, y, dname, channels, side, notes = _data(p)
     sched = log_schedule(p["epochs"], p["points"])

@@ -9,6 +9,7 @@ import numpy as np
 from .. import theory
 from ..core.measured import Measured
 from ..core.progress import progress
+from ..core.validation import check_batch_size
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.phi_fits import phi_histogram, phi_mle, phi_moment
@@ -56,8 +57,11 @@ def _point(prob, eta, B, p, seed):
     measured=('max_abs_z_moment', 'phi'),
     theory=('L_star', 'h_star', 'phi_discrete', 'phi_theory'),
     tables=('phi',),
+    checks=dict(data_seed=">=0"),
 )
 def run_stationary(p: dict, rng: np.random.Generator) -> Outcome:
+    for B in p["B"]:
+        check_batch_size(B, p["N"])
     prob = make_linear_regression(p["N"], p["d"], np.random.default_rng(p["data_seed"]))
     grid = [(float(eta), int(B)) for eta in p["eta"] for B in p["B"]]
     seeds = rng.integers(2**31, size=len(grid))

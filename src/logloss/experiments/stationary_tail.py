@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import theory
+from ..core.errors import InvalidInput
 from ..core.measured import Measured
+from ..core.validation import check_batch_size
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.phi_fits import hill_tail_index
@@ -28,12 +30,23 @@ TAIL_PRESETS = {
     presets=TAIL_PRESETS,
     measured=('max_abs_z_kesten',),
     tables=('tail',),
+    checks=dict(data_seed=">=0", fraction="(0,1)"),
 )
 def run_tail(p: dict, rng: np.random.Generator) -> Outcome:
     if len(p["eta"]) != len(p["B"]):
-        raise ValueError("eta and B must be lists of the same length (paired cases)")
+        raise InvalidInput("eta and B must be lists of the same length (paired cases)")
+    for B in p["B"]:
+        check_batch_size(B, p["N"])
     prob = make_linear_regression(p["N"], 1, np.random.default_rng(p["data_seed"]))
     h = prob.h_star
+    for eta in p["eta"]:
+        burn = int(np.ceil(50 / (eta * h)))
+        if p["steps"] <= 2 * burn:
+            raise InvalidInput(f"steps={p['steps']} must exceed twice the burn-in of 50/(eta h*) = "
+                               f"{burn} steps at eta={eta}")
+        if int(p["fraction"] * (p["steps"] - burn) * p["replicas"]) < 10:
+            raise InvalidInput(f"fraction={p['fraction']} of {p['steps'] - burn} steps x "
+                               f"{p['replicas']} replicas leaves < 10 samples for Hill's estimator")
     seeds = rng.integers(2**31, size=len(p["B"]))
     out = Outcome()
     rows = []

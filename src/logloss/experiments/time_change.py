@@ -7,6 +7,7 @@ import numpy as np
 from scipy import stats
 
 from .. import theory
+from ..core.errors import InvalidInput
 from ..core.measured import Measured
 from ..dynamics.sde import QuadraticMinimum, em_log_sde, em_sgd_sde
 from ..stats.phi_fits import phi_mle
@@ -29,8 +30,16 @@ TC_PRESETS = {
     measured=('min_ks_pvalue', 'phi_12', 'phi_14', 'phi_difference', 'ratio_slope'),
     theory=('phi_12', 'phi_14', 'phi_difference', 'ratio_slope'),
     tables=('matched_tau',),
+    checks=dict(u0="any"),
 )
 def run_time_change(p: dict, rng: np.random.Generator) -> Outcome:
+    if p["tau_max"] / p["dt"] < 1000:
+        raise InvalidInput(f"tau_max/dt = {p['tau_max'] / p['dt']:g} steps; the stationary fits "
+                           "need >= 1000 (raise tau_max or lower dt)")
+    if min(p["tau_targets"]) < p["dt"]:
+        raise InvalidInput(f"tau_targets must be >= dt = {p['dt']}")
+    if p["replicas"] < 2 or p["transient_replicas"] < 2:
+        raise InvalidInput("replicas and transient_replicas must be >= 2")
     model = QuadraticMinimum(np.array([[p["h"]]]), p["L_star"])
     eta, B, dt = p["eta"], p["B"], p["dt"]
     T = theory.temperature(eta=eta, B=B, h=p["h"])
