@@ -36,6 +36,7 @@ VALID = {
     ("*", "N_large", "0"): "0 switches the large-N case off",
     ("*", "data_seed", "0"): "0 is a valid seed",
     ("*", "u0", "-1"): "u0 is a starting point: any finite value",
+    ("*", "a", "-1"): "a is the regression coefficient of x in the barrier landscape: any finite value",
     ("hessian-outliers", "model", ""): "empty means our pretrained nets",
     ("hessian-outliers", "data", ""): "empty means our pretrained nets",
 }
@@ -174,7 +175,8 @@ def _module_file(path):
 
 def _export_file(path):
     model = nn.Sequential(nn.Linear(5, 3), nn.Tanh(), nn.Linear(3, 1))
-    torch.export.save(torch.export.export(model, (torch.zeros(1, 5),)), path)
+    batch = {0: torch.export.Dim("batch", min=1)}  # any number of samples, as the README says
+    torch.export.save(torch.export.export(model, (torch.zeros(4, 5),), dynamic_shapes=(batch,)), path)
 
 
 class _Payload:

@@ -27,7 +27,8 @@ BARRIER_PRESETS = {
             presets=BARRIER_PRESETS,
             measured=("log_tau_slope", "censored"),
             theory=("log_tau_slope_eq15", "delta_L", "h_star", "h_noise", "gauss_newton_star"),
-            tables=("points", "landscape", "separation"))
+            tables=("points", "landscape", "separation"),
+            checks=dict(a="any", sigma2s=">=0"))
 def run_barrier(p: dict, rng: np.random.Generator) -> Outcome:
     out = Outcome()
     eta, B = p["eta"], p["B"]

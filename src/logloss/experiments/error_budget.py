@@ -40,7 +40,8 @@ LAYERS = ("sgd", "chain", "sde_em", "sde_quadrature", "kramers_exact", "eq15",
             presets=BUDGET_PRESETS,
             measured=("discreteness_ratio", "em_ratio", "censored"),
             theory=("asymptotic_ratio",),
-            tables=("budget",))
+            tables=("budget",),
+            checks=dict(a="any", sigma2s=">=0"))
 def run_error_budget(p: dict, rng: np.random.Generator) -> Outcome:
     out = Outcome()
     eta, B = p["eta"], p["B"]

@@ -75,6 +75,7 @@ def _fit(rows, lo, hi):
               'n_half_difference'),
     theory=('slope', 'slope_sde_paper_window', 'slope_sde_exact_window', 'slope_discrete_window'),
     tables=('cases', 'first_passage', 'curves', 'n_half'),
+    checks=dict(N_large=">=0"),
 )
 def run_curve(p: dict, rng: np.random.Generator) -> Outcome:
     out = Outcome()

@@ -35,7 +35,7 @@ from ..stats.lines import fit_power_law
 from ..stats.survival import kaplan_meier, weibull_shape
 from ..theory import escape_exponent
 from ._registry import Outcome, experiment
-from ._shared import PAPER, pretrained_spectrum
+from ._shared import PAPER, check_thresholds, pretrained_spectrum
 
 NN_PRESETS = {
     "smoke": dict(n=10_000, pre_steps=2_000, pre_seeds=[0], nets=[0], B=10, betas=[15.0, 25.0],

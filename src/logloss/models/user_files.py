@@ -6,7 +6,7 @@ dicts of them and refuses anything that would run code.
 
 Model files, in order of preference:
 
-* a ``torch.export`` archive (``torch.export.save(torch.export.export(model, (x[:1],)),
+* a ``torch.export`` archive (``torch.export.save(torch.export.export(model, (x[:2],), dynamic_shapes=({0: torch.export.Dim('batch', min=1)},)),
   "model.pt2")``): a graph and its weights, loaded without running code from the file;
 * a pickled ``nn.Module`` (``torch.save(model, "model.pt")``) only with ``trust=True``
   (``--set trust_model=true``): unpickling **runs code from the file**, so only for
@@ -31,7 +31,7 @@ from ..core.errors import CorruptFile, InvalidInput
 
 __all__ = ["load_user_model", "load_user_inputs", "SAVE_MODEL_HINT"]
 
-SAVE_MODEL_HINT = ("save it with torch.export.save(torch.export.export(model, (x[:1],)), "
+SAVE_MODEL_HINT = ("save it with torch.export.save(torch.export.export(model, (x[:2],), dynamic_shapes=({0: torch.export.Dim('batch', min=1)},)), "
                    "'model.pt2'), or, for a file you trust, torch.save(model, 'model.pt') "
                    "and --set trust_model=true")
 
@@ -124,7 +124,7 @@ def _load_module(p: Path, trust: bool):
         raise InvalidInput(f"model file {p} needs a class that is not importable here "
                            f"({str(exc).splitlines()[0][:100]}); a class defined in your own "
                            "script cannot be unpickled elsewhere: save a torch.export archive "
-                           "instead (torch.export.save(torch.export.export(model, (x[:1],)), "
+                           "instead (torch.export.save(torch.export.export(model, (x[:2],), dynamic_shapes=({0: torch.export.Dim('batch', min=1)},)), "
                            "'model.pt2'))") from None
     except ModuleNotFoundError as exc:
         raise InvalidInput(f"model file {p} needs the module {exc.name!r}, which is not "
