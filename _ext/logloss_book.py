@@ -35,7 +35,7 @@ PLOTLY_STATIC = "vendor/plotly.min.js"
 # --- executed notebooks -------------------------------------------------------------
 
 
-def offer_notebook(app, pagename, templatename, context, doctree) -> None:
+def offer_notebook(app, pagename, _templatename, context, doctree) -> None:
     """Copy the executed notebook of ``pagename`` into ``_sources`` and tell the theme."""
     if doctree is None or app.builder.format != "html":
         return
@@ -51,7 +51,7 @@ def offer_notebook(app, pagename, templatename, context, doctree) -> None:
 # --- widget state --------------------------------------------------------------------
 
 
-def drop_widget_state(app, doctree) -> None:
+def drop_widget_state(app, _doctree) -> None:
     data = NbMetadataCollector.get_doc_data(app.env).get(app.env.docname, {})
     js_files = data.get("js_files", {})
     for key in [k for k in js_files if k.startswith("ipywidgets")]:
@@ -61,7 +61,7 @@ def drop_widget_state(app, doctree) -> None:
 # --- plotly.js -----------------------------------------------------------------------
 
 
-def add_plotly(app, pagename, templatename, context, doctree) -> None:
+def add_plotly(app, _pagename, _templatename, context, _doctree) -> None:
     if PLOTLY_MARKER in context.get("body", ""):
         app.add_js_file(PLOTLY_STATIC)
 
@@ -91,7 +91,7 @@ class TheoremsDirective(SphinxDirective):
 class TheoremsTransform(SphinxPostTransform):
     default_priority = 8  # before reference resolution
 
-    def run(self, **kwargs) -> None:
+    def run(self, **_kwargs) -> None:
         for node in list(self.document.findall(TheoremsNode)):
             node.replace_self(self._list())
 
@@ -123,7 +123,8 @@ class TheoremsTransform(SphinxPostTransform):
                 item_para += ref
                 title = _title(self.env, docname, label)
                 if title:
-                    item_para += nodes.Text(f": {title}")
+                    item_para += nodes.Text(": ")
+                    item_para.extend(title)
                 item = nodes.list_item()
                 item += item_para
                 items += item
@@ -131,17 +132,27 @@ class TheoremsTransform(SphinxPostTransform):
         return out
 
 
-def _title(env, docname: str, label: str) -> str:
-    """The title given to a theorem-like block, read from its page's doctree."""
+def _title(env, docname: str, label: str) -> list[nodes.Node]:
+    """A copy of the title given to a theorem-like block (its citations included), read
+    from its page's doctree; sphinx-proof stores it as " (Title)"."""
     doctree = env.get_doctree(docname)
     for node in doctree.findall(nodes.Element):
         if label in node.get("ids", []):
             title = node.next_node(nodes.title)
-            if title is not None:
-                text = title.astext()
-                # sphinx-proof writes "Theorem 1 (Title)"; keep the title
-                return text[text.find("(") + 1:text.rfind(")")] if "(" in text else ""
-    return ""
+            if title is None or not title.children:
+                return []
+            parts = [child.deepcopy() for child in title.children]
+            for part in parts:
+                for sub in part.findall(nodes.Element) if isinstance(part, nodes.Element) else ():
+                    sub["ids"] = []
+            first = parts[0]
+            if isinstance(first, nodes.Text):
+                parts[0] = nodes.Text(str(first).lstrip().removeprefix("("))
+            last = parts[-1]
+            if isinstance(last, nodes.Text):
+                parts[-1] = nodes.Text(str(last).rstrip().removesuffix(")"))
+            return parts
+    return []
 
 
 def setup(app):

@@ -44,7 +44,7 @@ class StatusDirective(SphinxDirective):
         return [StatusNode()]
 
 
-def _docs_with_table(app, env):
+def _docs_with_table(_app, env):
     """Re-read the status page whenever the environment changes, so its table is current."""
     data = NbMetadataCollector.get_doc_data(env)
     return [doc for doc, meta in data.items() if meta.get(KEY)]
@@ -85,7 +85,7 @@ def _row(*cells) -> nodes.row:
 class StatusPostTransform(SphinxPostTransform):
     default_priority = 8  # before reference resolution, so the document links resolve
 
-    def run(self, **kwargs) -> None:
+    def run(self, **_kwargs) -> None:
         for node in list(self.document.findall(StatusNode)):
             node.replace_self(self._content())
 

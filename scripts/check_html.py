@@ -99,10 +99,9 @@ def _context(text: str, match: re.Match, width: int = 40) -> str:
     return " ".join(text[lo:hi].split())
 
 
-def check_page(html: str, where: str, *, root: Path | None = None,
-               page_dir: Path | None = None) -> list[Finding]:
-    """Every finding on one page.  ``root`` and ``page_dir`` (the built book and the
-    page's folder) let the checker test that each ``<img>`` file exists."""
+def check_page(html: str, where: str, *, page_dir: Path | None = None) -> list[Finding]:
+    """Every finding on one page.  ``page_dir`` (the page's folder in the built book)
+    lets the checker test that each ``<img>`` file exists."""
     soup = BeautifulSoup(html, "html.parser")
     found: list[Finding] = []
     for text, _parent in _visible_strings(soup):
@@ -150,8 +149,7 @@ def check_book(build: Path) -> list[Finding]:
         found.append(Finding(str(images), "missing _images", "the book has no figure images"))
     for page in pages:
         rel = str(page.relative_to(build))
-        found += check_page(page.read_text(encoding="utf8"), rel, root=build,
-                            page_dir=page.parent)
+        found += check_page(page.read_text(encoding="utf8"), rel, page_dir=page.parent)
     return found
 
 

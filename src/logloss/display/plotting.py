@@ -18,22 +18,28 @@ if TYPE_CHECKING:
 
     from ..experiments._registry import Result
 
+#: Okabe & Ito's palette, distinguishable with the common colour-vision deficiencies
+#: (and in grey scale by its lightness steps), in the order matplotlib's C0, C1, ... use.
+OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+
 STYLE = {
-    "figure.dpi": 110,
-    "savefig.dpi": 150,
+    "figure.dpi": 100,
+    # PNGs are written at 200 dpi (:func:`logloss.show` and the CLI's figure.png), so
+    # that the 6.5 pt stamp and the tick labels of three-panel figures stay sharp.
+    "savefig.dpi": 200,
     "font.size": 10,
     "axes.labelsize": 10,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
     "grid.alpha": 0.3,
-    "legend.frameon": False,
+    "legend.frameon": True,
+    "legend.framealpha": 0.85,
+    "legend.edgecolor": "0.85",
     "legend.fontsize": 8.5,
     "lines.linewidth": 1.6,
     "image.cmap": "viridis",
-    "axes.prop_cycle": mpl.cycler(
-        color=["#1f5fa8", "#d1495b", "#2e933c", "#edae49", "#6b4c9a", "#00798c", "#7f7f7f"]
-    ),
+    "axes.prop_cycle": mpl.cycler(color=OKABE_ITO[:7]),
 }
 
 #: Colour of theory curves, so they read the same in every figure.
@@ -55,19 +61,104 @@ def figure(ncols: int = 1, nrows: int = 1, *, width: float = 3.4, height: float 
 
 
 def stamp(fig: Figure, result: Result) -> Figure:
-    """Write the experiment, scale and seed in the figure's bottom-right corner.
-
-    Also thins the minor tick labels of log axes that span about a decade, which
-    matplotlib would otherwise print on top of each other.
-    """
-    for ax in fig.axes:
-        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
-            if scale == "log":
-                axis.set_minor_formatter(mpl.ticker.LogFormatterSciNotation(
-                    labelOnlyBase=False, minor_thresholds=(0.5, 0.25)))
+    """Write the experiment, scale and seed in the figure's bottom-right corner, and
+    :func:`tidy` the figure."""
     engine = fig.get_layout_engine()
     if engine is not None and hasattr(engine, "set"):
         engine.set(rect=(0, 0.045, 1, 0.955))
     fig.text(0.995, 0.005, f"logloss · {result.name} · scale={result.scale} · seed={result.seed}",
              ha="right", va="bottom", fontsize=6.5, color="0.45")
+    return tidy(fig)
+
+
+def tidy(fig: Figure) -> Figure:
+    """The readability rules every figure of the book follows, applied in place.
+
+    * A log axis that spans less than two decades, which would show one or two labelled
+      ticks ("10⁰"), labels its minor ticks too (all of them below half a decade).
+    * A legend that covers data (a line's path or a marker) moves to the corner of its
+      axes that covers the fewest data points, and outside the axes, to the right, if
+      every corner covers some.
+
+    Idempotent; :func:`stamp` and :func:`logloss.show` call it.
+    """
+    for ax in fig.axes:
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale == "log":
+                axis.set_minor_formatter(mpl.ticker.LogFormatterSciNotation(
+                    labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    _legends_off_data(fig)
     return fig
+
+
+def _data_points(ax: Axes):
+    """Display coordinates of an axes' data: markers, and points every few pixels along
+    each line, so that a line crossing a legend between two vertices is seen too."""
+    import numpy as np
+
+    chunks = []
+    for line in ax.get_lines():
+        xy = np.column_stack([np.asarray(line.get_xdata(), dtype=float),
+                              np.asarray(line.get_ydata(), dtype=float)])
+        if len(xy) == 0 or not line.get_visible():
+            continue
+        if line.get_transform() != ax.transData:
+            continue  # axhline/axvline and friends span the axes: not data
+        with np.errstate(all="ignore"):
+            pts = ax.transData.transform(xy)
+        pts = pts[np.all(np.isfinite(pts), axis=1)]
+        if len(pts) > 1 and line.get_linestyle() not in ("None", "", " "):
+            seg = np.diff(pts, axis=0)
+            n = np.clip((np.hypot(*seg.T) / 4).astype(int), 1, 200)
+            dense = [p0 + np.outer(np.arange(k) / k, d) for p0, d, k in zip(pts[:-1], seg, n)]
+            pts = np.vstack([*dense, pts[-1:]])
+        chunks.append(pts)
+    for coll in ax.collections:
+        offsets = coll.get_offsets()
+        if len(offsets) and coll.get_visible():
+            with np.errstate(all="ignore"):
+                pts = coll.get_offset_transform().transform(np.asarray(offsets, dtype=float))
+            chunks.append(pts[np.all(np.isfinite(pts), axis=1)])
+    return np.vstack(chunks) if chunks else np.empty((0, 2))
+
+
+def _legends_off_data(fig: Figure) -> None:
+    import numpy as np
+
+    legends = [(ax, ax.get_legend()) for ax in fig.axes if ax.get_legend() is not None]
+    if not legends:
+        return
+    fig.draw_without_rendering()
+    for ax, legend in legends:
+        pts = _data_points(ax)
+        if not len(pts):
+            continue
+        inside = ax.get_window_extent()
+        pts = pts[(pts[:, 0] >= inside.x0) & (pts[:, 0] <= inside.x1)
+                  & (pts[:, 1] >= inside.y0) & (pts[:, 1] <= inside.y1)]
+
+        def covered(legend=legend, pts=pts) -> int:
+            box = legend.get_window_extent().padded(2)
+            return int(np.sum((pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1)
+                              & (pts[:, 1] >= box.y0) & (pts[:, 1] <= box.y1)))
+
+        if legend._bbox_to_anchor is not None:
+            continue  # anchored by hand (outside the axes, say): leave it
+        if covered() == 0:
+            continue
+        best = (covered(), legend._loc)
+        for loc in ("upper right", "upper left", "lower left", "lower right", "center right",
+                    "center left", "upper center", "lower center"):
+            legend.set_loc(loc)
+            fig.draw_without_rendering()
+            n = covered()
+            if n < best[0]:
+                best = (n, legend._loc)
+            if n == 0:
+                break
+        if best[0] == 0:
+            legend.set_loc(best[1])
+        else:
+            legend.set_loc("upper left")
+            legend.set_bbox_to_anchor((1.01, 1.0), transform=ax.transAxes)
+        fig.draw_without_rendering()

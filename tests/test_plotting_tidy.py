@@ -1,0 +1,62 @@
+"""plotting.tidy: legends off the data, readable log axes, and the book's PNG resolution."""
+
+import io
+
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+
+from logloss.display import plotting  # noqa: E402
+
+
+def _covered(fig, ax):
+    fig.draw_without_rendering()
+    pts = plotting._data_points(ax)
+    box = ax.get_legend().get_window_extent()
+    return int(np.sum((pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1)
+                      & (pts[:, 1] >= box.y0) & (pts[:, 1] <= box.y1)))
+
+
+def test_legend_moves_off_the_data():
+    fig, (ax,) = plotting.figure()
+    x = np.linspace(0, 1, 5)  # few vertices: the line between them must count too
+    ax.plot(x, 1 - x, label="falling")
+    ax.plot(x, 0.5 + 0 * x, label="flat")
+    ax.legend(loc="upper left")
+    assert _covered(fig, ax) > 0
+    plotting.tidy(fig)
+    assert _covered(fig, ax) == 0
+    plotting.tidy(fig)  # idempotent
+    assert _covered(fig, ax) == 0
+
+
+def test_legend_goes_outside_when_every_corner_is_covered():
+    fig, (ax,) = plotting.figure()
+    rng = np.random.default_rng(0)
+    ax.scatter(rng.uniform(size=4000), rng.uniform(size=4000), s=2, label="cloud")
+    ax.legend()
+    plotting.tidy(fig)
+    assert ax.get_legend()._bbox_to_anchor is not None  # anchored outside, to the right
+    assert _covered(fig, ax) == 0
+
+
+def test_short_log_axis_labels_minor_ticks():
+    fig, (ax,) = plotting.figure()
+    ax.plot([1, 2, 5], [0.4, 1.0, 3.0])
+    ax.set_yscale("log")
+    plotting.tidy(fig)
+    fig.draw_without_rendering()
+    labels = [t.get_text() for t in ax.yaxis.get_ticklabels(minor=True) if t.get_text()]
+    assert len(labels) >= 2
+
+
+def test_style_resolution_and_palette():
+    assert plotting.STYLE["savefig.dpi"] >= 200
+    assert plotting.STYLE["axes.prop_cycle"].by_key()["color"][:3] == plotting.OKABE_ITO[:3]
+    fig, (ax,) = plotting.figure(width=2, height=1)
+    plotting.use_style()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    width = int.from_bytes(buf.getvalue()[16:20], "big")
+    assert width >= 2 * 200 * 0.95
