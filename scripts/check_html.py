@@ -141,7 +141,8 @@ def check_book(build: Path) -> list[Finding]:
     """Every finding in a built HTML book (``_build/html``)."""
     found: list[Finding] = []
     pages = sorted(p for p in build.rglob("*.html")
-                   if not p.relative_to(build).parts[0].startswith("_"))
+                   if not p.relative_to(build).parts[0].startswith("_")
+                   and ".__shot" not in p.name)  # scripts/screenshots.py's temporary copies
     if not pages:
         return [Finding(str(build), "no HTML pages", "build the book first")]
     images = build / "_images"
@@ -163,6 +164,21 @@ SOURCE_PATTERNS = [
 ]
 
 
+#: A number that is the paper's, not the book's, written without saying so.  Reported
+#: as a note (it does not fail the check): the book's own numbers come from {eq}, {numref}
+#: and {prf:ref}, so a typed "Eq. (15)" is the paper's and should read "paper Eq. (15)".
+PAPER_NUMBER = re.compile(r"\b(Eqs?\.|Figs?\.|App\.|Sec\.|Theorem)\s*"
+                          r"(\(\d+[a-z]?(\.\d+)?\)|\d+[a-z]?(\.\d+)?)")
+PAPER_MARK = re.compile(r"paper|\{cite\}|mori2022")
+
+
+def _paper_numbers(line: str) -> Iterator[str]:
+    for m in PAPER_NUMBER.finditer(line):
+        before, after = line[max(0, m.start() - 30):m.start()], line[m.end():m.end() + 40]
+        if not PAPER_MARK.search(before) and not PAPER_MARK.search(after):
+            yield m.group(0)
+
+
 def _toc_files(root: Path) -> Iterable[Path]:
     toc = root / "_toc.yml"
     names = re.findall(r"(?m)^\s*(?:-\s*)?(?:file|root):\s*(\S+)", toc.read_text())
@@ -174,8 +190,10 @@ def _toc_files(root: Path) -> Iterable[Path]:
                 break
 
 
-def check_sources(root: Path) -> list[Finding]:
-    """Lint the MyST sources of the book for the patterns that render badly."""
+def check_sources(root: Path, notes: list[Finding] | None = None) -> list[Finding]:
+    """Lint the MyST sources of the book for the patterns that render badly.
+
+    ``notes``, if given, receives the paper's numbers written without "paper"."""
     found: list[Finding] = []
     for path in _toc_files(root):
         in_code = in_header = False
@@ -192,10 +210,13 @@ def check_sources(root: Path) -> list[Finding]:
                 continue
             if in_code and not in_header or line.lstrip().startswith("$$"):
                 continue  # code, or "$$ ... $$ (label)", dollarmath's label syntax
+            where = f"{path.relative_to(root)}:{number}"
             for kind, pattern in SOURCE_PATTERNS:
                 for m in pattern.finditer(line):
-                    found.append(Finding(f"{path.relative_to(root)}:{number}", kind,
-                                         m.group(0).strip()))
+                    found.append(Finding(where, kind, m.group(0).strip()))
+            if notes is not None and not line.lstrip().startswith("|"):  # tables say "paper"
+                notes.extend(Finding(where, "note: the paper's number? write 'paper ...'", text)
+                             for text in _paper_numbers(line))
     return found
 
 
@@ -206,13 +227,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="book root whose MyST sources are linted too")
     args = parser.parse_args(argv)
     found = check_book(args.build)
+    notes: list[Finding] = []
     if args.sources is not None:
-        found += check_sources(args.sources)
-    for f in found:
+        found += check_sources(args.sources, notes)
+    for f in [*found, *notes]:
         print(f)
     pages = len([p for p in args.build.rglob("*.html")
-                 if not p.relative_to(args.build).parts[0].startswith("_")])
-    print(f"check_html: {len(found)} finding(s) in {pages} page(s) of {args.build}"
+                 if not p.relative_to(args.build).parts[0].startswith("_") and ".__shot" not in p.name])
+    print(f"check_html: {len(found)} finding(s), {len(notes)} note(s) in {pages} page(s) of {args.build}"
           + (f" and the sources in {args.sources}" if args.sources else ""))
     return 1 if found else 0
 

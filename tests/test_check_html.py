@@ -88,3 +88,12 @@ def test_sources_lint_reads_figure_captions_not_code(tmp_path):
         "# Ch\n```{code-cell} ipython3\n---\nmystnb:\n  figure:\n"
         "    caption: From Eq. (eq-phi-discrete).\n---\nx = '(eq-a)'\n```\n")
     assert [f.where for f in check_html.check_sources(tmp_path)] == ["ch.md:6"]
+
+
+def test_paper_numbers_without_paper_are_notes(tmp_path):
+    (tmp_path / "_toc.yml").write_text("root: ch\n")
+    (tmp_path / "ch.md").write_text("# Ch\nas in Eq. (15), the\nas in paper Eq. (15)\n"
+                                    "Eq. 16 of {cite}`mori2022power`\nsee Fig. 3b.\n")
+    notes = []
+    assert check_html.check_sources(tmp_path, notes) == []
+    assert [(n.where, n.text) for n in notes] == [("ch.md:2", "Eq. (15)"), ("ch.md:5", "Fig. 3b")]
