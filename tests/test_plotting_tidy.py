@@ -60,3 +60,26 @@ def test_style_resolution_and_palette():
     fig.savefig(buf, format="png")
     width = int.from_bytes(buf.getvalue()[16:20], "big")
     assert width >= 2 * 200 * 0.95
+
+
+def test_legend_moves_off_histogram_bars():
+    fig, (ax,) = plotting.figure()
+    rng = np.random.default_rng(1)
+    ax.hist(rng.normal(size=2000), bins=30, label="bars")
+    ax.hist(rng.normal(0.5, 1, size=2000), bins=30, histtype="step", label="step")
+    ax.legend(loc="center")
+    assert _covered(fig, ax) > 0
+    plotting.tidy(fig)
+    assert _covered(fig, ax) == 0
+
+
+def test_log_axis_labels_do_not_crowd():
+    fig, (ax,) = plotting.figure()
+    ax.plot([1, 30], [1, 2])
+    ax.set_xscale("log")
+    plotting.tidy(fig)
+    fig.draw_without_rendering()
+    lo, hi = ax.get_xlim()
+    fmt = ax.xaxis.get_minor_formatter()
+    labels = [fmt(x) for x in ax.xaxis.get_minorticklocs() if lo <= x <= hi]
+    assert [t for t in labels if t] == ["2", "5", "20"]

@@ -83,12 +83,42 @@ def tidy(fig: Figure) -> Figure:
     Idempotent; :func:`stamp` and :func:`logloss.show` call it.
     """
     for ax in fig.axes:
-        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        for axis, scale, lim in ((ax.xaxis, ax.get_xscale(), ax.get_xlim()),
+                                 (ax.yaxis, ax.get_yscale(), ax.get_ylim())):
             if scale == "log":
-                axis.set_minor_formatter(mpl.ticker.LogFormatterSciNotation(
-                    labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+                _label_log_axis(axis, *sorted(lim))
     _legends_off_data(fig)
     return fig
+
+
+def _label_log_axis(axis, lo: float, hi: float) -> None:
+    """Enough tick labels on a short log axis: below two decades, label the minor ticks
+    at mantissas 2 and 5 (2, 3, 5 below 0.7 decades; all below 0.35), in plain numbers
+    ("0.02", "20") where the range allows, so that they neither crowd nor vanish."""
+    import math
+
+    if not (lo > 0 and math.isfinite(hi) and hi > lo):
+        return
+    decades = math.log10(hi / lo)
+    if decades >= 2:
+        axis.set_minor_formatter(mpl.ticker.NullFormatter())
+        return
+    subs = {2, 5} if decades > 0.7 else {2, 3, 5} if decades > 0.35 else set(range(2, 10))
+    plain = 1e-3 <= lo and hi <= 1e5
+    sci = mpl.ticker.LogFormatterSciNotation(labelOnlyBase=False)
+
+    def text(x: float) -> str:
+        return f"{x:g}" if plain else sci(x)
+
+    def minor(x: float, _pos=None) -> str:
+        if x <= 0:
+            return ""
+        m = x / 10 ** math.floor(math.log10(x) + 1e-9)
+        return text(x) if abs(m - round(m)) < 1e-6 and round(m) in subs else ""
+
+    if plain:
+        axis.set_major_formatter(mpl.ticker.FuncFormatter(lambda x, _pos=None: text(x)))
+    axis.set_minor_formatter(mpl.ticker.FuncFormatter(minor))
 
 
 def _data_points(ax: Axes):
@@ -113,6 +143,27 @@ def _data_points(ax: Axes):
             dense = [p0 + np.outer(np.arange(k) / k, d) for p0, d, k in zip(pts[:-1], seg, n)]
             pts = np.vstack([*dense, pts[-1:]])
         chunks.append(pts)
+    for patch in ax.patches:
+        if not patch.get_visible():
+            continue
+        if isinstance(patch, mpl.patches.Rectangle):
+            x0, y0 = patch.get_xy()
+            corners = [(x0, y0), (x0 + patch.get_width(), y0 + patch.get_height())]
+            with np.errstate(all="ignore"):
+                (xa, ya), (xb, yb) = patch.get_data_transform().transform(corners)
+            # the bar's area, as points every few pixels
+            if np.all(np.isfinite([xa, ya, xb, yb])):
+                gx = np.linspace(min(xa, xb), max(xa, xb), max(2, int(abs(xb - xa) / 4)))
+                gy = np.linspace(min(ya, yb), max(ya, yb), max(2, int(abs(yb - ya) / 4)))
+                chunks.append(np.column_stack([g.ravel() for g in np.meshgrid(gx, gy)]))
+            continue
+        verts = patch.get_verts()  # display coordinates of the outline
+        if len(verts) > 1:
+            seg = np.diff(verts, axis=0)
+            n = np.clip((np.hypot(*seg.T) / 4).astype(int), 1, 200)
+            dense = [p0 + np.outer(np.arange(k) / k, d) for p0, d, k in zip(verts[:-1], seg, n)]
+            pts = np.vstack([*dense, verts[-1:]])
+            chunks.append(pts[np.all(np.isfinite(pts), axis=1)])
     for coll in ax.collections:
         offsets = coll.get_offsets()
         if len(offsets) and coll.get_visible():
