@@ -142,7 +142,7 @@ def check_book(build: Path) -> list[Finding]:
     found: list[Finding] = []
     pages = sorted(p for p in build.rglob("*.html")
                    if not p.relative_to(build).parts[0].startswith("_")
-                   and ".__shot" not in p.name)  # scripts/screenshots.py's temporary copies
+                   and ".__shot" not in p.name and ".__frame" not in p.name)  # scripts/screenshots.py's temporary copies
     if not pages:
         return [Finding(str(build), "no HTML pages", "build the book first")]
     images = build / "_images"
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     for f in [*found, *notes]:
         print(f)
     pages = len([p for p in args.build.rglob("*.html")
-                 if not p.relative_to(args.build).parts[0].startswith("_") and ".__shot" not in p.name])
+                 if not p.relative_to(args.build).parts[0].startswith("_") and ".__shot" not in p.name and ".__frame" not in p.name])
     print(f"check_html: {len(found)} finding(s), {len(notes)} note(s) in {pages} page(s) of {args.build}"
           + (f" and the sources in {args.sources}" if args.sources else ""))
     return 1 if found else 0
