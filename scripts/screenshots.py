@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     browser = chromium()
     pages = sorted(q for q in args.build.rglob("*.html")
                    if not q.relative_to(args.build).parts[0].startswith("_")
-                   and ".__shot" not in q.name and ".__frame" not in q.name
+                   and ".__shot" not in q.name and ".__frame" not in q.name and ".__explorer" not in q.name
                    and 'http-equiv="Refresh"' not in q.read_text(encoding="utf8")[:2000])
     targets = [(page, "") for page in pages]
     for at in args.at:

@@ -143,7 +143,9 @@ def escape_interactive(*, etas: Sequence[float] = (0.02, 0.05, 0.1, 0.2, 0.5),
     fig.add_trace(go.Scatter(x=[cur["nc"], cur["nc"]], y=[None, None], mode="lines",
                              name="n_c (exponent 0)", line={"color": "black", "dash": "dot", "width": 1}),
                   row=1, col=2)
-    fig.update_xaxes(type="log", title_text="loss ratio c = L(θˢ)/L(θ*)", row=1, col=1)
+    ticks = [1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000]
+    fig.update_xaxes(type="log", title_text="loss ratio c = L(θˢ)/L(θ*)", tickvals=ticks,
+                     ticktext=[f"{t:g}" for t in ticks], row=1, col=1)
     fig.update_yaxes(type="log", title_text="mean escape time t_p (t = ηk)", range=cur["y"],
                      exponentformat="power", row=1, col=1)
     fig.update_xaxes(title_text="effective dimension n", range=[0, n_top], row=1, col=2)
