@@ -13,6 +13,10 @@
   plotly.js that ships inside the ``plotly`` wheel, copied once into
   ``_static/vendor/`` (not under the book's own ``_static/``, whose files go on every
   page).
+* **Citation labels that match the text.**  Citations in the text read "Mori et al.,
+  2022" (``bibtex_reference_style: author_year``); the pybtex style ``logloss``
+  (``bibtex_default_style``) labels the references page the same way, instead of
+  "[MZLU22]".
 * **A list of theorems.**  The directive ``{logloss-theorems}`` lists every numbered
   theorem-like block of the book by chapter, each as a link with its number and title.
 """
@@ -74,6 +78,39 @@ def copy_plotly(app, exception) -> None:
     target = Path(app.outdir) / "_static" / PLOTLY_STATIC
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(get_plotlyjs(), encoding="utf8")
+
+
+# --- citation labels -------------------------------------------------------------
+
+
+def _register_bib_style() -> None:
+    from pybtex.plugin import register_plugin
+    from pybtex.richtext import Text
+    from pybtex.style.formatting.plain import Style as PlainStyle
+    from pybtex.style.labels import BaseLabelStyle
+
+    class AuthorYearLabels(BaseLabelStyle):
+        """ "Mori et al., 2022", "Hill, 1975", "Li and Tai, 2017", as the text cites them."""
+
+        def format_labels(self, sorted_entries):
+            for entry in sorted_entries:
+                people = entry.persons.get("author") or entry.persons.get("editor") or []
+                names = [Text.from_latex(" ".join(p.last_names)).render_as("text") for p in people]
+                if not names:
+                    who = entry.fields.get("key", entry.key)
+                elif len(names) == 1:
+                    who = names[0]
+                elif len(names) == 2:
+                    who = f"{names[0]} and {names[1]}"
+                else:
+                    who = f"{names[0]} et al."
+                yield f"{who}, {entry.fields.get('year', 'n.d.')}"
+
+    class Style(PlainStyle):
+        default_label_style = AuthorYearLabels
+        default_sorting_style = "author_year_title"
+
+    register_plugin("pybtex.style.formatting", "logloss", Style)
 
 
 # --- list of theorems ----------------------------------------------------------------
@@ -156,6 +193,7 @@ def _title(env, docname: str, label: str) -> list[nodes.Node]:
 
 
 def setup(app):
+    _register_bib_style()
     app.connect("html-page-context", offer_notebook, priority=500)
     app.connect("html-page-context", add_plotly)
     app.connect("doctree-read", drop_widget_state, priority=900)
