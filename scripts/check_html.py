@@ -148,10 +148,26 @@ def check_book(build: Path) -> list[Finding]:
     images = build / "_images"
     if not images.is_dir() or not any(images.iterdir()):
         found.append(Finding(str(images), "missing _images", "the book has no figure images"))
+    labels: set[str] = set()
+    cited: list[tuple[str, str]] = []
     for page in pages:
         rel = str(page.relative_to(build))
-        found += check_page(page.read_text(encoding="utf8"), rel, page_dir=page.parent)
+        html = page.read_text(encoding="utf8")
+        found += check_page(html, rel, page_dir=page.parent)
+        soup = BeautifulSoup(html, "html.parser")
+        for label in soup.select("div.citation span.label"):
+            labels.add(_norm(label.get_text()))
+        for a in soup.select("span.bibtex-citation a"):
+            cited.append((rel, _norm(a.get_text())))
+    if labels:
+        for rel, text in dict.fromkeys(cited):
+            if text not in labels:
+                found.append(Finding(rel, "citation label not on the references page", text))
     return found
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.replace("[", " ").replace("]", " ").split())
 
 
 SOURCE_PATTERNS = [

@@ -97,3 +97,19 @@ def test_paper_numbers_without_paper_are_notes(tmp_path):
     notes = []
     assert check_html.check_sources(tmp_path, notes) == []
     assert [(n.where, n.text) for n in notes] == [("ch.md:2", "Eq. (15)"), ("ch.md:5", "Fig. 3b")]
+
+
+def test_citation_labels_must_match_references_page(tmp_path):
+    build = tmp_path / "html"
+    (build / "_images").mkdir(parents=True)
+    (build / "_images" / "a.png").write_bytes(b"x")
+    (build / "references.html").write_text(page(
+        '<div class="citation"><span class="label"><span class="fn-bracket">[</span>'
+        'MZLU22<span class="fn-bracket">]</span></span><p>Mori</p></div>'))
+    (build / "ch.html").write_text(page(
+        '<p><span class="bibtex-citation">[<a href="references.html#x">Mori <em>et al.</em>, 2022</a>]'
+        "</span></p>"))
+    assert [f.kind for f in check_html.check_book(build)] == ["citation label not on the references page"]
+    (build / "references.html").write_text(page(
+        '<div class="citation"><span class="label">[Mori et al., 2022]</span></div>'))
+    assert check_html.check_book(build) == []
