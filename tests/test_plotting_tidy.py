@@ -83,3 +83,13 @@ def test_log_axis_labels_do_not_crowd():
     fmt = ax.xaxis.get_minor_formatter()
     labels = [fmt(x) for x in ax.xaxis.get_minorticklocs() if lo <= x <= hi]
     assert [t for t in labels if t] == ["2", "5", "20"]
+
+
+def test_legend_of_a_grid_panel_goes_above_the_grid():
+    fig, axes = plotting.figure(3, 2, width=2, height=1.6)
+    rng = np.random.default_rng(0)
+    for ax in axes:
+        ax.scatter(rng.uniform(size=3000), rng.uniform(size=3000), s=2, label="cloud")
+    axes[0].legend()
+    plotting.tidy(fig)
+    assert axes[0].get_legend() is None and len(fig.legends) == 1

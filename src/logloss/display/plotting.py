@@ -76,9 +76,9 @@ def tidy(fig: Figure) -> Figure:
 
     * A log axis that spans less than two decades, which would show one or two labelled
       ticks ("10⁰"), labels its minor ticks too (all of them below half a decade).
-    * A legend that covers data (a line's path or a marker) moves to the corner of its
-      axes that covers the fewest data points, and outside the axes, to the right, if
-      every corner covers some.
+    * A legend that covers data (a line's path, a marker or a bar) moves to a corner of
+      its axes that covers none; if every corner covers some, it moves outside: to the
+      right of the rightmost panel of a row, or above all panels in a grid.
 
     Idempotent; :func:`stamp` and :func:`logloss.show` call it.
     """
@@ -207,9 +207,20 @@ def _legends_off_data(fig: Figure) -> None:
                 best = (n, legend._loc)
             if n == 0:
                 break
+        spec = ax.get_subplotspec()
+        rightmost = spec is None or spec.colspan.stop == spec.get_gridspec().ncols
         if best[0] == 0:
             legend.set_loc(best[1])
-        else:
+        elif rightmost:
             legend.set_loc("upper left")
             legend.set_bbox_to_anchor((1.01, 1.0), transform=ax.transAxes)
+        elif not fig.legends and fig.get_layout_engine() is not None:
+            # inside a grid: one legend above all panels, keeping the grid's columns
+            handles, texts = legend.legend_handles, [t.get_text() for t in legend.get_texts()]
+            size = legend.get_texts()[0].get_fontsize() if texts else None
+            legend.remove()
+            fig.legend(handles, texts, loc="outside upper center", ncols=min(len(texts), 5),
+                       fontsize=size)
+        else:
+            legend.set_loc(best[1])
         fig.draw_without_rendering()
