@@ -94,7 +94,8 @@ def _tiles(shot: Path, width: int, tile: int) -> None:
     a = np.asarray(im)
     for i, y in enumerate(range(0, im.size[1], tile)):
         part = a[y:y + tile]
-        if (part < 245).any(axis=2).mean() > 0.002:
+        # blank: every row repeats the first (a page's end, or only a sidebar's edge)
+        if (part != part[:1]).any(axis=2).mean() > 0.002:
             Image.fromarray(part).save(shot.with_name(f"{shot.stem}_{i:02d}.png"))
     shot.unlink()
 
