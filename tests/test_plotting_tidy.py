@@ -93,3 +93,12 @@ def test_legend_of_a_grid_panel_goes_above_the_grid():
     axes[0].legend()
     plotting.tidy(fig)
     assert axes[0].get_legend() is None and len(fig.legends) == 1
+
+
+def test_reference_lines_count_as_data():
+    fig, (ax,) = plotting.figure()
+    ax.plot([1, 2, 3], [1, 2, 3], label="data")
+    ax.axhline(2.9, ls=":", label="paper value")
+    ax.legend(loc="upper left")
+    plotting.tidy(fig)
+    assert _covered(fig, ax) == 0

@@ -132,10 +132,8 @@ def _data_points(ax: Axes):
                               np.asarray(line.get_ydata(), dtype=float)])
         if len(xy) == 0 or not line.get_visible():
             continue
-        if line.get_transform() != ax.transData:
-            continue  # axhline/axvline and friends span the axes: not data
-        with np.errstate(all="ignore"):
-            pts = ax.transData.transform(xy)
+        with np.errstate(all="ignore"):  # the line's own transform: axhline's is blended
+            pts = line.get_transform().transform(xy)
         pts = pts[np.all(np.isfinite(pts), axis=1)]
         if len(pts) > 1 and line.get_linestyle() not in ("None", "", " "):
             seg = np.diff(pts, axis=0)
