@@ -188,9 +188,12 @@ PAPER_NUMBER = re.compile(r"\b(Eqs?\.|Figs?\.|App\.|Sec\.|Theorem)\s*"
 PAPER_MARK = re.compile(r"paper|\{cite\}|mori2022")
 
 
-def _paper_numbers(line: str) -> Iterator[str]:
+def _paper_numbers(line: str, previous: str = "") -> Iterator[str]:
+    text = previous[-30:] + " " + line  # "the paper's" may end the line before
+    shift = len(text) - len(line)
     for m in PAPER_NUMBER.finditer(line):
-        before, after = line[max(0, m.start() - 30):m.start()], line[m.end():m.end() + 40]
+        start = m.start() + shift
+        before, after = text[max(0, start - 30):start], line[m.end():m.end() + 40]
         if not PAPER_MARK.search(before) and not PAPER_MARK.search(after):
             yield m.group(0)
 
@@ -213,7 +216,9 @@ def check_sources(root: Path, notes: list[Finding] | None = None) -> list[Findin
     found: list[Finding] = []
     for path in _toc_files(root):
         in_code = in_header = False
+        previous = ""
         for number, line in enumerate(path.read_text(encoding="utf8").splitlines(), 1):
+            previous, line_before = line, previous
             if line.startswith("```{code-cell}"):
                 in_code, in_header, start = True, False, number
                 continue
@@ -232,7 +237,7 @@ def check_sources(root: Path, notes: list[Finding] | None = None) -> list[Findin
                     found.append(Finding(where, kind, m.group(0).strip()))
             if notes is not None and not line.lstrip().startswith("|"):  # tables say "paper"
                 notes.extend(Finding(where, "note: the paper's number? write 'paper ...'", text)
-                             for text in _paper_numbers(line))
+                             for text in _paper_numbers(line, line_before))
     return found
 
 

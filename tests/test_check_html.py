@@ -93,10 +93,10 @@ def test_sources_lint_reads_figure_captions_not_code(tmp_path):
 def test_paper_numbers_without_paper_are_notes(tmp_path):
     (tmp_path / "_toc.yml").write_text("root: ch\n")
     (tmp_path / "ch.md").write_text("# Ch\nas in Eq. (15), the\nas in paper Eq. (15)\n"
-                                    "Eq. 16 of {cite}`mori2022power`\nsee Fig. 3b.\n")
+                                    "Eq. 16 of {cite}`mori2022power`\n\nsee Fig. 3b.\n")
     notes = []
     assert check_html.check_sources(tmp_path, notes) == []
-    assert [(n.where, n.text) for n in notes] == [("ch.md:2", "Eq. (15)"), ("ch.md:5", "Fig. 3b")]
+    assert [(n.where, n.text) for n in notes] == [("ch.md:2", "Eq. (15)"), ("ch.md:6", "Fig. 3b")]
 
 
 def test_citation_labels_must_match_references_page(tmp_path):
@@ -113,3 +113,11 @@ def test_citation_labels_must_match_references_page(tmp_path):
     (build / "references.html").write_text(page(
         '<div class="citation"><span class="label">[Mori et al., 2022]</span></div>'))
     assert check_html.check_book(build) == []
+
+
+def test_paper_mark_on_the_previous_line_counts(tmp_path):
+    (tmp_path / "_toc.yml").write_text("root: ch\n")
+    (tmp_path / "ch.md").write_text("# Ch\nwhere B_k is drawn. The paper's\nEq. (2) writes\n")
+    notes = []
+    check_html.check_sources(tmp_path, notes)
+    assert notes == []
