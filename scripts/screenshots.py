@@ -50,6 +50,9 @@ window.addEventListener('load', function () {
       if (clipped) out.push('clipped ' + desc(el) + ' needs ' + need + ' px');
       else if (!ok && r.right > vw + 1) out.push('off-screen ' + desc(el) + ' right=' + Math.round(r.right));
     });
+    var doc = document.documentElement;
+    if (doc.scrollWidth > doc.clientWidth + 1)
+      out.push('page scrolls sideways: ' + doc.scrollWidth + ' px in ' + doc.clientWidth);
     var pre = document.createElement('pre');
     pre.id = 'logloss-audit';
     pre.textContent = 'AUDIT-BEGIN\n' + out.join('\n') + '\nAUDIT-END';
@@ -69,7 +72,7 @@ window.addEventListener('load', function () {
 
 # Chromium's headless window is never narrower than about 500 px, so a phone width is
 # emulated by an iframe of that width in a wider page.
-FRAME = """<!DOCTYPE html><html><body style="margin:0;background:#888">
+FRAME = """<!DOCTYPE html><html><body style="margin:0;background:#888;overflow:hidden">
 <iframe src="{src}" style="width:{width}px;height:{height}px;border:0;background:white;display:block"></iframe>
 <pre id="audit"></pre>
 <script>window.addEventListener('message', function (e) {{
