@@ -34,6 +34,7 @@ from sphinx.util.docutils import SphinxDirective
 
 PLOTLY_MARKER = 'class="logloss-plotly'
 PLOTLY_STATIC = "vendor/plotly.min.js"
+THEOREMS_KEY = "logloss_theorem_list"
 
 
 # --- executed notebooks -------------------------------------------------------------
@@ -122,7 +123,14 @@ class TheoremsNode(nodes.General, nodes.Element):
 
 class TheoremsDirective(SphinxDirective):
     def run(self):
+        NbMetadataCollector.set_doc_data(self.env, self.env.docname, THEOREMS_KEY, True)
         return [TheoremsNode()]
+
+
+def _reread_theorem_lists(_app, env):
+    """Re-read the pages with a theorem list whenever any page changes."""
+    return [doc for doc, meta in NbMetadataCollector.get_doc_data(env).items()
+            if meta.get(THEOREMS_KEY)]
 
 
 class TheoremsTransform(SphinxPostTransform):
@@ -200,5 +208,6 @@ def setup(app):
     app.connect("build-finished", copy_plotly)
     app.add_node(TheoremsNode)
     app.add_directive("logloss-theorems", TheoremsDirective)
+    app.connect("env-updated", _reread_theorem_lists)
     app.add_post_transform(TheoremsTransform)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
