@@ -1,5 +1,6 @@
 # Two entry points, both self-contained on a fresh machine:
-#   make book   install what is needed and build the HTML book into _build/html/index.html
+#   make book   install what is needed, build the HTML book into _build/html/index.html
+#               and check it as a reader sees it (scripts/check_html.py)
 #   make test   install what is needed, lint (ruff), and run the unit tests and every chapter under nbval
 PYTHON ?= python3
 VENV   ?= .venv
@@ -19,6 +20,7 @@ install: $(STAMP)
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --all -W --keep-going
+	$(BIN)/python scripts/check_html.py _build/html --sources .
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
 test: $(STAMP)

@@ -289,7 +289,38 @@ def run_experiment(
         print(f"[logloss] {name}: scale={scale}, seed={seed}, {wall:.1f} s")
         for note in outcome.notes:
             print(f"[logloss] note: {note}")
+    _display_run_record(result)
     return result
+
+
+#: MIME type of the run record that :func:`run_experiment` displays inside IPython.  The
+#: book's status page reads it from the executed notebooks; renderers that do not know it
+#: (the HTML book, JupyterLab) show nothing.
+RUN_MIME = "application/vnd.logloss.run+json"
+
+
+def run_record(result: Result) -> dict[str, Any]:
+    """The structured record of one run: experiment, scale, seed, wall time and machine."""
+    import os
+
+    return {"experiment": result.name, "scale": result.scale, "seed": result.seed,
+            "wall_time_s": round(result.wall_time_s, 3), "device": result.device,
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "machine": platform.machine(), "python": platform.python_version()}
+
+
+def _display_run_record(result: Result) -> None:
+    """Display :func:`run_record` as a :data:`RUN_MIME` bundle when running in a kernel."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency of the book only
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return
+    from IPython.display import display
+
+    display({RUN_MIME: run_record(result)}, raw=True)
 
 
 def _check_keys(exp: Experiment, outcome: Outcome) -> None:

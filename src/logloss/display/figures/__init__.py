@@ -52,13 +52,17 @@ def show(obj, *, dpi: int = 200) -> None:
     ``Figure``.  The figure is rendered to PNG at ``dpi`` and shown with IPython's
     ``display``, then closed, so that a book built with ``MPLBACKEND=Agg`` (where no
     figure is picked up automatically) still has every image, and none is shown twice.
+    A figure passed in is :func:`~logloss.display.plotting.tidy`-ed first (those drawn
+    by :func:`plot` already are).
     """
     import io
 
     import matplotlib.pyplot as plt
     from IPython.display import Image, display
 
-    fig = obj if hasattr(obj, "savefig") else plot(obj)
+    from ..plotting import tidy
+
+    fig = tidy(obj) if hasattr(obj, "savefig") else plot(obj)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)

@@ -1,0 +1,123 @@
+"""The checker over the built HTML (scripts/check_html.py) on small synthetic pages."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("check_html", ROOT / "scripts" / "check_html.py")
+check_html = importlib.util.module_from_spec(_spec)
+sys.modules["check_html"] = check_html
+_spec.loader.exec_module(check_html)
+
+
+def page(body: str) -> str:
+    return f"<html><head><title>t</title></head><body><main>{body}</main></body></html>"
+
+
+GOOD_FIGURE = ('<figure id="fig-a"><img src="../_images/a.png"/><figcaption><p>'
+               '<span class="caption-number">Fig. 1.1 </span>'
+               '<span class="caption-text">A caption.</span></p></figcaption></figure>')
+
+
+def kinds(body: str, **kw) -> list[str]:
+    return [f.kind for f in check_html.check_page(page(body), "p.html", **kw)]
+
+
+def test_clean_page_passes():
+    body = ("<p>As <a class='reference internal' href='#eq-a'>Eq. (1.2)</a> shows, "
+            "see <a href='#fig-a'>Fig. 1.1</a> and Theorem 1.</p>" + GOOD_FIGURE
+            + "<div class='cell_input'><pre>x = {'fig-a': 1}  # {eq}</pre></div>"
+            + "<script>var s = '```{prf:theorem}';</script>")
+    assert kinds(body) == []
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("<pre>````{prf:theorem} Power law\n:label: thm-escape\n</pre>", "raw directive fence"),
+    ("<p>:label: thm-escape</p>", "raw directive option"),
+    ("<p>by {prf:ref}`thm-x`</p>", "raw role"),
+    ("<p>as in {eq}`eq-loss`</p>", "raw role"),
+    ("<p>see {cite}`mori2022power`</p>", "raw role"),
+    ("<p>see <span class='std std-numref'>fig-decoupling</span></p>", "label shown as text"),
+    ("<p>Eq. (eq-phi-discrete) gives</p>", "label shown as text"),
+    ("<p>R3, Eq. <a href='#x'>Eq. (2.1)</a> itself</p>", "doubled reference prefix"),
+    ("<p>Equation <a href='#x'>Eq. (4.1)</a> is</p>", "doubled reference prefix"),
+    ("<div class='cell_output'><pre>&lt;Figure size 640x480 with 1 Axes&gt;</pre></div>",
+     "figure shown as text, no image"),
+    ("<figure id='fig-b'><figcaption><p><span class='caption-number'>Fig. 2 </span>"
+     "</p></figcaption></figure>", "figure without an image"),
+    ("<figure id='fig-c'><img src='x.png'/><figcaption><p>no number</p></figcaption></figure>",
+     "figure without a number"),
+    ("<script src='https://cdn.plot.ly/plotly-2.min.js'></script>", "script from the network"),
+])
+def test_each_defect_is_found(text, kind):
+    assert kind in kinds(text)
+
+
+def test_missing_image_file_and_missing_images_folder(tmp_path):
+    build = tmp_path / "html"
+    (build / "chapters").mkdir(parents=True)
+    (build / "chapters" / "a.html").write_text(page(GOOD_FIGURE))
+    found = [f.kind for f in check_html.check_book(build)]
+    assert "missing _images" in found
+    assert "image file missing" in found
+    (build / "_images").mkdir()
+    (build / "_images" / "a.png").write_bytes(b"\x89PNG")
+    assert check_html.check_book(build) == []
+    assert check_html.main([str(build)]) == 0
+
+
+def test_sources_lint_gives_file_and_line(tmp_path):
+    (tmp_path / "_toc.yml").write_text("root: intro\nchapters:\n  - file: ch\n")
+    (tmp_path / "intro.md").write_text("# Intro\n")
+    (tmp_path / "ch.md").write_text(
+        "# Ch\n\nEquation {eq}`eq-a` says.\n"
+        "````{prf:theorem} Title (of {cite}`x`)\n:label: thm-a\nbody\n````\n"
+        "$$ x $$ (eq-b)\n"
+        "see Eq. (eq-b)\n"
+        "```{code-cell} ipython3\nprint('Eq. {eq}`x`')\n```\n")
+    found = check_html.check_sources(tmp_path)
+    assert [f.where for f in found] == ["ch.md:3", "ch.md:4", "ch.md:9"]
+
+
+def test_sources_lint_reads_figure_captions_not_code(tmp_path):
+    (tmp_path / "_toc.yml").write_text("root: ch\n")
+    (tmp_path / "ch.md").write_text(
+        "# Ch\n```{code-cell} ipython3\n---\nmystnb:\n  figure:\n"
+        "    caption: From Eq. (eq-phi-discrete).\n---\nx = '(eq-a)'\n```\n")
+    assert [f.where for f in check_html.check_sources(tmp_path)] == ["ch.md:6"]
+
+
+def test_paper_numbers_without_paper_are_notes(tmp_path):
+    (tmp_path / "_toc.yml").write_text("root: ch\n")
+    (tmp_path / "ch.md").write_text("# Ch\nas in Eq. (15), the\nas in paper Eq. (15)\n"
+                                    "Eq. 16 of {cite}`mori2022power`\n\nsee Fig. 3b.\n")
+    notes = []
+    assert check_html.check_sources(tmp_path, notes) == []
+    assert [(n.where, n.text) for n in notes] == [("ch.md:2", "Eq. (15)"), ("ch.md:6", "Fig. 3b")]
+
+
+def test_citation_labels_must_match_references_page(tmp_path):
+    build = tmp_path / "html"
+    (build / "_images").mkdir(parents=True)
+    (build / "_images" / "a.png").write_bytes(b"x")
+    (build / "references.html").write_text(page(
+        '<div class="citation"><span class="label"><span class="fn-bracket">[</span>'
+        'MZLU22<span class="fn-bracket">]</span></span><p>Mori</p></div>'))
+    (build / "ch.html").write_text(page(
+        '<p><span class="bibtex-citation">[<a href="references.html#x">Mori <em>et al.</em>, 2022</a>]'
+        "</span></p>"))
+    assert [f.kind for f in check_html.check_book(build)] == ["citation label not on the references page"]
+    (build / "references.html").write_text(page(
+        '<div class="citation"><span class="label">[Mori et al., 2022]</span></div>'))
+    assert check_html.check_book(build) == []
+
+
+def test_paper_mark_on_the_previous_line_counts(tmp_path):
+    (tmp_path / "_toc.yml").write_text("root: ch\n")
+    (tmp_path / "ch.md").write_text("# Ch\nwhere B_k is drawn. The paper's\nEq. (2) writes\n")
+    notes = []
+    check_html.check_sources(tmp_path, notes)
+    assert notes == []
