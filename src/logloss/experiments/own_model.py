@@ -40,8 +40,8 @@ from ._registry import Outcome, experiment
 PRESETS = {
     "smoke": dict(N=200, channels=[4, 8], eta=0.05, B=50, epochs=6, monitor_every=4, k=10,
                   replicas=4, fp_steps=40, c=[1.05, 1.2, 1.5, 2.0]),
-    "book": dict(N=1000, channels=[8, 16], eta=0.05, B=50, epochs=40, monitor_every=20, k=20,
-                 replicas=8, fp_steps=200, c=[1.02, 1.05, 1.1, 1.2, 1.5, 2.0, 3.0]),
+    "book": dict(N=500, channels=[8, 16], eta=0.05, B=50, epochs=30, monitor_every=15, k=20,
+                 replicas=6, fp_steps=60, c=[1.02, 1.05, 1.1, 1.2, 1.5, 2.0]),
     "paper": dict(N=10_000, channels=[16, 32], eta=0.05, B=50, epochs=100, monitor_every=200,
                   k=30, replicas=32, fp_steps=2000, c=[1.02, 1.05, 1.1, 1.2, 1.5, 2.0, 3.0, 5.0]),
 }
