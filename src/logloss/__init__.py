@@ -32,6 +32,7 @@ from .measure.gradients import per_sample_grads
 from .measure.gram import decoupling_spectra, ntk_gram
 from .measure.hessian import hessian_outliers, participation_ratio
 from .measure.noise import noise_strength
+from .measure.noise_scale import GradientNoiseScale, gradient_noise_scale
 from .runs import save_run
 from .stats.first_passage import fit_slope, mean_first_passage
 from .stats.lines import fit_line, fit_power_law
@@ -57,6 +58,8 @@ __all__ = [
     "minibatch_noise_covariance",
     "per_sample_grads",
     "noise_strength",
+    "gradient_noise_scale",
+    "GradientNoiseScale",
     "ntk_gram",
     "decoupling_spectra",
     "hessian_outliers",
