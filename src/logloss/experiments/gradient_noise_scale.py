@@ -26,7 +26,8 @@ PRESETS = {
     "gradient-noise-scale",
     description="Simple noise scale B_simple = 𝒩/‖∇L‖² along SGD: exact vs two-batch estimator",
     presets=PRESETS,
-    measured=("b_simple_final", "two_batch_final", "max_abs_z_two_batch", "z_one_over_B_final"),
+    measured=("b_simple_final", "b_simple_growth", "two_batch_final", "max_abs_z_two_batch",
+              "one_over_B_bias_over_grad_sq"),
     tables=("checkpoints",),
 )
 def run(p: dict, rng: np.random.Generator) -> Outcome:
@@ -51,19 +52,26 @@ def run(p: dict, rng: np.random.Generator) -> Outcome:
                          one_over_B_se=naive.b_simple_two_batch.stderr,
                          grad_sq_est=fin.grad_sq_estimate.value,
                          grad_sq_est_se=fin.grad_sq_estimate.stderr,
-                         grad_sq_est_one_over_B=naive.grad_sq_estimate.value, draw_seed=draw_seed))
+                         grad_sq_est_one_over_B=naive.grad_sq_estimate.value,
+                         trace_est=fin.trace_estimate.value, trace_est_se=fin.trace_estimate.stderr,
+                         z_trace=(fin.trace_estimate.value - fin.noise) / fin.trace_estimate.stderr,
+                         z_grad_sq=(fin.grad_sq_estimate.value - fin.grad_sq_norm) / fin.grad_sq_estimate.stderr,
+                         resolved=bool(fin.grad_sq_estimate.value > 3 * fin.grad_sq_estimate.stderr),
+                         draw_seed=draw_seed))
 
     rec = train_sgd(net, data.x, data.y, eta=p["eta"], B=p["B"], epochs=p["epochs"], seed=seed + 1,
                     record_at=sched, callback=at_checkpoint, desc="SGD (noise scale)")
     out = Outcome()
     out.tables["checkpoints"] = rows
     last = rows[-1]
-    z = [(r["two_batch"] - r["b_simple"]) / r["two_batch_se"] for r in rows]
+    # 𝒮 and 𝒢 are means of independent draws (close to Gaussian); their ratio is not, when 𝒢
+    # is not resolved from 0, so the agreement is tested on 𝒮 and 𝒢.
+    z = [max(abs(r["z_trace"]), abs(r["z_grad_sq"])) for r in rows]
     out.measured["b_simple_final"] = Measured(last["b_simple"])
+    out.measured["b_simple_growth"] = Measured(last["b_simple"] / rows[0]["b_simple"])
     out.measured["two_batch_final"] = Measured(last["two_batch"], last["two_batch_se"])
-    out.measured["max_abs_z_two_batch"] = Measured(float(np.max(np.abs(z))))
-    out.measured["z_one_over_B_final"] = Measured(float((last["one_over_B"] - last["b_simple"])
-                                                        / last["one_over_B_se"]))
+    out.measured["max_abs_z_two_batch"] = Measured(float(np.max(z)))
+    out.measured["one_over_B_bias_over_grad_sq"] = Measured(last["noise"] / (p["N"] - 1) / last["grad_sq"])
     out.arrays.update(epochs=rec.epochs, L=rec.loss, noise=rec.noise, grad_sq=rec.grad_sq_norm)
     out.notes.append(f"MLP {'-'.join(map(str, p['widths']))} on {data.name}; MSE, η={p['eta']}, "
                      f"B={p['B']}, {p['epochs']} epochs; two-batch estimator with B_small={p['B_small']}, "

@@ -14,7 +14,7 @@ variant(
     description="R4 (𝒩 against L) with hidden widths 64 instead of 256",
     changes={
         "smoke": dict(widths=[32, 32, 32]),
-        "book": dict(widths=[64, 64, 64], seeds=8, points=80),
+        "book": dict(widths=[64, 64, 64], seeds=6, points=80),
         "paper": dict(widths=[500, 500, 500]),
     },
 )
@@ -24,7 +24,7 @@ variant(
     description="R4 (𝒩 against L) with hidden widths 64, trained three times longer",
     changes={
         "smoke": dict(widths=[32, 32, 32], epochs=1200),
-        "book": dict(widths=[64, 64, 64], seeds=8, points=80, epochs=1200),
+        "book": dict(widths=[64, 64, 64], seeds=4, points=80, epochs=1200),
         "paper": dict(widths=[500, 500, 500], epochs=3000),
     },
 )
