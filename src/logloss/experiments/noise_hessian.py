@@ -22,7 +22,7 @@ NH_PRESETS = {
     "smoke": dict(N_lin=2000, d=5, distances=[0.0, 0.5, 1.0, 2.0], replicas=10, B=10,
                   N_mlp=300, widths=[784, 10, 1], eta=0.01, B_mlp=100, epochs=100, top_k=5, seeds=2),
     "book": dict(N_lin=10000, d=5, distances=[0.0, 0.25, 0.5, 1.0, 2.0, 4.0], replicas=20, B=10,
-                 N_mlp=1000, widths=[784, 10, 1], eta=0.01, B_mlp=100, epochs=300, top_k=10, seeds=6),
+                 N_mlp=1000, widths=[784, 10, 1], eta=0.01, B_mlp=100, epochs=300, top_k=10, seeds=5),
     "paper": dict(N_lin=100000, d=5, distances=[0.0, 0.25, 0.5, 1.0, 2.0, 4.0], replicas=50, B=10,
                   N_mlp=10000, widths=[784, 10, 1], eta=0.01, B_mlp=100, epochs=1000, top_k=10, seeds=4),
 }

@@ -14,7 +14,7 @@ variant(
     description="Noise strength 𝒩 against L for the CNN with cross-entropy, η=0.05 (R5 Fig. 5b, 5d)",
     changes={
         "smoke": dict(model="cnn", loss="ce", eta=0.05, N=200, epochs=300, points=30),
-        "book": dict(model="cnn", loss="ce", eta=0.05, N=200, epochs=300, points=40, seeds=3),
+        "book": dict(model="cnn", loss="ce", eta=0.05, N=200, epochs=300, points=40, seeds=2),
         "paper": dict(model="cnn", loss="ce", eta=0.05, N=50_000, epochs=1000, points=60, seeds=1),
     },
 )
