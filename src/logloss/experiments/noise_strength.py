@@ -21,7 +21,7 @@ PRESETS = {
                   bootstrap=50),
     "book": dict(model="mlp", dataset="auto", loss="mse", N=500, widths=[256, 256, 256],
                  cnn_widths=[8, 16, 32], convs_per_stack=1, eta=0.1, B=100, epochs=400, points=80,
-                 fit_from=0.25, mid_window=[0.02, 0.3], seeds=8, ratio_at=[0.5, 1.0],
+                 fit_from=0.25, mid_window=[0.02, 0.3], seeds=6, ratio_at=[0.5, 1.0],
                  bootstrap=200),
     "paper": dict(model="mlp", dataset="auto", loss="mse", N=60000, widths=[2000, 2000, 2000],
                   cnn_widths=[64, 128, 256], convs_per_stack=3, eta=0.1, B=100, epochs=1000,
