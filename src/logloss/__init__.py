@@ -34,6 +34,7 @@ from .measure.gram import decoupling_spectra, ntk_gram
 from .measure.hessian import hessian_outliers, participation_ratio
 from .measure.monitor import NoiseMonitor
 from .measure.noise import noise_strength
+from .measure.noise_scale import GradientNoiseScale, gradient_noise_scale
 from .measure.predict import EscapePrediction, predict_escape
 from .runs import save_run
 from .stats.first_passage import fit_slope, mean_first_passage
@@ -63,6 +64,8 @@ __all__ = [
     "minibatch_noise_covariance",
     "per_sample_grads",
     "noise_strength",
+    "gradient_noise_scale",
+    "GradientNoiseScale",
     "ntk_gram",
     "decoupling_spectra",
     "hessian_outliers",

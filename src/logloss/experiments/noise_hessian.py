@@ -22,11 +22,11 @@ from ._registry import Outcome, experiment
 
 NH_PRESETS = {
     "smoke": dict(N_lin=2000, d=5, distances=[0.0, 0.5, 1.0, 2.0], replicas=10, B=10,
-                  N_mlp=300, widths=[784, 10, 1], eta=0.01, B_mlp=100, epochs=100, top_k=5),
+                  N_mlp=300, widths=[784, 10, 1], eta=0.01, B_mlp=100, epochs=100, top_k=5, seeds=2),
     "book": dict(N_lin=10000, d=5, distances=[0.0, 0.25, 0.5, 1.0, 2.0, 4.0], replicas=20, B=10,
-                 N_mlp=1000, widths=[784, 10, 1], eta=0.01, B_mlp=100, epochs=300, top_k=10),
+                 N_mlp=1000, widths=[784, 10, 1], eta=0.01, B_mlp=100, epochs=300, top_k=10, seeds=5),
     "paper": dict(N_lin=100000, d=5, distances=[0.0, 0.25, 0.5, 1.0, 2.0, 4.0], replicas=50, B=10,
-                  N_mlp=10000, widths=[784, 10, 1], eta=0.01, B_mlp=100, epochs=1000, top_k=10),
+                  N_mlp=10000, widths=[784, 10, 1], eta=0.01, B_mlp=100, epochs=1000, top_k=10, seeds=4),
 }
 
 
@@ -112,35 +112,53 @@ def run_noise_hessian(p: dict, rng: np.random.Generator) -> Outcome:
     out.measured["linreg_err_eq6_at_min"] = Measured(float(np.mean([r["err_eq6"] for r in at_min])),
                                                      float(np.std([r["err_eq6"] for r in at_min], ddof=1)
                                                            / np.sqrt(len(at_min))))
-    # Small MLP trained towards a minimum of the MNIST even/odd data.
+    # Small MLP trained towards a minimum of the MNIST even/odd data, from several seeds.
     data = mnist_even_odd(p["N_mlp"])
-    seed = int(rng.integers(2**31))
-    net = mlp(p["widths"], seed=seed)
-    rec = train_sgd(net, data.x, data.y, eta=p["eta"], B=p["B_mlp"], epochs=p["epochs"],
-                    seed=seed + 1, record_at=[0, p["epochs"]], desc="SGD (noise-hessian)")
     k = int(p["top_k"])
-    G = per_sample_grads(net, data.x, data.y).double().numpy()
-    Nm = G.shape[0]
-    Gc = G - G.mean(axis=0)
-    fpf = finite_population_factor(Nm, p["B_mlp"])
-    # Σ = fpf/B · GcᵀGc/N: nonzero eigenvalues from the N × N Gram matrix.
-    sig = fpf / p["B_mlp"] * np.linalg.eigvalsh(Gc @ Gc.T / Nm)[::-1][:k]
-    L = float(rec.loss[-1])
-    sigma_top = sig * p["B_mlp"] / (2 * L)
-    K = ntk_gram(net, data.x)
-    gn_top = np.linalg.eigvalsh(K / Nm)[::-1][:k]
-    hess_top = _top_eigs_hessian(net, data.x, data.y, k)
-    out.arrays.update(sigma_top=sigma_top, gn_top=gn_top, hess_top=hess_top)
-    ratio = sigma_top / hess_top
-    out.measured["mlp_top1_ratio"] = Measured(float(ratio[0]))
-    out.measured["mlp_topk_geomean_ratio"] = Measured(float(np.exp(np.mean(np.log(ratio)))))
-    out.measured["mlp_gn_top1_ratio"] = Measured(float(gn_top[0] / hess_top[0]))
-    out.measured["mlp_L"] = Measured(L)
-    out.measured["mlp_grad_sq_over_noise"] = Measured(float(rec.grad_sq_norm[-1] / rec.noise[-1]))
+    per_seed = []
+    for s_i in range(int(p["seeds"])):
+        seed = int(rng.integers(2**31))
+        net = mlp(p["widths"], seed=seed)
+        rec = train_sgd(net, data.x, data.y, eta=p["eta"], B=p["B_mlp"], epochs=p["epochs"],
+                        seed=seed + 1, record_at=[0, p["epochs"]], desc=f"SGD (noise-hessian) seed {s_i}")
+        G = per_sample_grads(net, data.x, data.y).double().numpy()
+        Nm = G.shape[0]
+        Gc = G - G.mean(axis=0)
+        fpf = finite_population_factor(Nm, p["B_mlp"])
+        # Σ = fpf/B · GcᵀGc/N: nonzero eigenvalues from the N × N Gram matrix.
+        sig = fpf / p["B_mlp"] * np.linalg.eigvalsh(Gc @ Gc.T / Nm)[::-1][:k]
+        L = float(rec.loss[-1])
+        K = ntk_gram(net, data.x)
+        per_seed.append(dict(seed=seed, L=L, sigma_top=sig * p["B_mlp"] / (2 * L),
+                             gn_top=np.linalg.eigvalsh(K / Nm)[::-1][:k],
+                             hess_top=_top_eigs_hessian(net, data.x, data.y, k),
+                             grad_sq_over_noise=float(rec.grad_sq_norm[-1] / rec.noise[-1])))
+    first = per_seed[0]
+    sigma_top, gn_top, hess_top = first["sigma_top"], first["gn_top"], first["hess_top"]
+    out.arrays.update(sigma_top=sigma_top, gn_top=gn_top, hess_top=hess_top,
+                      log_ratio=np.array([np.log(r["sigma_top"] / r["hess_top"]) for r in per_seed]),
+                      log_gn_ratio=np.array([np.log(r["gn_top"] / r["hess_top"]) for r in per_seed]))
+    lr = out.arrays["log_ratio"]  # (seeds, k): log of Σ·B/2L over the Hessian, eigenvalue by eigenvalue
+    n_s = lr.shape[0]
+    lr_se = lr.std(axis=0, ddof=1) / np.sqrt(n_s) if n_s > 1 else np.full(k, np.nan)
+    ratio = np.exp(lr)
+    L = float(np.mean([r["L"] for r in per_seed]))
+    gm = np.exp(lr.mean(axis=1))  # geometric-mean ratio of each seed
+    def mean_se(v):
+        v = np.asarray(v, dtype=float)
+        return Measured(float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan"))
+    out.measured["mlp_top1_ratio"] = mean_se(ratio[:, 0])
+    out.measured["mlp_topk_geomean_ratio"] = mean_se(gm)
+    out.measured["mlp_gn_top1_ratio"] = mean_se([r["gn_top"][0] / r["hess_top"][0] for r in per_seed])
+    out.measured["mlp_L"] = mean_se([r["L"] for r in per_seed])
+    out.measured["mlp_grad_sq_over_noise"] = mean_se([r["grad_sq_over_noise"] for r in per_seed])
     out.theory.update(mlp_top1_ratio=1.0, mlp_topk_geomean_ratio=1.0, mlp_gn_top1_ratio=1.0)
-    out.tables["mlp"] = [dict(i=i + 1, sigma_B_over_2L=float(s), gauss_newton=float(g), hessian=float(h))
+    out.tables["mlp"] = [dict(i=i + 1, sigma_B_over_2L=float(s), gauss_newton=float(g), hessian=float(h),
+                              log_ratio_mean=float(lr[:, i].mean()), log_ratio_se=float(lr_se[i]),
+                              log_ratio_sd=float(lr[:, i].std(ddof=1)) if n_s > 1 else float("nan"),
+                              seeds=n_s)
                          for i, (s, g, h) in enumerate(zip(sigma_top, gn_top, hess_top))]
     out.notes.append(f"linear regression: x, y i.i.d. N(0,1), d={p['d']}, N={p['N_lin']}, B={p['B']}, "
                      f"{p['replicas']} data sets; MLP {'-'.join(map(str, p['widths']))} on {data.name}, "
-                     f"SGD η={p['eta']}, B={p['B_mlp']}, {p['epochs']} epochs (L={L:.3g})")
+                     f"SGD η={p['eta']}, B={p['B_mlp']}, {p['epochs']} epochs, {p['seeds']} seeds (mean L={L:.3g})")
     return out

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
+from scipy.stats import ks_2samp
 
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
@@ -17,13 +19,16 @@ from ._registry import Outcome, experiment
 PRESETS = {
     "smoke": dict(model="mlp", dataset="auto", loss="mse", N=200, widths=[64, 64, 64],
                   cnn_widths=[4, 8, 8], convs_per_stack=1, eta=0.1, B=100, epochs=400, points=24,
-                  fit_from=0.3, mid_window=[0.02, 0.3], seeds=1),
+                  fit_from=0.3, mid_window=[0.02, 0.3], seeds=1, ratio_at=[0.5, 1.0],
+                  bootstrap=50),
     "book": dict(model="mlp", dataset="auto", loss="mse", N=500, widths=[256, 256, 256],
-                 cnn_widths=[8, 16, 32], convs_per_stack=1, eta=0.1, B=100, epochs=400, points=40,
-                 fit_from=0.25, mid_window=[0.02, 0.3], seeds=4),
+                 cnn_widths=[8, 16, 32], convs_per_stack=1, eta=0.1, B=100, epochs=400, points=80,
+                 fit_from=0.25, mid_window=[0.02, 0.3], seeds=6, ratio_at=[0.5, 1.0],
+                 bootstrap=200),
     "paper": dict(model="mlp", dataset="auto", loss="mse", N=60000, widths=[2000, 2000, 2000],
                   cnn_widths=[64, 128, 256], convs_per_stack=3, eta=0.1, B=100, epochs=1000,
-                  points=60, fit_from=0.25, mid_window=[0.02, 0.3], seeds=1),
+                  points=60, fit_from=0.25, mid_window=[0.02, 0.3], seeds=1,
+                  ratio_at=[0.5, 1.0], bootstrap=200),
 }
 
 
@@ -73,13 +78,38 @@ def local_slopes(L: np.ndarray, noise: np.ndarray, width: int = 5) -> np.ndarray
     return out
 
 
+def _loss_ratios(net, x, y, loss) -> np.ndarray:
+    """ℓ_μ / L for every sample at the network's current parameters."""
+    with torch.no_grad():
+        ell = loss(net(x), y).double().numpy()
+    return ell / ell.mean()
+
+
+def _scale_free_row(ra: np.ndarray, rb: np.ndarray, n_boot: int, rng: np.random.Generator) -> dict:
+    """KS distance and second moments of two ℓ_μ/L samples (same μ), with bootstrap errors.
+
+    The bootstrap resamples the samples μ (pairs (r_a, r_b) together) ``n_boot`` times.
+    """
+    def stats_of(a, b):
+        return ks_2samp(a, b).statistic, np.mean(a**2), np.mean(b**2)
+
+    obs = stats_of(ra, rb)
+    N = len(ra)
+    boot = np.array([stats_of(ra[i], rb[i]) for i in (rng.integers(0, N, N) for _ in range(n_boot))])
+    sd = boot.std(axis=0, ddof=1)
+    return dict(ks=float(obs[0]), ks_boot_sd=float(sd[0]),
+                ks_crit95=float(1.358 * np.sqrt(2 / N)),
+                m2_a=float(obs[1]), m2_a_sd=float(sd[1]), m2_b=float(obs[2]), m2_b_sd=float(sd[2]))
+
+
 @experiment(
     "noise-strength",
     description="Noise strength 𝒩 against the loss L during SGD (R4 Fig. 2, R5 Fig. 5)",
     presets=PRESETS,
-    measured=('L_final', 'mid_slope', 'slope', 'slope_ols_stderr'),
+    measured=('L_final', 'mid_slope', 'mid_slope_seed_sd', 'slope', 'slope_ols_stderr',
+              'slope_seed_sd', 'ks_distance', 'm2_ratio'),
     theory=('slope',),
-    tables=('seeds',),
+    tables=('seeds', 'scale_free'),
     checks=dict(model=("mlp", "cnn"), dataset=("auto", "fashion-mnist", "cifar10"),
                 loss=("mse", "ce"), fit_from="[0,1)", mid_window="[0,1]"),
 )
@@ -92,13 +122,16 @@ def run(p: dict, rng: np.random.Generator) -> Outcome:
     loss = get_loss(p["loss"])
     x, y, dname, channels, side, notes = _data(p)
     sched = log_schedule(p["epochs"], p["points"])
+    ratio_epochs = sorted({int(round(f * p["epochs"])) for f in p["ratio_at"]})
+    if len(ratio_epochs) != 2:
+        raise ValueError(f"ratio_at must name two distinct fractions of training, got {p['ratio_at']}")
     out = Outcome(notes=notes)
-    Ls, Ns, slopes, rows = [], [], [], []
+    Ls, Ns, Gs, slopes, rows, sf_rows = [], [], [], [], [], []
     for s in range(int(p["seeds"])):
         seed = int(rng.integers(2**31))
         net, mdesc = _model(p, seed, channels, side)
         rec = train_sgd(net, x, y, eta=p["eta"], B=p["B"], epochs=p["epochs"], seed=seed + 1,
-                        loss=loss, record_at=sched, desc=f"SGD seed {s}")
+                        loss=loss, record_at=sched, snapshot_at=ratio_epochs, desc=f"SGD seed {s}")
         fit_mask = rec.epochs >= p["fit_from"] * p["epochs"]
         fit = fit_power_law(rec.loss[fit_mask], rec.noise[fit_mask])
         lo, hi = p["mid_window"]
@@ -106,10 +139,19 @@ def run(p: dict, rng: np.random.Generator) -> Outcome:
         mid = fit_power_law(rec.loss[mid_mask], rec.noise[mid_mask])
         Ls.append(rec.loss)
         Ns.append(rec.noise)
+        Gs.append(rec.grad_sq_norm)
         slopes.append(local_slopes(rec.loss, rec.noise))
         rows.append(dict(seed=seed, slope=fit.slope, slope_stderr=fit.slope_stderr, n_fit=fit.n,
                          mid_slope=mid.slope, mid_slope_stderr=mid.slope_stderr,
                          L_final=rec.loss[-1], noise_final=rec.noise[-1], dataset=dname))
+        # Is the distribution of ℓ_μ/L scale-free late in training?  Compare two epochs.
+        ratios = []
+        for e in ratio_epochs:
+            net.load_state_dict(rec.snapshots[e])
+            ratios.append(_loss_ratios(net, x, y, loss))
+        sf = _scale_free_row(*ratios, int(p["bootstrap"]), rng)
+        sf_rows.append(dict(seed=seed, epoch_a=ratio_epochs[0], epoch_b=ratio_epochs[1], **sf,
+                            dataset=dname))
     k = len(rows)
     sl = np.array([r["slope"] for r in rows])
     se = np.array([r["slope_stderr"] for r in rows])
@@ -123,15 +165,27 @@ def run(p: dict, rng: np.random.Generator) -> Outcome:
         out.measured["slope"] = Measured(float(sl.mean()), float(sl.std(ddof=1) / np.sqrt(k)))
         out.measured["mid_slope"] = Measured(float(mid.mean()), float(mid.std(ddof=1) / np.sqrt(k)))
         out.measured["slope_seed_sd"] = Measured(float(sl.std(ddof=1)))
+        out.measured["mid_slope_seed_sd"] = Measured(float(mid.std(ddof=1)))
     else:
         out.measured["slope"] = Measured(float(sl.mean()), ols)
         out.measured["mid_slope"] = Measured(float(mid.mean()), float(np.sqrt(np.sum(mid_se**2)) / k))
+        out.measured["slope_seed_sd"] = Measured(float("nan"))
+        out.measured["mid_slope_seed_sd"] = Measured(float("nan"))
     out.measured["slope_ols_stderr"] = Measured(ols)
     out.measured["L_final"] = Measured(float(np.mean([r["L_final"] for r in rows])))
+    ks = np.array([r["ks"] for r in sf_rows])
+    m2 = np.array([r["m2_b"] / r["m2_a"] for r in sf_rows])
+    out.measured["ks_distance"] = Measured(float(ks.mean()), float(ks.std(ddof=1) / np.sqrt(k))
+                                           if k > 1 else sf_rows[0]["ks_boot_sd"])
+    out.measured["m2_ratio"] = Measured(float(m2.mean()), float(m2.std(ddof=1) / np.sqrt(k)) if k > 1
+                                        else float(m2[0] * np.hypot(sf_rows[0]["m2_a_sd"] / sf_rows[0]["m2_a"],
+                                                                    sf_rows[0]["m2_b_sd"] / sf_rows[0]["m2_b"])))
     out.theory["slope"] = 1.0
     out.tables["seeds"] = rows
+    out.tables["scale_free"] = sf_rows
     out.arrays.update(epochs=np.asarray(sched), L=np.array(Ls), noise=np.array(Ns),
-                      local_slope=np.array(slopes), fit_mask=fit_mask.astype(np.int8))
+                      grad_sq=np.array(Gs), local_slope=np.array(slopes),
+                      fit_mask=fit_mask.astype(np.int8))
     out.notes.append(f"{mdesc} on {dname}; {p['loss']} loss, η={p['eta']}, B={p['B']}, "
                      f"{p['epochs']} epochs; late-training fit over epochs ≥ {p['fit_from']}·epochs "
                      f"({int(fit_mask.sum())} records)")

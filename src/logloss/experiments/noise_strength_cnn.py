@@ -14,7 +14,7 @@ variant(
     description="Noise strength 𝒩 against L for the CNN (R4 Fig. 2b-c); CIFAR-10 from $LOGLOSS_DATA",
     changes={
         "smoke": dict(model="cnn", N=200, epochs=300, points=30),
-        "book": dict(model="cnn", N=200, epochs=300, points=30, seeds=1),
+        "book": dict(model="cnn", N=200, epochs=300, points=30, seeds=3),
         "paper": dict(model="cnn", N=50_000, epochs=1000, points=60, seeds=1),
     },
 )

@@ -9,7 +9,8 @@ from .. import plotting
 from . import draws
 
 
-@draws("noise-strength", "noise-strength-cnn", "noise-strength-ce")
+@draws("noise-strength", "noise-strength-cnn", "noise-strength-ce", "noise-strength-cnn-ce",
+       "noise-strength-narrow", "noise-strength-narrow-long")
 def plot(result: Result):
     """(a) L and rescaled 𝒩 against epoch, (b) 𝒩 against L with slope guides, (c) local slope."""
     a = result.arrays
