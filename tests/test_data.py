@@ -82,3 +82,35 @@ def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
         cifar10(root=tmp_path)
     with pytest.raises(DatasetMissingError, match="Fashion-MNIST file"):
         fashion_mnist(20_000, root=tmp_path)
+
+
+def test_corrupt_gzip_idx_and_cifar_batches_are_clear_errors(tmp_path):
+    import gzip
+    import pickle
+
+    from logloss.core.errors import CorruptFile
+    from logloss.data import load_cifar10, load_idx
+
+    good = tmp_path / "x-idx1-ubyte.gz"
+    with gzip.open(good, "wb") as fh:
+        fh.write(bytes([0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3]))
+    assert list(load_idx(good)) == [1, 2, 3]
+    bad = tmp_path / "bad-idx1-ubyte.gz"
+    bad.write_bytes(good.read_bytes()[:-6])  # truncated gzip stream
+    with pytest.raises(CorruptFile, match="download the file again"):
+        load_idx(bad)
+    folder = tmp_path / "cifar"
+    folder.mkdir()
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "marker"), "w"))
+
+    for i in range(1, 6):
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps({b"data": Payload(), b"labels": [0]}))
+    with pytest.raises(CorruptFile, match="cannot be read"):
+        load_cifar10(folder)
+    assert not (tmp_path / "marker").exists()  # the batch's code never ran
+    (folder / "data_batch_1").write_bytes(b"\x80\x04garbage")
+    with pytest.raises(CorruptFile):
+        load_cifar10(folder)

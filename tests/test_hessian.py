@@ -1,5 +1,7 @@
 """Gauss–Newton outliers against dense autograd on small models."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -120,3 +122,29 @@ def test_spectral_density_counts_and_moments():
     se = np.sqrt(2 * ((H**2).sum() - (np.diag(H) ** 2).sum()) / 30)
     assert abs(est - np.trace(H)) < 4 * se
     assert nodes.max() == pytest.approx(np.linalg.eigvalsh(H).max(), rel=1e-4)
+
+
+def test_true_hessian_top_eigenvalues_match_dense_autograd():
+    from torch.func import functional_call
+
+    from logloss.measure.hessian import hessian_top_eigenvalues
+
+    torch.manual_seed(3)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
+    x, y = torch.randn(25, 4), torch.randn(25, 1)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    top = hessian_top_eigenvalues(net, x, y, k=4)
+    names = [n for n, _ in net.named_parameters()]
+    shapes = [p.shape for p in net.parameters()]
+    sizes = [p.numel() for p in net.parameters()]
+    theta = torch.cat([p.detach().double().reshape(-1) for p in net.parameters()])
+    net64 = copy.deepcopy(net).double()
+
+    def L(v):
+        ps = {n: t.reshape(s) for n, t, s in zip(names, torch.split(v, sizes), shapes)}
+        return 0.5 * ((functional_call(net64, ps, (x.double(),)) - y.double()) ** 2).sum(1).mean()
+
+    H = torch.autograd.functional.hessian(L, theta).numpy()
+    np.testing.assert_allclose(top, np.sort(np.linalg.eigvalsh(H))[::-1][:4], rtol=1e-6, atol=1e-9)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert next(net.parameters()).dtype == torch.float32

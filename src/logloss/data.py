@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core.errors import DatasetMissingError
+from .core.errors import CorruptFile, DatasetMissingError
 
 __all__ = [
     "Dataset",
@@ -156,15 +156,19 @@ def load_idx(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise DatasetMissingError(f"IDX file {path} not found")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        data = fh.read()
+    try:
+        with opener(path, "rb") as fh:
+            data = fh.read()
+    except (OSError, EOFError) as exc:  # a truncated or corrupt gzip stream
+        raise CorruptFile(f"{path} cannot be read ({exc}); download the file again") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file")
+        raise CorruptFile(f"{path} is not an unsigned-byte IDX file; download the file again")
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     body = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says shape {shape} but holds {body.size} bytes")
+        raise CorruptFile(f"{path}: header says shape {shape} but holds {body.size} bytes "
+                          "(truncated?); download the file again")
     return body.reshape(shape)
 
 
@@ -186,8 +190,31 @@ def load_cifar10(folder: str | Path) -> tuple[np.ndarray, np.ndarray]:
         )
     images, labels = [], []
     for f in files:
-        with open(f, "rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")
-        images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
+        try:
+            with open(f, "rb") as fh:
+                batch = _BatchUnpickler(fh).load()
+            images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
+        except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError, OSError) as exc:
+            raise CorruptFile(f"CIFAR-10 batch {f} cannot be read ({type(exc).__name__}: {exc}); "
+                              f"unpack cifar-10-python.tar.gz from {CIFAR_URL} again") from None
     return np.concatenate(images), np.concatenate(labels)
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Reads the CIFAR-10 batches, which are pickles by format, without running their code:
+    only the numpy array reconstruction and plain containers are allowed (the "restricting
+    globals" recipe of the :mod:`pickle` documentation)."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+                ("numpy._core.multiarray", "scalar"), ("builtins", "bytes")}
+
+    def __init__(self, fh):
+        super().__init__(fh, encoding="bytes")
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"the batch asks for {module}.{name}, which a CIFAR-10 batch "
+                                     "never contains")

@@ -30,6 +30,11 @@ class Measured:
     value: float
     stderr: float = float("nan")
 
+    def __iter__(self):
+        """``value, stderr = m`` unpacks a Measured."""
+        yield self.value
+        yield self.stderr
+
     def as_dict(self) -> dict[str, float | None]:
         return {"value": json_float(self.value), "stderr": json_float(self.stderr)}
 

@@ -12,6 +12,7 @@ import numpy as np
 from ..dynamics.barrier_sgd import sgd_barrier
 from ..models.barrier import BarrierRegression, make_barrier_regression
 from ..stats.first_passage import mean_first_passage
+from ..stats.lines import fit_line
 from ..stats.survival import kaplan_meier
 from ..theory import kramers_escape_time, markov_chain_mfpt, sde_mfpt
 
@@ -71,7 +72,8 @@ def predictions(p: BarrierRegression, *, eta: float, B: int, D_ref: float, grid:
         # affine fit of the exact noise on the path θ* → θˢ: BΣ/(2h_n) = αL + β
         s_idx = int(np.argmin(np.abs(x - lr[f"saddle_{side}"])))
         seg = slice(min(i_star, s_idx), max(i_star, s_idx) + 1)
-        alpha, beta = np.polyfit(L[seg], B * 2 * D[seg] / eta / (2 * h_n), 1)
+        aff = fit_line(L[seg], B * 2 * D[seg] / eta / (2 * h_n))
+        alpha, beta = aff.slope, aff.intercept
         Da_star, Da_s = (eta * h_n / B * (alpha * v + beta) for v in (L0, Ls))
         psi_aff = B / (eta * h_n * alpha) * np.log((alpha * Ls + beta) / (alpha * L0 + beta))
         rates["affine"] += 1 / (kramers_escape_time(h_min=h_star, h_saddle=hs, D_min=Da_star,

@@ -284,6 +284,7 @@ def run_experiment(
     wall = time.perf_counter() - start
     _check_keys(exp, outcome)
     fields = {f.name: getattr(outcome, f.name) for f in dataclasses.fields(Outcome)}
+    fields["device"] = _where(outcome.device)
     result = Result(**fields, name=name, scale=scale, seed=seed, params=params, wall_time_s=wall)
     if verbose:
         print(f"[logloss] {name}: scale={scale}, seed={seed}, {wall:.1f} s")
@@ -321,6 +322,23 @@ def _display_run_record(result: Result) -> None:
     from IPython.display import display
 
     display({RUN_MIME: run_record(result)}, raw=True)
+
+
+def _where(device: str) -> str:
+    """Where the run happened, as precisely as this process knows it.
+
+    Every kernel and model of logloss computes on the CPU unless an experiment says
+    otherwise (``Outcome.device``); the CPU is described by its architecture, its core
+    count and the threads torch and numba used.
+    """
+    if device != "cpu":
+        return device
+    import os
+
+    import numba
+
+    return (f"cpu ({platform.machine()}, {os.cpu_count()} cores; torch {torch.get_num_threads()} "
+            f"threads, numba {numba.get_num_threads()} threads)")
 
 
 def _check_keys(exp: Experiment, outcome: Outcome) -> None:

@@ -10,6 +10,7 @@ from ..core.measured import Measured
 from ..core.validation import check_batch_size
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
+from ..stats.lines import fit_line
 from ..theory import (
     critical_dimension,
     lyapunov_critical_dimension,
@@ -62,11 +63,10 @@ def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
         # standard error of the slope (replica-to-replica scatter of the median is not
         # included; the rate of each replica is also fitted, for a bootstrap-free s.e.)
         fin = np.isfinite(med[half:])
-        rate = (float(np.polyfit(k[half:][fin], med[half:][fin], 1)[0]) if fin.sum() > 2
-                else float("inf"))
+        rate = fit_line(k[half:][fin], med[half:][fin]).slope if fin.sum() > 2 else float("inf")
         rate_se = float("nan")
         if np.isfinite(rate):
-            per = np.polyfit(k[half:], ratio[half:], 1)[0]
+            per = np.array([fit_line(k[half:], ratio[half:, r]).slope for r in range(ratio.shape[1])])
             rate_se = float(per.std(ddof=1) / np.sqrt(per.size))
         n_c = critical_dimension(B=B, eta=eta, h=h_star)
         # SDE prediction for the growth of log L at large L: (η h²/B)(d − n_c) per unit t = ηk;

@@ -10,6 +10,7 @@ from ..core.validation import check_batch_size
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.first_passage import fit_slope
+from ..stats.lines import fit_line
 from ..theory import (
     escape_exponent,
     escape_exponent_exact_noise,
@@ -69,7 +70,7 @@ def run_linreg(p: dict, rng: np.random.Generator) -> Outcome:
             T = radial_mfpt(c, eta=p["eta"], B=p["B"], d=d, h=h_star, L_star=prob.L_star,
                             exact_noise=exact)
             x, y = np.log(c[fit.used]), np.log(T[fit.used])
-            sde[name] = float(np.polyfit(x, y, 1)[0])
+            sde[name] = fit_line(x, y).slope
             out.arrays[f"sde_{name}_d{d}_N{N}"] = T
         cens = int(sum(e.censored for e, u in zip(fit.estimates, fit.used) if u))
         fits.append(dict(d=d, N=N, h_star=h_star, slope=fit.slope, slope_stderr=fit.slope_stderr,

@@ -4,9 +4,6 @@ a small MLP (R3, Eqs. 6–11)."""
 from __future__ import annotations
 
 import numpy as np
-import torch
-from scipy.sparse.linalg import LinearOperator, eigsh
-from torch.func import functional_call, grad, jvp
 
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
@@ -16,6 +13,7 @@ from ..dynamics.training import train_sgd
 from ..measure.covariance import finite_population_factor, minibatch_noise_covariance
 from ..measure.gradients import per_sample_grads
 from ..measure.gram import ntk_gram
+from ..measure.hessian import hessian_top_eigenvalues
 from ..models.linreg import make_linear_regression
 from ..models.nets import mlp
 from ._registry import Outcome, experiment
@@ -55,34 +53,6 @@ def _linreg_rows(p: dict, rng: np.random.Generator) -> list[dict]:
                              predicted_gap=float(np.linalg.norm(np.outer(g, g))
                                                  / np.linalg.norm(2 * L * lin.hessian))))
     return rows
-
-
-def _top_eigs_hessian(net, x, y, k: int) -> np.ndarray:
-    """Top-k eigenvalues of the Hessian of L = (1/N)Σℓ_μ (MSE) by Lanczos on HVPs."""
-    names = [n for n, q in net.named_parameters()]
-    shapes = [q.shape for q in net.parameters()]
-    sizes = [q.numel() for q in net.parameters()]
-    theta0 = torch.cat([q.detach().double().reshape(-1) for q in net.parameters()])
-    xd, yd = x.double(), y.double()
-    net64 = net.double()
-
-    def unflat(v):
-        return {n: t.reshape(s) for n, t, s in zip(names, torch.split(v, sizes), shapes)}
-
-    def L(v):
-        out = functional_call(net64, unflat(v), (xd,))
-        return 0.5 * ((out.reshape(-1) - yd) ** 2).mean()
-
-    gL = grad(L)
-
-    def hvp(v):
-        return jvp(gL, (theta0,), (torch.from_numpy(v).reshape(-1),))[1].numpy()
-
-    P = theta0.numel()
-    op = LinearOperator((P, P), matvec=hvp, dtype=np.float64)
-    vals = eigsh(op, k=k, which="LA", tol=1e-8, v0=np.ones(P) / np.sqrt(P))[0]
-    net.float()
-    return np.sort(vals)[::-1]
 
 
 @experiment(
@@ -131,7 +101,7 @@ def run_noise_hessian(p: dict, rng: np.random.Generator) -> Outcome:
         K = ntk_gram(net, data.x)
         per_seed.append(dict(seed=seed, L=L, sigma_top=sig * p["B_mlp"] / (2 * L),
                              gn_top=np.linalg.eigvalsh(K / Nm)[::-1][:k],
-                             hess_top=_top_eigs_hessian(net, data.x, data.y, k),
+                             hess_top=hessian_top_eigenvalues(net, data.x, data.y, k=k),
                              grad_sq_over_noise=float(rec.grad_sq_norm[-1] / rec.noise[-1])))
     first = per_seed[0]
     sigma_top, gn_top, hess_top = first["sigma_top"], first["gn_top"], first["hess_top"]

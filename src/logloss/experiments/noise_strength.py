@@ -13,7 +13,7 @@ from ..data import DatasetMissingError, cifar10, fashion_mnist
 from ..dynamics.training import log_schedule, train_sgd
 from ..measure.losses import get_loss
 from ..models.nets import cnn, mlp
-from ..stats.lines import fit_power_law
+from ..stats.lines import fit_line, fit_power_law
 from ._registry import Outcome, experiment
 
 PRESETS = {
@@ -74,7 +74,7 @@ def local_slopes(L: np.ndarray, noise: np.ndarray, width: int = 5) -> np.ndarray
         sl = slice(i - h, i + h + 1)
         lx = np.log(L[sl])
         if np.ptp(lx) > 0:
-            out[i] = np.polyfit(lx, np.log(noise[sl]), 1)[0]
+            out[i] = fit_line(lx, np.log(noise[sl])).slope
     return out
 
 

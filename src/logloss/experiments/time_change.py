@@ -10,6 +10,7 @@ from .. import theory
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
 from ..dynamics.sde import QuadraticMinimum, em_log_sde, em_sgd_sde
+from ..stats.lines import fit_line
 from ..stats.phi_fits import phi_mle
 from ._registry import Outcome, experiment
 
@@ -72,10 +73,8 @@ def run_time_change(p: dict, rng: np.random.Generator) -> Outcome:
                       ratio=(da / np.where(db > 0, db, np.nan))[keep])
     # the ratio's log-log slope (weighted by Poisson errors of both histograms)
     lr = np.log(da[keep] / db[keep])
-    w = 1 / (1 / ha[keep] + 1 / hb[keep])
-    A = np.stack([np.ones(keep.sum()), np.log(L_grid[keep])], axis=1)
-    coef, *_ = np.linalg.lstsq(A * np.sqrt(w)[:, None], lr * np.sqrt(w), rcond=None)
-    out.measured["ratio_slope"] = Measured(float(coef[1]))
+    fit = fit_line(np.log(L_grid[keep]), lr, sigma=np.sqrt(1 / ha[keep] + 1 / hb[keep]))
+    out.measured["ratio_slope"] = Measured(fit.slope, fit.slope_stderr)
     out.theory["ratio_slope"] = -1.0
     # matched-τ laws from the same initial condition u0
     targets = np.asarray(p["tau_targets"], dtype=float)

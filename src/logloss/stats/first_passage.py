@@ -26,6 +26,7 @@ import numpy as np
 from scipy import stats
 
 from ..core.errors import InvalidInput
+from ..core.measured import Measured
 from ..core.validation import check_positive_int
 
 __all__ = [
@@ -81,7 +82,7 @@ def _as_arrays(times, observed) -> tuple[np.ndarray, np.ndarray]:
     return t, o
 
 
-def km_restricted_mean(times, observed, horizon: float | None = None) -> tuple[float, float]:
+def km_restricted_mean(times, observed, horizon: float | None = None) -> Measured:
     """Kaplan–Meier restricted mean ∫₀^τ S(t) dt and its standard error.
 
     Parameters
@@ -105,7 +106,7 @@ def km_restricted_mean(times, observed, horizon: float | None = None) -> tuple[f
     if o.all() and tau >= t.max():
         # No censoring: S is the empirical survival function and the area is the mean.
         se = t.std(ddof=1) / np.sqrt(len(t)) if len(t) > 1 else float("nan")
-        return float(t.mean()), float(se)
+        return Measured(float(t.mean()), float(se))
     event_times = np.unique(t[o & (t <= tau)])
     n_at_risk = np.array([(t >= s).sum() for s in event_times], dtype=float)
     deaths = np.array([((t == s) & o).sum() for s in event_times], dtype=float)
@@ -120,10 +121,10 @@ def km_restricted_mean(times, observed, horizon: float | None = None) -> tuple[f
     denom = n_at_risk * (n_at_risk - deaths)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(denom > 0, areas**2 * deaths / denom, 0.0)
-    return mean, float(np.sqrt(np.sum(terms)))
+    return Measured(float(mean), float(np.sqrt(np.sum(terms))))
 
 
-def exponential_mle(times, observed) -> tuple[float, float]:
+def exponential_mle(times, observed) -> Measured:
     """Mean of an exponential first-passage law fitted by maximum likelihood under censoring.
 
     t̂ = (Σ_r min(T_r, τ_r)) / (number of crossings), the total exposure per crossing;
@@ -134,9 +135,9 @@ def exponential_mle(times, observed) -> tuple[float, float]:
     t, o = _as_arrays(times, observed)
     d = int(o.sum())
     if d == 0:
-        return float("inf"), float("nan")
+        return Measured(float("inf"), float("nan"))
     mean = float(t.sum() / d)
-    return mean, mean / np.sqrt(d)
+    return Measured(float(mean), float(mean / np.sqrt(d)))
 
 
 def _budgets(budget, R: int) -> np.ndarray:

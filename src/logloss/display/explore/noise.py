@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...stats.lines import fit_line
 from .. import plotting
 from ._widgets import HIGHLIGHT_COLOR, MEASURED_COLOR, corner_label, explorer
 
@@ -120,7 +121,7 @@ def noise_data(history: Any, loss: str = "mse", index: int = -1) -> dict[str, An
     late = float("nan")
     sel = np.argsort(L)[: max(m // 3, 3)]
     if sel.size >= 3 and np.ptp(lL[sel]) > 0:
-        late = float(np.polyfit(lL[sel], lN[sel], 1)[0])
+        late = fit_line(lL[sel], lN[sel]).slope
     return {
         "loss_types": _order(recs), "loss": loss,
         "epoch": e, "L": L, "N": N, "index": i, "point": (float(e[i]), float(L[i]), float(N[i])),
