@@ -63,7 +63,7 @@ def _table():
 
 TABLE, SKIPPED = _table()
 
-#: The failures of the reliability issue, by name, beyond the generated table.
+#: Failures found by an adversarial test of the CLI, by name, beyond the generated table.
 EXTRA = [
     ["run", "critical-dimension", "--set", "B=10001"],
     ["run", "critical-dimension", "--set", "B=1e12"],
