@@ -33,7 +33,9 @@ def plot(result: Result):
                             ("sde_exact", "-.", "SDE, exact Gaussian noise")):
         rows = [r for r in curves if r["case"] == ref and r["kind"] == kind]
         ax.plot([r["c"] for r in rows], [r["slope"] for r in rows], ls, color="k", lw=1, label=label)
-    for name in ("online", "N=1e5"):
+    for name in cases[1:]:
+        if name.startswith("N=1e4 #"):
+            continue
         rows = [r for r in curves if r["case"] == name and r["kind"] == "discrete"]
         if rows:
             ax.plot([r["c"] for r in rows], [r["slope"] for r in rows], ":", color=sgd_style.get(name, "k"),
@@ -42,7 +44,7 @@ def plot(result: Result):
     ax.axhline(s15, color=plotting.THEORY_COLOR, lw=1, ls=(0, (1, 1)), label="Eq. (15) asymptote")
     ax.axvspan(result.params["c_lo"], result.params["c_hi"], color="0.9", zorder=-1)
     ax.set(xscale="log", xlabel="$c = L/L(\\theta^*)$", ylabel="local slope $d\\log t_p/d\\log c$",
-           ylim=(0, 3 * s15))
+           ylim=(0, 3 * s15), xlim=(0.95 * result.params["c_min"], result.params["c_theory_max"]))
     ax.legend(fontsize=6, loc="upper left", ncol=2)
     ax = axes[1]
     half = result.tables["n_half"]
