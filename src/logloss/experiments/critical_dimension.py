@@ -20,8 +20,8 @@ from ..theory import (
 from ._registry import Outcome, experiment
 
 CRIT_PRESETS = {
-    "smoke": dict(N=10_000, B=1, eta=0.2, ds=[4, 20], replicas=20, steps=600, record_every=10,
-                  B2=4, eta2=0.6, ds2=[6, 14]),
+    "smoke": dict(N=10_000, B=1, eta=0.2, ds=[4, 8, 9, 10, 20], replicas=20, steps=600,
+                  record_every=10, B2=4, eta2=0.6, ds2=[6, 10, 14]),
     "book": dict(N=10_000, B=1, eta=0.2, ds=[4, 7, 8, 9, 10, 11, 12, 16, 20], replicas=100,
                  steps=1_500, record_every=10, B2=4, eta2=0.6, ds2=[6, 8, 10, 12, 14, 16]),
     "paper": dict(N=10_000, B=1, eta=0.2, ds=[2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 16, 20, 24],

@@ -13,27 +13,29 @@ from ..core.measured import Measured
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import LinearRegression, make_linear_regression
 from ..stats.first_passage import mean_first_passage
-from ..stats.lines import fit_power_law
+from ..stats.lines import fit_line, fit_power_law
 from ..stats.survival import local_slopes, weibull_shape
 from ..theory import discrete_mfpt_1d, escape_exponent, radial_mfpt
 from ._registry import Outcome, experiment
 
 CURVE_PRESETS = {
-    "smoke": dict(eta=0.1, B=1, N=10_000, datasets=2, N_large=0, online=True, cuts=[3.5],
-                  replicas=20, steps=100_000, c_min=1.1, c_max=6.0, n_c=10, c_lo=1.1,
-                  c_hi=1.5, min_crossings=5, mfpt_points=201, mfpt_every=3,
-                  half_eta=0.02, half_ds=[1, 4], half_replicas=40, half_steps=20_000,
-                  half_c=[1.05, 1.1, 1.15]),
+    "smoke": dict(eta=0.1, B=1, N=10_000, datasets=2, N_large=20_000, online=True,
+                  cut_quantiles=[0.99], replicas=20, steps=100_000, c_min=1.1, c_max=2.0,
+                  n_c=8, c_theory_max=100.0, c_lo=1.1, c_hi=1.5, jump_c=1.4, min_crossings=5,
+                  mfpt_points=201, mfpt_every=2, half_eta=0.02, half_ds=[1, 4],
+                  half_replicas=40, half_steps=20_000, half_c=[1.03, 1.05, 1.075, 1.1]),
     "book": dict(eta=0.1, B=1, N=10_000, datasets=3, N_large=100_000, online=True,
-                 cuts=[3.5, 4.47], replicas=50, steps=300_000, c_min=1.1, c_max=6.0,
-                 n_c=20, c_lo=1.1, c_hi=1.5, min_crossings=10, mfpt_points=401,
-                 mfpt_every=2, half_eta=0.02, half_ds=[1, 4, 8], half_replicas=100,
-                 half_steps=200_000, half_c=[1.05, 1.1, 1.15, 1.2, 1.25, 1.3]),
+                 cut_quantiles=[0.999, 0.99], replicas=50, steps=300_000, c_min=1.1,
+                 c_max=2.5, n_c=12, c_theory_max=1000.0, c_lo=1.1, c_hi=1.5, jump_c=1.4,
+                 min_crossings=10, mfpt_points=301, mfpt_every=2, half_eta=0.02,
+                 half_ds=[1, 4, 8], half_replicas=100, half_steps=100_000,
+                 half_c=[1.03, 1.05, 1.075, 1.1, 1.125]),
     "paper": dict(eta=0.1, B=1, N=10_000, datasets=5, N_large=100_000, online=True,
-                  cuts=[3.5, 4.47], replicas=100, steps=3_000_000, c_min=1.1, c_max=10.0,
-                  n_c=24, c_lo=1.1, c_hi=1.5, min_crossings=20, mfpt_points=801,
-                  mfpt_every=1, half_eta=0.02, half_ds=[1, 2, 4, 8], half_replicas=400,
-                  half_steps=1_000_000, half_c=[1.05, 1.1, 1.15, 1.2, 1.25, 1.3, 1.4]),
+                  cut_quantiles=[0.9999, 0.999, 0.99], replicas=100, steps=3_000_000,
+                  c_min=1.1, c_max=4.0, n_c=20, c_theory_max=1000.0, c_lo=1.1, c_hi=1.5,
+                  jump_c=1.4, min_crossings=20, mfpt_points=801, mfpt_every=1, half_eta=0.02,
+                  half_ds=[1, 2, 4, 8], half_replicas=400, half_steps=1_000_000,
+                  half_c=[1.03, 1.05, 1.075, 1.1, 1.125, 1.15, 1.2]),
 }
 
 
@@ -68,47 +70,71 @@ def _fit(rows, lo, hi):
     return f.slope, f.slope_stderr, len(sel)
 
 
+def _slope_rows(case, kind, c, T, se=None, flagged=None):
+    """Local slopes between neighbouring points of a t_p(c) curve."""
+    if se is None:
+        se = np.zeros_like(T)
+    mid, sl, sse = local_slopes(c, T, se)
+    fl = np.zeros(len(mid), bool) if flagged is None else np.asarray(flagged[1:]) | flagged[:-1]
+    return [dict(case=case, kind=kind, c=float(m), slope=float(v), slope_stderr=float(e),
+                 flagged=bool(f)) for m, v, e, f in zip(mid, sl, sse, fl)]
+
+
+def _weighted(values, stderr):
+    v, e = np.asarray(values, float), np.asarray(stderr, float)
+    ok = np.isfinite(v) & np.isfinite(e) & (e > 0)
+    if not ok.any():
+        return Measured(float("nan"), float("nan"))
+    w = 1 / e[ok] ** 2
+    return Measured(float((w * v[ok]).sum() / w.sum()), float(w.sum() ** -0.5))
+
+
 @experiment("first-passage-curve",
             description="Local slope d log t_p/d log c against c in 1-d linear regression: SGD (N=1e4, 1e5, online, ablations), SDEs, discrete MFPT; n/2 test (R9)",
             presets=CURVE_PRESETS,
-    measured=('slope_window', 'slope_window_spread', 'slope_online_window', 'jump_fraction',
-              'n_half_difference'),
-    theory=('slope', 'slope_sde_paper_window', 'slope_sde_exact_window', 'slope_discrete_window'),
-    tables=('cases', 'first_passage', 'curves', 'n_half'),
+    measured=('slope_window', 'slope_window_spread', 'slope_online_window',
+              'slope_large_window', 'jump_fraction', 'jump_fraction_online_small_eta',
+              'n_half_ratio'),
+    theory=('slope', 'slope_sde_paper_window', 'slope_sde_exact_window',
+            'slope_discrete_window', 'n_half_ratio_sde_paper', 'n_half_ratio_sde_exact'),
+    tables=('cases', 'first_passage', 'curves', 'n_half', 'n_half_tests'),
     checks=dict(N_large=">=0"),
 )
 def run_curve(p: dict, rng: np.random.Generator) -> Outcome:
     out = Outcome()
     eta, B = p["eta"], p["B"]
     c = np.geomspace(p["c_min"], p["c_max"], p["n_c"])
-    cases = []  # (name, N, dataset index, problem, online)
+    c_th = np.geomspace(p["c_min"], p["c_theory_max"], 60)
+    cases = []  # (name, N, dataset index, problem, online, removed |x| above)
     for i in range(p["datasets"]):
-        cases.append((f"N=1e4 #{i}", p["N"], i, make_linear_regression(p["N"], 1, rng), False))
+        cases.append((f"N=1e4 #{i}", p["N"], i, make_linear_regression(p["N"], 1, rng), False,
+                      float("inf")))
     if p["N_large"]:
         big = make_linear_regression(p["N_large"], 1, rng)
-        cases.append(("N=1e5", p["N_large"], 0, big, False))
-        for cut in p["cuts"]:
-            keep = np.abs(big.X[:, 0]) <= cut
-            cases.append((f"N=1e5, |x|<={cut:g}", int(keep.sum()), 0,
-                          LinearRegression(big.X[keep], big.y[keep]), False))
+        cases.append(("N large", p["N_large"], 0, big, False, float("inf")))
+        ax = np.abs(big.X[:, 0])
+        for q in p["cut_quantiles"]:
+            cut = float(np.quantile(ax, q))
+            keep = ax <= cut
+            cases.append((f"N large minus top {100 * (1 - q):.2g}% |x|", int(keep.sum()), 0,
+                          LinearRegression(big.X[keep], big.y[keep]), False, cut))
     if p["online"]:
-        cases.append(("online", 0, 0, make_linear_regression(2, 1, rng), True))
+        cases.append(("online", 0, 0, make_linear_regression(2, 1, rng), True, float("inf")))
     rows_all, case_rows, curves = [], [], []
-    for name, N, idx, prob, online in cases:
+    for name, N, idx, prob, online, cut in cases:
         h = 1.0 if online else prob.h_star
         L_star = 0.5 if online else prob.L_star
         run = sgd_linreg(prob, eta=eta, B=B, steps=p["steps"], replicas=p["replicas"],
                          seed=int(rng.integers(2**31)), thresholds=c * L_star, online=online)
         rows = _stats(c, run, run.steps, L_star, p["min_crossings"])
-        mid, s, se = local_slopes(c, [r["t_p"] for r in rows], [r["t_p_stderr"] for r in rows])
         for r in rows:
             rows_all.append(dict(r, case=name))
-        for m, sl, e, a, b in zip(mid, s, se, rows[:-1], rows[1:]):
-            curves.append(dict(case=name, kind="sgd", c=float(m), slope=float(sl),
-                               slope_stderr=float(e), flagged=a["flagged"] or b["flagged"]))
+        curves += _slope_rows(name, "sgd", c, np.array([r["t_p"] for r in rows]),
+                              np.array([r["t_p_stderr"] for r in rows]),
+                              np.array([r["flagged"] for r in rows]))
         slope, slope_se, npts = _fit(rows, p["c_lo"], p["c_hi"])
         theory = escape_exponent(eta=eta, B=B, h=h, n=1)
-        # discrete 1-d recursion: u' = (1 − ηx²)u + ηxe with the empirical kicks
+        # discrete 1-d recursion u' = (1 − ηx²)u + ηxe with this case's empirical kicks
         if online:
             g = np.random.default_rng(int(rng.integers(2**31)))
             x, e = g.standard_normal(100_000), g.standard_normal(100_000)
@@ -119,36 +145,37 @@ def run_curve(p: dict, rng: np.random.Generator) -> Outcome:
         cm = c[:: p["mfpt_every"]]
         Td = np.array([discrete_mfpt_1d(a_k, b_k, u_c=np.sqrt(2 * L_star * (cj - 1) / h),
                                         points=p["mfpt_points"]) for cj in cm])
-        Ts = {k: radial_mfpt(c, eta=eta, B=B, d=1, h=h, L_star=L_star, exact_noise=ex)
+        curves += _slope_rows(name, "discrete", cm, Td)
+        Ts = {k: radial_mfpt(c_th, eta=eta, B=B, d=1, h=h, L_star=L_star, exact_noise=ex)
               for k, ex in (("sde_paper", False), ("sde_exact", True))}
-        if idx == 0:
-            for kind, cc, T in (("discrete", cm, Td), ("sde_paper", c, Ts["sde_paper"]),
-                                ("sde_exact", c, Ts["sde_exact"])):
-                lm = np.sqrt(cc[1:] * cc[:-1])
-                for m, sl in zip(lm, np.diff(np.log(T)) / np.diff(np.log(cc))):
-                    curves.append(dict(case=name, kind=kind, c=float(m), slope=float(sl),
-                                       slope_stderr=0.0, flagged=False))
+        if idx == 0 and not np.isfinite(cut):
+            for kind in ("sde_paper", "sde_exact"):
+                curves += _slope_rows(name, kind, c_th, Ts[kind])
         for r in rows_all[-len(rows):]:
             j = int(np.argmin(np.abs(cm - r["c"])))
             r["t_discrete"] = float(Td[j]) if np.isclose(cm[j], r["c"]) else float("nan")
-            r["t_sde_paper"] = float(np.interp(r["c"], c, Ts["sde_paper"]))
-            r["t_sde_exact"] = float(np.interp(r["c"], c, Ts["sde_exact"]))
-        win = (c >= p["c_lo"]) & (c <= p["c_hi"])
+            r["t_sde_paper"] = float(np.exp(np.interp(np.log(r["c"]), np.log(c_th), np.log(Ts["sde_paper"]))))
+            r["t_sde_exact"] = float(np.exp(np.interp(np.log(r["c"]), np.log(c_th), np.log(Ts["sde_exact"]))))
+        win = (c_th >= p["c_lo"]) & (c_th <= p["c_hi"])
         wd = (cm >= p["c_lo"]) & (cm <= p["c_hi"])
-        jr = [r for r in rows if r["crossings"] and r["c"] >= 2]
-        case_rows.append(dict(case=name, N=N, online=online, h_star=h, slope=slope,
-                              slope_stderr=slope_se, fitted_points=npts, slope_theory=theory,
-                              slope_sde_paper=float(np.polyfit(np.log(c[win]), np.log(Ts["sde_paper"][win]), 1)[0]),
-                              slope_sde_exact=float(np.polyfit(np.log(c[win]), np.log(Ts["sde_exact"][win]), 1)[0]),
-                              slope_discrete=float(np.polyfit(np.log(cm[wd]), np.log(Td[wd]), 1)[0]) if wd.sum() >= 2 else float("nan"),
+        jr = [r for r in rows if r["crossings"] and r["c"] >= p["jump_c"]]
+        n_j = sum(r["crossings"] for r in jr)
+        jf = sum(r["jump_fraction"] * r["crossings"] for r in jr) / n_j if n_j else float("nan")
+        case_rows.append(dict(case=name, N=N, online=online, removed_above=cut, h_star=h,
+                              slope=slope, slope_stderr=slope_se, fitted_points=npts,
+                              slope_theory=theory,
+                              slope_sde_paper=fit_line(np.log(c_th[win]), np.log(Ts["sde_paper"][win])).slope,
+                              slope_sde_exact=fit_line(np.log(c_th[win]), np.log(Ts["sde_exact"][win])).slope,
+                              slope_discrete=fit_line(np.log(cm[wd]), np.log(Td[wd])).slope if wd.sum() >= 3 else float("nan"),
                               max_leverage=float(np.abs(x).max()) if not online else float("inf"),
                               jump_capable=int((eta * x**2 > 2).sum()) if not online else -1,
-                              jump_fraction_c_ge_2=float(np.mean([r["jump_fraction"] for r in jr])) if jr else float("nan"),
+                              jump_fraction=jf, jump_crossings=n_j,
+                              pre_ratio_median=float(np.median([r["pre_ratio_median"] for r in jr])) if jr else float("nan"),
                               flagged_thresholds=sum(r["flagged"] for r in rows)))
     # n/2 test: online SGD, small η so that η|x|² ≈ η d stays small; slope differences
-    # between d against the isotropic-quadratic law −(Δd/2)·c/(c − 1) and the quadrature
+    # between d against the level-set law −(Δd/2)·c/(c − 1) and against the quadratures
     hc = np.array(p["half_c"])
-    half = []
+    half, loc = [], {}
     for d in p["half_ds"]:
         prob = make_linear_regression(2, d, rng)
         run = sgd_linreg(prob, eta=p["half_eta"], B=B, steps=p["half_steps"],
@@ -160,32 +187,69 @@ def run_curve(p: dict, rng: np.random.Generator) -> Outcome:
         for r, tp, te in zip(rows, T["paper"], T["exact"]):
             half.append(dict(r, d=d, t_sde_paper=float(tp), t_sde_exact=float(te),
                              eta_x2=p["half_eta"] * d))
-    out.tables.update(cases=case_rows, first_passage=rows_all, curves=curves, n_half=half)
+        t = np.array([r["t_p"] for r in rows])
+        se = np.array([r["t_p_stderr"] for r in rows])
+        fl = np.array([r["flagged"] for r in rows])
+        mid, sl, sse = local_slopes(hc, t, se)
+        loc[d] = dict(mid=mid, s=sl, se=sse, fl=fl[1:] | fl[:-1],
+                      paper=local_slopes(hc, T["paper"], T["paper"] * 0)[1],
+                      exact=local_slopes(hc, T["exact"], T["exact"] * 0)[1])
+    tests = []
+    ds = p["half_ds"]
+    for d1, d2 in zip(ds[:-1], ds[1:]):
+        a, b = loc[d1], loc[d2]
+        for j, m in enumerate(a["mid"]):
+            law = -(d2 - d1) / 2 * m / (m - 1)
+            ok = not (a["fl"][j] or b["fl"][j])
+            tests.append(dict(d1=d1, d2=d2, c=float(m), difference=float(b["s"][j] - a["s"][j]),
+                              difference_stderr=float(np.hypot(a["se"][j], b["se"][j])),
+                              law=float(law), asymptote=-(d2 - d1) / 2,
+                              sde_paper=float(b["paper"][j] - a["paper"][j]),
+                              sde_exact=float(b["exact"][j] - a["exact"][j]), used=ok))
+    out.tables.update(cases=case_rows, first_passage=rows_all, curves=curves, n_half=half,
+                      n_half_tests=tests)
     main = [r for r in case_rows if r["N"] == p["N"] and not r["online"]]
+    out.measured["slope_window"] = _weighted([r["slope"] for r in main],
+                                             [r["slope_stderr"] for r in main])
     sl = np.array([r["slope"] for r in main])
-    se = np.array([r["slope_stderr"] for r in main])
-    w = 1 / se**2
-    out.measured["slope_window"] = Measured(float((w * sl).sum() / w.sum()), float(w.sum() ** -0.5))
-    out.measured["slope_window_spread"] = Measured(float(sl.std(ddof=1)) if len(sl) > 1 else float("nan"))
+    out.measured["slope_window_spread"] = Measured(float(np.std(sl, ddof=1)) if len(sl) > 1 else float("nan"))
     onl = [r for r in case_rows if r["online"]]
     out.measured["slope_online_window"] = (Measured(onl[0]["slope"], onl[0]["slope_stderr"])
                                            if onl else Measured(float("nan")))
-    jf = [r["jump_fraction"] for r in rows_all if r["case"] == main[0]["case"] and r["c"] >= 2
-          and r["crossings"]]
-    out.measured["jump_fraction"] = Measured(float(np.mean(jf)) if jf else float("nan"))
-    ds = p["half_ds"]
-    dif = []
-    for d1, d2 in zip(ds[:-1], ds[1:]):
-        for cj in hc[1:]:
-            a = [r for r in half if r["d"] == d1]
-            b = [r for r in half if r["d"] == d2]
-            dif.append((d1, d2, cj, a, b))
-    out.measured["n_half_difference"] = Measured(float("nan"))
+    lg = [r for r in case_rows if r["case"] == "N large"]
+    out.measured["slope_large_window"] = (Measured(lg[0]["slope"], lg[0]["slope_stderr"])
+                                          if lg else Measured(float("nan")))
+    # jump fraction over the N = 1e4 data sets, thresholds c ≥ jump_c (binomial s.e.)
+    jr = [r for r in rows_all if r["case"] in {m["case"] for m in main}
+          and r["c"] >= p["jump_c"] and r["crossings"]]
+    n = sum(r["crossings"] for r in jr)
+    f = sum(r["jump_fraction"] * r["crossings"] for r in jr) / n if n else float("nan")
+    out.measured["jump_fraction"] = Measured(f, float(np.sqrt(f * (1 - f) / n)) if n else float("nan"))
+    hr = [r for r in half if r["crossings"]]
+    n = sum(r["crossings"] for r in hr)
+    f = sum(r["jump_fraction"] * r["crossings"] for r in hr) / n if n else float("nan")
+    out.measured["jump_fraction_online_small_eta"] = Measured(
+        f, float(np.sqrt(f * (1 - f) / n)) if n else float("nan"))
+    used = [t for t in tests if t["used"] and t["difference_stderr"] > 0]
+    if used:
+        L = np.array([t["law"] for t in used])
+        w = 1 / np.array([t["difference_stderr"] for t in used]) ** 2
+        D = np.array([t["difference"] for t in used])
+        out.measured["n_half_ratio"] = Measured(float((w * D * L).sum() / (w * L * L).sum()),
+                                                float((w * L * L).sum() ** -0.5))
+        for k in ("paper", "exact"):
+            S = np.array([t[f"sde_{k}"] for t in used])
+            out.theory[f"n_half_ratio_sde_{k}"] = float((w * S * L).sum() / (w * L * L).sum())
+    else:
+        out.measured["n_half_ratio"] = Measured(float("nan"))
+        out.theory["n_half_ratio_sde_paper"] = out.theory["n_half_ratio_sde_exact"] = float("nan")
     out.theory["slope"] = main[0]["slope_theory"]
     out.theory["slope_sde_paper_window"] = main[0]["slope_sde_paper"]
     out.theory["slope_sde_exact_window"] = main[0]["slope_sde_exact"]
     out.theory["slope_discrete_window"] = main[0]["slope_discrete"]
     out.notes.append(f"{p['replicas']} replicas per case, budget {p['steps']} steps; window "
                      f"c in [{p['c_lo']}, {p['c_hi']}]; thresholds with < {p['min_crossings']} "
-                     "crossings are flagged and not fitted")
+                     "crossings are flagged and not fitted; n/2 test: online SGD at "
+                     f"eta = {p['half_eta']}, {p['half_replicas']} replicas, budget "
+                     f"{p['half_steps']} steps")
     return out

@@ -21,9 +21,12 @@ from ._shared import _fp_rows, check_not_degenerate, check_thresholds, declared_
 
 LINREG_PRESETS = {
     "smoke": dict(N=10_000, B=1, eta=0.1, ds=[1, 10], replicas=20, steps=200_000,
-                  c_min=1.05, c_max=30.0, n_c=16, c_lo=1.5, decades=2.0, N_large=0, d_large=1),
+                  c_min=1.05, c_max=30.0, n_c=40, c_lo=1.1, decades=1.5, N_large=0, d_large=1),
+    # book: the window c in [1.1, 1.1·10^(1.5/s)] (1.5 decades of predicted t_p) is what a
+    # budget of 3·10⁵ steps resolves for d = 1 at N = 10⁴; three decades from c = 1.5
+    # leave thresholds uncrossed in bootstrap resamples.
     "book": dict(N=10_000, B=1, eta=0.1, ds=[1, 4, 10, 16], replicas=50, steps=300_000,
-                 c_min=1.05, c_max=30.0, n_c=24, c_lo=1.5, decades=3.0, N_large=100_000,
+                 c_min=1.05, c_max=30.0, n_c=40, c_lo=1.1, decades=1.5, N_large=100_000,
                  d_large=1),
     "paper": dict(N=10_000, B=1, eta=0.1, ds=[1, 2, 4, 6, 10, 16], replicas=100,
                   steps=20_000_000, c_min=1.05, c_max=30.0, n_c=30, c_lo=1.5, decades=3.0,

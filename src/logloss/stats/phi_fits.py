@@ -21,7 +21,8 @@ from scipy.special import digamma, polygamma
 
 from ..core.measured import Measured
 
-__all__ = ["phi_mle", "phi_moment", "phi_histogram", "hill", "hill_tail_index", "replica_mean"]
+__all__ = ["phi_mle", "phi_moment", "phi_histogram", "hill", "hill_tail_index", "replica_mean",
+           "ks_power_law"]
 
 
 def _as_2d(a: np.ndarray, name: str) -> np.ndarray:
@@ -162,3 +163,42 @@ def hill_tail_index(x: np.ndarray, fraction: float, *, groups: int = 20) -> Meas
         xs = x[:, idx]
         fits.append(hill(xs, max(1, int(fraction * xs.size))))
     return Measured(value, float(np.std(fits, ddof=1) / np.sqrt(groups)))
+
+
+def ks_power_law(L: np.ndarray, L_star: float, phi: float, d: int = 1, *,
+                 every: int = 1, q_max: float | None = None):
+    """Kolmogorov–Smirnov test of sampled losses against the law P ∝ L^(−φ).
+
+    Under that law q = (L − L*)/L* is beta-prime(d/2, φ − d/2).
+
+    Parameters
+    ----------
+    L : ndarray, shape (n, R)
+        Sampled losses along R replicas.
+    L_star, phi : float
+        L(θ*) and the exponent to test (for example the fitted one).
+    d : int
+        Dimension of θ.
+    every : int
+        Keep every ``every``-th sample of each replica, so that the kept samples are
+        nearly independent (KS assumes independent draws).
+    q_max : float, optional
+        Test only the body q ≤ q_max, against the law conditioned on it.
+
+    Returns
+    -------
+    (statistic, p_value, n) : tuple
+        The KS distance, its p-value and the number of samples used.  With φ fitted to
+        the same samples the p-value is conservative (too large).
+    """
+    from scipy import stats
+
+    q = (_as_2d(L, "L")[::int(every)] - L_star).ravel() / L_star
+    law = stats.betaprime(d / 2, phi - d / 2)
+    if q_max is None:
+        res = stats.kstest(q, law.cdf)
+    else:
+        q = q[q <= q_max]
+        top = law.cdf(q_max)
+        res = stats.kstest(q, lambda x: law.cdf(x) / top)
+    return float(res.statistic), float(res.pvalue), int(q.size)

@@ -24,6 +24,8 @@ __all__ = [
     "sgd_linreg_second_moment",
     "phi_discrete",
     "phi_gap_gaussian",
+    "second_moment_gaussian_variant",
+    "phi_gaussian_variant",
     "tail_index_paper",
     "tail_index_exact_noise",
     "kesten_tail_index",
@@ -138,6 +140,61 @@ def phi_gap_gaussian(B: float) -> float:
     so φ_d = 1 + B/(ηh*) − (B + 1)/2 (exactly, for h* = 1).
     """
     return (B + 1.0) / 2.0
+
+
+_VARIANTS = ("full", "decoupled_noise", "additive_noise", "sde")
+
+
+def second_moment_gaussian_variant(*, eta: float, B: float, h: float = 1.0,
+                                   L_star: float = 0.5, variant: str = "full") -> float:
+    """Stationary E[u²] of d = 1 linear regression on Gaussian data (N → ∞), with one
+    ingredient of the finite-η gap switched off.
+
+    Parameters
+    ----------
+    eta, B, h, L_star : float
+        Learning rate, minibatch size, curvature h* and L(θ*).
+    variant : {"full", "decoupled_noise", "additive_noise", "sde"}
+        * ``full``: discrete SGD, u' = (1 − ηs)u − ηg with E s = h, E s² = h²(1 + 2/B),
+          E g² = 2L*h/B (x ~ N(0, 1)).
+        * ``decoupled_noise``: discrete, the curvature fixed at s = h and the noise
+          Gaussian with the decoupled covariance (2L(u)h/B), L(u) = L* + hu²/2: the
+          curvature variance beyond the decoupled noise is switched off.
+        * ``additive_noise``: discrete, s = h and only the additive noise E g² (no
+          multiplicative noise at all).
+        * ``sde``: the continuous-time SDE with the decoupled noise (no discreteness).
+
+    Returns
+    -------
+    float
+        E[u²]; ``inf`` where the second moment diverges.
+
+    Notes
+    -----
+    With E u = 0, E u² (2ηh − η²S₂ − η²m) = η²·2L*h/B, with S₂ = E s² and m the
+    u²-coefficient of the noise variance (h²/B for the decoupled noise, 0 otherwise).
+    The SDE is the η² → 0 limit of the bracket at fixed noise: E u² = 2ηL*/(2B − ηh).
+    """
+    if variant not in _VARIANTS:
+        raise ValueError(f"variant must be one of {_VARIANTS}, got {variant!r}")
+    g0 = 2 * L_star * h / B
+    if variant == "sde":
+        den = 2 * eta * h - eta**2 * h**2 / B
+    else:
+        S2 = h**2 * (1 + 2 / B) if variant == "full" else h**2
+        m = h**2 / B if variant == "decoupled_noise" else 0.0
+        den = 2 * eta * h - eta**2 * S2 - eta**2 * m
+    return float(eta**2 * g0 / den) if den > 0 else float("inf")
+
+
+def phi_gaussian_variant(*, eta: float, B: float, h: float = 1.0, variant: str = "full") -> float:
+    """Moment-matched φ = 3/2 + L*/(h E u²) of :func:`second_moment_gaussian_variant`.
+
+    Closed forms (h = 1): ``full`` 1 + B/η − (B + 1)/2; ``decoupled_noise`` 1 + B/η − B/2;
+    ``additive_noise`` 1 + B/η − (B − 1)/2; ``sde`` 1 + B/η.
+    """
+    m2 = second_moment_gaussian_variant(eta=eta, B=B, h=h, L_star=0.5, variant=variant)
+    return 1.5 + 0.5 / (h * m2)
 
 
 def tail_index_paper(*, eta: float, B: float, h: float) -> float:

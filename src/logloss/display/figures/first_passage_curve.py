@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from ...experiments._registry import Result
 from .. import plotting
@@ -11,7 +12,7 @@ from . import draws
 
 @draws("first-passage-curve")
 def plot(result: Result):
-    fig, axes = plotting.figure(ncols=2, width=10.0, height=3.8)
+    fig, axes = plotting.figure(ncols=3, width=4.4, height=3.6)
     ax = axes[0]
     curves = result.tables["curves"]
     cases = [r["case"] for r in result.tables["cases"]]
@@ -33,7 +34,9 @@ def plot(result: Result):
                             ("sde_exact", "-.", "SDE, exact Gaussian noise")):
         rows = [r for r in curves if r["case"] == ref and r["kind"] == kind]
         ax.plot([r["c"] for r in rows], [r["slope"] for r in rows], ls, color="k", lw=1, label=label)
-    for name in ("online", "N=1e5"):
+    for name in cases[1:]:
+        if name.startswith("N=1e4 #"):
+            continue
         rows = [r for r in curves if r["case"] == name and r["kind"] == "discrete"]
         if rows:
             ax.plot([r["c"] for r in rows], [r["slope"] for r in rows], ":", color=sgd_style.get(name, "k"),
@@ -42,9 +45,21 @@ def plot(result: Result):
     ax.axhline(s15, color=plotting.THEORY_COLOR, lw=1, ls=(0, (1, 1)), label="Eq. (15) asymptote")
     ax.axvspan(result.params["c_lo"], result.params["c_hi"], color="0.9", zorder=-1)
     ax.set(xscale="log", xlabel="$c = L/L(\\theta^*)$", ylabel="local slope $d\\log t_p/d\\log c$",
-           ylim=(0, 3 * s15))
-    ax.legend(fontsize=6, loc="upper left", ncol=2)
+           ylim=(0, 3 * s15), xlim=(0.98 * result.params["c_min"], 1.05 * result.params["c_max"]))
+    ax.legend(fontsize=5, loc="upper left", ncol=2)
+    # the SDE quadratures over the whole range, towards the asymptote of Eq. (15)
     ax = axes[1]
+    for kind, ls, label in (("sde_paper", "--", "SDE, decoupled noise"),
+                            ("sde_exact", "-.", "SDE, exact Gaussian noise")):
+        rows = [r for r in curves if r["case"] == ref and r["kind"] == kind]
+        ax.plot([r["c"] for r in rows], [r["slope"] for r in rows], ls, color="k", lw=1, label=label)
+    ax.axhline(s15, color=plotting.THEORY_COLOR, lw=1, ls=(0, (1, 1)), label="Eq. (15) asymptote")
+    ax.axvspan(result.params["c_min"], result.params["c_max"], color="0.9", zorder=-1,
+               label="range of the SGD thresholds")
+    ax.set(xscale="log", xlabel="$c = L/L(\\theta^*)$", ylabel="local slope (SDE quadratures)",
+           ylim=(0, 1.5 * s15))
+    ax.legend(fontsize=6, loc="lower right")
+    ax = axes[2]
     half = result.tables["n_half"]
     for i, d in enumerate(sorted({r["d"] for r in half})):
         rows = [r for r in half if r["d"] == d and not r["flagged"]]
@@ -58,5 +73,15 @@ def plot(result: Result):
     ax.plot([], [], "-.", color="k", lw=1, label="SDE, exact noise")
     ax.plot([], [], "--", color="k", lw=1, label="SDE, decoupled noise")
     ax.set(xscale="log", yscale="log", xlabel="$c = L/L(\\theta^*)$", ylabel="$t_p$ (SGD steps)")
+
     ax.legend(fontsize=6, loc="upper left")
-    return plotting.stamp(fig, result)
+    fig = plotting.stamp(fig, result)
+    hc = sorted({r["c"] for r in half})
+    ax.set_xticks(hc, [f"{v:.3g}" for v in hc])
+    ax.set_xticks([], minor=True)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    a0 = axes[0]
+    ticks = [t for t in (1.1, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0) if t <= result.params["c_max"] * 1.05]
+    a0.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    a0.set_xticks([], minor=True)
+    return fig
