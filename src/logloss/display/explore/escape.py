@@ -167,13 +167,13 @@ def escape_grid(etas: Sequence[float] = (0.05, 0.1, 0.2), Bs: Sequence[int] = (1
                 measured: Mapping[str, Any] | None = None) -> Figure:
     """Small multiples of :func:`escape_data`: rows B, columns η, one curve per n.
 
-    Each panel shows the power law for every n in ``ns`` (darker = smaller n) and the
+    Each panel shows the power law for every n in ``ns`` (one colour and marker each) and the
     two Arrhenius laws (which do not depend on n), with n_c printed.  ``measured`` (keys
     ``c``, ``t_p``, optional ``stderr``, ``eta``, ``B``, ``n``) is overlaid in the panel
     with its η and B, every law's prefactor fitted to it there.
     """
     fig, axes = plotting.figure(len(etas), len(Bs), width=2.5, height=2.2)
-    shades = np.linspace(0.0, 0.6, len(ns))
+    markers = ("o", "s", "^", "D", "v", "P")
     for i, B in enumerate(Bs):
         for j, eta in enumerate(etas):
             ax = axes[i * len(etas) + j]
@@ -181,8 +181,8 @@ def escape_grid(etas: Sequence[float] = (0.05, 0.1, 0.2), Bs: Sequence[int] = (1
                     and int(measured.get("B", -1)) == B)
             for k, n in enumerate(ns):
                 data = escape_data(eta=eta, B=B, h=h, n=n, c_max=c_max, measured=measured if here else None)
-                ax.plot(data["c"], data["t_power"], color=str(shades[k]) if k else
-                        plotting.THEORY_COLOR, label=f"power law, n={n:g}")
+                ax.plot(data["c"], data["t_power"], color=f"C{k}", marker=markers[k % len(markers)],
+                        markevery=max(len(data["c"]) // 6, 1), ms=3.5, label=f"power law, n={n:g}")
             n_ref = float(measured.get("n", ns[0])) if here else ns[0]
             data = escape_data(eta=eta, B=B, h=h, n=n_ref, c_max=c_max, measured=measured if here else None)
             ax.plot(data["c"], data["t_arrhenius_min"], color=plotting.THEORY_COLOR, ls="--",
