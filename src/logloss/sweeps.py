@@ -74,7 +74,7 @@ def _task_key(task: Mapping[str, Any]) -> str:
     exp = get_experiment(task["name"])
     params = exp.params(task["scale"], task["overrides"])
     return cache_key(f"sweep-{task['name']}", dict(scale=task["scale"], seed=task["seed"],
-                                                   params=params), [])
+                                                   params=params))
 
 
 def _store(result: Result, folder: Path) -> None:
