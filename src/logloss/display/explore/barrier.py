@@ -98,7 +98,7 @@ def draw_barrier(data: Mapping[str, Any], axes: Sequence[Axes], *, legend: bool 
     lo = min(np.min(data["t_eq15"]), np.min(data["t_affine"]))
     hi = max(np.max(data["t_eq15"]), 1e3 * lo)
     ax.set(xscale="log", yscale="log", ylim=(lo / 3, hi * 100),
-           xlabel=r"$\Delta L/L(\theta^*)$", ylabel="mean escape time (SGD steps)")
+           xlabel=r"$\Delta L/L(\theta^*)$", ylabel="escape time (steps)")
     ax.text(0.02, 0.98, f"η = {p['eta']:.3g}, B = {p['B']}, σ² = {p['sigma2']:.3g}\n"
             f"Eq. (15) slope in c: {data['exponent']:.3g}", transform=ax.transAxes,
             va="top", fontsize=7.5)

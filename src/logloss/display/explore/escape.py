@@ -190,8 +190,8 @@ def escape_grid(etas: Sequence[float] = (0.05, 0.1, 0.2), Bs: Sequence[int] = (1
             ax.plot(data["c"], data["t_arrhenius_saddle"], color=plotting.THEORY_COLOR, ls=":",
                     lw=1, label="Arrhenius, $D$ at $\\theta^s$")
             if here:
-                ax.errorbar(data["measured_c"], data["measured_t"], fmt="o", ms=3,
-                            color=MEASURED_COLOR, label="measured")
+                ax.errorbar(data["measured_c"], data["measured_t"], fmt="x", ms=4,
+                            color=plotting.THEORY_COLOR, label="measured")
             ax.set_xscale("log")
             ax.set_yscale("log")
             t_all = data["t_power"]

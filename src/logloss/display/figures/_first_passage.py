@@ -7,6 +7,15 @@ import numpy as np
 from .. import plotting
 
 
+def errorbar_log(ax, x, t, se, **kw):
+    """``ax.errorbar`` for positive values on a log axis: the lower arm is clipped at 90 %
+    of the value (an arm below zero would run off the axis), the upper arm is kept."""
+    t, se = np.asarray(t, dtype=float), np.asarray(se, dtype=float)
+    lower = np.where(np.isfinite(se), np.minimum(se, 0.9 * t), 0.0)
+    upper = np.where(np.isfinite(se), se, 0.0)
+    return ax.errorbar(x, t, yerr=[lower, upper], **kw)
+
+
 def _plot_fp(ax, rows, slope, color, label, *, other_slope=None, **kw):
     c = np.array([r["c"] for r in rows])
     t = np.array([r["t_p"] for r in rows], dtype=float)
@@ -14,11 +23,12 @@ def _plot_fp(ax, rows, slope, color, label, *, other_slope=None, **kw):
     cens = np.array([r["censored"] for r in rows])
     inw = np.array([r["in_window"] for r in rows])
     ok = np.isfinite(t)
-    ax.errorbar(c[ok & (cens == 0)], t[ok & (cens == 0)], yerr=se[ok & (cens == 0)],
-                fmt=kw.pop("marker", "o"), ms=3.5, color=color, label=label, **kw)
+    full = ok & (cens == 0)
+    errorbar_log(ax, c[full], t[full], se[full], fmt=kw.pop("marker", "o"), ms=3.5, color=color,
+                 label=label, **kw)
     part = ok & (cens > 0)
     if part.any():  # censored thresholds (exponential MLE): open markers
-        ax.errorbar(c[part], t[part], yerr=se[part], fmt="^", ms=4, color=color, mfc="none")
+        errorbar_log(ax, c[part], t[part], se[part], fmt="^", ms=4, color=color, mfc="none")
     if slope is not None and inw.any():
         cw = c[inw & ok]
         tw = t[inw & ok]

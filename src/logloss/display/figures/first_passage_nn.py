@@ -8,6 +8,7 @@ import numpy as np
 from ...experiments._registry import Result
 from .. import plotting
 from . import draws
+from ._first_passage import errorbar_log
 
 
 def _points(ax, rows, color, label):
@@ -16,15 +17,15 @@ def _points(ax, rows, color, label):
     se = np.array([r["t_p_stderr"] for r in rows], dtype=float)
     fit = np.array([r["fitted"] for r in rows])
     ok = np.isfinite(t)
-    ax.errorbar(c[ok & fit], t[ok & fit], yerr=se[ok & fit], fmt="o", ms=3.5, color=color,
-                label=label)
+    errorbar_log(ax, c[ok & fit], t[ok & fit], se[ok & fit], fmt="o", ms=3.5, color=color,
+                 label=label)
     other = ok & ~fit
-    ax.errorbar(c[other], t[other], yerr=se[other], fmt="^", ms=3.5, color=color, mfc="none")
+    errorbar_log(ax, c[other], t[other], se[other], fmt="^", ms=3.5, color=color, mfc="none")
 
 
 @draws("first-passage-nn")
 def plot(result: Result):
-    fig, axes = plotting.figure(ncols=3, width=11.0, height=3.5)
+    fig, axes = plotting.figure(ncols=3, width=3.8, height=3.3)
     ax = axes[0]
     net = result.params["nets"][0]
     fits = [f for f in result.tables["slopes"] if f["net"] == net]
@@ -44,6 +45,10 @@ def plot(result: Result):
     ax.set(xscale="log", yscale="log", xlabel="$c = L_{\\rm threshold}/L(\\theta^*)$",
            ylabel="$t_p$ (SGD steps)")
     ax.legend(loc="upper left", fontsize=7)
+    lo, hi = ax.get_xlim()  # less than a decade of c: label it with plain numbers
+    ticks = np.unique(np.round(np.geomspace(lo * 1.02, hi / 1.02, 5), 2))
+    ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+    ax.set_xticks([], minor=True)
     ax = axes[1]
     tr = result.tables["transient"]
     c = np.array([r["c"] for r in tr])

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import plotting
 from . import draws
+from ._first_passage import errorbar_log
 
 
 @draws("own-model")
@@ -45,9 +46,12 @@ def plot(result):
         ax.text(0.5, 0.5, "no replica crossed\nwithin the budget", ha="center", va="center",
                 transform=ax.transAxes)
         return plotting.stamp(fig, result)
-    ax.errorbar(c[full], t[full], yerr=se[full], fmt="o", ms=4, label="all replicas crossed")
-    ax.errorbar(c[part], t[part], yerr=se[part], fmt="^", ms=4, mfc="none",
-                label="some censored (exponential MLE)")
+    errorbar_log(ax, c[full], t[full], se[full], fmt="o", ms=4, label="all replicas crossed")
+    errorbar_log(ax, c[part], t[part], se[part], fmt="^", ms=4, mfc="none",
+                 label="some censored (exponential MLE)")
     ax.set(xscale="log", yscale="log")
-    ax.legend(loc="upper left")
+    shown = c[full | part]
+    ax.set_xticks(shown, [f"{v:g}" for v in shown])  # a few thresholds within one decade
+    ax.set_xticks([], minor=True)
+    ax.legend(loc="upper left", fontsize=7)
     return plotting.stamp(fig, result)
