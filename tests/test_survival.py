@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from logloss.stats.survival import kaplan_meier, local_slopes, weibull_shape
+from logloss.stats.lines import local_slopes
+from logloss.stats.survival import kaplan_meier, weibull_shape
 
 
 def test_kaplan_meier_matches_the_6mp_leukaemia_table():

@@ -38,9 +38,9 @@ from .measure.noise_scale import GradientNoiseScale, gradient_noise_scale
 from .measure.predict import EscapePrediction, predict_escape
 from .runs import save_run
 from .stats.first_passage import fit_slope, mean_first_passage
-from .stats.lines import fit_line, fit_power_law
+from .stats.lines import fit_line, fit_power_law, local_slopes, rolling_slopes
 from .stats.phi_fits import hill_tail_index, phi_mle, phi_moment
-from .stats.survival import kaplan_meier, local_slopes, weibull_shape
+from .stats.survival import kaplan_meier, weibull_shape
 from .sweeps import sweep
 
 __all__ = [
@@ -88,4 +88,5 @@ __all__ = [
     "kaplan_meier",
     "weibull_shape",
     "local_slopes",
+    "rolling_slopes",
 ]

@@ -13,8 +13,8 @@ from ..core.measured import Measured
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import LinearRegression, make_linear_regression
 from ..stats.first_passage import mean_first_passage
-from ..stats.lines import fit_line, fit_power_law
-from ..stats.survival import local_slopes, weibull_shape
+from ..stats.lines import fit_line, fit_power_law, local_slopes
+from ..stats.survival import weibull_shape
 from ..theory import discrete_mfpt_1d, escape_exponent, radial_mfpt
 from ._registry import Outcome, experiment
 

@@ -13,7 +13,7 @@ from ..data import DatasetMissingError, cifar10, fashion_mnist
 from ..dynamics.training import log_schedule, train_sgd
 from ..measure.losses import get_loss
 from ..models.nets import cnn, mlp
-from ..stats.lines import fit_line, fit_power_law
+from ..stats.lines import fit_power_law, rolling_slopes
 from ._registry import Outcome, experiment
 
 PRESETS = {
@@ -64,18 +64,6 @@ def _model(p: dict, seed: int, channels, side):
         desc = ", ".join(f"{p['convs_per_stack']}×[{w},3,3,1]" for w in p["cnn_widths"])
         return net, f"CNN {desc}, MaxPool(2) after each stack"
     raise ValueError(f"model must be mlp or cnn, got {p['model']!r}")
-
-
-def local_slopes(L: np.ndarray, noise: np.ndarray, width: int = 5) -> np.ndarray:
-    """d log 𝒩 / d log L from least-squares fits over ``width`` consecutive records (nan at ends)."""
-    out = np.full(L.shape, np.nan)
-    h = width // 2
-    for i in range(h, len(L) - h):
-        sl = slice(i - h, i + h + 1)
-        lx = np.log(L[sl])
-        if np.ptp(lx) > 0:
-            out[i] = fit_line(lx, np.log(noise[sl])).slope
-    return out
 
 
 def _loss_ratios(net, x, y, loss) -> np.ndarray:
@@ -140,7 +128,7 @@ def run(p: dict, rng: np.random.Generator) -> Outcome:
         Ls.append(rec.loss)
         Ns.append(rec.noise)
         Gs.append(rec.grad_sq_norm)
-        slopes.append(local_slopes(rec.loss, rec.noise))
+        slopes.append(rolling_slopes(rec.loss, rec.noise))
         rows.append(dict(seed=seed, slope=fit.slope, slope_stderr=fit.slope_stderr, n_fit=fit.n,
                          mid_slope=mid.slope, mid_slope_stderr=mid.slope_stderr,
                          L_final=rec.loss[-1], noise_final=rec.noise[-1], dataset=dname))

@@ -14,7 +14,7 @@ from scipy import stats
 
 from ..core.errors import InvalidInput
 
-__all__ = ["LineFit", "fit_line", "fit_power_law"]
+__all__ = ["LineFit", "fit_line", "fit_power_law", "local_slopes", "rolling_slopes"]
 
 
 @dataclass(frozen=True)
@@ -80,3 +80,45 @@ def fit_power_law(x, y, *, sigma_log=None) -> LineFit:
     if x.shape != y.shape or x.size < 3 or np.any(x <= 0) or np.any(y <= 0):
         raise InvalidInput("power-law fit needs >= 3 pairs of positive values")
     return fit_line(np.log(x), np.log(y), sigma=sigma_log)
+
+
+def local_slopes(c, t_p, t_p_stderr) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local slopes d log t_p / d log c between neighbouring thresholds.
+
+    Parameters
+    ----------
+    c : array_like, shape (K,)
+        Increasing threshold ratios.
+    t_p, t_p_stderr : array_like, shape (K,)
+        Mean first-passage times and their standard errors.
+
+    Returns
+    -------
+    c_mid, slope, slope_stderr : ndarray, shape (K − 1,)
+        Geometric midpoints, slopes, and standard errors that treat neighbouring
+        estimates as independent (an upper bound when they share replicas, whose errors
+        are positively correlated).
+    """
+    c = np.asarray(c, dtype=float)
+    t = np.asarray(t_p, dtype=float)
+    s = np.asarray(t_p_stderr, dtype=float)
+    lc = np.log(c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lt = np.log(t)
+        rel = s / t
+        slope = np.diff(lt) / np.diff(lc)
+        se = np.hypot(rel[1:], rel[:-1]) / np.diff(lc)
+    return np.sqrt(c[1:] * c[:-1]), slope, se
+
+
+def rolling_slopes(x, y, width: int = 5) -> np.ndarray:
+    """d log y / d log x from :func:`fit_line` over ``width`` consecutive points (nan at the ends)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    out = np.full(x.shape, np.nan)
+    h = int(width) // 2
+    for i in range(h, len(x) - h):
+        sl = slice(i - h, i + h + 1)
+        lx = np.log(x[sl])
+        if np.ptp(lx) > 0:
+            out[i] = fit_line(lx, np.log(y[sl])).slope
+    return out

@@ -11,7 +11,6 @@ gives the tools to check it before any exponent is fitted:
 * :func:`weibull_shape`: the maximum-likelihood shape k of a censored Weibull law
   S(t) = exp(−(t/λ)^k), with its standard error; k = 1 is the exponential law, k ≫ 1 a
   nearly deterministic relaxation time, k < 1 a mixture of fast and slow escapes;
-* :func:`local_slopes`: d log t_p / d log c between neighbouring thresholds.
 
 Times are SGD steps.
 """
@@ -25,7 +24,7 @@ from scipy import optimize
 
 from ..core.errors import InvalidInput
 
-__all__ = ["KMCurve", "kaplan_meier", "WeibullFit", "weibull_shape", "local_slopes"]
+__all__ = ["KMCurve", "kaplan_meier", "WeibullFit", "weibull_shape"]
 
 
 @dataclass(frozen=True)
@@ -171,32 +170,3 @@ def weibull_shape(times, observed, *, offset: float = 0.0) -> WeibullFit:
     se = k / np.sqrt(curv) if curv > 0 else float("nan")
     scale = float(np.exp((np.log(np.sum(t**k) / d)) / k))
     return WeibullFit(k, float(se), scale, d)
-
-
-def local_slopes(c, t_p, t_p_stderr) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Local slopes d log t_p / d log c between neighbouring thresholds.
-
-    Parameters
-    ----------
-    c : array_like, shape (K,)
-        Increasing threshold ratios.
-    t_p, t_p_stderr : array_like, shape (K,)
-        Mean first-passage times and their standard errors.
-
-    Returns
-    -------
-    c_mid, slope, slope_stderr : ndarray, shape (K − 1,)
-        Geometric midpoints, slopes, and standard errors that treat neighbouring
-        estimates as independent (an upper bound when they share replicas, whose errors
-        are positively correlated).
-    """
-    c = np.asarray(c, dtype=float)
-    t = np.asarray(t_p, dtype=float)
-    s = np.asarray(t_p_stderr, dtype=float)
-    lc = np.log(c)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lt = np.log(t)
-        rel = s / t
-        slope = np.diff(lt) / np.diff(lc)
-        se = np.hypot(rel[1:], rel[:-1]) / np.diff(lc)
-    return np.sqrt(c[1:] * c[:-1]), slope, se
