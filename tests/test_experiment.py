@@ -9,7 +9,7 @@ from logloss.core.scales import SCALES, resolve_scale
 from logloss.experiments._registry import get_experiment, list_experiments, run_experiment
 
 REQUIRED_KEYS = {"experiment", "scale", "seed", "params", "measured", "theory", "device",
-                 "wall_time_s", "version", "git_commit"}
+                 "wall_time_s", "cpu_time_s", "date", "version", "git_commit"}
 
 
 def test_every_experiment_has_all_scales_with_the_same_keys():

@@ -101,7 +101,7 @@ def _load(folder: Path) -> Result:
         reference={k: num(v) for k, v in s["reference"].items()},
         arrays=arrays, tables=s["tables"], notes=s["notes"], device=s["device"],
         name=s["experiment"], scale=s["scale"], seed=s["seed"], params=s["params"],
-        wall_time_s=s["wall_time_s"])
+        wall_time_s=s["wall_time_s"], cpu_time_s=s.get("cpu_time_s", 0.0), date=s.get("date", ""))
 
 
 def _run_task(task: Mapping[str, Any], out: str | None) -> Result:

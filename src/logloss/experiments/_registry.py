@@ -12,6 +12,7 @@ JSON record written by the CLI.  Figures live one layer up, in
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import importlib
 import math
 import pkgutil
@@ -85,6 +86,8 @@ class Result(Outcome):
     seed: int = 0
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     wall_time_s: float = 0.0
+    cpu_time_s: float = 0.0
+    date: str = ""
 
     def summary(self) -> dict[str, Any]:
         """The JSON-able record of the run (stable keys; see the README)."""
@@ -103,6 +106,8 @@ class Result(Outcome):
             "notes": list(self.notes),
             "device": self.device,
             "wall_time_s": round(self.wall_time_s, 3),
+            "cpu_time_s": round(self.cpu_time_s, 3),
+            "date": self.date,
             "version": __version__,
             "git_commit": commit,
             "git_dirty": dirty,
@@ -279,13 +284,15 @@ def run_experiment(
     params = exp.params(scale, overrides)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    start = time.perf_counter()
+    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    start, cpu_start = time.perf_counter(), time.process_time()
     outcome = exp.fn(params, rng)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     _check_keys(exp, outcome)
     fields = {f.name: getattr(outcome, f.name) for f in dataclasses.fields(Outcome)}
     fields["device"] = _where(outcome.device)
-    result = Result(**fields, name=name, scale=scale, seed=seed, params=params, wall_time_s=wall)
+    result = Result(**fields, name=name, scale=scale, seed=seed, params=params, wall_time_s=wall,
+                    cpu_time_s=cpu, date=date)
     if verbose:
         print(f"[logloss] {name}: scale={scale}, seed={seed}, {wall:.1f} s")
         for note in outcome.notes:
