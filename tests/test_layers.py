@@ -19,7 +19,7 @@ ROOT = Path(logloss.__file__).parent
 LAYERS = {
     "core": 0, "theory": 1, "data": 2, "models": 2, "_datasets": 2, "measure": 3,
     "dynamics": 4, "stats": 5, "experiments": 6, "display": 7,
-    "runs": 8, "sweeps": 8, "cli": 9, "__main__": 9, "benchmarks": 9, "reference": 9, "__init__": 10,
+    "runs": 8, "sweeps": 8, "report": 8, "cli": 9, "__main__": 9, "benchmarks": 9, "reference": 9, "__init__": 10,
 }
 
 

@@ -24,7 +24,7 @@ from .display import explore
 from .display.figures import plot, show
 from .display.tables import markdown_table
 from .dynamics.linreg_sgd import SGDRun, sgd_linreg
-from .dynamics.mlp_sgd import sgd_mlp
+from .dynamics.mlp_sgd import replicate, sgd_mlp
 from .dynamics.training import train_sgd
 from .experiments._registry import Result, list_experiments, run_experiment
 from .measure.covariance import minibatch_noise_covariance
@@ -36,6 +36,8 @@ from .measure.monitor import NoiseMonitor
 from .measure.noise import noise_strength
 from .measure.noise_scale import GradientNoiseScale, gradient_noise_scale
 from .measure.predict import EscapePrediction, predict_escape
+from .models.linreg import make_linear_regression
+from .report import load_store, report_rows
 from .runs import save_run
 from .stats.first_passage import fit_slope, mean_first_passage
 from .stats.lines import fit_line, fit_power_law, local_slopes, rolling_slopes
@@ -60,6 +62,8 @@ __all__ = [
     "show",
     "save_run",
     "sweep",
+    "report_rows",
+    "load_store",
     "markdown_table",
     "minibatch_noise_covariance",
     "per_sample_grads",
@@ -75,7 +79,9 @@ __all__ = [
     "EscapePrediction",
     "NoiseMonitor",
     "SGDRun",
+    "make_linear_regression",
     "sgd_linreg",
+    "replicate",
     "sgd_mlp",
     "train_sgd",
     "phi_mle",

@@ -308,13 +308,19 @@ RUN_MIME = "application/vnd.logloss.run+json"
 
 
 def run_record(result: Result) -> dict[str, Any]:
-    """The structured record of one run: experiment, scale, seed, wall time and machine."""
+    """The structured record of one run: experiment, scale, seed, wall time and machine,
+    and its ``measured``, ``theory`` and ``reference`` values (read by the book's status
+    and reproduction-report pages, so that they never run an experiment twice)."""
     import os
 
     return {"experiment": result.name, "scale": result.scale, "seed": result.seed,
             "wall_time_s": round(result.wall_time_s, 3), "device": result.device,
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "machine": platform.machine(), "python": platform.python_version()}
+            "machine": platform.machine(), "python": platform.python_version(),
+            "date": result.date,
+            "measured": {k: v.as_dict() for k, v in result.measured.items()},
+            "theory": {k: json_float(v) for k, v in result.theory.items()},
+            "reference": {k: json_float(v) for k, v in result.reference.items()}}
 
 
 def _display_run_record(result: Result) -> None:

@@ -1,0 +1,119 @@
+"""Sphinx extension: the reproduction report.
+
+The directive ``{logloss-report}`` becomes a table with one row per result R1–R13
+(:data:`logloss.report.CLAIMS`): the paper's statement, the value compared with, this
+build's number with its error (read from the run records that the chapters' runs left in
+their executed notebooks, so nothing runs twice), the stored paper-scale number from
+``results/`` with its device, date and commit, the independent check, and the computed
+verdicts.  A list follows of every claim the book does not reproduce, one sentence each,
+linked to its chapter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from docutils import nodes
+from logloss_status import _row, run_records
+from myst_nb.sphinx_ import NbMetadataCollector
+from sphinx.addnodes import pending_xref
+from sphinx.transforms.post_transforms import SphinxPostTransform
+from sphinx.util.docutils import SphinxDirective
+
+from logloss.report import load_store, report_rows
+
+KEY = "logloss_report_table"
+
+
+class ReportNode(nodes.General, nodes.Element):
+    """Placeholder replaced by the report once every chapter has been executed."""
+
+
+class ReportDirective(SphinxDirective):
+    def run(self):
+        NbMetadataCollector.set_doc_data(self.env, self.env.docname, KEY, True)
+        return [ReportNode()]
+
+
+def _docs_with_report(_app, env):
+    data = NbMetadataCollector.get_doc_data(env)
+    return [doc for doc, meta in data.items() if meta.get(KEY)]
+
+
+def _run_cell(cell: dict) -> str:
+    if "scale" not in cell:
+        return "not yet run"
+    where = ", ".join(x for x in (cell["device"].split(" (")[0], cell["date"][:10],
+                                  cell["commit"] and f"commit {cell['commit']}") if x)
+    return f"{cell['value']} ({cell['scale']}; {where})"
+
+
+def _verdict(cell: dict) -> str:
+    word, stat = cell["verdict"]
+    return f"{word} ({stat})" if stat else word
+
+
+class ReportPostTransform(SphinxPostTransform):
+    default_priority = 8  # before reference resolution, so the chapter links resolve
+
+    def run(self, **_kwargs) -> None:
+        for node in list(self.document.findall(ReportNode)):
+            node.replace_self(self._content())
+
+    def _link(self, docname: str, text: str) -> nodes.paragraph:
+        ref = pending_xref(refdoc=self.env.docname, reftarget="/" + docname, reftype="doc",
+                           refdomain="std", refexplicit=True, refwarn=True)
+        ref += nodes.inline(text=text)
+        para = nodes.paragraph()
+        para += ref
+        return para
+
+    def _content(self) -> list[nodes.Node]:
+        outdir = Path(self.app.outdir).parent / "jupyter_execute"
+        book: dict[str, dict] = {}
+        for docname in sorted(NbMetadataCollector.get_doc_data(self.env)):
+            for record in run_records(outdir / f"{docname}.ipynb"):
+                if "measured" in record:
+                    book.setdefault(record["experiment"], record)
+        rows = report_rows(book, load_store(Path(self.app.srcdir) / "results"))
+        headers = ("Result", "The paper", "Compared with", "This build", "Paper scale (results/)",
+                   "Independent check", "Verdict")
+        table = nodes.table(classes=["colwidths-auto", "logloss-report"])
+        tgroup = nodes.tgroup(cols=len(headers))
+        table += tgroup
+        for _ in headers:
+            tgroup += nodes.colspec(colwidth=1)
+        thead = nodes.thead()
+        tgroup += thead
+        thead += _row(*headers)
+        tbody = nodes.tbody()
+        tgroup += tbody
+        disagreements = nodes.bullet_list()
+        for row in rows:
+            claim = row["claim"]
+            verdicts = f"this build: {_verdict(row['book'])}; paper scale: {_verdict(row['paper_scale'])}"
+            if claim.experiment is None:
+                verdicts = _verdict(row["book"])
+            tbody += _row(self._link(claim.chapter, f"{claim.result}: {claim.title}"), claim.paper,
+                          row["target"], _run_cell(row["book"]), _run_cell(row["paper_scale"]),
+                          claim.check, verdicts)
+            if row["reason"]:
+                item = nodes.list_item()
+                para = self._link(claim.chapter, f"{claim.result} ({claim.title})")
+                para += nodes.Text(f": {row['reason']}.")
+                item += para
+                disagreements += item
+        out = [table]
+        if len(disagreements):
+            out += [nodes.paragraph(text="Where the book departs from the paper, or cannot yet "
+                                         "test it, and why (each links to its chapter):"),
+                    disagreements]
+        return out
+
+
+def setup(app):
+    app.add_node(ReportNode)
+    app.add_directive("logloss-report", ReportDirective)
+    app.connect("env-updated", _docs_with_report)
+    app.add_post_transform(ReportPostTransform)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

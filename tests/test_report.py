@@ -1,0 +1,96 @@
+"""The reproduction report: its claims follow the experiments' keys, its verdicts are
+computed from the numbers, and the results store holds only complete paper-scale runs
+that this repository's code produced."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from logloss.core.errors import CorruptFile
+from logloss.experiments._registry import get_experiment
+from logloss.report import CLAIMS, Claim, load_store, report_rows, verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_claim_reads_declared_keys():
+    assert [c.result for c in CLAIMS][:1] == ["R1"] and CLAIMS[-1].result == "R13"
+    assert {c.result for c in CLAIMS} == {f"R{i}" for i in range(1, 14)}
+    for claim in CLAIMS:
+        if claim.experiment is None:
+            continue
+        keys = get_experiment(claim.experiment).keys
+        assert claim.key in keys["measured"], claim
+        if claim.target is not None:
+            assert claim.target[1] in keys[claim.target[0]], claim
+        else:
+            assert claim.tolerance is not None, claim
+        assert (ROOT / f"{claim.chapter}.md").is_file(), claim
+
+
+def _summary(value, stderr, target, scale="book"):
+    return {"experiment": "x", "scale": scale, "measured": {"m": {"value": value, "stderr": stderr}},
+            "theory": {"t": target}, "reference": {}, "device": "cpu (x86_64)", "date": "2026-12-01",
+            "git_commit": "abcdef0123"}
+
+
+CLAIM = Claim("R0", "t", "chapters/escape", "x", "m", ("theory", "t"), "p", "c", "why")
+
+
+def test_verdict_is_a_three_standard_error_test():
+    assert verdict(CLAIM, _summary(10.5, 0.2, 10.0))[0] == "reproduced"  # z = 2.5
+    word, stat = verdict(CLAIM, _summary(10.7, 0.2, 10.0))  # z = 3.5
+    assert word == "not reproduced" and stat == "z = +3.5"
+    assert verdict(CLAIM, _summary(10.5, None, 10.0))[0] == "not reproduced"  # no error bar
+    assert verdict(CLAIM, None) == ("not yet run", "")
+    tol = Claim("R0", "t", "chapters/escape", "x", "m", ("theory", "t"), "p", "c", "why", tolerance=1.0)
+    assert verdict(tol, _summary(9.2, None, 10.0))[0] == "reproduced"
+    assert verdict(tol, _summary(8.9, None, 10.0))[0] == "not reproduced"
+    with pytest.raises(KeyError):
+        verdict(Claim("R0", "t", "c", "x", "renamed", None, "p", "c", "why"), _summary(1, 1, 1))
+
+
+def test_rows_give_the_reason_only_where_a_run_disagrees(monkeypatch):
+    import logloss.report as report
+
+    monkeypatch.setattr(report, "CLAIMS", (CLAIM,))
+    (row,) = report_rows({"x": _summary(10.1, 0.2, 10.0)}, {})
+    assert row["book"]["value"] == "10.1 ± 0.2" and row["paper_scale"]["verdict"][0] == "not yet run"
+    assert row["reason"] == "" and row["target"] == "10"
+    (row,) = report_rows({}, {"x": _summary(12.0, 0.2, 10.0, scale="paper")})
+    assert row["paper_scale"]["verdict"][0] == "not reproduced" and row["reason"] == "why"
+
+
+def _write_run(folder: Path, summary: dict, complete: bool = True) -> None:
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps(summary))
+    if complete:
+        (folder / "complete.json").write_text("{}")
+
+
+def test_store_reads_complete_paper_runs_only(tmp_path):
+    _write_run(tmp_path / "a", {**_summary(1, 1, 1, scale="paper"), "experiment": "a"})
+    _write_run(tmp_path / "b", {**_summary(1, 1, 1, scale="paper"), "experiment": "b"}, complete=False)
+    assert list(load_store(tmp_path)) == ["a"]
+    assert load_store(tmp_path / "absent") == {}
+    _write_run(tmp_path / "c", {**_summary(1, 1, 1, scale="book"), "experiment": "c"})
+    with pytest.raises(CorruptFile, match="not a paper-scale"):
+        load_store(tmp_path)
+
+
+def test_stored_results_were_produced_by_this_repository():
+    store = load_store(ROOT / "results")
+    for name, summary in store.items():
+        get_experiment(name)  # a registered experiment
+        assert summary["git_dirty"] is False, name
+        commit = summary["git_commit"]
+        if (ROOT / ".git").exists():  # a source tree without its history cannot tell
+            known = subprocess.run(["git", "cat-file", "-t", commit], cwd=ROOT,
+                                   capture_output=True, text=True)
+            assert known.stdout.strip() == "commit", f"{name}: commit {commit} is not in this repository"
+        for key in ("device", "date", "wall_time_s", "cpu_time_s"):
+            assert summary[key], (name, key)
