@@ -76,7 +76,7 @@ class ReportPostTransform(SphinxPostTransform):
                 if "measured" in record:
                     book.setdefault(record["experiment"], record)
         rows = report_rows(book, load_store(Path(self.app.srcdir) / "results"))
-        headers = ("Result", "The paper", "Compared with", "This build", "Paper scale (results/)",
+        headers = ("Result", "The paper", "This build", "Paper scale (results/)",
                    "Independent check", "Verdict")
         table = nodes.table(classes=["colwidths-auto", "logloss-report"])
         tgroup = nodes.tgroup(cols=len(headers))
@@ -91,12 +91,13 @@ class ReportPostTransform(SphinxPostTransform):
         disagreements = nodes.bullet_list()
         for row in rows:
             claim = row["claim"]
-            verdicts = f"this build: {_verdict(row['book'])}; paper scale: {_verdict(row['paper_scale'])}"
+            verdicts = f"build: {_verdict(row['book'])}; paper scale: {_verdict(row['paper_scale'])}"
             if claim.experiment is None:
                 verdicts = _verdict(row["book"])
-            tbody += _row(self._link(claim.chapter, f"{claim.result}: {claim.title}"), claim.paper,
-                          row["target"], _run_cell(row["book"]), _run_cell(row["paper_scale"]),
-                          claim.check, verdicts)
+            paper = claim.paper if row["target"] == "—" else f"{claim.paper}; compared with {row['target']}"
+            tbody += _row(self._link(claim.chapter, f"{claim.result}: {claim.title}"), paper,
+                          _run_cell(row["book"]), _run_cell(row["paper_scale"]), claim.check,
+                          verdicts)
             if row["reason"]:
                 item = nodes.list_item()
                 para = self._link(claim.chapter, f"{claim.result} ({claim.title})")

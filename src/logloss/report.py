@@ -103,7 +103,13 @@ CLAIMS: tuple[Claim, ...] = (
           "paper Eq. (15), Kramers–Laplace derivation (App. B)",
           "the theorem restates it with every assumption where it is used",
           "the derivation needs hᵢˢ = hᵢ* in the transverse directions, which App. B does not state"),
-    Claim("R9", "first passage, linear regression", "chapters/escape", "first-passage-curve",
+    Claim("R9", "first passage, linear regression: Fig. 3b", "chapters/escape",
+          "first-passage-linreg", "slope", ("theory", "slope"),
+          "paper Fig. 3b: slopes B/(ηh*) + 1 − d/2, here d = 1 on the declared window",
+          "censoring-aware t_p per threshold and a weighted fit; the local-slope curve below",
+          "on this window SGD's slope differs from paper Eq. (15) at this η and N; the local-slope "
+          "curve of the next row shows where and why"),
+    Claim("R9", "first passage, linear regression: local slope", "chapters/escape", "first-passage-curve",
           "slope_window", ("theory", "slope"), "paper Fig. 3b: slopes B/(ηh*) + 1 − d/2",
           "exact mean first-passage time of the discrete 1-d SGD chain; SDE quadratures",
           "the agreement holds on c ≲ 1.5 only, which is not the asymptotic regime; SGD escapes "
