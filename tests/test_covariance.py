@@ -67,3 +67,17 @@ def test_moments_without_the_p_by_p_matrix():
     C = per_sample_covariance(G)
     np.testing.assert_allclose(per_sample_covariance_moments(G, V),
                                [np.trace(C), V[0] @ C @ V[0], V[1] @ C @ V[1]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(60, 400), (400, 30)])  # Gram route (N < P) and direct route
+def test_second_moments_equal_those_of_the_sampled_noise(shape):
+    """The estimator uses the same minibatches as sample_minibatch_noise, through centred
+    gradients (and their Gram matrix when N < P); the numbers agree to rounding."""
+    G = np.random.default_rng(0).standard_normal(shape) + 0.5
+    v = np.random.default_rng(1).standard_normal((2, shape[1]))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    for B in (1, 7, shape[0] - 1):
+        mean, _ = noise_second_moments(G, B, 3000, v, np.random.default_rng(5))
+        xi = sample_minibatch_noise(G, B, 3000, np.random.default_rng(5))
+        ref = np.concatenate([[(xi**2).sum(axis=1).mean()], ((xi @ v.T) ** 2).mean(axis=0)])
+        np.testing.assert_allclose(mean, ref, rtol=1e-10)

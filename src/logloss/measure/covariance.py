@@ -145,9 +145,22 @@ def noise_second_moments(
     mean, stderr : ndarray, shape (k + 1,)
         Entry 0 is tr Σ, entries 1..k are vᵀΣv.
     """
+    G = _per_sample_matrix(G)
+    N, P = G.shape
+    check_batch_size(B, N)
+    draws = check_positive_int(draws, "number of Monte-Carlo draws")
+    # ξ = ∇L − ∇L_B = −S G_c with G_c = G − ∇L (the rows of S sum to 1), so that only the
+    # centred gradients enter: ‖ξ‖² = s K_c sᵀ with the N×N Gram matrix K_c = G_c G_cᵀ when
+    # N < P (draws·N² flops instead of draws·N·P), and vᵀξ = −s (G_c v).
+    Gc = G - G.mean(axis=0)
+    proj = Gc @ directions.T  # (N, k)
+    K = Gc @ Gc.T if N < P else None
     stats = []
     for start in progress(range(0, draws, chunk), desc=f"minibatches B={B}"):
-        xi = sample_minibatch_noise(G, B, min(chunk, draws - start), rng)
-        stats.append(np.column_stack([(xi**2).sum(axis=1), (xi @ directions.T) ** 2]))
+        n = min(chunk, draws - start)
+        S = np.zeros((n, N))
+        np.put_along_axis(S, uniform_subsets(rng, (n,), N, B), 1.0 / B, axis=1)
+        sq = np.einsum("dn,dn->d", S @ K, S) if K is not None else ((S @ Gc) ** 2).sum(axis=1)
+        stats.append(np.column_stack([sq, (S @ proj) ** 2]))
     values = np.concatenate(stats)
     return values.mean(axis=0), values.std(axis=0, ddof=1) / np.sqrt(len(values))
