@@ -29,7 +29,7 @@ import torch
 
 from .errors import InvalidInput
 
-__all__ = ["cache_dir", "cache_key", "cached", "source_digest"]
+__all__ = ["cache_dir", "cache_key", "cached", "source_digest", "read_entry", "write_entry"]
 
 ENV_VAR = "LOGLOSS_CACHE"
 _MAGIC = b"logloss-cache-v2\n"
@@ -112,7 +112,7 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _read(path: Path) -> Any:
+def read_entry(path: Path) -> Any:
     """The value in the entry ``path``; ``ValueError`` saying what is wrong with it."""
     raw = path.read_bytes()
     if not raw:
@@ -147,17 +147,29 @@ def cached(name: str, params: Mapping[str, Any], make: Callable[[], Any]) -> Any
     path = cache_dir() / f"{name}-{key}.pt"
     if path.exists():
         try:
-            return _read(path)
+            return read_entry(path)
         except ValueError as exc:
             warnings.warn(f"cache entry {path} is unusable ({exc}); deleting and rebuilding it",
                           RuntimeWarning, stacklevel=2)
             path.unlink(missing_ok=True)
     value = make()
+    write_entry(path, value)
+    return value
+
+
+def write_entry(path: Path, value: Any) -> None:
+    """Store ``value`` in the file ``path`` (checksummed), atomically: a temporary file in
+    the same folder renamed into place, so an interrupted write never leaves half an entry."""
     buf = io.BytesIO()
     torch.save(_encode(value), buf)
     payload = buf.getvalue()
-    # Write atomically so an interrupted run never leaves a half-written entry.
     with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as fh:
-        fh.write(_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+        try:
+            fh.write(_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        except BaseException:
+            fh.close()
+            os.unlink(fh.name)
+            raise
     os.replace(fh.name, path)
-    return value
