@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,12 +77,18 @@ def _cmd_run(args: argparse.Namespace) -> None:
     cache_dir()  # a $LOGLOSS_CACHE that cannot be used fails now, not after an hour
     out = Path(args.out) if args.out else default_out(args.name, scale, args.seed, sets)
     # a new folder, or the unfinished run of the same settings, which resumes
+    new = not out.exists()
     store = open_run(out, run_manifest(args.name, scale, args.seed, params), overwrite=args.force)
     done = store.keys()
     if done and not args.json:
         print(f"[logloss] resuming {out}: {len(done)} finished unit(s) of work found")
-    result = run_experiment(args.name, scale, seed=args.seed, verbose=not args.json,
-                            device=device, store=store, **sets)
+    try:
+        result = run_experiment(args.name, scale, seed=args.seed, verbose=not args.json,
+                                device=device, store=store, **sets)
+    except BaseException:
+        if new and not store.keys():  # nothing worth keeping: leave no folder behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     save_run(result, out)
     summary = result.summary()
     if args.json:

@@ -29,7 +29,8 @@ import torch
 
 from .errors import InvalidInput
 
-__all__ = ["cache_dir", "cache_key", "cached", "source_digest", "read_entry", "write_entry"]
+__all__ = ["cache_dir", "cache_key", "cached", "source_digest", "read_entry", "load_entry",
+           "write_entry", "MISSING"]
 
 ENV_VAR = "LOGLOSS_CACHE"
 _MAGIC = b"logloss-cache-v2\n"
@@ -145,16 +146,30 @@ def cached(name: str, params: Mapping[str, Any], make: Callable[[], Any]) -> Any
     """
     key = cache_key(name, params)
     path = cache_dir() / f"{name}-{key}.pt"
-    if path.exists():
-        try:
-            return read_entry(path)
-        except ValueError as exc:
-            warnings.warn(f"cache entry {path} is unusable ({exc}); deleting and rebuilding it",
-                          RuntimeWarning, stacklevel=2)
-            path.unlink(missing_ok=True)
+    value = load_entry(path, "cache entry")
+    if value is not MISSING:
+        return value
     value = make()
     write_entry(path, value)
     return value
+
+
+#: What :func:`load_entry` returns for an absent or unusable entry.
+MISSING = object()
+
+
+def load_entry(path: Path, what: str) -> Any:
+    """The value stored in ``path``, or :data:`MISSING` if there is none; an unusable
+    file (``what`` names it in the warning) is reported, deleted and treated as absent."""
+    if not path.is_file():
+        return MISSING
+    try:
+        return read_entry(path)
+    except ValueError as exc:
+        warnings.warn(f"{what} {path} is unusable ({exc}); deleting and rebuilding it",
+                      RuntimeWarning, stacklevel=3)
+        path.unlink(missing_ok=True)
+        return MISSING
 
 
 def write_entry(path: Path, value: Any) -> None:

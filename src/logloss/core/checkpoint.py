@@ -13,12 +13,11 @@ folder's manifest, :mod:`logloss.runs`; the cache key, for pretraining), not her
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cache import read_entry, write_entry
+from .cache import MISSING, load_entry, write_entry
 from .errors import InvalidInput
 
 __all__ = ["UnitStore"]
@@ -52,16 +51,8 @@ class UnitStore:
         which is reported with a warning, and the file deleted)."""
         if self.folder is None:
             return None
-        path = self._path(key)
-        if not path.is_file():
-            return None
-        try:
-            return read_entry(path)
-        except ValueError as exc:
-            warnings.warn(f"stored unit {path} is unusable ({exc}); deleting and recomputing it",
-                          RuntimeWarning, stacklevel=2)
-            path.unlink(missing_ok=True)
-            return None
+        value = load_entry(self._path(key), "stored unit")
+        return None if value is MISSING else value
 
     def put(self, key: str, value: Any) -> Any:
         """Store ``value`` as unit ``key`` (atomically) and return it."""
