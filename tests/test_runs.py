@@ -18,7 +18,7 @@ def result():
 def test_a_run_is_complete_and_not_replaced_without_force(result, tmp_path):
     out = runs.save_run(result, tmp_path / "run", dpi=20)
     assert sorted(p.name for p in out.iterdir()) == ["arrays.npz", "complete.json", "figure.png",
-                                                      "summary.json"]
+                                                      "run.json", "summary.json"]
     with pytest.raises(InvalidInput, match="--force"):
         runs.save_run(result, out, dpi=20)
     runs.save_run(result, out, dpi=20, overwrite=True)

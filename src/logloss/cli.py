@@ -1,8 +1,9 @@
-"""Command line: ``python -m logloss list | run NAME | bench``.
+"""Command line: ``python -m logloss list | run NAME | sweep NAME | bench``.
 
 Failures print one line ``error: ...`` on stderr and exit with status 2, no traceback:
 usage errors, bad parameters (checked before any work), unusable ``--out`` folders,
-files and divergence.  Ctrl-C exits with status 130 and leaves no complete-looking folder.
+files and divergence.  Ctrl-C exits with status 130 and leaves no complete-looking
+folder; ``run`` with the same ``--out`` resumes from the last finished unit of work.
 """
 
 from __future__ import annotations
@@ -10,16 +11,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from .core.cache import cache_dir
-from .core.errors import LoglossError
+from .core.device import resolve_device
+from .core.errors import InvalidInput, LoglossError
 from .core.scales import SCALES, resolve_scale
 from .core.validation import check_seed
 from .experiments._registry import get_experiment, list_experiments, run_experiment
-from .runs import prepare_out, save_run
+from .runs import open_run, run_manifest, save_run
+from .sweeps import sweep
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,13 +71,25 @@ def _cmd_run(args: argparse.Namespace) -> None:
     # parameters and the output folder.
     exp = get_experiment(args.name)
     scale = resolve_scale(args.scale)
-    exp.params(scale, sets)
+    params = exp.params(scale, sets)
     check_seed(args.seed)
+    device = resolve_device(args.device)
     cache_dir()  # a $LOGLOSS_CACHE that cannot be used fails now, not after an hour
     out = Path(args.out) if args.out else default_out(args.name, scale, args.seed, sets)
-    prepare_out(out, overwrite=args.force)
-    result = run_experiment(args.name, scale, seed=args.seed, verbose=not args.json, **sets)
-    save_run(result, out, overwrite=args.force)
+    # a new folder, or the unfinished run of the same settings, which resumes
+    new = not out.exists()
+    store = open_run(out, run_manifest(args.name, scale, args.seed, params), overwrite=args.force)
+    done = store.keys()
+    if done and not args.json:
+        print(f"[logloss] resuming {out}: {len(done)} finished unit(s) of work found")
+    try:
+        result = run_experiment(args.name, scale, seed=args.seed, verbose=not args.json,
+                                device=device, store=store, **sets)
+    except BaseException:
+        if new and not store.keys():  # nothing worth keeping: leave no folder behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    save_run(result, out)
     summary = result.summary()
     if args.json:
         print(json.dumps(summary, allow_nan=False))
@@ -83,6 +99,73 @@ def _cmd_run(args: argparse.Namespace) -> None:
             extra = f"   (theory {theory:.4g})" if theory is not None else ""
             print(f"  {key:24s} {value}{extra}")
         print(f"wrote {out}/summary.json, arrays.npz, figure.png")
+
+
+def _parse_grid(pairs: Sequence[str]) -> dict[str, list[str]]:
+    """``key=v1,v2`` → ``{key: [v1, v2]}``; with a ``;`` the values are split on ``;``
+    instead, so that a list parameter can take list values (``B=1,2;5,10``)."""
+    grid: dict[str, list[str]] = {}
+    for pair in pairs:
+        key, sep, values = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidInput(f"--grid expects key=v1,v2,..., got {pair!r}")
+        if key in grid:
+            raise InvalidInput(f"--grid {key} is given twice; list all its values in one --grid")
+        items = [v.strip() for v in values.split(";" if ";" in values else ",")]
+        if not values.strip() or any(not v for v in items):
+            raise InvalidInput(f"--grid {pair!r} has an empty value; give key=v1,v2,...")
+        grid[key] = items
+    if not grid:
+        raise InvalidInput("sweep needs at least one --grid key=v1,v2,...")
+    return grid
+
+
+def _cmd_sweep(args: argparse.Namespace) -> None:
+    grid = _parse_grid(args.grid)
+    exp = get_experiment(args.name)
+    scale = resolve_scale(args.scale)
+    for key, values in grid.items():  # every value of every key, before any work
+        for value in values:
+            exp.params(scale, {key: value})
+    check_seed(args.seed)
+    device = resolve_device(args.device)
+    cache_dir()
+    results = sweep(args.name, grid, seeds=args.seeds, seed=args.seed, scale=scale,
+                    jobs=args.jobs, scheduler=args.scheduler, out=args.out, device=device)
+    if args.json:
+        print(json.dumps({"experiment": args.name, "scale": scale, "seed": args.seed,
+                          "grid": grid, "seeds": args.seeds,
+                          "tasks": [r.summary() for r in results]}, allow_nan=False))
+        return
+    for r in results:
+        point = ", ".join(f"{k}={r.params[k]}" for k in grid)
+        values = ", ".join(f"{k} {v}" for k, v in r.measured.items())
+        print(f"  {point} seed={r.seed}: {values}")
+    if args.out:
+        print(f"stored {len(results)} task(s) in {args.out}/tasks")
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    """The options ``run`` and ``sweep`` share."""
+    p.add_argument("name")
+    p.add_argument("--scale", choices=SCALES, default=None,
+                   help="smoke | book | paper (default: $LOGLOSS_SCALE or book)")
+    p.add_argument("--seed", type=_seed, default=0, help="integer in [0, 2**63)")
+    p.add_argument("--device", default="auto",
+                   help="auto | cpu | cuda[:K] for the torch experiments (default auto: a GPU "
+                        "if torch sees one); the summary records the device used")
+    p.add_argument("--json", action="store_true", help="print the JSON summary as the last line")
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
@@ -97,19 +180,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m logloss", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the experiments").set_defaults(func=_cmd_list)
-    run = sub.add_parser("run", help="run one experiment")
-    run.add_argument("name")
-    run.add_argument("--scale", choices=SCALES, default=None,
-                     help="smoke | book | paper (default: $LOGLOSS_SCALE or book)")
+    run = sub.add_parser("run", help="run one experiment (resumes an unfinished --out)")
+    _common(run)
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a parameter (repeatable; lists as a,b,c)")
-    run.add_argument("--seed", type=_seed, default=0, help="integer in [0, 2**63)")
     run.add_argument("--out", default=None,
-                     help="output folder (default runs/NAME-SCALE-seedN[-HASH of the --set values])")
+                     help="output folder (default runs/NAME-SCALE-seedN[-HASH of the --set "
+                          "values]); an unfinished run of the same settings there resumes")
     run.add_argument("--force", action="store_true",
-                     help="replace an existing complete run in the output folder")
-    run.add_argument("--json", action="store_true", help="print the JSON summary as the last line")
+                     help="discard an existing run in the output folder and start afresh")
     run.set_defaults(func=_cmd_run)
+    sw = sub.add_parser("sweep", help="run an experiment over a grid of parameters and seeds")
+    _common(sw)
+    sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                    help="values of one parameter (repeatable; every combination is a point; "
+                         "separate list values with ';')")
+    sw.add_argument("--seeds", type=_count, default=1, help="seeds per grid point (default 1)")
+    sw.add_argument("--jobs", type=_count, default=1, help="parallel joblib workers (default 1)")
+    sw.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="dask.distributed scheduler address (tcp://host:8786)")
+    sw.add_argument("--out", default=None,
+                    help="folder of per-task results; tasks already there are not run again")
+    sw.set_defaults(func=_cmd_sweep)
     bench = sub.add_parser("bench", help="time the fast kernels against naive loops")
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--quick", action="store_true", help="short timings (for tests)")

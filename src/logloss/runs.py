@@ -1,9 +1,17 @@
-"""Saving a run: ``summary.json``, ``arrays.npz``, ``figure.png`` and ``complete.json`` in one folder.
+"""Run folders: ``run.json``, ``units/``, then ``summary.json``, ``arrays.npz``,
+``figure.png`` and, last, ``complete.json``.
 
-A run is written into a hidden temporary sibling of its folder and renamed into place
-at the end, with ``complete.json`` written last: a folder that has ``complete.json`` is a
-whole run, and an interrupted or failed save leaves no folder that looks complete.  An
-existing complete run is replaced only with ``overwrite=True`` (``--force``).
+A run folder is opened with :func:`open_run` before any work: it writes the folder's
+manifest ``run.json`` (experiment, scale, seed, every parameter, and the digest of the
+package's code) and returns the :class:`~logloss.core.checkpoint.UnitStore` ``units/``
+in which the experiment keeps each finished unit of work.  Opening a folder that already
+holds the manifest of the same run *resumes* it: the stored units are read back, not
+recomputed.  A manifest that differs (another experiment, scale, seed, parameter or
+code) is a one-line :class:`~logloss.core.errors.InvalidInput` naming the difference.
+
+:func:`save_run` writes the results, each file atomically (a temporary file renamed into
+place), ``complete.json`` last: a folder that has ``complete.json`` is a whole run.  A
+complete run is never replaced silently: only with ``overwrite=True`` (``--force``).
 """
 
 from __future__ import annotations
@@ -12,26 +20,57 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .core.cache import source_digest
+from .core.checkpoint import UnitStore
 from .core.errors import InvalidInput
+from .core.version import __version__
 from .display.figures import plot
-from .experiments._registry import Result
+from .experiments._registry import Result, _jsonable
 
-__all__ = ["save_run", "prepare_out", "COMPLETE"]
+__all__ = ["save_run", "prepare_out", "open_run", "run_manifest", "COMPLETE", "MANIFEST", "UNITS"]
 
 #: The completion marker, written last.
 COMPLETE = "complete.json"
+#: What the folder is a run of, written first.
+MANIFEST = "run.json"
+#: The folder of finished units of work.
+UNITS = "units"
 
 
-def prepare_out(out: str | Path, *, overwrite: bool = False) -> Path:
-    """Check, before any work, that a run can be saved in the folder ``out``.
+def run_manifest(name: str, scale: str, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
+    """What identifies a run: experiment, scale, seed, parameters and the code's digest."""
+    return {"experiment": name, "scale": scale, "seed": int(seed), "params": _jsonable(dict(params)),
+            "version": __version__, "code": source_digest()}
 
-    The folder's parent is created; ``out`` itself may be absent, empty, or (with
-    ``overwrite``) a previous run.  Anything else is a one-line
-    :class:`~logloss.core.errors.InvalidInput`.
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    diffs = []
+    for key in new:
+        if key == "params":
+            for p in sorted(set(old.get("params", {})) | set(new["params"])):
+                a, b = old.get("params", {}).get(p), new["params"].get(p)
+                if a != b:
+                    diffs.append(f"{p}={a!r} there, {b!r} now")
+        elif old.get(key) != new[key]:
+            what = "the code (sources of logloss) changed" if key == "code" else \
+                f"{key} {old.get(key)!r} there, {new[key]!r} now"
+            diffs.append(what)
+    return diffs
+
+
+def prepare_out(out: str | Path, *, overwrite: bool = False,
+                manifest: Mapping[str, Any] | None = None) -> Path:
+    """Check, before any work, that a run can be written in the folder ``out``.
+
+    The folder's parent is created; ``out`` itself may be absent, empty, an unfinished
+    run with the same ``manifest`` (it resumes), or (with ``overwrite``) any previous run.
+    Anything else is a one-line :class:`~logloss.core.errors.InvalidInput`.
     """
     out = Path(out).expanduser()
     for parent in [out, *out.parents]:
@@ -39,12 +78,23 @@ def prepare_out(out: str | Path, *, overwrite: bool = False) -> Path:
             where = "is a file" if parent == out else f"is under the file {parent}"
             raise InvalidInput(f"--out {out} {where}; give a folder path")
     if out.is_dir() and any(out.iterdir()):
-        if not (out / COMPLETE).exists():
+        if (out / COMPLETE).exists():
+            if not overwrite:
+                raise InvalidInput(f"--out {out} already holds a complete run; pass --force to "
+                                   "replace it, or choose another --out")
+        elif not (out / MANIFEST).is_file():
             raise InvalidInput(f"--out {out} is a non-empty folder that is not a logloss run; "
                                "choose an empty or new folder")
-        if not overwrite:
-            raise InvalidInput(f"--out {out} already holds a complete run; pass --force to "
-                               "replace it, or choose another --out")
+        elif manifest is not None and not overwrite:
+            old = _read_manifest(out)
+            if old is None:
+                raise InvalidInput(f"--out {out}: its {MANIFEST} cannot be read; choose another "
+                                   "--out or pass --force to start afresh")
+            diffs = _differences(old, manifest)
+            if diffs:
+                raise InvalidInput(f"--out {out} holds an unfinished run of something else "
+                                   f"({'; '.join(diffs)}); resume it with the same settings, "
+                                   "choose another --out, or pass --force to start afresh")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.check-"):
@@ -55,15 +105,63 @@ def prepare_out(out: str | Path, *, overwrite: bool = False) -> Path:
     return out
 
 
+def _read_manifest(out: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_atomic(path: Path, write) -> None:
+    """``write(tmp)`` into a temporary file next to ``path``, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    _write_atomic(path, lambda tmp: tmp.write_text(json.dumps(value, indent=2) + "\n"))
+
+
+def open_run(out: str | Path, manifest: Mapping[str, Any], *, overwrite: bool = False) -> UnitStore:
+    """Open the run folder ``out`` for the run ``manifest`` (:func:`run_manifest`).
+
+    A new or empty folder gets the manifest; an unfinished run with the same manifest is
+    resumed (its stored units are returned); with ``overwrite`` a previous run's units
+    and completion marker are removed first, so the run starts afresh.
+
+    Returns
+    -------
+    UnitStore
+        ``out/units``, handed to :func:`logloss.run_experiment` as ``store``.
+    """
+    out = prepare_out(out, overwrite=overwrite, manifest=manifest)
+    out.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        (out / COMPLETE).unlink(missing_ok=True)
+        shutil.rmtree(out / UNITS, ignore_errors=True)
+    if overwrite or not (out / MANIFEST).is_file():
+        _write_json(out / MANIFEST, dict(manifest))
+    return UnitStore(out / UNITS)
+
+
 def save_run(result: Result, out: str | Path, *, dpi: int = 200, overwrite: bool = False) -> Path:
     """Write ``result``'s summary, arrays and figure into the folder ``out``, atomically.
 
-    Raises :class:`~logloss.core.errors.InvalidInput` if ``out`` holds a complete run and
-    ``overwrite`` is false, or if it cannot be written.
+    ``out`` may be new, or the folder :func:`open_run` opened for this same run.  Raises
+    :class:`~logloss.core.errors.InvalidInput` if ``out`` holds a complete run and
+    ``overwrite`` is false, holds an unfinished run of something else, or cannot be
+    written.
     """
     import matplotlib.pyplot as plt
 
-    out = prepare_out(out, overwrite=overwrite)
+    manifest = run_manifest(result.name, result.scale, result.seed, result.params)
+    out = prepare_out(out, overwrite=overwrite, manifest=manifest)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
         summary = result.summary()
@@ -74,16 +172,18 @@ def save_run(result: Result, out: str | Path, *, dpi: int = 200, overwrite: bool
             fig.savefig(tmp / "figure.png", dpi=dpi)
         finally:
             plt.close(fig)
-        (tmp / COMPLETE).write_text(json.dumps(
-            {"experiment": summary["experiment"], "files": ["summary.json", "arrays.npz",
-                                                            "figure.png"]}) + "\n")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-            os.replace(out, old / "run")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
+        files = ["summary.json", "arrays.npz", "figure.png"]
+        if out.is_dir():  # an opened (or, with overwrite, a finished) run: file by file
+            (out / COMPLETE).unlink(missing_ok=True)
+            if overwrite and _read_manifest(out) != manifest:  # another run's units
+                shutil.rmtree(out / UNITS, ignore_errors=True)
+            for name in files:
+                os.replace(tmp / name, out / name)
+            _write_json(out / MANIFEST, manifest)
         else:
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
             os.replace(tmp, out)
+        _write_json(out / COMPLETE, {"experiment": summary["experiment"], "files": files})
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

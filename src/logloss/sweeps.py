@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .core.cache import cache_key
+from .core.device import resolve_device
 from .core.errors import InvalidInput
 from .core.measured import Measured
 from .core.scales import resolve_scale
@@ -104,12 +105,12 @@ def _load(folder: Path) -> Result:
         wall_time_s=s["wall_time_s"], cpu_time_s=s.get("cpu_time_s", 0.0), date=s.get("date", ""))
 
 
-def _run_task(task: Mapping[str, Any], out: str | None) -> Result:
+def _run_task(task: Mapping[str, Any], out: str | None, device: str = "cpu") -> Result:
     folder = Path(out) / "tasks" / _task_key(task) if out else None
     if folder is not None and (folder / "summary.json").is_file():
         return _load(folder)
     result = run_experiment(task["name"], task["scale"], seed=task["seed"], verbose=False,
-                            **task["overrides"])
+                            device=device, **task["overrides"])
     if folder is not None:
         _store(result, folder)
     return result
@@ -117,7 +118,7 @@ def _run_task(task: Mapping[str, Any], out: str | None) -> Result:
 
 def sweep(name: str, grid: Mapping[str, Sequence[Any]], *, seeds: int = 1, seed: int = 0,
           scale: str | None = None, jobs: int = 1, scheduler: str | None = None,
-          out: str | Path | None = None) -> list[Result]:
+          out: str | Path | None = None, device: str = "auto") -> list[Result]:
     """Run every task of :func:`sweep_tasks` and return their results in grid order.
 
     Parameters
@@ -131,6 +132,9 @@ def sweep(name: str, grid: Mapping[str, Sequence[Any]], *, seeds: int = 1, seed:
         on that cluster through joblib's ``dask`` backend (``jobs`` is then ignored).
     out : path, optional
         Folder for per-task results; finished tasks found there are not run again.
+    device : {"auto", "cpu", "cuda", "cuda:K"}
+        Where the torch experiments compute, resolved here (on a cluster, every worker
+        must have that device).
 
     Notes
     -----
@@ -142,6 +146,7 @@ def sweep(name: str, grid: Mapping[str, Sequence[Any]], *, seeds: int = 1, seed:
     if int(jobs) != jobs or jobs < 1:
         raise InvalidInput(f"jobs must be an integer >= 1, got {jobs!r}")
     tasks = sweep_tasks(name, grid, seeds=seeds, seed=seed, scale=scale)
+    device = resolve_device(device)
     out_s = None
     if out is not None:
         out_p = Path(out)
@@ -149,12 +154,12 @@ def sweep(name: str, grid: Mapping[str, Sequence[Any]], *, seeds: int = 1, seed:
             raise InvalidInput(f"sweep output {out_p} exists and is not a folder")
         out_p.mkdir(parents=True, exist_ok=True)
         out_s = str(out_p)
-    calls = (joblib.delayed(_run_task)(t, out_s) for t in tasks)
+    calls = (joblib.delayed(_run_task)(t, out_s, device) for t in tasks)
     if scheduler:
         from dask.distributed import Client
 
         with Client(scheduler), joblib.parallel_backend("dask"):
             return list(joblib.Parallel()(calls))
     if jobs == 1:
-        return [_run_task(t, out_s) for t in tasks]
+        return [_run_task(t, out_s, device) for t in tasks]
     return list(joblib.Parallel(n_jobs=int(jobs), backend="loky")(calls))

@@ -29,7 +29,8 @@ import torch
 
 from .errors import InvalidInput
 
-__all__ = ["cache_dir", "cache_key", "cached", "source_digest"]
+__all__ = ["cache_dir", "cache_key", "cached", "source_digest", "read_entry", "load_entry",
+           "write_entry", "MISSING"]
 
 ENV_VAR = "LOGLOSS_CACHE"
 _MAGIC = b"logloss-cache-v2\n"
@@ -112,7 +113,7 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _read(path: Path) -> Any:
+def read_entry(path: Path) -> Any:
     """The value in the entry ``path``; ``ValueError`` saying what is wrong with it."""
     raw = path.read_bytes()
     if not raw:
@@ -145,19 +146,45 @@ def cached(name: str, params: Mapping[str, Any], make: Callable[[], Any]) -> Any
     """
     key = cache_key(name, params)
     path = cache_dir() / f"{name}-{key}.pt"
-    if path.exists():
-        try:
-            return _read(path)
-        except ValueError as exc:
-            warnings.warn(f"cache entry {path} is unusable ({exc}); deleting and rebuilding it",
-                          RuntimeWarning, stacklevel=2)
-            path.unlink(missing_ok=True)
+    value = load_entry(path, "cache entry")
+    if value is not MISSING:
+        return value
     value = make()
+    write_entry(path, value)
+    return value
+
+
+#: What :func:`load_entry` returns for an absent or unusable entry.
+MISSING = object()
+
+
+def load_entry(path: Path, what: str) -> Any:
+    """The value stored in ``path``, or :data:`MISSING` if there is none; an unusable
+    file (``what`` names it in the warning) is reported, deleted and treated as absent."""
+    if not path.is_file():
+        return MISSING
+    try:
+        return read_entry(path)
+    except ValueError as exc:
+        warnings.warn(f"{what} {path} is unusable ({exc}); deleting and rebuilding it",
+                      RuntimeWarning, stacklevel=3)
+        path.unlink(missing_ok=True)
+        return MISSING
+
+
+def write_entry(path: Path, value: Any) -> None:
+    """Store ``value`` in the file ``path`` (checksummed), atomically: a temporary file in
+    the same folder renamed into place, so an interrupted write never leaves half an entry."""
     buf = io.BytesIO()
     torch.save(_encode(value), buf)
     payload = buf.getvalue()
-    # Write atomically so an interrupted run never leaves a half-written entry.
     with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as fh:
-        fh.write(_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+        try:
+            fh.write(_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        except BaseException:
+            fh.close()
+            os.unlink(fh.name)
+            raise
     os.replace(fh.name, path)
-    return value

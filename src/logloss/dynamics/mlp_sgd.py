@@ -63,6 +63,10 @@ class MLPReplicas:
     def select(self, keep: torch.Tensor) -> MLPReplicas:
         return MLPReplicas(self.W1[keep], self.b1[keep], self.w2[keep], self.b2[keep])
 
+    def to(self, device) -> MLPReplicas:
+        """The replicas on ``device`` (``"cpu"``, ``"cuda:0"``)."""
+        return MLPReplicas(*(t.to(device) for t in (self.W1, self.b1, self.w2, self.b2)))
+
     def model(self, r: int = 0) -> nn.Sequential:
         """Replica r as a ``torch.nn`` model (Linear, ReLU, Linear)."""
         h, D = self.W1.shape[1:]
@@ -94,7 +98,7 @@ def draw_minibatches(rng: np.random.Generator, steps: int, replicas: int, N: int
 
 def replica_losses(params: MLPReplicas, x: torch.Tensor, y: torch.Tensor, *, chunk: int = 2048) -> torch.Tensor:
     """The full training loss L(θ_r) = (1/2N) Σ_μ (f(θ_r, x_μ) − y_μ)² of each replica, (R,)."""
-    total = torch.zeros(params.R, dtype=torch.float64)
+    total = torch.zeros(params.R, dtype=torch.float64, device=params.W1.device)
     for s in range(0, x.shape[0], chunk):
         a = torch.einsum("nd,rhd->rnh", x[s:s + chunk], params.W1) + params.b1[:, None, :]
         f = torch.relu(a) @ params.w2[:, :, None]
@@ -143,6 +147,19 @@ def _track_loss(At, K, idx, deltaT, eta, b1, w2, b2, y, loss):
                 part += d * d
             total += part
         loss[r] = 0.5 * total / N
+
+
+def _track_loss_torch(At, K, idx, deltaT, eta, b1, w2, b2, y):
+    """:func:`_track_loss` in torch, for tensors on a GPU: Aᵀ ← Aᵀ − η δᵀ K[idx] in place,
+    and the full loss of each replica, (R,) float64 (``eta`` is η, not −η)."""
+    At.baddbmm_(deltaT, K[idx], alpha=-eta)
+    f = torch.einsum("rh,rhn->rn", w2, torch.relu(At + b1[:, :, None])) + b2[:, None]
+    return 0.5 * ((f - y[None, :]) ** 2).double().mean(1)
+
+
+def _on_cpu(x: torch.Tensor) -> bool:
+    """Whether the loss is tracked by the numba kernel (CPU tensors) or in torch (GPU)."""
+    return x.device.type == "cpu"
 
 
 @dataclass
@@ -253,29 +270,32 @@ def _sgd_mlp(params, x, y, *, eta, B, steps, rng, indices, thresholds, stop_when
     if indices is not None and indices.shape[:2] != (steps, R):
         raise ValueError(f"indices must have shape ({steps}, {R}, {B})")
     monitor = thresholds is not None and len(np.atleast_1d(thresholds)) > 0
-    thr = torch.as_tensor(np.asarray(thresholds if monitor else [], dtype=float))
+    dev = x.device  # every tensor lives where the data does
+    thr = torch.as_tensor(np.asarray(thresholds if monitor else [], dtype=float), device=dev)
     if monitor and thr.numel() > 1 and torch.any(thr[1:] < thr[:-1]):
         raise ValueError("loss thresholds must be increasing")
     fp = np.full((R, thr.numel()), -1, dtype=np.int64)
     steps_run = np.full(R, steps, dtype=np.int64)
     final_loss = np.full(R, np.nan)
     alive = np.arange(R)  # original index of each active replica
-    p = params.select(torch.arange(R))  # working copy, compacted as replicas finish
-    fp_live = torch.full((R, thr.numel()), -1, dtype=torch.int64)
+    p = params.select(torch.arange(R, device=dev))  # working copy, compacted as replicas finish
+    fp_live = torch.full((R, thr.numel()), -1, dtype=torch.int64, device=dev)
+    numba_loss = _on_cpu(x)
     if monitor:
         K = gram if gram is not None else x @ x.T
         xT = x.T.contiguous()[None]
         At = torch.bmm(p.W1, xT.expand(R, -1, -1))  # Aᵀ = W₁Xᵀ, (R, h, N)
-        Kn, yn = K.numpy(), y.numpy()
-        neg_eta = Kn.dtype.type(-eta)
-        loss_buf = np.empty(R)
+        if numba_loss:
+            Kn, yn = K.numpy(), y.numpy()
+            neg_eta = Kn.dtype.type(-eta)
+            loss_buf = np.empty(R)
     for start in range(0, steps, chunk):
         n = min(chunk, steps - start)
         if indices is not None:
             idx_np = indices[start:start + n][:, alive]
         else:
             idx_np = draw_minibatches(rng, n, len(alive), N, B)
-        idx_chunk = torch.from_numpy(np.ascontiguousarray(idx_np))
+        idx_chunk = torch.from_numpy(np.ascontiguousarray(idx_np)).to(dev)
         for s in range(n):
             k = start + s + 1
             idx = idx_chunk[s]
@@ -291,11 +311,14 @@ def _sgd_mlp(params, x, y, *, eta, B, steps, rng, indices, thresholds, stop_when
             if not monitor:
                 continue
             # A ← A − η K[:, idx] δ (stored transposed), then the full loss, in one pass.
-            _track_loss(At.numpy(), Kn, idx.numpy(), deltaT.numpy(), neg_eta, p.b1.numpy(),
-                        p.w2.numpy(), p.b2.numpy(), yn, loss_buf[:R_now])
+            if numba_loss:
+                _track_loss(At.numpy(), Kn, idx.numpy(), deltaT.numpy(), neg_eta, p.b1.numpy(),
+                            p.w2.numpy(), p.b2.numpy(), yn, loss_buf[:R_now])
+                loss = torch.from_numpy(loss_buf[:R_now])
+            else:
+                loss = _track_loss_torch(At, K, idx, deltaT, eta, p.b1, p.w2, p.b2, y)
             if k % resync_every == 0:
                 At = torch.bmm(p.W1, xT.expand(R_now, -1, -1))
-            loss = torch.from_numpy(loss_buf[:R_now])
             if not torch.isfinite(loss).all():
                 raise SGDDiverged(f"SGD diverged (non-finite loss at step {k}) with learning "
                                  f"rate eta (η) = {eta}, B = {B}; lower η")
@@ -304,12 +327,12 @@ def _sgd_mlp(params, x, y, *, eta, B, steps, rng, indices, thresholds, stop_when
             if stop_when_all_crossed and (fp_live[:, -1] >= 0).any() and (s == n - 1 or k % 16 == 0):
                 done = (fp_live >= 0).all(1)
                 if done.any():
-                    gone = alive[done.numpy()]
-                    fp[gone] = fp_live[done].numpy()
+                    gone = alive[done.cpu().numpy()]
+                    fp[gone] = fp_live[done].cpu().numpy()
                     steps_run[gone] = k
-                    final_loss[gone] = loss[done].double().numpy()
+                    final_loss[gone] = loss[done].double().cpu().numpy()
                     keep = ~done
-                    alive = alive[keep.numpy()]
+                    alive = alive[keep.cpu().numpy()]
                     _write_back(params, p, gone_idx=gone, src=done)
                     p = p.select(keep)
                     At, fp_live, idx_chunk = At[keep], fp_live[keep], idx_chunk[:, keep]
@@ -318,15 +341,16 @@ def _sgd_mlp(params, x, y, *, eta, B, steps, rng, indices, thresholds, stop_when
         if len(alive) == 0:
             break
     if len(alive):
-        fp[alive] = fp_live.numpy()
+        fp[alive] = fp_live.cpu().numpy()
         if monitor:
-            final_loss[alive] = replica_losses(p, x, y).numpy()
-        _write_back(params, p, gone_idx=alive, src=torch.ones(len(alive), dtype=torch.bool))
+            final_loss[alive] = replica_losses(p, x, y).cpu().numpy()
+        _write_back(params, p, gone_idx=alive, src=torch.ones(len(alive), dtype=torch.bool,
+                                                            device=dev))
     return MLPRun(params, fp, steps_run, final_loss)
 
 
 def _write_back(dst: MLPReplicas, src_p: MLPReplicas, *, gone_idx, src) -> None:
-    gi = torch.as_tensor(gone_idx)
+    gi = torch.as_tensor(gone_idx, device=dst.W1.device)
     dst.W1[gi] = src_p.W1[src]
     dst.b1[gi] = src_p.b1[src]
     dst.w2[gi] = src_p.w2[src]

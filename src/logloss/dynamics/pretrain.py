@@ -5,14 +5,23 @@ with even/odd labels; the paper runs 10⁵ iterations and reaches L ≈ 0.035.  
 one replica of :func:`logloss.dynamics.mlp_sgd.sgd_mlp` (its own initialisation and minibatch
 sequence), so a few seeds cost little more than one.  The result is stored with
 :func:`logloss.core.cache.cached`, keyed by every parameter and the package's source code.
+
+A pretraining that is killed resumes: every ``log_every`` steps the parameters, the loss
+curve and the state of the minibatch generator are stored as a checkpoint (a
+:class:`~logloss.core.checkpoint.UnitStore` in ``$LOGLOSS_CACHE/partial``, under the same
+key), and the next call continues from the last one, with the minibatches an
+uninterrupted run would have drawn.  The checkpoint is deleted once the result is cached.
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 
-from ..core.cache import cached
+from ..core.cache import cache_dir, cache_key, cached
+from ..core.checkpoint import UnitStore
 from ..core.progress import progress
 from ..data import mnist_even_odd
 from ..models.nets import mlp
@@ -30,7 +39,8 @@ def stack(models) -> MLPReplicas:
 
 
 def pretrain(*, hidden: int = 10, n: int = 10_000, eta: float = 0.01, B: int = 100,
-             steps: int = 100_000, seeds=(0,), log_every: int = 2000) -> dict:
+             steps: int = 100_000, seeds=(0,), log_every: int = 2000,
+             device: str = "cpu") -> dict:
     """Pretrained 784-h-1 networks, one per seed (cached on disk).
 
     Parameters
@@ -46,7 +56,10 @@ def pretrain(*, hidden: int = 10, n: int = 10_000, eta: float = 0.01, B: int = 1
     seeds : sequence of int
         Seed s sets the Glorot initialisation and the minibatch sequence.
     log_every : int
-        Steps between full-loss evaluations in the recorded curve.
+        Steps between full-loss evaluations in the recorded curve, and checkpoints.
+    device : str
+        The torch device to train on (``"cpu"``, ``"cuda:0"``); the parameters returned
+        live there.
 
     Returns
     -------
@@ -54,24 +67,41 @@ def pretrain(*, hidden: int = 10, n: int = 10_000, eta: float = 0.01, B: int = 1
         ``params`` (:class:`MLPReplicas`, one replica per seed), ``loss`` (float64 array
         (len(seeds),), final L), ``curve_steps`` and ``curve`` (shape (n_log, seeds)).
     """
-    key = dict(hidden=hidden, n=n, eta=eta, B=B, steps=steps, seeds=list(seeds), log_every=log_every)
+    key = dict(hidden=hidden, n=n, eta=eta, B=B, steps=steps, seeds=list(seeds), log_every=log_every,
+               device=str(device))
+    unit = f"pretrain-mlp-{cache_key('pretrain-mlp', key)}"
 
     def make():
         data = mnist_even_odd(n)
-        params = stack([mlp([784, hidden, 1], seed=int(s)) for s in seeds])
-        rng = np.random.default_rng(list(seeds))
-        marks, curve = [0], [replica_losses(params, data.x, data.y).numpy()]
-        done = 0
-        for _ in progress(range(0, steps, log_every), desc="pretraining"):
-            k = min(log_every, steps - done)
-            sgd_mlp(params, data.x, data.y, eta=eta, B=B, steps=k, rng=rng, threads=1)
-            done += k
-            marks.append(done)
-            curve.append(replica_losses(params, data.x, data.y).numpy())
+        x, y = data.x.to(device), data.y.to(device)
+        store = UnitStore(cache_dir() / "partial")
+        ck = store.get(unit)
+        if ck is None:
+            params = stack([mlp([784, hidden, 1], seed=int(s)) for s in seeds]).to(device)
+            rng = np.random.default_rng(list(seeds))
+            marks, curve = [0], [replica_losses(params, x, y).cpu().numpy()]
+        else:  # resume from the last checkpoint
+            params = MLPReplicas(*(ck["params"][f] for f in _FIELDS)).to(device)
+            rng = np.random.default_rng()
+            rng.bit_generator.state = json.loads(ck["rng"])
+            marks, curve = list(ck["curve_steps"]), list(ck["curve"])
+        for _ in progress(range(int(marks[-1]), steps, log_every), desc="pretraining"):
+            k = min(log_every, steps - int(marks[-1]))
+            sgd_mlp(params, x, y, eta=eta, B=B, steps=k, rng=rng, threads=1)
+            marks.append(int(marks[-1]) + k)
+            curve.append(replica_losses(params, x, y).cpu().numpy())
+            store.put(unit, {"params": _plain(params), "rng": json.dumps(rng.bit_generator.state),
+                             "curve_steps": np.array(marks), "curve": np.array(curve)})
         # plain tensors and arrays only: cache entries are loaded with weights_only=True
-        return {"params": {f: getattr(params, f) for f in _FIELDS}, "loss": curve[-1],
+        return {"params": _plain(params), "loss": curve[-1],
                 "curve_steps": np.array(marks), "curve": np.array(curve)}
 
     out = dict(cached("pretrain-mlp", key, make))
-    out["params"] = MLPReplicas(*(out["params"][f] for f in _FIELDS))
+    UnitStore(cache_dir() / "partial").discard(unit)
+    out["params"] = MLPReplicas(*(out["params"][f] for f in _FIELDS)).to(device)
     return out
+
+
+def _plain(params: MLPReplicas) -> dict:
+    """The parameters as a dict of CPU tensors (what a cache entry holds)."""
+    return {f: getattr(params, f).detach().cpu().clone() for f in _FIELDS}

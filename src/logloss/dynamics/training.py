@@ -134,7 +134,7 @@ def train_sgd(
     with torch_threads(threads):
         measure(0)
         for epoch in progress(range(1, epochs + 1), total=epochs, desc=desc):
-            perm = torch.randperm(N, generator=gen)
+            perm = torch.randperm(N, generator=gen).to(x.device)  # same draws on every device
             for s in range(0, N - B + 1, B):
                 idx = perm[s:s + B]
                 batch_loss = loss(model(x[idx]), y[idx]).mean()

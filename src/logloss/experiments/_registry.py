@@ -2,7 +2,12 @@
 
 An experiment is a function ``fn(params, rng) -> Outcome`` registered with
 :func:`experiment`, together with its parameter presets at each scale and the keys of
-its summary.  :func:`run_experiment` resolves the scale, validates parameter overrides,
+its summary.  An experiment that computes with torch, or that can resume, declares a
+third parameter ``ctx`` and receives a :class:`RunContext`: ``ctx.device``, the torch
+device to put its tensors on (resolved once from ``device="auto"|"cpu"|"cuda"``), and
+``ctx.store``, a :class:`~logloss.core.checkpoint.UnitStore` in which it keeps each
+finished unit of work (a sweep point, a dimension) so that a killed run resumes.  Such
+an experiment reports the device it really used in ``Outcome.device``.  :func:`run_experiment` resolves the scale, validates parameter overrides,
 seeds the random generators, times the run, checks that the outcome has exactly the
 declared keys and returns a :class:`Result` whose :meth:`Result.summary` is the stable
 JSON record written by the CLI.  Figures live one layer up, in
@@ -14,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import importlib
+import inspect
 import math
 import pkgutil
 import platform
@@ -26,6 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.checkpoint import UnitStore
+from ..core.device import resolve_device
 from ..core.errors import InvalidInput
 from ..core.measured import Measured, json_float
 from ..core.scales import SCALES, resolve_scale
@@ -35,6 +43,7 @@ __all__ = [
     "Measured",
     "Outcome",
     "Result",
+    "RunContext",
     "Experiment",
     "experiment",
     "variant",
@@ -75,6 +84,28 @@ class Outcome:
     tables: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
     notes: list[str] = dataclasses.field(default_factory=list)
     device: str = "cpu"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """What :func:`run_experiment` hands to an experiment that declares ``ctx``.
+
+    Attributes
+    ----------
+    device : str
+        The torch device to compute on, already resolved (``"cpu"``, ``"cuda:0"``).
+    store : UnitStore
+        Finished units of work of this run; ``UnitStore(None)`` (stores nothing) unless
+        the run has an output folder.
+    """
+
+    device: str = "cpu"
+    store: UnitStore = dataclasses.field(default_factory=lambda: UnitStore(None))
+
+
+def takes_context(fn: Callable) -> bool:
+    """Whether the experiment function ``fn`` declares the ``ctx`` parameter."""
+    return "ctx" in inspect.signature(fn).parameters
 
 
 @dataclasses.dataclass
@@ -178,7 +209,8 @@ def experiment(
     tables: tuple[str, ...] = (),
     checks: Mapping[str, Any] | None = None,
 ) -> Callable:
-    """Register ``fn(params, rng) -> Outcome`` as the experiment ``name``.
+    """Register ``fn(params, rng) -> Outcome`` (or ``fn(params, rng, ctx)``, see
+    :class:`RunContext`) as the experiment ``name``.
 
     ``measured``, ``theory``, ``reference`` and ``tables`` name the summary's keys; a run
     whose outcome has other keys is an error, and the keys are appended to ``fn``'s
@@ -261,6 +293,8 @@ def run_experiment(
     *,
     seed: int = 0,
     verbose: bool = True,
+    device: str = "auto",
+    store: UnitStore | None = None,
     **overrides: Any,
 ) -> Result:
     """Run one experiment and return its :class:`Result`.
@@ -275,6 +309,15 @@ def run_experiment(
         Seeds numpy's generator passed to the experiment and torch's global generator.
     verbose : bool
         Print one line saying which experiment ran at which scale.
+    device : {"auto", "cpu", "cuda", "cuda:K"}
+        Where the torch experiments compute (:func:`logloss.core.device.resolve_device`;
+        ``"auto"`` is a GPU when torch sees one).  Experiments built on the numba kernels
+        always run on the CPU; ``Result.device`` says where the run really computed.
+    store : UnitStore, optional
+        Finished units of this run (see :mod:`logloss.core.checkpoint`): experiments that
+        resume read their done units from it and add each new one.  The caller makes sure
+        it belongs to the same experiment, parameters, seed and code
+        (:func:`logloss.runs.open_run` does).
     **overrides
         Parameters that replace the preset values; unknown names raise ``ValueError``.
     """
@@ -282,13 +325,20 @@ def run_experiment(
     scale = resolve_scale(scale)
     seed = check_seed(seed)
     params = exp.params(scale, overrides)
+    device = resolve_device(device)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     start, cpu_start = time.perf_counter(), time.process_time()
-    outcome = exp.fn(params, rng)
+    if takes_context(exp.fn):
+        outcome = exp.fn(params, rng, ctx=RunContext(device, store or UnitStore(None)))
+    else:
+        outcome = exp.fn(params, rng)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     _check_keys(exp, outcome)
+    if outcome.device != device:
+        outcome.notes.append(f"device {device} was asked for; this experiment computed on "
+                             f"{outcome.device}")
     fields = {f.name: getattr(outcome, f.name) for f in dataclasses.fields(Outcome)}
     fields["device"] = _where(outcome.device)
     result = Result(**fields, name=name, scale=scale, seed=seed, params=params, wall_time_s=wall,
@@ -340,10 +390,12 @@ def _display_run_record(result: Result) -> None:
 def _where(device: str) -> str:
     """Where the run happened, as precisely as this process knows it.
 
-    Every kernel and model of logloss computes on the CPU unless an experiment says
-    otherwise (``Outcome.device``); the CPU is described by its architecture, its core
+    The experiment says where it computed (``Outcome.device``); a GPU is named, the CPU is
+    described by its architecture, its core
     count and the threads torch and numba used.
     """
+    if device.startswith("cuda"):
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
     if device != "cpu":
         return device
     import os

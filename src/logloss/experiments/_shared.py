@@ -61,13 +61,16 @@ def _fp_rows(c, fp, budget, fit, **extra):
     return rows
 
 
-def pretrained_spectrum(*, n: int, pre_steps: int, pre_seeds, index: int, k: int) -> dict:
-    """Gauss–Newton spectrum of pretrained net ``index`` (cached; shared by two experiments)."""
+def pretrained_spectrum(*, n: int, pre_steps: int, pre_seeds, index: int, k: int,
+                        device: str = "cpu") -> dict:
+    """Gauss–Newton spectrum of pretrained net ``index`` (cached; shared by two experiments).
+
+    The nets are pretrained on ``device``; the spectrum is computed on the CPU."""
     from ..core.cache import cached
 
     def make():
-        pre = pretrain(n=n, steps=pre_steps, seeds=pre_seeds)
-        spec = hessian_outliers(pre["params"].model(index), mnist_even_odd(n).x, k=k, seed=0)
+        pre = pretrain(n=n, steps=pre_steps, seeds=pre_seeds, device=device)
+        spec = hessian_outliers(pre["params"].model(index).cpu(), mnist_even_odd(n).x, k=k, seed=0)
         return dict(eigenvalues=np.asarray(spec.eigenvalues), trace=float(spec.trace),
                     trace_sq=float(spec.trace_sq),
                     participation_ratio=float(spec.participation_ratio),
@@ -76,5 +79,6 @@ def pretrained_spectrum(*, n: int, pre_steps: int, pre_seeds, index: int, k: int
                     N=int(spec.N), loss=float(pre["loss"][index]),
                     eigenvectors=np.asarray(spec.eigenvectors, dtype=np.float32))
 
-    key = dict(n=n, pre_steps=pre_steps, pre_seeds=list(pre_seeds), index=index, k=k)
+    key = dict(n=n, pre_steps=pre_steps, pre_seeds=list(pre_seeds), index=index, k=k,
+               device=str(device))
     return cached("gn-spectrum", key, make)

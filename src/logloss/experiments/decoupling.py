@@ -15,7 +15,7 @@ from ..dynamics.training import train_sgd
 from ..measure.gram import decoupling_spectra, ntk_gram
 from ..measure.losses import get_loss, loss_weights
 from ..models.nets import mlp
-from ._registry import Outcome, experiment
+from ._registry import Outcome, RunContext, experiment
 
 PRESETS = {
     "smoke": dict(N=300, widths=[784, 100, 100, 1], eta=0.01, B=100, stages=[0, 20, 100],
@@ -78,7 +78,7 @@ def _log_ratios(K: np.ndarray, w: np.ndarray, k: int):
     tables=('stages', 'seed_spread'),
     checks=dict(stages=">=0", loss=("mse", "ce"), mass_threshold="(0,1)"),
 )
-def run(p: dict, rng: np.random.Generator) -> Outcome:
+def run(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     if p["widths"][0] != 784 or p["widths"][-1] != 1:
         raise InvalidInput("widths must start with 784 inputs and end with 1 output (scalar f)")
     check_batch_size(p["B"], p["N"])
@@ -88,22 +88,23 @@ def run(p: dict, rng: np.random.Generator) -> Outcome:
         raise InvalidInput(f"permutations={p['permutations']}: the null spread needs >= 2")
     loss = get_loss(p["loss"])
     data = mnist_even_odd(p["N"])
+    x, y = data.x.to(ctx.device), data.y.to(ctx.device)
     stages = sorted(int(e) for e in p["stages"])
     k, thr = int(p["top_k"]), float(p["mass_threshold"])
-    out = Outcome()
+    out = Outcome(device=ctx.device)  # training and Gram matrices; spectra on the CPU
     rows, spread = [], []
     for s_i in range(int(p["seeds"])):
         seed = int(rng.integers(2**31))
-        net = mlp(p["widths"], seed=seed)
-        rec = train_sgd(net, data.x, data.y, eta=p["eta"], B=p["B"], epochs=stages[-1],
+        net = mlp(p["widths"], seed=seed).to(ctx.device)
+        rec = train_sgd(net, x, y, eta=p["eta"], B=p["B"], epochs=stages[-1],
                         seed=seed + 1, loss=loss, record_at=stages, snapshot_at=stages,
                         measure_noise=False, desc=f"SGD (decoupling) seed {s_i}")
         for e, L in zip(rec.epochs, rec.loss):
             net.load_state_dict(rec.snapshots[int(e)])
-            K = ntk_gram(net, data.x)
+            K = ntk_gram(net, x)
             with torch.no_grad():
-                f = net(data.x)
-            w = loss_weights(f, data.y, loss=loss).numpy()
+                f = net(x)
+            w = loss_weights(f, y, loss=loss).cpu().numpy()
             if s_i > 0:  # the ratios only: top k by Lanczos, traces from the diagonal
                 top_ex = _top_k(K, w, k)
                 top_dc = w.mean() * _top_k(K, np.ones_like(w), k)

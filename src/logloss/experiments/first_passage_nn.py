@@ -34,7 +34,7 @@ from ..stats.first_passage import exponential_mle
 from ..stats.lines import fit_power_law
 from ..stats.survival import kaplan_meier, weibull_shape
 from ..theory import escape_exponent
-from ._registry import Outcome, experiment
+from ._registry import Outcome, RunContext, experiment
 from ._shared import PAPER, check_thresholds, pretrained_spectrum
 
 NN_PRESETS = {
@@ -52,23 +52,25 @@ NN_PRESETS = {
 }
 
 
-def _run(net, data, K, *, eta, B, burn, steps, replicas, thresholds, seed):
-    """Burn-in at (η, B), then monitored first passage; cached (long runs are shared)."""
+def _run(net, data, K, *, eta, B, burn, steps, replicas, thresholds, seed, device):
+    """Burn-in at (η, B), then monitored first passage on ``device``; cached (long runs are
+    shared).  What it returns lives on the CPU."""
     def make():
         rng = np.random.default_rng(seed)
-        p = replicate(net, replicas)
+        p = replicate(net, replicas).to(device)
+        x, y = data.x.to(device), data.y.to(device)
         if burn:
-            sgd_mlp(p, data.x, data.y, eta=eta, B=B, steps=burn, rng=rng, threads=1)
-        start = [t.clone() for t in (p.W1, p.b1, p.w2, p.b2)]
-        L0 = replica_losses(p, data.x, data.y).numpy()
-        run = sgd_mlp(p, data.x, data.y, eta=eta, B=B, steps=steps, rng=rng,
-                      thresholds=thresholds, gram=K, threads=1)
+            sgd_mlp(p, x, y, eta=eta, B=B, steps=burn, rng=rng, threads=1)
+        start = [t.cpu().clone() for t in (p.W1, p.b1, p.w2, p.b2)]
+        L0 = replica_losses(p, x, y).cpu().numpy()
+        run = sgd_mlp(p, x, y, eta=eta, B=B, steps=steps, rng=rng,
+                      thresholds=thresholds, gram=K.to(device), threads=1)
         return dict(start=start, L0=L0, first_passage=run.first_passage, steps_run=run.steps_run)
 
     W = net[0].weight.detach()
     key = dict(eta=float(eta), B=B, burn=burn, steps=steps, replicas=replicas, seed=int(seed),
                thresholds=[float(t) for t in thresholds], w=float(W.double().sum()),
-               w2=float(W.double().square().sum()))
+               w2=float(W.double().square().sum()), device=str(device))
     return cached("nn-escape-run", key, make)
 
 
@@ -140,7 +142,7 @@ def _km_rows(c, fp, steps_run, rows, tag, **extra):
     tables=('first_passage', 'slopes', 'runs', 'survival', 'transient', 'nets'),
     checks=dict(pre_seeds=">=0", nets=">=0", c_min=">1", c_max=">1", n_c=">1"),
 )
-def run_nn(p: dict, rng: np.random.Generator) -> Outcome:
+def run_nn(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     check_batch_size(p["B"], p["n"])
     check_thresholds(p)
     bad = [i for i in p["nets"] if i >= len(p["pre_seeds"])]
@@ -150,17 +152,17 @@ def run_nn(p: dict, rng: np.random.Generator) -> Outcome:
                            f"indices 0..{len(p['pre_seeds']) - 1}")
     if p["k"] > 7861:
         raise InvalidInput(f"k={p['k']} exceeds the P = 7861 parameters of the 784-10-1 net")
-    out = Outcome()
+    out = Outcome(device=ctx.device)  # pretraining and the SGD runs; the rest on the CPU
     data = mnist_even_odd(p["n"])
-    pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"])
+    pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"], device=ctx.device)
     c = np.geomspace(p["c_min"], p["c_max"], p["n_c"])
     K = data.x @ data.x.T
     fp_rows, fits, runs, surv, trans, nets = [], [], [], [], [], []
     disp_all, curv_all = [], []
     for net_index in p["nets"]:
-        net = pre["params"].model(net_index)
+        net = pre["params"].model(net_index).cpu()
         spec = pretrained_spectrum(n=p["n"], pre_steps=p["pre_steps"], pre_seeds=p["pre_seeds"],
-                                   index=net_index, k=p["k"])
+                                   index=net_index, k=p["k"], device=ctx.device)
         h_star, n_pr = spec["lambda_max"], spec["participation_ratio"]
         trH2 = spec["trace_sq"]
         L_star = float(replica_losses(replicate(net, 1), data.x, data.y)[0])
@@ -171,7 +173,8 @@ def run_nn(p: dict, rng: np.random.Generator) -> Outcome:
         for beta in p["betas"]:
             eta = p["B"] / (beta * h_star)
             res = _run(net, data, K, eta=eta, B=p["B"], burn=p["burn"], steps=p["steps"],
-                       replicas=p["replicas"], thresholds=c * L_star, seed=int(rng.integers(2**31)))
+                       replicas=p["replicas"], thresholds=c * L_star, seed=int(rng.integers(2**31)),
+                       device=ctx.device)
             fp, steps_run = res["first_passage"], res["steps_run"]
             rows = _threshold_stats(c, fp, steps_run, min_crossings=p["min_crossings"],
                                     min_t=p["min_t"])
@@ -234,7 +237,7 @@ def run_nn(p: dict, rng: np.random.Generator) -> Outcome:
     ct = np.geomspace(1.02, 3.0, 16)
     res = _run(net, data, K, eta=eta, B=p["B"], burn=0, steps=p["transient_steps"],
                replicas=p["replicas"], thresholds=ct * nets[0]["L_star"],
-               seed=int(rng.integers(2**31)))
+               seed=int(rng.integers(2**31)), device=ctx.device)
     rows = _threshold_stats(ct, res["first_passage"], res["steps_run"],
                             min_crossings=p["min_crossings"], min_t=p["min_t"])
     for r, j in zip(rows, range(len(ct))):

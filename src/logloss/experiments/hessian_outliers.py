@@ -12,7 +12,7 @@ from ..dynamics.pretrain import pretrain
 from ..measure.gradients import jacobian
 from ..measure.hessian import hessian_outliers, spectral_density
 from ..models.user_files import load_user_inputs, load_user_model
-from ._registry import Outcome, experiment
+from ._registry import Outcome, RunContext, experiment
 from ._shared import PAPER, pretrained_spectrum
 
 HESS_PRESETS = {
@@ -34,7 +34,7 @@ HESS_PRESETS = {
     tables=('seeds', 'top_eigenvalues', 'top_eigenvalues_mean'),
     checks=dict(model="any", data="any", pre_seeds=">=0"),
 )
-def run_hessian(p: dict, rng: np.random.Generator) -> Outcome:
+def run_hessian(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     out = Outcome()
     if not p["model"] and p["k"] > 7861:
         raise InvalidInput(f"k={p['k']} exceeds the P = 7861 parameters of the 784-10-1 net")
@@ -53,8 +53,11 @@ def run_hessian(p: dict, rng: np.random.Generator) -> Outcome:
         out.notes.append(f"user model: {p['model']} on {p['data']}")
     else:
         data = mnist_even_odd(p["n"])
-        pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"])
-        models = [pre["params"].model(r) for r in range(len(p["pre_seeds"]))]
+        # pretrained on ctx.device, so that first-passage-nn shares these nets; the spectra
+        # are computed on the CPU
+        out.device = ctx.device
+        pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"], device=ctx.device)
+        models = [pre["params"].model(r).cpu() for r in range(len(p["pre_seeds"]))]
         x = data.x
         out.arrays["pretrained_loss"] = np.asarray(pre["loss"])
         out.notes.append(f"784-10-1 MLP pretrained {p['pre_steps']} steps (eta=0.01, B=100) on "
@@ -70,7 +73,8 @@ def run_hessian(p: dict, rng: np.random.Generator) -> Outcome:
                         loss=None)
         else:
             spec = pretrained_spectrum(n=p["n"], pre_steps=p["pre_steps"],
-                                       pre_seeds=p["pre_seeds"], index=s, k=p["k"])
+                                       pre_seeds=p["pre_seeds"], index=s, k=p["k"],
+                                       device=ctx.device)
         top = spec["eigenvalues"][: p["k"]]
         if s == 0:
             J = jacobian(m, x)

@@ -14,7 +14,7 @@ from ..dynamics.training import log_schedule, train_sgd
 from ..measure.losses import get_loss
 from ..models.nets import cnn, mlp
 from ..stats.lines import fit_power_law, rolling_slopes
-from ._registry import Outcome, experiment
+from ._registry import Outcome, RunContext, experiment
 
 PRESETS = {
     "smoke": dict(model="mlp", dataset="auto", loss="mse", N=200, widths=[64, 64, 64],
@@ -69,7 +69,7 @@ def _model(p: dict, seed: int, channels, side):
 def _loss_ratios(net, x, y, loss) -> np.ndarray:
     """ℓ_μ / L for every sample at the network's current parameters."""
     with torch.no_grad():
-        ell = loss(net(x), y).double().numpy()
+        ell = loss(net(x), y).double().cpu().numpy()
     return ell / ell.mean()
 
 
@@ -101,7 +101,7 @@ def _scale_free_row(ra: np.ndarray, rb: np.ndarray, n_boot: int, rng: np.random.
     checks=dict(model=("mlp", "cnn"), dataset=("auto", "fashion-mnist", "cifar10"),
                 loss=("mse", "ce"), fit_from="[0,1)", mid_window="[0,1]"),
 )
-def run(p: dict, rng: np.random.Generator) -> Outcome:
+def run(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     check_batch_size(p["B"], p["N"])
     if len(p["mid_window"]) != 2 or not p["mid_window"][0] < p["mid_window"][1]:
         raise InvalidInput(f"mid_window={p['mid_window']} must be two fractions lo < hi")
@@ -109,15 +109,17 @@ def run(p: dict, rng: np.random.Generator) -> Outcome:
         raise InvalidInput(f"points={p['points']}: the slope fits need >= 3 records")
     loss = get_loss(p["loss"])
     x, y, dname, channels, side, notes = _data(p)
+    x, y = x.to(ctx.device), y.to(ctx.device)
     sched = log_schedule(p["epochs"], p["points"])
     ratio_epochs = sorted({int(round(f * p["epochs"])) for f in p["ratio_at"]})
     if len(ratio_epochs) != 2:
         raise ValueError(f"ratio_at must name two distinct fractions of training, got {p['ratio_at']}")
-    out = Outcome(notes=notes)
+    out = Outcome(notes=notes, device=ctx.device)
     Ls, Ns, Gs, slopes, rows, sf_rows = [], [], [], [], [], []
     for s in range(int(p["seeds"])):
         seed = int(rng.integers(2**31))
         net, mdesc = _model(p, seed, channels, side)
+        net = net.to(ctx.device)
         rec = train_sgd(net, x, y, eta=p["eta"], B=p["B"], epochs=p["epochs"], seed=seed + 1,
                         loss=loss, record_at=sched, snapshot_at=ratio_epochs, desc=f"SGD seed {s}")
         fit_mask = rec.epochs >= p["fit_from"] * p["epochs"]

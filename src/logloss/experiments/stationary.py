@@ -4,6 +4,8 @@ exact discrete-time moment prediction φ_d."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from .. import theory
@@ -13,7 +15,7 @@ from ..core.validation import check_batch_size
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.phi_fits import ks_power_law, phi_histogram, phi_mle, phi_moment
-from ._registry import Outcome, experiment
+from ._registry import Outcome, RunContext, experiment
 
 ST_PRESETS = {
     "smoke": dict(eta=[0.1, 0.5, 1.0], B=[1, 2, 5, 20], d=1, N=10_000, replicas=20,
@@ -25,7 +27,8 @@ ST_PRESETS = {
 }
 
 
-def _point(prob, eta, B, p, seed):
+def _point(prob, eta, B, p, seed) -> dict:
+    """The table row of one grid point (η, B): φ fits, predictions and goodness of fit."""
     h = prob.h_star
     burn = int(np.ceil(20 / (eta * h) / p["thin"]))  # records: ≥ 20 relaxation times 1/(ηh*)
     run = sgd_linreg(prob, eta=eta, B=B, steps=(burn + p["samples"]) * p["thin"],
@@ -53,7 +56,7 @@ def _point(prob, eta, B, p, seed):
     q99 = float(np.quantile(L / prob.L_star - 1, 0.99))
     ks, ks_p, ks_n = ks_power_law(L, prob.L_star, mle.value, prob.d, every=every, q_max=q99)
     row.update(ks_statistic=ks, ks_p=ks_p, ks_samples=ks_n)
-    return row, u
+    return row
 
 
 @experiment(
@@ -65,16 +68,17 @@ def _point(prob, eta, B, p, seed):
     tables=('phi',),
     checks=dict(data_seed=">=0"),
 )
-def run_stationary(p: dict, rng: np.random.Generator) -> Outcome:
+def run_stationary(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     for B in p["B"]:
         check_batch_size(B, p["N"])
     prob = make_linear_regression(p["N"], p["d"], np.random.default_rng(p["data_seed"]))
     grid = [(float(eta), int(B)) for eta in p["eta"] for B in p["B"]]
     seeds = rng.integers(2**31, size=len(grid))
-    rows = []
-    for (eta, B), seed in progress(zip(grid, seeds), total=len(grid), desc="stationary"):
-        row, _ = _point(prob, eta, B, p, int(seed))
-        rows.append(row)
+    rows = []  # each (η, B) is a unit of work, seeded from its own draw made up front
+    for i, ((eta, B), seed) in enumerate(progress(zip(grid, seeds), total=len(grid),
+                                                  desc="stationary")):
+        rows.append(ctx.store.unit(f"point{i}-eta{eta:g}-B{B}",
+                                   partial(_point, prob, eta, B, p, int(seed))))
     out = Outcome()
     out.tables["phi"] = rows
     first = rows[0]

@@ -42,7 +42,7 @@ def loss_hessian_factor(output: torch.Tensor, loss: str) -> torch.Tensor:
     f = output.detach().reshape(output.shape[0], -1).double()
     N, K = f.shape
     if loss == "mse":
-        return torch.eye(K, dtype=f.dtype).expand(N, K, K)
+        return torch.eye(K, dtype=f.dtype, device=f.device).expand(N, K, K)
     if loss != "ce":
         raise InvalidInput(f"loss must be 'mse' or 'ce', got {loss!r}")
     if K == 1:  # logistic: Λ = σ(f)σ(−f)

@@ -128,8 +128,8 @@ def _operator(J: torch.Tensor, N: int) -> LinearOperator:
     P = J.shape[1]
 
     def matmat(V):
-        V = torch.as_tensor(np.asarray(V).reshape(P, -1), dtype=J.dtype)
-        return (J.T @ (J @ V) / N).double().numpy()
+        V = torch.as_tensor(np.asarray(V).reshape(P, -1), dtype=J.dtype, device=J.device)
+        return (J.T @ (J @ V) / N).double().cpu().numpy()
 
     return LinearOperator((P, P), matvec=lambda v: matmat(v).ravel(), matmat=matmat,
                           dtype=np.float64)
@@ -214,10 +214,10 @@ def hessian_outliers(
             U = U.flip(1)[:, :k]
             # eigenvectors of JᵀJ/N from those of JJᵀ/N: v = Jᵀu/√(N h)
             V = (Jd.T @ U) / torch.sqrt(N * w[:k].clamp_min(1e-300))
-            h = np.concatenate([w.numpy(), np.zeros(P - M)])
+            h = np.concatenate([w.cpu().numpy(), np.zeros(P - M)])
         else:
             w, V = torch.linalg.eigh(Jd.T @ Jd / N)
-            h = w.clamp_min(0).flip(0).numpy()
+            h = w.clamp_min(0).flip(0).cpu().numpy()
             V = V.flip(1)[:, :k]
         trsq = float(np.sum(h**2))
         pr = trace**2 / trsq
@@ -359,7 +359,8 @@ def hessian_top_eigenvalues(model: nn.Module, x: torch.Tensor, y: torch.Tensor, 
     gL = grad(L)
 
     def hvp(v):
-        return jvp(gL, (theta0,), (torch.from_numpy(np.asarray(v)).reshape(-1),))[1].numpy()
+        v = torch.from_numpy(np.asarray(v)).reshape(-1).to(theta0.device)
+        return jvp(gL, (theta0,), (v,))[1].cpu().numpy()
 
     op = LinearOperator((P, P), matvec=hvp, dtype=np.float64)
     vals = eigsh(op, k=int(k), which="LA", tol=tol, v0=np.ones(P) / np.sqrt(P))[0]

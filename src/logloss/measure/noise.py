@@ -102,5 +102,5 @@ def noise_covariance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, B: int,
     :func:`logloss.measure.covariance.minibatch_noise_covariance` (without replacement).
     """
     check_batch_size(B, int(x.shape[0]) if isinstance(x, torch.Tensor) and x.dim() else 0)
-    G = per_sample_grads(model, x, y, loss=loss, chunk_size=chunk_size).double().numpy()
+    G = per_sample_grads(model, x, y, loss=loss, chunk_size=chunk_size).double().cpu().numpy()
     return minibatch_noise_covariance(G, B)

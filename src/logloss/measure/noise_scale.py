@@ -155,8 +155,8 @@ def gradient_noise_scale(
     cs, cb = c(B_small), c(B_big)
     S, Gq = np.empty(draws), np.empty(draws)
     for i in range(draws):
-        small = torch.as_tensor(rng.choice(N, B_small, replace=False))
-        big = torch.as_tensor(rng.choice(N, B_big, replace=False))
+        small = torch.as_tensor(rng.choice(N, B_small, replace=False), device=x.device)
+        big = torch.as_tensor(rng.choice(N, B_big, replace=False), device=x.device)
         g_s = minibatch_grad_sq_norm(model, x[small], y[small], loss=loss)
         g_b = minibatch_grad_sq_norm(model, x[big], y[big], loss=loss)
         S[i] = (g_s - g_b) / (cs - cb)
