@@ -9,6 +9,17 @@ from . import draws
 from ._first_passage import errorbar_log
 
 
+def _ticks_on_a_short_log_axis(axis, values) -> None:
+    """Four labelled ticks (two significant digits) on a log axis spanning less than half
+    a decade, where a short run of the model may leave a single labelled tick."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    if not (lo > 0 and hi / lo < 10**0.5):
+        return
+    ticks = np.unique([float(f"{v:.2g}") for v in np.geomspace(lo, hi, 4)])
+    axis.set_ticks(ticks, [f"{v:g}" for v in ticks])
+    axis.set_ticks([], minor=True)
+
+
 @draws("own-model")
 def plot(result):
     a = result.arrays
@@ -28,6 +39,7 @@ def plot(result):
     ax.plot(Lg, a["noise"][i] * (Lg / a["L"][i]) ** 2, color=plotting.THEORY_COLOR, ls=":",
             label=r"$\mathcal{N}\propto L^2$")
     ax.set(xscale="log", yscale="log", xlabel="loss $L$", ylabel=r"$\mathcal{N}$")
+    _ticks_on_a_short_log_axis(ax.xaxis, a["L"])
     ax.legend(loc="upper left")
     ax = axes[2]
     ax.plot(steps, a["noise_scale"], "o-", ms=3, color="C2")
