@@ -59,11 +59,14 @@ def plot(result):
                 transform=ax.transAxes)
         return plotting.stamp(fig, result)
     errorbar_log(ax, c[full], t[full], se[full], fmt="o", ms=4, label="all replicas crossed")
-    errorbar_log(ax, c[part], t[part], se[part], fmt="^", ms=4, mfc="none",
+    errorbar_log(ax, c[part], t[part], se[part], fmt="^", ms=6, mfc="white", mew=1.3,
                  label="some censored (exponential MLE)")
     ax.set(xscale="log", yscale="log")
+    ax.margins(x=0.12)  # no point on the frame, where the legend could hide it
     shown = c[full | part]
     ax.set_xticks(shown, [f"{v:g}" for v in shown])  # a few thresholds within one decade
     ax.set_xticks([], minor=True)
-    ax.legend(loc="upper left", fontsize=7)
+    # above the panel: inside, it can cover a point, and pushed out to the right it would
+    # narrow every panel of the row
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.02), borderaxespad=0, fontsize=7)
     return plotting.stamp(fig, result)
