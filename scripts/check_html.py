@@ -21,6 +21,11 @@ With ``--sources DIR`` the MyST sources listed in ``DIR/_toc.yml`` are linted to
 that a finding comes with a file and line number: "Eq. {eq}`...`" and "Equation
 {eq}`...`", a ``{cite}`` or other role inside a backtick fence's title (CommonMark does
 not allow backticks there), and a raw ``(eq-...)``/``(fig-...)`` label typed into text.
+It also prints, as notes that do not fail the check, every number of the paper written
+without the word "paper" ("Eq. (15)" for "paper Eq. (15)"), in the prose, the captions,
+the table cells (except in a column headed "paper"), the strings of the code cells
+(legends, table headers, printed lines) and the labels of ``src/logloss/display/figures``;
+``tests/test_check_html.py`` lists the sources that have none and must keep it so.
 
 Code cells' source (``div.cell_input``), ``<script>`` and ``<style>`` are not read.
 """
@@ -184,8 +189,9 @@ SOURCE_PATTERNS = [
 #: as a note (it does not fail the check): the book's own numbers come from {eq}, {numref}
 #: and {prf:ref}, so a typed "Eq. (15)" is the paper's and should read "paper Eq. (15)".
 PAPER_NUMBER = re.compile(r"\b(Eqs?\.|Figs?\.|App\.|Sec\.|Theorem)\s*"
-                          r"(\(\d+[a-z]?(\.\d+)?\)|\d+[a-z]?(\.\d+)?)")
-PAPER_MARK = re.compile(r"paper|\{cite\}|mori2022")
+                          r"(\(\d+[a-z]?(\.\d+)?\)|\d+[a-z]?(\.\d+)?)"
+                          r"|\bApp\.\s*[A-H]\b")  # the book has no appendices
+PAPER_MARK = re.compile(r"paper|\{cite\}|mori2022", re.I)
 
 
 def _paper_numbers(line: str, previous: str = "") -> Iterator[str]:
@@ -209,16 +215,102 @@ def _toc_files(root: Path) -> Iterable[Path]:
                 break
 
 
+#: The figure modules, whose legends and labels are read for the paper's numbers too.
+FIGURES = Path("src/logloss/display/figures")
+
+
+def _table_cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def _code_strings(code: str, first_line: int) -> Iterator[tuple[int, str]]:
+    """``(line, text)`` of each string literal of ``code`` that a reader can see (a
+    legend, a table header, a printed line, an assert message), docstrings left out.
+    Code that does not parse (IPython magics) is read line by line instead."""
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        for i, line in enumerate(code.splitlines()):
+            yield first_line + i, line
+        return
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            for i, line in enumerate(node.value.splitlines() or [""]):
+                yield first_line + node.lineno - 1 + i, line
+
+
+def paper_number_notes(path: Path, root: Path | None = None) -> list[Finding]:
+    """The paper's numbers written without "paper" in one source file.
+
+    A MyST notebook (``.md``) is read as the reader sees it: its prose, figure captions,
+    the cells of its tables except in a column whose header says "paper", and the string
+    literals of its code cells (legends, table headers, printed lines).  A Python module
+    (``.py``, a figure of ``display/figures``) is read by its string literals."""
+    name = str(path.relative_to(root)) if root is not None else str(path)
+    kind = "note: the paper's number? write 'paper ...'"
+    text = path.read_text(encoding="utf8")
+    notes: list[Finding] = []
+
+    def scan(number: int, line: str, previous: str = "") -> None:
+        notes.extend(Finding(f"{name}:{number}", kind, t) for t in _paper_numbers(line, previous))
+
+    if path.suffix == ".py":
+        for number, line in _code_strings(text, 1):
+            scan(number, line)
+        return notes
+    lines = text.splitlines()
+    in_code, code_start, header, previous = False, 0, None, ""
+    for number, line in enumerate(lines, 1):
+        if line.startswith("```{code-cell}"):
+            in_code, code_start = True, number + 1
+            continue
+        if in_code:
+            if line.startswith("```"):
+                in_code = False
+                body = lines[code_start - 1:number - 1]
+                offset = 0
+                if body and body[0].strip() == "---":  # the YAML header: captions, prose
+                    close = next((i for i in range(1, len(body)) if body[i].strip() == "---"), 0)
+                    for i in range(1, close):
+                        scan(code_start + i, body[i], body[i - 1])
+                    offset = close + 1
+                code = "\n".join(ln if not ln.lstrip().startswith(("%", "!")) else ""
+                                 for ln in body[offset:])
+                for n, s in _code_strings(code, code_start + offset):
+                    scan(n, s)
+            continue
+        if line.lstrip().startswith("$$"):
+            continue
+        if line.lstrip().startswith("|"):
+            cells = _table_cells(line)
+            if header is None:
+                header = [c.lower() for c in cells]
+            elif not set("".join(cells)) <= set("-: "):
+                for i, cell in enumerate(cells):
+                    if i >= len(header) or "paper" not in header[i]:
+                        scan(number, cell)
+        else:
+            header = None
+            scan(number, line, previous)
+        previous = line
+    return notes
+
+
 def check_sources(root: Path, notes: list[Finding] | None = None) -> list[Finding]:
     """Lint the MyST sources of the book for the patterns that render badly.
 
-    ``notes``, if given, receives the paper's numbers written without "paper"."""
+    ``notes``, if given, receives the paper's numbers written without "paper"
+    (:func:`paper_number_notes`)."""
     found: list[Finding] = []
     for path in _toc_files(root):
         in_code = in_header = False
-        previous = ""
         for number, line in enumerate(path.read_text(encoding="utf8").splitlines(), 1):
-            previous, line_before = line, previous
             if line.startswith("```{code-cell}"):
                 in_code, in_header, start = True, False, number
                 continue
@@ -235,9 +327,11 @@ def check_sources(root: Path, notes: list[Finding] | None = None) -> list[Findin
             for kind, pattern in SOURCE_PATTERNS:
                 for m in pattern.finditer(line):
                     found.append(Finding(where, kind, m.group(0).strip()))
-            if notes is not None and not line.lstrip().startswith("|"):  # tables say "paper"
-                notes.extend(Finding(where, "note: the paper's number? write 'paper ...'", text)
-                             for text in _paper_numbers(line, line_before))
+        if notes is not None:
+            notes.extend(paper_number_notes(path, root))
+    if notes is not None:  # the figures' legends and labels
+        for path in sorted((root / FIGURES).glob("*.py")):
+            notes.extend(paper_number_notes(path, root))
     return found
 
 

@@ -97,10 +97,10 @@ def predict_escape(model: nn.Module, x: torch.Tensor, *, eta: float, B: int, los
     notes = []
     if n.value >= n_c:
         notes.append(f"n = {n.value:.3g} >= n_c = {n_c:.3g}: this minimum does not trap SGD at "
-                     f"eta={eta:g}, B={B} (Eq. 16); the escape law does not apply")
+                     f"eta={eta:g}, B={B} (paper Eq. (16)); the escape law does not apply")
     if eta * h > STABILITY_MARGIN:
         notes.append(f"eta*lambda_1 = {eta * h:.3g} is close to the stability edge 2: the "
-                     "weak-noise escape formula (Eq. 15) does not apply")
+                     "weak-noise escape formula (paper Eq. (15)) does not apply")
     for note in notes:
         warnings.warn(note, stacklevel=2)
     return EscapePrediction(eta=eta, B=B, h_star=h, n=n, exponent=Measured(exponent, 0.5 * n.stderr),

@@ -1,4 +1,4 @@
-"""Figure of ``decoupling`` (Fig. 1)."""
+"""Figure of ``decoupling`` (paper Fig. 1)."""
 
 from __future__ import annotations
 

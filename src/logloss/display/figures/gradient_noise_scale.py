@@ -7,6 +7,7 @@ import numpy as np
 from ...experiments._registry import Result
 from .. import plotting
 from . import draws
+from ._first_passage import errorbar_log
 
 
 @draws("gradient-noise-scale")
@@ -25,10 +26,19 @@ def plot(result: Result):
                  label=r"exact $B_{\rm simple}=\mathcal{N}/\|\nabla L\|^2$")
     rows = result.tables["checkpoints"]
     ce = np.array([r["epoch"] for r in rows], dtype=float)
-    axes[1].errorbar(ce, [r["two_batch"] for r in rows], [r["two_batch_se"] for r in rows],
-                     fmt="o", color="C3", ms=4, capsize=2, label="two-batch, $c_B=(N-B)/(B(N-1))$")
-    axes[1].errorbar(ce * 1.08, [r["one_over_B"] for r in rows], [r["one_over_B_se"] for r in rows],
-                     fmt="s", mfc="none", color="C2", ms=4, capsize=2, label="two-batch, $c_B=1/B$")
+    for key, shift, kw in (("two_batch", 1.0, dict(fmt="o", color="C3",
+                                                   label="two-batch, $c_B=(N-B)/(B(N-1))$")),
+                           ("one_over_B", 1.08, dict(fmt="s", mfc="none", color="C2",
+                                                     label="two-batch, $c_B=1/B$"))):
+        # a negative estimate has no place on the log axis, nor has its error bar, whose
+        # upper arm alone would look like a resolved value
+        v = np.array([r[key] for r in rows], dtype=float)
+        se = np.array([r[f"{key}_se"] for r in rows], dtype=float)
+        pos = v > 0
+        # (with no point left it is still named in the legend)
+        errorbar_log(axes[1], ce[pos] * shift, v[pos], se[pos], ms=4, capsize=2, **kw)
     axes[1].set(xscale="log", yscale="log", xlabel="epoch", ylabel=r"$B_{\rm simple}$")
-    axes[1].legend(fontsize=7)
+    # above the panel: late in training the estimates' error bars span the whole axis, and a
+    # legend pushed out to the right would squeeze both panels
+    axes[1].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.02), borderaxespad=0)
     return plotting.stamp(fig, result)

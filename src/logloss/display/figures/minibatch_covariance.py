@@ -1,4 +1,4 @@
-"""Figure of ``minibatch-covariance`` (Eq. 8)."""
+"""Figure of ``minibatch-covariance`` (paper Eq. (8))."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from . import draws
 
 @draws("minibatch-covariance")
 def plot(result: Result):
-    """tr Σ against B for both models: Monte Carlo, Eq. (8), and the with-replacement law."""
+    """tr Σ against B for both models: Monte Carlo, paper Eq. (8), and the with-replacement law."""
     rows = [r for r in result.tables["covariance"] if r["statistic"] == "trace"]
     models = sorted({r["model"] for r in rows})
     fig, axes = plotting.figure(ncols=len(models))
@@ -26,7 +26,7 @@ def plot(result: Result):
         grid = np.unique(np.concatenate([np.geomspace(1, B.max(), 60).round(), B])).astype(int)
         trC = sel[0]["with_replacement"] * sel[0]["B"]
         ax.plot(grid, [trC * finite_population_factor(result.params["N"], b) / b for b in grid],
-                color=plotting.THEORY_COLOR, label="Eq. (8)")
+                color=plotting.THEORY_COLOR, label="exact, paper Eq. (8)")
         ax.plot(grid, trC / grid, ls="--", color="0.5", label="with replacement, tr C/B")
         ax.set(xscale="log", yscale="log", xlabel="minibatch size $B$",
                ylabel=r"$\mathrm{tr}\,\Sigma$ (squared gradient units)")

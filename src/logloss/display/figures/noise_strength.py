@@ -1,4 +1,4 @@
-"""Figure of ``noise-strength`` (Figs. 2 and 5)."""
+"""Figure of ``noise-strength`` (paper Figs. 2 and 5)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def plot(result: Result):
     if result.params["loss"] == "ce":
         axes[1].plot(Lg, n_ref * (Lg / L_ref) ** 2, color="0.5", ls=":", label="slope 2")
     axes[1].plot(L0[sel], a["noise"][0][sel], "s", mfc="none", ms=7, color="C3",
-                 label=f"fit window: slope {fit:.2f}")
+                 label=f"fit window; late slope {fit:.2f} (mean of seeds)")
     axes[1].set(xlabel="loss $L$", ylabel=r"noise strength $\mathcal{N}$")
     axes[1].legend(loc="upper left")
     axes[2].axhline(1, color=plotting.THEORY_COLOR, ls="--")

@@ -9,6 +9,17 @@ from . import draws
 from ._first_passage import errorbar_log
 
 
+def _ticks_on_a_short_log_axis(axis, values) -> None:
+    """Four labelled ticks (two significant digits) on a log axis spanning less than half
+    a decade, where a short run of the model may leave a single labelled tick."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    if not (lo > 0 and hi / lo < 10**0.5):
+        return
+    ticks = np.unique([float(f"{v:.2g}") for v in np.geomspace(lo, hi, 4)])
+    axis.set_ticks(ticks, [f"{v:g}" for v in ticks])
+    axis.set_ticks([], minor=True)
+
+
 @draws("own-model")
 def plot(result):
     a = result.arrays
@@ -28,6 +39,7 @@ def plot(result):
     ax.plot(Lg, a["noise"][i] * (Lg / a["L"][i]) ** 2, color=plotting.THEORY_COLOR, ls=":",
             label=r"$\mathcal{N}\propto L^2$")
     ax.set(xscale="log", yscale="log", xlabel="loss $L$", ylabel=r"$\mathcal{N}$")
+    _ticks_on_a_short_log_axis(ax.xaxis, a["L"])
     ax.legend(loc="upper left")
     ax = axes[2]
     ax.plot(steps, a["noise_scale"], "o-", ms=3, color="C2")
@@ -47,11 +59,14 @@ def plot(result):
                 transform=ax.transAxes)
         return plotting.stamp(fig, result)
     errorbar_log(ax, c[full], t[full], se[full], fmt="o", ms=4, label="all replicas crossed")
-    errorbar_log(ax, c[part], t[part], se[part], fmt="^", ms=4, mfc="none",
+    errorbar_log(ax, c[part], t[part], se[part], fmt="^", ms=6, mfc="white", mew=1.3,
                  label="some censored (exponential MLE)")
     ax.set(xscale="log", yscale="log")
+    ax.margins(x=0.12)  # no point on the frame, where the legend could hide it
     shown = c[full | part]
     ax.set_xticks(shown, [f"{v:g}" for v in shown])  # a few thresholds within one decade
     ax.set_xticks([], minor=True)
-    ax.legend(loc="upper left", fontsize=7)
+    # above the panel: inside, it can cover a point, and pushed out to the right it would
+    # narrow every panel of the row
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.02), borderaxespad=0, fontsize=7)
     return plotting.stamp(fig, result)

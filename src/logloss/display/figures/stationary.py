@@ -1,4 +1,4 @@
-"""Figure of ``stationary`` (Fig. 3a)."""
+"""Figure of ``stationary`` (paper Fig. 3a)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from . import draws
 
 @draws("stationary", "stationary-small-eta")
 def plot(result: Result):
-    """Fig. 3a: φ against B for each η; fits, Eq. (17) and the exact discrete prediction."""
+    """Paper Fig. 3a: φ against B for each η; fits, paper Eq. (17) and the exact discrete prediction."""
     rows = result.tables["phi"]
     fig, axes = plotting.figure(width=4.6, height=3.4)
     ax = axes[0]
@@ -30,7 +30,7 @@ def plot(result: Result):
         ax.plot(B, [r["phi_theory"] for r in sel], color=plotting.THEORY_COLOR, ls="--", lw=1)
     ax.plot([], [], "D", mfc="none", color="0.3", label="moment fit")
     ax.plot([], [], color="0.3", lw=1.2, label=r"exact discrete $\phi_d$")
-    ax.plot([], [], color=plotting.THEORY_COLOR, ls="--", lw=1, label=r"$1+B/(\eta h^*)$, Eq. (17)")
+    ax.plot([], [], color=plotting.THEORY_COLOR, ls="--", lw=1, label=r"$1+B/(\eta h^*)$, paper Eq. (17)")
     ax.set(xscale="log", yscale="log", xlabel="minibatch size $B$", ylabel=r"exponent $\phi$")
     ax.legend(loc="upper left", fontsize=7)
     return plotting.stamp(fig, result)

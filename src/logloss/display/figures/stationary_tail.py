@@ -11,7 +11,7 @@ from . import draws
 
 @draws("stationary-tail")
 def plot(result: Result):
-    """Survival function of |u| on log–log axes with the three predicted tail slopes."""
+    """Survival function of |u| on log–log axes with two of the predicted tail slopes."""
     rows = result.tables["tail"]
     a = result.arrays
     fig, axes = plotting.figure(width=4.6, height=3.4)
@@ -26,7 +26,7 @@ def plot(result: Result):
                   lw=0.8)
     ax.plot([], [], ":", color="0.3", label="Kesten–Goldie slope")
     ax.plot([], [], "--", color=plotting.THEORY_COLOR, lw=0.8, label=r"slope $2\phi-1$ (paper)")
-    ax.set(xlabel=r"$|u| = |\theta-\theta^*|$", ylabel=r"$P(|u| > x)$")
+    ax.set(xlabel=r"threshold $x$ on $|u| = |\theta-\theta^*|$", ylabel=r"survival $P(|u| > x)$")
     ax.set_xlim(left=1e-2)
     ax.legend(loc="lower left", fontsize=7)
     return plotting.stamp(fig, result)
