@@ -100,10 +100,10 @@ CLAIMS: tuple[Claim, ...] = (
           "finite η shifts φ away from 1 + B/(ηh*) (the chapter separates discreteness and "
           "curvature variance)"),
     Claim("R8", "power-law escape rate", "chapters/escape", None, None, None,
-          "paper Eq. (15), Kramers–Laplace derivation (App. B)",
+          "paper Eq. (15), Kramers–Laplace derivation (paper App. B)",
           "the theorem restates it with every assumption where it is used",
-          "the derivation needs hᵢˢ = hᵢ* in the transverse directions, which App. B does not state"),
-    Claim("R9", "first passage, linear regression: Fig. 3b", "chapters/escape",
+          "the derivation needs hᵢˢ = hᵢ* in the transverse directions, which paper App. B does not state"),
+    Claim("R9", "first passage, linear regression: paper Fig. 3b", "chapters/escape",
           "first-passage-linreg", "slope", ("theory", "slope"),
           "paper Fig. 3b: slopes B/(ηh*) + 1 − d/2, here d = 1 on the declared window",
           "censoring-aware t_p per threshold and a weighted fit; the local-slope curve below",
