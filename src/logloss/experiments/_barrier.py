@@ -19,8 +19,8 @@ from ..theory import kramers_escape_time, markov_chain_mfpt, sde_mfpt, spectator
 
 #: The laws compared with the data: key, label (figure, tables).
 LAWS = (
-    ("eq15", "Eq. (15), h* = noise curvature"),
-    ("eq15_hessian", "Eq. (15), h* = true Hessian"),
+    ("eq15", "paper Eq. (15), h* = noise curvature"),
+    ("eq15_hessian", "paper Eq. (15), h* = true Hessian"),
     ("arrhenius_min", "Arrhenius, noise frozen at θ*"),
     ("arrhenius_const", "Arrhenius, loss-independent noise"),
     ("xss", "Xie et al. (2021)"),

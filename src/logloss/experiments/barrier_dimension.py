@@ -45,7 +45,7 @@ DIMENSION_PRESETS = {
                   control_sigma2=4.0, replicas=60, steps=100_000, chain_grid=301),
     "book": dict(_DIM, sigma2s=[1.5, 10.0], ns=[1, 2, 3, 4, 5, 6, 7, 8, 10, 12],
                  control_ratio=0.5, control_sigma2=1.5, replicas=200, steps=200_000,
-                 chain_grid=601),
+                 chain_grid=401),
     "paper": dict(_DIM, sigma2s=[0.5, 1.5, 4.0, 10.0], ns=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16],
                   control_ratio=0.5, control_sigma2=1.5, replicas=1000, steps=2_000_000,
                   chain_grid=1201),
@@ -92,6 +92,7 @@ def run_barrier_dimension(p: dict, rng: np.random.Generator) -> Outcome:
     cases = [("main", s2, 1.0) for s2 in p["sigma2s"]]
     cases.append(("control", p["control_sigma2"], p["control_ratio"]))
     rows, slopes = [], []
+    lyap = {}   # Lyapunov exponent of the spectator block, per (h_s, m)
     for case, s2, ratio in cases:
         h_s = ratio * h_noise
         prob = base.with_sigma2(s2)
@@ -102,16 +103,20 @@ def run_barrier_dimension(p: dict, rng: np.random.Generator) -> Outcome:
         # adiabatic weak-noise law: exponent T/κ, κ of discrete SGD; per spectator (exact
         # for B = 1, where 1/κ is linear in m): −(h_s/h)·log c / (2(1 − ηh_s))
         per_spec = T * (1 / spectator_loss_ratio(eta=eta, B=B, h=h_s, m=1) - 1) * np.log(c)
-        tau_chain_1 = spectator_times(prob, eta=eta, B=B, h_spectator=h_s, m=0, grid=p["grid"],
-                                      chain_grid=p["chain_grid"])["chain"]
+        bare = spectator_times(prob, eta=eta, B=B, h_spectator=h_s, m=0, grid=p["grid"],
+                               chain_grid=p["chain_grid"])
+        tau_chain_1 = bare["chain"]
         for n in p["ns"]:
             m = int(n) - 1
             sp = add_spectators(prob, m, rng, h_spectator=h_s)
             run = sgd_barrier(sp, eta=eta, B=B, steps=p["steps"], replicas=p["replicas"],
                               seed=int(rng.integers(2**31)), lo=cp["exit_lo"],
                               hi=cp["exit_hi"], theta0=cp["theta_star"])
-            pred = spectator_times(prob, eta=eta, B=B, h_spectator=h_s, m=m, grid=p["grid"],
-                                   chain_grid=p["chain_grid"])
+            pred = bare if m == 0 else spectator_times(
+                prob, eta=eta, B=B, h_spectator=h_s, m=m, grid=p["grid"],
+                chain_grid=p["chain_grid"])
+            if m and (h_s, m) not in lyap:
+                lyap[h_s, m] = lyapunov_exponent(eta=eta * h_s, B=B, d=m)
             row = dict(case=case, sigma2=float(s2), h_ratio=float(ratio), h_spectator=h_s,
                        n=int(n), c=c, **estimate(run, "sgd"),
                        tau_eq15=_tau_eq15(lr, eta=eta, B=B, n=int(n)),
@@ -119,7 +124,7 @@ def run_barrier_dimension(p: dict, rng: np.random.Generator) -> Outcome:
                        tau_eq15_discrete=(tau_chain_1 * c ** (T / pred["kappa_chain"] - T)
                                           if np.isfinite(pred["kappa_chain"]) else float("nan")),
                        kappa_sde=pred["kappa_sde"], kappa_chain=pred["kappa_chain"],
-                       spectator_lyapunov=lyapunov_exponent(eta=eta * h_s, B=B, d=m) if m else float("nan"),
+                       spectator_lyapunov=lyap.get((h_s, m), float("nan")),
                        spectator_loss_exit=float(np.median(run.spectator_loss) / lr["L_star"]))
             rows.append(row)
         # fitted where the spectators' stationary excess loss is below θ's own (κ < 2,
