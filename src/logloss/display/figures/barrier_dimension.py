@@ -4,6 +4,7 @@ dimension n at fixed c, and the spectators' share of the loss at the exit."""
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from ...experiments._registry import Result
 from .. import plotting
@@ -41,7 +42,8 @@ def plot(result: Result):
         se = np.array([r["sgd_stderr"] for r in rr])
         ax.errorbar(n, t, yerr=np.minimum(2 * se, 0.9 * t), fmt="o", ms=4, color=color,
                     zorder=4)
-        ax.plot(n, [r["tau_eq15"] for r in rr], "-", color=color, lw=1.2)
+        if rr[0]["case"] == "main":   # paper Eq. (15) does not depend on h_s
+            ax.plot(n, [r["tau_eq15"] for r in rr], "-", color=color, lw=1.2)
         ax.plot(n, [r["tau_eq15_discrete"] for r in rr], ":", color=color, lw=1.4)
         ax.plot(n, [r["tau_sde"] for r in rr], "--", color=color, lw=1.0)
         ax.plot(n, [r["tau_chain"] for r in rr], "x", color=color, ms=6, zorder=5)
@@ -73,4 +75,6 @@ def plot(result: Result):
     ax.set(yscale="log", xlabel="effective dimension $n$",
            ylabel=r"median $\frac{1}{2}h_s|\varphi|^2 / L(\theta^*)$ at exit")
     ax.legend(fontsize=6, loc="upper left")
+    for ax_ in axes:
+        ax_.xaxis.set_major_locator(MaxNLocator(integer=True))
     return plotting.stamp(fig, result)
