@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 
 from logloss import explore, mean_first_passage, run_experiment, theory  # noqa: E402
 from logloss.dynamics.barrier_sgd import em_first_passage, sgd_barrier  # noqa: E402
-from logloss.models.barrier import make_barrier_regression  # noqa: E402
+from logloss.models.barrier import add_spectators, make_barrier_regression  # noqa: E402
 from logloss.stats.survival import kaplan_meier  # noqa: E402
 
 
@@ -102,7 +102,62 @@ def test_explorer_data_grid_and_builder():
     plt.close("all")
 
 
-@pytest.mark.parametrize("name", ["barrier", "error-budget"])
+def test_spectators_leave_the_landscape_and_share_the_noise(prob):
+    p = prob.with_sigma2(2.0)
+    sp = add_spectators(p, 3, np.random.default_rng(2), h_spectator=5.0)
+    phi = np.array([0.3, -0.2, 0.5])
+    for th in (-0.7, 0.0, 1.3):                    # L(θ, φ) = L(θ) + ½h_s|φ|², summed over samples
+        assert np.isclose(sp.loss(th, phi), p.loss(th) + 0.5 * 5.0 * phi @ phi, rtol=1e-12)
+    assert np.allclose(sp.u.T @ p.m / p.N, 0, atol=1e-12)       # ∂²L/∂θ∂φ = 0, φ* = 0
+    t0 = p.critical_points["theta_star"]                        # decoupled noise 2L h_s/B at θ*
+    assert np.allclose(sp.spectator_noise_variance(t0, B=1) / (2 * p.loss(t0) * 5.0), 1, atol=0.1)
+    with pytest.raises(ValueError):
+        add_spectators(p, -1, np.random.default_rng(0), h_spectator=1.0)
+
+
+def test_kernel_without_spectators_is_the_bare_barrier(prob):
+    p = prob.with_sigma2(10.0)
+    cp = p.critical_points
+    kw = dict(eta=0.02, B=1, steps=5_000, replicas=50, seed=5, lo=cp["exit_lo"],
+              hi=cp["exit_hi"], theta0=cp["theta_star"])
+    a = sgd_barrier(p, **kw)
+    b = sgd_barrier(add_spectators(p, 0, np.random.default_rng(0), h_spectator=1.0), **kw)
+    assert np.array_equal(a.first_passage, b.first_passage) and not b.spectator_loss.any()
+
+
+def test_spectator_loss_ratio_against_simulation():
+    # φ′ = φ − η u (u·φ + r₀), u ~ N(0, hI), r₀ ~ N(0, 2L₀) fresh each step (B = 1)
+    rng = np.random.default_rng(3)
+    eta, h, m, L0, R = 0.1, 2.0, 3, 0.5, 4000
+    phi = np.zeros((R, m))
+    acc = []
+    for k in range(3000):
+        u = rng.standard_normal((R, m)) * np.sqrt(h)
+        r0 = rng.standard_normal(R) * np.sqrt(2 * L0)
+        phi -= eta * u * (np.sum(u * phi, 1) + r0)[:, None]
+        if k >= 500:
+            acc.append(0.5 * h * np.sum(phi**2, 1).mean())
+    acc = np.array(acc)
+    kappa = theory.spectator_loss_ratio(eta=eta, B=1, h=h, m=m)
+    se = acc.reshape(25, -1).mean(1).std(ddof=1) / 5          # batch means
+    assert abs(acc.mean() / L0 - (kappa - 1)) < 4 * se / L0 + 0.01
+    sde = theory.spectator_loss_ratio(eta=eta, B=1, h=h, m=m, discrete=False)
+    assert 1 < sde < kappa                                      # discreteness adds loss
+    assert theory.spectator_loss_ratio(eta=eta, B=1, h=h, m=9) == float("inf")
+
+
+def test_level_crossing_time_is_the_weak_noise_limit_of_the_quadrature():
+    err = []
+    for D in (0.05, 0.02, 0.01):                  # OU: dθ = −u dt + √(2D) dW, level |u| = 1
+        u = np.linspace(-1, 1, 20001)
+        T = np.interp(0.0, u, theory.sde_mfpt(u, -u, np.full_like(u, D)))
+        lim = theory.level_crossing_time(h=1.0, D_min=D, D_level=D, barrier=0.5 / D, distance=1.0)
+        err.append(abs(lim / T - 1))
+    assert err[-1] < 0.05 and err[0] > err[1] > err[2]
+
+
+@pytest.mark.parametrize("name", ["barrier", "error-budget", "barrier-dimension",
+                                  "error-budget-linreg"])
 def test_experiments_smoke(name):
     r = run_experiment(name, "smoke", verbose=False)
     assert "censored" in r.measured

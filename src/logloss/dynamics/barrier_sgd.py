@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
-from ..models.barrier import BarrierRegression
+from ..models.barrier import BarrierRegression, SpectatorBarrier
 from .linreg_sgd import _draw, replica_seeds
 
 __all__ = ["ExitRun", "sgd_barrier", "em_first_passage"]
@@ -40,47 +40,68 @@ class ExitRun:
         −1 (left), +1 (right), 0 (censored).
     steps : int
         The budget (SGD steps).
+    spectator_loss : ndarray, shape (replicas,) or None
+        ½h_s|φ|², the spectators' share of the loss, at the exit (or at the end of the
+        budget); zeros without spectators, None for the SDE.
     """
 
     first_passage: np.ndarray
     side: np.ndarray
     steps: int
+    spectator_loss: np.ndarray | None = None
 
 
 @numba.njit(cache=True, parallel=True)
-def _sgd_kernel(m, A, k, a, b, sigma, eta, B, steps, theta0, lo, hi, seeds, fp, side):
+def _sgd_kernel(m, u, A, k, a, b, sigma, eta, B, steps, theta0, lo, hi, seeds, fp, side, spec):
     N = m.shape[0]
+    S = u.shape[1]
     R = seeds.shape[0]
     Ak = A * k
     for r in numba.prange(R):
         np.random.seed(seeds[r])
         perm = np.arange(N)
         th = theta0
+        phi = np.zeros(S)
+        gphi = np.zeros(S)
         for step in range(1, steps + 1):
             c = np.cos(k * th)
             s = np.sin(k * th)
             w0, w1, w2, w3 = th - a, A * c - b, A * s, -sigma
             v1, v2 = -Ak * s, Ak * c
             g = 0.0
+            for i in range(S):
+                gphi[i] = 0.0
             for j in range(B):
                 mu = _draw(perm, j, N)
                 res = w0 * m[mu, 0] + w1 * m[mu, 1] + w2 * m[mu, 2] + w3 * m[mu, 3]
+                for i in range(S):
+                    res += phi[i] * u[mu, i]
                 g += res * (m[mu, 0] + v1 * m[mu, 1] + v2 * m[mu, 2])
+                for i in range(S):
+                    gphi[i] += res * u[mu, i]
             th -= eta * g / B
+            for i in range(S):
+                phi[i] -= eta * gphi[i] / B
             if th <= lo or th >= hi or not np.isfinite(th):
                 fp[r] = step
                 side[r] = -1 if th <= lo else 1
                 break
+        q = 0.0
+        for i in range(S):
+            q += phi[i] * phi[i]
+        spec[r] = q
 
 
-def sgd_barrier(problem: BarrierRegression, *, eta: float, B: int, steps: int, replicas: int,
-                seed: int, lo: float, hi: float, theta0: float) -> ExitRun:
+def sgd_barrier(problem: BarrierRegression | SpectatorBarrier, *, eta: float, B: int,
+                steps: int, replicas: int, seed: int, lo: float, hi: float,
+                theta0: float) -> ExitRun:
     """Run ``replicas`` SGD chains from ``theta0`` until each leaves (lo, hi) or the budget ends.
 
     Parameters
     ----------
-    problem : BarrierRegression
-        Data set and model (its σ² sets the labels).
+    problem : BarrierRegression or SpectatorBarrier
+        Data set and model (its σ² sets the labels); with spectators, θ and φ (from φ = 0)
+        are updated with the same minibatch, and the exit is still θ leaving (lo, hi).
     eta, B : float, int
         Learning rate η and minibatch size B (keyword-only).
     steps, replicas, seed : int
@@ -89,17 +110,22 @@ def sgd_barrier(problem: BarrierRegression, *, eta: float, B: int, steps: int, r
         The interval and the start θ₀ ∈ (lo, hi).
     """
     check_learning_rate(eta)
-    B = check_batch_size(B, problem.N)
+    spect = problem if isinstance(problem, SpectatorBarrier) else None
+    base = spect.base if spect else problem
+    B = check_batch_size(B, base.N)
     steps = check_positive_int(steps, "steps")
     R = check_positive_int(replicas, "replicas")
     if not lo < theta0 < hi:
         raise ValueError("theta0 must lie inside (lo, hi)")
+    u = spect.u if spect else np.zeros((base.N, 0))
     fp = np.full(R, -1, dtype=np.int64)
     side = np.zeros(R, dtype=np.int8)
-    _sgd_kernel(np.ascontiguousarray(problem.m), problem.A, problem.k, problem.a, problem.b,
-                problem.sigma, float(eta), B, steps, float(theta0), float(lo), float(hi),
-                replica_seeds(seed, R), fp, side)
-    return ExitRun(fp[:, None], side, steps)
+    spec = np.zeros(R)
+    _sgd_kernel(np.ascontiguousarray(base.m), np.ascontiguousarray(u), base.A, base.k, base.a,
+                base.b, base.sigma, float(eta), B, steps, float(theta0), float(lo), float(hi),
+                replica_seeds(seed, R), fp, side, spec)
+    h_s = spect.h_spectator if spect else 0.0
+    return ExitRun(fp[:, None], side, steps, 0.5 * h_s * spec)
 
 
 @numba.njit(cache=True, parallel=True)

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import InvalidInput
 from ..dynamics.barrier_sgd import sgd_barrier
 from ..models.barrier import BarrierRegression, make_barrier_regression
 from ..stats.first_passage import mean_first_passage
 from ..stats.lines import fit_line
-from ..stats.survival import kaplan_meier
-from ..theory import kramers_escape_time, markov_chain_mfpt, sde_mfpt
+from ..stats.survival import kaplan_meier, weibull_shape
+from ..theory import kramers_escape_time, markov_chain_mfpt, sde_mfpt, spectator_loss_ratio
 
 #: The laws compared with the data: key, label (figure, tables).
 LAWS = (
-    ("eq15", "Eq. (15), h* = noise curvature"),
-    ("eq15_hessian", "Eq. (15), h* = true Hessian"),
+    ("eq15", "paper Eq. (15), h* = noise curvature"),
+    ("eq15_hessian", "paper Eq. (15), h* = true Hessian"),
     ("arrhenius_min", "Arrhenius, noise frozen at θ*"),
     ("arrhenius_const", "Arrhenius, loss-independent noise"),
     ("xss", "Xie et al. (2021)"),
@@ -104,16 +105,24 @@ def predictions(p: BarrierRegression, *, eta: float, B: int, D_ref: float, grid:
 
 
 def estimate(run, label: str) -> dict:
-    """Censoring-aware mean exit time and the Kaplan–Meier check of memoryless escape."""
+    """Censoring-aware mean exit time and two checks of memoryless escape: the Kaplan–Meier
+    curve's distance from the exponential law and the censored Weibull shape k (1 if
+    memoryless)."""
     e = mean_first_passage(run.first_passage, run.steps)[0]
     times = np.where(run.first_passage[:, 0] >= 0, run.first_passage[:, 0], run.steps).astype(float)
     observed = run.first_passage[:, 0] >= 0
     km = kaplan_meier(times, observed)
     # sup-distance between KM and the exponential law with the same mean, on [0, budget]
     dev = float(np.max(np.abs(km.survival - np.exp(-km.t / e.mean)))) if observed.any() else float("nan")
+    try:  # Weibull shape k = 1 for memoryless escape
+        wb = weibull_shape(times, observed, offset=0.5)
+        k, k_se = wb.shape, wb.shape_stderr
+    except InvalidInput:
+        k = k_se = float("nan")
     return {f"{label}": e.mean, f"{label}_stderr": e.stderr, f"{label}_censored": e.censored,
             f"{label}_estimator": e.method, f"{label}_km_exp_distance": dev,
             f"{label}_km_band": float(1.36 / np.sqrt(max(int(observed.sum()), 1))),
+            f"{label}_weibull_k": k, f"{label}_weibull_k_stderr": k_se,
             f"{label}_left": int((run.side < 0).sum()), f"{label}_right": int((run.side > 0).sum())}
 
 
@@ -140,3 +149,41 @@ def sigma2_points(p: dict, rng: np.random.Generator):
             yield s2, prob, pred, run
 
     return base, D_ref, points()
+
+
+def spectator_times(p: BarrierRegression, *, eta: float, B: int, h_spectator: float, m: int,
+                    grid: int, chain_grid: int) -> dict:
+    """Adiabatic predictions of the mean escape time (steps) with m spectators of curvature
+    h_s: θ's exact noise Σ(θ) plus the share of the spectators at their stationary loss
+    (κ − 1)·L(θ), i.e. Σ + 2(κ − 1)L(θ)·GN(θ)/B with κ from
+    :func:`~logloss.theory.spectator_loss_ratio`, for the SDE (quadrature, κ of the SDE)
+    and for the discrete chain (κ of discrete SGD; the per-sample gradients' deviations from
+    L′ scaled up to that variance, B = 1 only).  ``nan`` where κ is infinite.
+    """
+    theta_star = p.critical_points["theta_star"]
+    out = {}
+    for kind, discrete in (("sde", False), ("chain", True)):
+        kappa = spectator_loss_ratio(eta=eta, B=B, h=h_spectator, m=m, discrete=discrete)
+        out[f"kappa_{kind}"] = kappa
+        out[kind] = float("nan")
+        if not np.isfinite(kappa) or (discrete and B != 1):
+            continue
+
+        def sigma(th, kappa=kappa):
+            return (p.noise_variance(th, B=B)
+                    + 2 * (kappa - 1) * p.loss(th) * p.gauss_newton(th) / B)
+
+        if not discrete:
+            x = p.path_grid(grid)
+            T = sde_mfpt(x, -p.grad(x), eta * sigma(x) / 2) / eta
+        else:
+            x = p.path_grid(chain_grid)
+
+            def kicks(th, sigma=sigma):
+                g, mean = p.per_sample_grads(th), p.grad(th)[:, None]
+                scale = np.sqrt(sigma(th) / p.noise_variance(th, B=1))[:, None]
+                return mean + scale * (g - mean)
+
+            T = markov_chain_mfpt(x, kicks, eta=eta)
+        out[kind] = float(np.interp(theta_star, x, T))
+    return out

@@ -37,7 +37,8 @@ from scipy.optimize import brentq
 
 from ..core.validation import check_batch_size, check_positive_int
 
-__all__ = ["BarrierRegression", "make_barrier_regression"]
+__all__ = ["BarrierRegression", "make_barrier_regression", "SpectatorBarrier",
+           "add_spectators"]
 
 
 @dataclass(frozen=True)
@@ -204,3 +205,89 @@ def make_barrier_regression(N: int, rng: np.random.Generator, *, A: float, k: fl
     eps /= np.sqrt(np.mean(eps**2))
     return BarrierRegression(np.column_stack([n, eps]), A=float(A), k=float(k), a=float(a),
                              b=float(b), sigma2=float(sigma2))
+
+
+@dataclass(frozen=True)
+class SpectatorBarrier:
+    """A :class:`BarrierRegression` with m = n − 1 spectator parameters φ ∈ ℝᵐ.
+
+    The model becomes f(θ, φ; x, z, u) = f(θ; x, z) + φ·u with extra features u_μ ∈ ℝᵐ and
+    unchanged labels.  The spectator columns are orthogonal in the sample to (x, z₁, z₂, ε)
+    and to each other, with mean(u_j²) = h_s, so that for the finite data set exactly
+
+        L(θ, φ) = L(θ) + ½ h_s |φ|²,   ∂L/∂θ unchanged,   ∂²L/∂θ∂φ = 0:
+
+    quadratic valleys of curvature h_s that leave every critical point (at φ = 0), every
+    barrier and c = L(θˢ)/L(θ*) unchanged.  Their noise comes from the same minibatch as
+    θ's: the per-sample gradient along φ_j is r_μ u_μj, so at φ = 0 the noise variance is
+    ≈ 2L h_s/B (the decoupled form of paper Eq. (6) with h* = h_s), and the spectators' loss
+    ½h_s|φ|² feeds back into θ's noise through the shared residual r_μ.  With
+    h_s equal to θ's noise curvature the minimum has effective dimension n = m + 1 in the
+    sense of paper Eq. (15).
+
+    Attributes
+    ----------
+    base : BarrierRegression
+        The barrier direction θ (its σ² sets the labels).
+    u : ndarray, shape (N, m)
+        Spectator features.
+    h_spectator : float
+        Their curvature h_s.
+    """
+
+    base: BarrierRegression
+    u: np.ndarray = field(repr=False)
+    h_spectator: float
+
+    @property
+    def m(self) -> int:
+        """Number of spectators m = n − 1."""
+        return self.u.shape[1]
+
+    def with_sigma2(self, sigma2: float) -> SpectatorBarrier:
+        """The same features with label-noise variance ``sigma2``."""
+        return replace(self, base=self.base.with_sigma2(sigma2))
+
+    def loss(self, theta: float, phi) -> float:
+        """L(θ, φ) = (1/2N)Σ_μ (f(θ, φ) − y_μ)², summed over the samples (no shortcut)."""
+        w = self.base._w(np.asarray(theta, dtype=float))
+        r = self.base.m @ w + self.u @ np.asarray(phi, dtype=float)
+        return float(0.5 * np.mean(r**2))
+
+    def spectator_noise_variance(self, theta, *, B: int) -> np.ndarray:
+        """Minibatch-noise variance of paper Eq. (8) along each φ_j at φ = 0, shape (m,) or
+        (len(θ), m): (1/B)(N − B)/(N − 1)·mean(r_μ² u_μj²) (the mean gradient along φ is 0)."""
+        B = check_batch_size(B, self.base.N)
+        t = np.atleast_1d(np.asarray(theta, dtype=float))
+        r = self.base._w(t).T @ self.base.m.T                     # (len θ, N)
+        out = (self.base.N - B) / (B * (self.base.N - 1)) * (r**2 @ self.u**2) / self.base.N
+        return out[0] if np.ndim(theta) == 0 else out
+
+
+def add_spectators(base: BarrierRegression, m: int, rng: np.random.Generator, *,
+                   h_spectator: float) -> SpectatorBarrier:
+    """Draw m Gaussian spectator features for ``base`` (see :class:`SpectatorBarrier`).
+
+    Parameters
+    ----------
+    base : BarrierRegression
+        The barrier landscape; its features are kept.
+    m : int
+        Number of spectators, m = n − 1 ≥ 0 (m = 0 is the bare barrier).
+    rng : numpy.random.Generator
+        Source of randomness.
+    h_spectator : float
+        Curvature h_s > 0 of every spectator valley.
+    """
+    if not (isinstance(m, (int, np.integer)) and m >= 0):
+        raise ValueError(f"number of spectators m must be an integer >= 0, got {m!r}")
+    if not (h_spectator > 0 and np.isfinite(h_spectator)):
+        raise ValueError(f"spectator curvature must be finite and > 0, got {h_spectator!r}")
+    N = base.N
+    if m + base.m.shape[1] >= N:
+        raise ValueError(f"need more samples than features: N = {N}, m = {m}")
+    U = rng.standard_normal((N, int(m)))
+    U -= base.m @ np.linalg.lstsq(base.m, U, rcond=None)[0]
+    q = np.linalg.qr(U)[0] if m else U
+    return SpectatorBarrier(base, np.ascontiguousarray(q * np.sqrt(N * h_spectator)),
+                            float(h_spectator))

@@ -35,6 +35,7 @@ __all__ = [
     "lyapunov_exponent",
     "lyapunov_critical_dimension",
     "mean_square_critical_dimension",
+    "spectator_loss_ratio",
 ]
 
 
@@ -181,3 +182,41 @@ def mean_square_critical_dimension(*, eta: float, B: int) -> float:
     """
     _check(eta, B, 1)
     return float(B * (2.0 / eta - 1.0) - 1.0)
+
+
+def spectator_loss_ratio(*, eta: float, B: int, h: float, m: int, discrete: bool = True) -> float:
+    """Stationary E[L]/L₀ when m spectator valleys of curvature h share the residual of a
+    frozen loss L₀ (SGD on linear regression in m dimensions with additive noise).
+
+    Spectators φ ∈ ℝᵐ with Gaussian features u ~ N(0, h I) independent of the residual r₀
+    (E r₀² = 2L₀), updated as φ′ = φ − (η/B) Σ_b u_b (u_b·φ + r₀_b), b drawn with
+    replacement, have E L = L₀ + ½h E|φ|² with
+
+    * discrete SGD (exact second moment): E|φ′|² = (1 − 2ηh + η²h²(1 + (m + 1)/B)) E|φ|²
+      + 2η²hmL₀/B, so E L/L₀ = 1 + ηhm / (B(2 − ηh(1 + (m + 1)/B)));
+    * the SDE dφ = −hφ dt + √(2ηLh/B) dW (the decoupled noise of paper Eq. (6)):
+      E L/L₀ = 1 + ηhm/(2B − ηhm) = T/(T − m/2) with T = B/(ηh).
+
+    In the adiabatic picture of the barrier chapter this multiplies θ's noise: the
+    exponent B/(ηh*) of paper Eq. (15) becomes B/(ηh*)·L₀/E L, which for the SDE with
+    h = h* is B/(ηh*) − m/2, the n/2 law with n = m + 1.  The ratio is ``inf`` from the
+    mean-square critical dimension on (m ≥ :func:`mean_square_critical_dimension` at η h
+    for discrete SGD, m ≥ 2T for the SDE).
+
+    Parameters
+    ----------
+    eta, B : float, int
+        η and B (keyword-only).
+    h : float
+        Spectator curvature h_s.
+    m : int
+        Number of spectators (≥ 0).
+    discrete : bool
+        Discrete SGD (True) or the SDE (False).
+    """
+    _check(eta, B, 1)
+    if not (h > 0 and m >= 0):
+        raise ValueError(f"need h > 0 and m >= 0, got h={h!r}, m={m!r}")
+    eh = eta * h
+    den = B * (2 - eh * (1 + (m + 1) / B)) if discrete else 2 * B - eh * m
+    return float(1 + eh * m / den) if den > 0 else float("inf")

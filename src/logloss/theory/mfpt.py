@@ -17,8 +17,8 @@ from scipy.integrate import cumulative_trapezoid
 
 from ..core.validation import check_learning_rate
 
-__all__ = ["sde_mfpt", "kramers_escape_time", "markov_chain_mfpt", "brownian_drift_mfpt",
-           "barrier_escape_laws"]
+__all__ = ["sde_mfpt", "kramers_escape_time", "level_crossing_time", "markov_chain_mfpt",
+           "brownian_drift_mfpt", "barrier_escape_laws"]
 
 _KINDS = ("reflecting", "absorbing")
 
@@ -107,6 +107,38 @@ def kramers_escape_time(*, h_min: float, h_saddle: float, D_min: float, D_saddle
         raise ValueError("need h* > 0, hˢ ≠ 0 and D > 0 at both points")
     return float(2 * np.pi / np.sqrt(h_min * abs(h_saddle)) * np.sqrt(D_saddle / D_min)
                  * np.exp(barrier))
+
+
+def level_crossing_time(*, h: float, D_min: float, D_level: float, barrier: float,
+                        distance: float) -> float:
+    """Weak-noise mean time to first reach |u| = b from the bottom of a symmetric well.
+
+    For dθ = −h u dt + √(2D(u)) dW (u = θ − θ*), Laplace's method on the quadrature of
+    :func:`sde_mfpt` (reflecting at u = 0, absorbing at b) gives
+
+        T ≃ ½ √(2π/(h D*)) · D(b) e^Ψ / (h b),   Ψ = ∫₀^b h u/D du,
+
+    the normalisation of the stationary density ∝ e^(−Ψ)/D near the minimum times the
+    escape flux at the level.  With D = ηhL/B (the decoupled noise of paper Eq. (6))
+    Ψ = (B/(ηh)) log c and T ∝ c^(B/(ηh) + 1/2) at large c, the exponent of paper Eq. (15)
+    for n = 1; with constant D = D* it is the Arrhenius law e^(ΔL/D*).  There is no saddle,
+    so this replaces the prefactor √(h*|hˢ|)/2π of paper Eq. (15).
+
+    Parameters
+    ----------
+    h : float
+        Curvature h* of the well.
+    D_min, D_level : float
+        D at the minimum and at the level.
+    barrier : float
+        Ψ (dimensionless).
+    distance : float
+        b = |θ − θ*| at the level.
+    """
+    if not (h > 0 and D_min > 0 and D_level > 0 and distance > 0):
+        raise ValueError("need h, D at both points and the distance all > 0")
+    return float(0.5 * np.sqrt(2 * np.pi / (h * D_min)) * D_level * np.exp(barrier)
+                 / (h * distance))
 
 
 def markov_chain_mfpt(grid, kicks: Callable[[np.ndarray], np.ndarray], *, eta: float,

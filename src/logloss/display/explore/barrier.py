@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 __all__ = ["barrier_data", "draw_barrier", "barrier_grid", "barrier_explorer"]
 
 _LAWS = (
-    ("eq15", dict(ls="-", lw=1.8), "Eq. (15), h = noise curvature"),
-    ("eq15_hessian", dict(ls="-.", lw=1.1), "Eq. (15), h = true Hessian"),
+    ("eq15", dict(ls="-", lw=1.8), "paper Eq. (15), h = noise curvature"),
+    ("eq15_hessian", dict(ls="-.", lw=1.1), "paper Eq. (15), h = true Hessian"),
     ("arrhenius_min", dict(ls="--", lw=1.1), "Arrhenius, noise at θ*"),
     ("arrhenius_const", dict(ls=":", lw=1.4), "Arrhenius, loss-independent"),
     ("xss", dict(ls=(0, (1, 3)), lw=1.2, color="0.45"), "Xie et al. (2021)"),
@@ -100,7 +100,7 @@ def draw_barrier(data: Mapping[str, Any], axes: Sequence[Axes], *, legend: bool 
     ax.set(xscale="log", yscale="log", ylim=(lo / 3, hi * 100),
            xlabel=r"$\Delta L/L(\theta^*)$", ylabel="escape time (steps)")
     ax.text(0.02, 0.98, f"η = {p['eta']:.3g}, B = {p['B']}, σ² = {p['sigma2']:.3g}\n"
-            f"Eq. (15) slope in c: {data['exponent']:.3g}", transform=ax.transAxes,
+            f"paper Eq. (15) slope in c: {data['exponent']:.3g}", transform=ax.transAxes,
             va="top", fontsize=7.5)
     if legend:
         ax.legend(loc="lower right", fontsize=6.2)
