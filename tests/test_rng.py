@@ -1,8 +1,11 @@
 """The per-replica generator of the numba kernels: uniform, independent across replicas,
 reproducible from the seed whatever the number of threads."""
 
+import itertools
+
 import numba
 import numpy as np
+import pytest
 from scipy import stats
 
 from logloss.dynamics import rng
@@ -43,3 +46,46 @@ def test_reproducible_and_thread_independent():
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, rng.sample(6, 6, 1000))
     assert len({tuple(s) for s in rng.replica_states(0, 1000)}) == 1000
+
+
+def test_normal_moments_and_tails():
+    """The ziggurat's moments and tail masses against N(0, 1), within 5 standard errors."""
+    n = 400_000
+    z = rng.sample(7, 4, n // 4, kind="normal").ravel()
+    for k, (m, var) in {1: (0, 1), 2: (1, 2), 3: (0, 15), 4: (3, 96)}.items():
+        # E z^k and Var z^k = E z^{2k} − (E z^k)² of the standard normal
+        assert abs(np.mean(z ** k) - m) < 5 * np.sqrt(var / n), k
+    for t in (1.0, 2.0, rng._ZIG_R, 4.0):  # R: where the ziggurat's tail begins
+        p = 2 * stats.norm.sf(t)
+        assert abs(np.mean(np.abs(z) > t) - p) < 5 * np.sqrt(p * (1 - p) / n) + 1 / n, t
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    # consecutive draws uncorrelated (the online kernel uses them as x, then y)
+    assert abs(np.corrcoef(z[:-1], z[1:])[0, 1]) < 5 / np.sqrt(n)
+
+
+@pytest.mark.parametrize("N,B", [(6, 3), (5, 1), (7, 7)])
+def test_subsets_uniform_over_all_subsets(N, B):
+    """Every B-subset of range(N) equally likely at every step (chi-square over all of them)."""
+    steps = 30_000
+    idx = rng.minibatch_indices(11, 0, N, B, steps)
+    assert all(len(set(row)) == B for row in idx)
+    subsets = list(itertools.combinations(range(N), B))
+    code = {s: i for i, s in enumerate(subsets)}
+    counts = np.bincount([code[tuple(sorted(row))] for row in idx], minlength=len(subsets))
+    if len(subsets) > 1:
+        assert stats.chisquare(counts).pvalue > 1e-3
+    # successive minibatches independent: the overlap of steps k and k+1 has mean B²/N
+    overlap = np.array([len(set(a) & set(b)) for a, b in zip(idx[:-1], idx[1:])])
+    mean, var = B * B / N, B * B / N * (1 - B / N) ** 2 * N / max(N - 1, 1)
+    assert abs(overlap.mean() - mean) < 5 * np.sqrt(var / steps) + 1e-12
+
+
+def test_minibatch_streams_of_replicas_independent():
+    """Two replicas pick the same index at a step with probability 1/N, as independent draws."""
+    N, steps = 50, 40_000
+    a = rng.minibatch_indices(3, 0, N, 1, steps)[:, 0]
+    b = rng.minibatch_indices(3, 1, N, 1, steps)[:, 0]
+    same = np.mean(a == b)
+    assert abs(same - 1 / N) < 5 * np.sqrt((1 / N) * (1 - 1 / N) / steps)
+    # a replica's stream depends on (seed, replica) only, not on how many replicas run
+    np.testing.assert_array_equal(rng.replica_states(3, 2), rng.replica_states(3, 10)[:2])
