@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from logloss.core.errors import SGDDiverged
-from logloss.dynamics.linreg_sgd import sgd_linreg
 from logloss.dynamics import rng
+from logloss.dynamics.linreg_sgd import sgd_linreg
 from logloss.dynamics.rng import minibatch_indices
 from logloss.models.linreg import make_linear_regression
 from logloss.reference import naive_sgd_linreg

@@ -86,6 +86,24 @@ def naive_sgd_mlp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eta: fl
     return model
 
 
+def naive_mlp_first_passage(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eta: float,
+                            indices: np.ndarray, thresholds) -> np.ndarray:
+    """Reference: :func:`naive_sgd_mlp` one step at a time, with the full training loss
+    L(θ_k) = (1/2N) Σ_μ (f(θ_k, x_μ) − y_μ)² after every step (one forward pass over the
+    N samples) compared with every threshold.
+
+    Returns the first-passage step of each threshold (−1 where not crossed), int64.
+    """
+    thr = torch.as_tensor(np.asarray(thresholds, dtype=float))
+    fp = torch.full((thr.numel(),), -1, dtype=torch.int64)
+    for k in range(len(indices)):
+        naive_sgd_mlp(model, x, y, eta=eta, indices=indices[k:k + 1])
+        with torch.no_grad():
+            loss = 0.5 * ((model(x)[:, 0] - y).double() ** 2).mean()
+        fp[(loss >= thr) & (fp < 0)] = k + 1
+    return fp.numpy()
+
+
 def per_sample_sq_norms_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
                              loss=mse_per_sample) -> torch.Tensor:
     """‖∇ℓ_μ‖² by brute force, one ``loss.backward()`` per sample (the oracle), float64."""
