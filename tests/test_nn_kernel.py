@@ -1,5 +1,6 @@
 """The batched MLP replica kernel against a naive torch.nn + autograd loop."""
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -104,3 +105,25 @@ def test_float32_tracking_stays_close_to_exact():
 def test_rejects_other_architectures():
     with pytest.raises(ValueError, match="Sequential"):
         replicate(mlp([4, 3, 3, 1], seed=0), 2)
+
+
+def test_monitored_kernel_steps_like_autograd_loop_at_any_thread_count(data):
+    """The first-passage mode's own (numba) step, with chunks and a resync, matches autograd."""
+    x, y = data
+    R, B, eta, steps = 3, 10, 0.05, 23
+    idx = draw_minibatches(np.random.default_rng(8), steps, R, x.shape[0], B)
+    kw = dict(eta=eta, B=B, steps=steps, indices=idx, thresholds=[float("inf")], chunk=5,
+              resync_every=7)
+    run = sgd_mlp(replicate(_net(), R), x, y, **kw)
+    for r in range(R):
+        ref = naive_sgd_mlp(_net(), x, y, eta=eta, indices=idx[:, r])
+        for got, want in zip(run.params.model(r).parameters(), ref.parameters()):
+            torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = sgd_mlp(replicate(_net(), R), x, y, **kw)
+    finally:
+        numba.set_num_threads(old)
+    assert torch.equal(one.params.W1, run.params.W1)
+    np.testing.assert_array_equal(one.loss, run.loss)
