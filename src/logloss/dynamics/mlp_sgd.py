@@ -231,7 +231,7 @@ class MLPRun:
     steps_run : ndarray of int64, shape (R,)
         Steps each replica ran (its censoring time where it did not cross).
     loss : ndarray, shape (R,)
-        Full loss of each replica at its last step (nan when not monitored).
+        Full loss of each replica at its last step, as tracked (nan when not monitored).
     """
 
     params: MLPReplicas
@@ -331,11 +331,12 @@ def _sgd_mlp(params, x, y, *, eta, B, steps, rng, indices, thresholds, stop_when
     p = params.select(torch.arange(R))  # working copy, compacted as replicas finish
     if monitor:
         K = gram if gram is not None else x @ x.T
-        xT = x.T.contiguous()[None]
-        At = torch.bmm(p.W1, xT.expand(R, -1, -1)).contiguous()  # Aᵀ = W₁Xᵀ, (R, h, N)
+        xT = x.T.contiguous()
+        At = _pre_activations(p.W1, xT)
         xn, yn, Kn, thr_np = x.numpy(), y.numpy(), K.numpy(), thr.numpy()
         eta_t = Kn.dtype.type(eta)
         fp_live = np.full((R, thr.numel()), -1, dtype=np.int64)
+        last_loss = None  # the tracked L(θ_k) of the alive replicas at the last step run
     for start in range(0, steps, chunk):
         n = min(chunk, steps - start)
         if indices is not None:
@@ -355,8 +356,9 @@ def _sgd_mlp(params, x, y, *, eta, B, steps, rng, indices, thresholds, stop_when
             raise SGDDiverged(f"SGD diverged (non-finite loss at step {-done.min()}) with learning "
                               f"rate eta (η) = {eta}, B = {B}; lower η")
         if (start + n) // resync_every > start // resync_every:
-            At = torch.bmm(p.W1, xT.expand(len(alive), -1, -1)).contiguous()
+            At = _pre_activations(p.W1, xT)
         fin = done > 0
+        last_loss = loss_buf[~fin]
         if fin.any():
             gone = alive[fin]
             fp[gone], steps_run[gone], final_loss[gone] = fp_live[fin], done[fin], loss_buf[fin]
@@ -369,9 +371,15 @@ def _sgd_mlp(params, x, y, *, eta, B, steps, rng, indices, thresholds, stop_when
     if len(alive):
         if monitor:
             fp[alive] = fp_live
-            final_loss[alive] = replica_losses(p, x, y).numpy()
+            final_loss[alive] = replica_losses(p, x, y).numpy() if last_loss is None else last_loss
         _write_back(params, p, gone_idx=alive, src=torch.ones(len(alive), dtype=torch.bool))
     return MLPRun(params, fp, steps_run, final_loss)
+
+
+def _pre_activations(W1: torch.Tensor, xT: torch.Tensor) -> torch.Tensor:
+    """Aᵀ = W₁Xᵀ of every replica, (R, h, N), as one (R·h × D)(D × N) product."""
+    R, h, D = W1.shape
+    return (W1.reshape(R * h, D) @ xT).view(R, h, -1)
 
 
 def _plain_chunk(p: MLPReplicas, x, y, idx_chunk, eta: float, B: int) -> None:
