@@ -190,6 +190,7 @@ def _bench_monitored(quick: bool) -> BenchResult:
     rate = R * steps / (time.perf_counter() - t0)
     n_naive = 10 if quick else 40
     idx = draw_minibatches(rng, n_naive, 1, x.shape[0], B)[:, 0]
+    naive_mlp_first_passage(net, x, y, eta=eta, indices=idx[:2], thresholds=never)  # warm-up
     t0 = time.perf_counter()  # torch's default threads: the full forward pass is a big matmul
     naive_mlp_first_passage(net, x, y, eta=eta, indices=idx, thresholds=never)
     naive = n_naive / (time.perf_counter() - t0)
@@ -210,6 +211,7 @@ def _bench_noise_strength(quick: bool):
     start = time.perf_counter()
     ns = noise_strength(net, data.x, data.y, method="fast")
     fast = time.perf_counter() - start
+    per_sample_sq_norms_loop(net, data.x[:2], data.y[:2])  # warm-up
     start = time.perf_counter()
     per_sample_sq_norms_loop(net, data.x[:n_loop], data.y[:n_loop])
     loop = (time.perf_counter() - start) * n / n_loop  # extrapolated to all n samples
