@@ -1,6 +1,5 @@
 """The batched MLP replica kernel against a naive torch.nn + autograd loop."""
 
-import numba
 import numpy as np
 import pytest
 import torch
@@ -107,7 +106,7 @@ def test_rejects_other_architectures():
         replicate(mlp([4, 3, 3, 1], seed=0), 2)
 
 
-def test_monitored_kernel_steps_like_autograd_loop_at_any_thread_count(data):
+def test_monitored_kernel_steps_like_autograd_loop_at_any_thread_count(data, at_one_thread):
     """The first-passage mode's own (numba) step, with chunks and a resync, matches autograd."""
     x, y = data
     R, B, eta, steps = 3, 10, 0.05, 23
@@ -119,11 +118,6 @@ def test_monitored_kernel_steps_like_autograd_loop_at_any_thread_count(data):
         ref = naive_sgd_mlp(_net(), x, y, eta=eta, indices=idx[:, r])
         for got, want in zip(run.params.model(r).parameters(), ref.parameters()):
             torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = sgd_mlp(replicate(_net(), R), x, y, **kw)
-    finally:
-        numba.set_num_threads(old)
+    one = at_one_thread(lambda: sgd_mlp(replicate(_net(), R), x, y, **kw))
     assert torch.equal(one.params.W1, run.params.W1)
     np.testing.assert_array_equal(one.loss, run.loss)

@@ -3,7 +3,6 @@ reproducible from the seed whatever the number of threads."""
 
 import itertools
 
-import numba
 import numpy as np
 import pytest
 from scipy import stats
@@ -35,14 +34,9 @@ def test_replicas_are_independent():
     assert abs(lag) < 5 / np.sqrt(20_000)
 
 
-def test_reproducible_and_thread_independent():
+def test_reproducible_and_thread_independent(at_one_thread):
     a = rng.sample(5, 6, 1000)
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        b = rng.sample(5, 6, 1000)
-    finally:
-        numba.set_num_threads(old)
+    b = at_one_thread(lambda: rng.sample(5, 6, 1000))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, rng.sample(6, 6, 1000))
     assert len({tuple(s) for s in rng.replica_states(0, 1000)}) == 1000
@@ -91,16 +85,7 @@ def test_minibatch_streams_of_replicas_independent():
     np.testing.assert_array_equal(rng.replica_states(3, 2), rng.replica_states(3, 10)[:2])
 
 
-def _at_one_thread(fn):
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        return fn()
-    finally:
-        numba.set_num_threads(old)
-
-
-def test_sde_and_barrier_kernels_independent_of_threads():
+def test_sde_and_barrier_kernels_independent_of_threads(at_one_thread):
     """Every kernel that draws from these streams gives the same numbers on one thread."""
     from logloss.dynamics.barrier_sgd import em_first_passage, sgd_barrier
     from logloss.dynamics.sde import QuadraticMinimum, em_sgd_sde
@@ -109,17 +94,17 @@ def test_sde_and_barrier_kernels_independent_of_threads():
     model = QuadraticMinimum(np.diag([1.0, 2.0, 0.5]), 0.5)
     sde = lambda: em_sgd_sde(model, eta=0.1, B=1, dt=1e-2, steps=500, replicas=9, seed=2,  # noqa: E731
                              u0=np.ones(3)).u_final
-    np.testing.assert_array_equal(sde(), _at_one_thread(sde))
+    np.testing.assert_array_equal(sde(), at_one_thread(sde))
     p = make_barrier_regression(500, np.random.default_rng(1), A=2.0, k=2.0, b=1.0).with_sigma2(10.0)
     cp = p.critical_points
     for B in (1, 3):
         run = lambda B=B: sgd_barrier(p, eta=0.05, B=B, steps=5000, replicas=9, seed=3,  # noqa: E731
                                       lo=cp["exit_lo"], hi=cp["exit_hi"], theta0=cp["theta_star"])
-        a, b = run(), _at_one_thread(run)
+        a, b = run(), at_one_thread(run)
         np.testing.assert_array_equal(a.first_passage, b.first_passage)
         assert (a.first_passage > 0).any()
     x = p.path_grid(201)
     em = lambda: em_first_passage(x, -p.grad(x), 0.05 * p.noise_variance(x, B=1) / 2, eta=0.05,  # noqa: E731
                                   substeps=3, steps=5000, replicas=9, seed=4,
                                   theta0=cp["theta_star"]).first_passage
-    np.testing.assert_array_equal(em(), _at_one_thread(em))
+    np.testing.assert_array_equal(em(), at_one_thread(em))

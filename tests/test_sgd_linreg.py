@@ -1,6 +1,5 @@
 """The replica kernel against a naive numpy loop on the same minibatch sequence."""
 
-import numba
 import numpy as np
 import pytest
 
@@ -46,15 +45,10 @@ def test_minibatches_distinct_and_uniform():
     assert abs(both - q) < 4.5 * np.sqrt(q * (1 - q) / steps)
 
 
-def test_recording_and_independent_of_threads(prob3):
+def test_recording_and_independent_of_threads(prob3, at_one_thread):
     kw = dict(eta=0.1, B=2, steps=1000, replicas=6, seed=3, record_every=100)
     a = sgd_linreg(prob3, **kw)
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        b = sgd_linreg(prob3, **kw)
-    finally:
-        numba.set_num_threads(old)
+    b = at_one_thread(lambda: sgd_linreg(prob3, **kw))
     assert a.samples.shape == (10, 6, 3)
     np.testing.assert_array_equal(a.samples, b.samples)
     np.testing.assert_array_equal(a.samples[-1], a.theta_final)
@@ -128,18 +122,13 @@ def test_online_matches_naive_loop_on_the_replica_stream(d, B):
 
 @pytest.mark.parametrize("kw", [dict(online=True), dict(B=3), dict(thresholds="fp")])
 @pytest.mark.parametrize("d", [1, 2])
-def test_every_mode_independent_of_threads(kw, d):
+def test_every_mode_independent_of_threads(kw, d, at_one_thread):
     prob = make_linear_regression(40, d, np.random.default_rng(d))
     if kw.get("thresholds") == "fp":
         kw = dict(thresholds=prob.L_star * np.array([1.1, 1.5, 2.0, 4.0]))
     base = dict(eta=0.1, B=1, steps=3000, replicas=7, seed=9) | kw
     a = sgd_linreg(prob, **base)
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        b = sgd_linreg(prob, **base)
-    finally:
-        numba.set_num_threads(old)
+    b = at_one_thread(lambda: sgd_linreg(prob, **base))
     np.testing.assert_array_equal(a.theta_final, b.theta_final)
     np.testing.assert_array_equal(a.first_passage, b.first_passage)
     if "thresholds" in kw:

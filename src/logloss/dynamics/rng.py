@@ -30,6 +30,11 @@ registers.  The draws are
   uniform over ordered B-tuples whatever the permutation was, in O(B) work — the law of
   :func:`logloss.core.sampling.uniform_subsets` (Eq. 8).  For B = 1 it is
   :func:`randint` itself, with no permutation.
+
+Caution: the kernels inline these functions, and numba's on-disk cache (``cache=True``)
+is keyed on the kernel's own source file only; after editing this module, touch the
+kernel modules (``linreg_sgd.py``, ``barrier_sgd.py``, ``sde.py``) or delete their
+``__pycache__/*.nb[ic]`` files, or they keep the old generator.
 """
 
 from __future__ import annotations
