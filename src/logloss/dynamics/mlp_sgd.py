@@ -15,8 +15,9 @@ which costs R·N·B·h, D/B = 78 times less.  A is recomputed exactly after ever
 ``resync_every`` steps (at the end of the chunk of steps that passes a multiple of it)
 so that rounding cannot accumulate.  This monitored mode is one numba kernel
 (:func:`_monitored_chunk`, CPU) that runs each replica's steps of a chunk on one thread,
-so that the replica's Aᵀ (h × N) stays in its core's cache from step to step; the
-unmonitored mode is batched torch (any device).
+so that the replica's Aᵀ (h × N) stays in its core's cache from step to step; on a GPU
+the same steps run batched in torch (:func:`_monitored_steps_torch`).  The unmonitored
+mode is batched torch on any device.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ class MLPReplicas:
     def select(self, keep: torch.Tensor) -> MLPReplicas:
         return MLPReplicas(self.W1[keep], self.b1[keep], self.w2[keep], self.b2[keep])
 
+    def to(self, device) -> MLPReplicas:
+        """The replicas on ``device`` (``"cpu"``, ``"cuda:0"``)."""
+        return MLPReplicas(*(t.to(device) for t in (self.W1, self.b1, self.w2, self.b2)))
+
     def model(self, r: int = 0) -> nn.Sequential:
         """Replica r as a ``torch.nn`` model (Linear, ReLU, Linear)."""
         h, D = self.W1.shape[1:]
@@ -98,7 +103,7 @@ def draw_minibatches(rng: np.random.Generator, steps: int, replicas: int, N: int
 
 def replica_losses(params: MLPReplicas, x: torch.Tensor, y: torch.Tensor, *, chunk: int = 2048) -> torch.Tensor:
     """The full training loss L(θ_r) = (1/2N) Σ_μ (f(θ_r, x_μ) − y_μ)² of each replica, (R,)."""
-    total = torch.zeros(params.R, dtype=torch.float64)
+    total = torch.zeros(params.R, dtype=torch.float64, device=params.W1.device)
     for s in range(0, x.shape[0], chunk):
         a = torch.einsum("nd,rhd->rnh", x[s:s + chunk], params.W1) + params.b1[:, None, :]
         f = torch.relu(a) @ params.w2[:, :, None]
@@ -241,7 +246,11 @@ class MLPRun:
 
 
 def _step(p: MLPReplicas, xb, yb, a, eta: float, B: int):
-    """One SGD step in place from the minibatch pre-activations a = W₁x_b + b₁ (R, B, h)."""
+    """One SGD step in place from the minibatch pre-activations a = W₁x_b + b₁ (R, B, h).
+
+    Returns δᵀ (R, h, B), the backpropagated error ∂L_B/∂a at the hidden pre-activations,
+    so that the monitored torch path can update A = XW₁ᵀ.
+    """
     hid = torch.relu(a)
     r = torch.baddbmm(p.b2[:, None, None], hid, p.w2[:, :, None])[..., 0] - yb  # (R, B)
     rB = r / B
@@ -250,6 +259,7 @@ def _step(p: MLPReplicas, xb, yb, a, eta: float, B: int):
     p.b2.sub_(rB.sum(1), alpha=eta)
     p.b1.sub_(deltaT.sum(2), alpha=eta)
     p.W1.baddbmm_(deltaT, xb, alpha=-eta)  # W₁ ← W₁ − η δᵀ x_b
+    return deltaT
 
 
 def sgd_mlp(
@@ -321,21 +331,20 @@ def _sgd_mlp(params, x, y, *, eta, B, steps, rng, indices, thresholds, stop_when
     if indices is not None and indices.shape[:2] != (steps, R):
         raise ValueError(f"indices must have shape ({steps}, {R}, {B})")
     monitor = thresholds is not None and len(np.atleast_1d(thresholds)) > 0
-    thr = torch.as_tensor(np.asarray(thresholds if monitor else [], dtype=float))
-    if monitor and thr.numel() > 1 and torch.any(thr[1:] < thr[:-1]):
+    thr = np.asarray(thresholds if monitor else [], dtype=float).ravel()
+    if monitor and thr.size > 1 and np.any(thr[1:] < thr[:-1]):
         raise ValueError("loss thresholds must be increasing")
-    fp = np.full((R, thr.numel()), -1, dtype=np.int64)
+    dev = x.device  # every tensor lives where the data does
+    fp = np.full((R, thr.size), -1, dtype=np.int64)
     steps_run = np.full(R, steps, dtype=np.int64)
     final_loss = np.full(R, np.nan)
     alive = np.arange(R)  # original index of each active replica
-    p = params.select(torch.arange(R))  # working copy, compacted as replicas finish
+    p = params.select(torch.arange(R, device=dev))  # working copy, compacted as replicas finish
     if monitor:
         K = gram if gram is not None else x @ x.T
         xT = x.T.contiguous()
         At = _pre_activations(p.W1, xT)
-        xn, yn, Kn, thr_np = x.numpy(), y.numpy(), K.numpy(), thr.numpy()
-        eta_t = Kn.dtype.type(eta)
-        fp_live = np.full((R, thr.numel()), -1, dtype=np.int64)
+        fp_live = np.full((R, thr.size), -1, dtype=np.int64)
         last_loss = None  # the tracked L(θ_k) of the alive replicas at the last step run
     for start in range(0, steps, chunk):
         n = min(chunk, steps - start)
@@ -345,35 +354,92 @@ def _sgd_mlp(params, x, y, *, eta, B, steps, rng, indices, thresholds, stop_when
             idx_np = draw_minibatches(rng, n, len(alive), N, B)
         idx_np = np.ascontiguousarray(idx_np, dtype=np.int64)
         if not monitor:
-            _plain_chunk(p, x, y, torch.from_numpy(idx_np), eta, B)
+            _plain_chunk(p, x, y, torch.from_numpy(idx_np).to(dev), eta, B)
             continue
-        done = np.zeros(len(alive), dtype=np.int64)
-        loss_buf = np.full(len(alive), np.nan)
-        _monitored_chunk(p.W1.numpy(), p.b1.numpy(), p.w2.numpy(), p.b2.numpy(), At.numpy(), xn,
-                         yn, Kn, idx_np, eta_t, start, thr_np, fp_live,
-                         bool(stop_when_all_crossed), done, loss_buf)
-        if (done < 0).any():
-            raise SGDDiverged(f"SGD diverged (non-finite loss at step {-done.min()}) with learning "
-                              f"rate eta (η) = {eta}, B = {B}; lower η")
+        pos = 0  # steps of this chunk run so far
+        while pos < n:
+            if _on_cpu(x):
+                ran, done, loss = n - pos, np.zeros(len(alive), dtype=np.int64), np.full(len(alive), np.nan)
+                _monitored_chunk(p.W1.numpy(), p.b1.numpy(), p.w2.numpy(), p.b2.numpy(), At.numpy(),
+                                 x.numpy(), y.numpy(), K.numpy(), idx_np[pos:],
+                                 K.numpy().dtype.type(eta), start + pos, thr, fp_live,
+                                 bool(stop_when_all_crossed), done, loss)
+            else:
+                ran, done, loss = _monitored_steps_torch(
+                    p, At, x, y, K, torch.from_numpy(idx_np[pos:]).to(dev), eta, B, start + pos,
+                    thr, fp_live, bool(stop_when_all_crossed))
+            pos += ran
+            if (done < 0).any():
+                raise SGDDiverged(f"SGD diverged (non-finite loss at step {-done.min()}) with "
+                                  f"learning rate eta (η) = {eta}, B = {B}; lower η")
+            fin = done > 0
+            last_loss = loss[~fin]
+            if fin.any():
+                gone = alive[fin]
+                fp[gone], steps_run[gone], final_loss[gone] = fp_live[fin], done[fin], loss[fin]
+                _write_back(params, p, gone_idx=gone, src=torch.from_numpy(fin).to(dev))
+                keep = torch.from_numpy(~fin).to(dev)
+                alive, fp_live, idx_np = alive[~fin], fp_live[~fin], idx_np[:, ~fin]
+                p, At = p.select(keep), At[keep].contiguous()
+                if len(alive) == 0:
+                    break
+        if len(alive) == 0:
+            break
         if (start + n) // resync_every > start // resync_every:
             At = _pre_activations(p.W1, xT)
-        fin = done > 0
-        last_loss = loss_buf[~fin]
-        if fin.any():
-            gone = alive[fin]
-            fp[gone], steps_run[gone], final_loss[gone] = fp_live[fin], done[fin], loss_buf[fin]
-            keep = torch.from_numpy(~fin)
-            _write_back(params, p, gone_idx=gone, src=torch.from_numpy(fin))
-            alive, fp_live = alive[~fin], fp_live[~fin]
-            p, At = p.select(keep), At[keep].contiguous()
-            if len(alive) == 0:
-                break
     if len(alive):
         if monitor:
             fp[alive] = fp_live
-            final_loss[alive] = replica_losses(p, x, y).numpy() if last_loss is None else last_loss
-        _write_back(params, p, gone_idx=alive, src=torch.ones(len(alive), dtype=torch.bool))
+            final_loss[alive] = (replica_losses(p, x, y).cpu().numpy() if last_loss is None
+                                 else last_loss)
+        _write_back(params, p, gone_idx=alive, src=torch.ones(len(alive), dtype=torch.bool,
+                                                            device=dev))
     return MLPRun(params, fp, steps_run, final_loss)
+
+
+def _on_cpu(x: torch.Tensor) -> bool:
+    """Whether the monitored steps run in the numba kernel (CPU tensors) or in torch (GPU)."""
+    return x.device.type == "cpu"
+
+
+def _track_loss_torch(At, K, idx, deltaT, eta, b1, w2, b2, y):
+    """Aᵀ ← Aᵀ − η δᵀ K[idx] in place, and the full loss of each replica, (R,) float64: the
+    loss tracking of :func:`_monitored_chunk` in torch, for tensors on a GPU."""
+    At.baddbmm_(deltaT, K[idx], alpha=-eta)
+    f = torch.einsum("rh,rhn->rn", w2, torch.relu(At + b1[:, :, None])) + b2[:, None]
+    return 0.5 * ((f - y[None, :]) ** 2).double().mean(1)
+
+
+def _monitored_steps_torch(p: MLPReplicas, At, x, y, K, idx, eta: float, B: int, k0: int,
+                           thr: np.ndarray, fp_live: np.ndarray, stop: bool):
+    """:func:`_monitored_chunk` in torch (tensors off the CPU), batched over replicas.
+
+    Runs steps k0 + 1, … of ``idx`` (steps, R, B) until they end or, with ``stop``, until
+    a replica has crossed every threshold, so that it stops at that very step as in the
+    numba kernel.  Returns ``(steps run, done, loss)`` with done[r] = k for a replica that
+    finished at step k (−k: diverged) and the tracked loss of every replica.
+    """
+    R_now = idx.shape[1]
+    done = np.zeros(R_now, dtype=np.int64)
+    loss = np.full(R_now, np.nan)
+    for s in range(idx.shape[0]):
+        k = k0 + s + 1
+        i, flat = idx[s], idx[s].reshape(-1)
+        xb = x.index_select(0, flat).view(R_now, B, -1)
+        yb = y.index_select(0, flat).view(R_now, B)
+        a = torch.gather(At, 2, i[:, None, :].expand(-1, At.shape[1], -1)).transpose(1, 2)
+        deltaT = _step(p, xb, yb, a + p.b1[:, None, :], eta, B)
+        loss = _track_loss_torch(At, K, i, deltaT, eta, p.b1, p.w2, p.b2, y).cpu().numpy()
+        if not np.isfinite(loss).all():
+            done[~np.isfinite(loss)] = -k
+            return s + 1, done, loss
+        fp_live[(loss[:, None] >= thr[None, :]) & (fp_live < 0)] = k
+        if stop:
+            fin = (fp_live >= 0).all(1)
+            if fin.any():
+                done[fin] = k
+                return s + 1, done, loss
+    return idx.shape[0], done, loss
 
 
 def _pre_activations(W1: torch.Tensor, xT: torch.Tensor) -> torch.Tensor:
@@ -393,7 +459,7 @@ def _plain_chunk(p: MLPReplicas, x, y, idx_chunk, eta: float, B: int) -> None:
 
 
 def _write_back(dst: MLPReplicas, src_p: MLPReplicas, *, gone_idx, src) -> None:
-    gi = torch.as_tensor(gone_idx)
+    gi = torch.as_tensor(gone_idx, device=dst.W1.device)
     dst.W1[gi] = src_p.W1[src]
     dst.b1[gi] = src_p.b1[src]
     dst.w2[gi] = src_p.w2[src]
