@@ -104,3 +104,20 @@ def test_float32_tracking_stays_close_to_exact():
 def test_rejects_other_architectures():
     with pytest.raises(ValueError, match="Sequential"):
         replicate(mlp([4, 3, 3, 1], seed=0), 2)
+
+
+def test_monitored_kernel_steps_like_autograd_loop_at_any_thread_count(data, at_one_thread):
+    """The first-passage mode's own (numba) step, with chunks and a resync, matches autograd."""
+    x, y = data
+    R, B, eta, steps = 3, 10, 0.05, 23
+    idx = draw_minibatches(np.random.default_rng(8), steps, R, x.shape[0], B)
+    kw = dict(eta=eta, B=B, steps=steps, indices=idx, thresholds=[float("inf")], chunk=5,
+              resync_every=7)
+    run = sgd_mlp(replicate(_net(), R), x, y, **kw)
+    for r in range(R):
+        ref = naive_sgd_mlp(_net(), x, y, eta=eta, indices=idx[:, r])
+        for got, want in zip(run.params.model(r).parameters(), ref.parameters()):
+            torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    one = at_one_thread(lambda: sgd_mlp(replicate(_net(), R), x, y, **kw))
+    assert torch.equal(one.params.W1, run.params.W1)
+    np.testing.assert_array_equal(one.loss, run.loss)

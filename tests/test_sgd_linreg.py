@@ -1,11 +1,12 @@
 """The replica kernel against a naive numpy loop on the same minibatch sequence."""
 
-import numba
 import numpy as np
 import pytest
 
 from logloss.core.errors import SGDDiverged
-from logloss.dynamics.linreg_sgd import minibatch_indices, replica_seeds, sgd_linreg
+from logloss.dynamics import rng
+from logloss.dynamics.linreg_sgd import sgd_linreg
+from logloss.dynamics.rng import minibatch_indices
 from logloss.models.linreg import make_linear_regression
 from logloss.reference import naive_sgd_linreg
 
@@ -22,8 +23,8 @@ def test_matches_naive_loop(d, B, N):
     theta0 = prob.theta_star + np.random.default_rng(2).standard_normal((replicas, d))
     run = sgd_linreg(prob, eta=0.05, B=B, steps=steps, replicas=replicas, seed=seed,
                      theta0=theta0, record_every=1)
-    for r, s in enumerate(replica_seeds(seed, replicas)):
-        idx = minibatch_indices(s, N, B, steps)
+    for r in range(replicas):
+        idx = minibatch_indices(seed, r, N, B, steps)
         ref = naive_sgd_linreg(prob, eta=0.05, B=B, steps=steps, theta0=theta0[r], indices=idx)
         np.testing.assert_allclose(run.samples[:, r, :], ref, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(run.theta_final[r], ref[-1], rtol=1e-12, atol=1e-12)
@@ -31,7 +32,7 @@ def test_matches_naive_loop(d, B, N):
 
 def test_minibatches_distinct_and_uniform():
     N, B, steps = 20, 7, 20000
-    idx = minibatch_indices(123, N, B, steps)
+    idx = minibatch_indices(123, 0, N, B, steps)
     assert all(len(set(row)) == B for row in idx[:2000])
     counts = np.bincount(idx.ravel(), minlength=N)
     # each index appears in a batch with probability B/N per step: binomial counts
@@ -44,15 +45,10 @@ def test_minibatches_distinct_and_uniform():
     assert abs(both - q) < 4.5 * np.sqrt(q * (1 - q) / steps)
 
 
-def test_recording_and_independent_of_threads(prob3):
+def test_recording_and_independent_of_threads(prob3, at_one_thread):
     kw = dict(eta=0.1, B=2, steps=1000, replicas=6, seed=3, record_every=100)
     a = sgd_linreg(prob3, **kw)
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        b = sgd_linreg(prob3, **kw)
-    finally:
-        numba.set_num_threads(old)
+    b = at_one_thread(lambda: sgd_linreg(prob3, **kw))
     assert a.samples.shape == (10, 6, 3)
     np.testing.assert_array_equal(a.samples, b.samples)
     np.testing.assert_array_equal(a.samples[-1], a.theta_final)
@@ -69,8 +65,8 @@ def test_first_passage_against_trajectory(prob3):
     run = sgd_linreg(prob3, eta=eta, B=B, steps=steps, replicas=replicas, seed=seed,
                      thresholds=thr)
     assert run.first_passage.shape == (replicas, 4)
-    for r, s in enumerate(replica_seeds(seed, replicas)):
-        idx = minibatch_indices(s, prob3.N, B, steps)
+    for r in range(replicas):
+        idx = minibatch_indices(seed, r, prob3.N, B, steps)
         traj = naive_sgd_linreg(prob3, eta=eta, B=B, steps=steps, theta0=prob3.theta_star,
                                 indices=idx)
         L = prob3.loss(traj)
@@ -104,3 +100,45 @@ def test_bad_input(prob3, kw, match):
     base = dict(eta=0.1, B=1, steps=10, replicas=2, seed=0)
     with pytest.raises(ValueError, match=match):
         sgd_linreg(prob3, **(base | kw))
+
+
+@pytest.mark.parametrize("d,B", [(1, 1), (1, 3), (2, 2)])
+def test_online_matches_naive_loop_on_the_replica_stream(d, B):
+    """Online, sample b of step k is x = the next d normals of the replica's stream, y the next."""
+    prob = make_linear_regression(10, d, np.random.default_rng(0))  # only d is used online
+    steps, replicas, seed, eta = 300, 3, 5, 0.05
+    run = sgd_linreg(prob, eta=eta, B=B, steps=steps, replicas=replicas, seed=seed,
+                     record_every=1, online=True)
+    z = rng.sample(seed, replicas, steps * B * (d + 1), kind="normal")
+    for r in range(replicas):
+        xy = z[r].reshape(steps, B, d + 1)
+        theta, ref = np.zeros(d), []
+        for k in range(steps):
+            x, y = xy[k, :, :d], xy[k, :, d]
+            theta = theta - eta / B * x.T @ (x @ theta - y)
+            ref.append(theta)
+        np.testing.assert_allclose(run.samples[:, r, :], ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [dict(online=True), dict(B=3), dict(thresholds="fp")])
+@pytest.mark.parametrize("d", [1, 2])
+def test_every_mode_independent_of_threads(kw, d, at_one_thread):
+    prob = make_linear_regression(40, d, np.random.default_rng(d))
+    if kw.get("thresholds") == "fp":
+        kw = dict(thresholds=prob.L_star * np.array([1.1, 1.5, 2.0, 4.0]))
+    base = dict(eta=0.1, B=1, steps=3000, replicas=7, seed=9) | kw
+    a = sgd_linreg(prob, **base)
+    b = at_one_thread(lambda: sgd_linreg(prob, **base))
+    np.testing.assert_array_equal(a.theta_final, b.theta_final)
+    np.testing.assert_array_equal(a.first_passage, b.first_passage)
+    if "thresholds" in kw:
+        assert (a.first_passage > 0).any()
+
+
+def test_first_passage_of_all_thresholds_in_one_pass_matches_one_at_a_time(prob3):
+    """Recording all thresholds at once gives each threshold's own first passage."""
+    thr = prob3.L_star * np.array([1.02, 1.1, 1.3, 2.0])
+    kw = dict(eta=0.2, B=1, steps=4000, replicas=5, seed=4, stop_when_all_crossed=False)
+    together = sgd_linreg(prob3, thresholds=thr, **kw).first_passage
+    for j, t in enumerate(thr):
+        np.testing.assert_array_equal(together[:, j], sgd_linreg(prob3, thresholds=[t], **kw).first_passage[:, 0])

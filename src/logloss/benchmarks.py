@@ -21,9 +21,9 @@ from .data import fashion_mnist, mnist_even_odd
 from .dynamics.linreg_sgd import sgd_linreg
 from .dynamics.mlp_sgd import draw_minibatches, replicate, sgd_mlp
 from .measure.noise import noise_strength
-from .models.linreg import LinearRegression, make_linear_regression
+from .models.linreg import make_linear_regression
 from .models.nets import mlp
-from .reference import naive_sgd_mlp, per_sample_sq_norms_loop
+from .reference import naive_linreg_replica, naive_mlp_first_passage, naive_sgd_mlp, per_sample_sq_norms_loop
 
 __all__ = ["BenchResult", "benchmark", "run_benchmarks"]
 
@@ -85,55 +85,55 @@ def run_benchmarks(quick: bool = False) -> list[dict]:
 
 # ----------------------------------------------------------------- linear-regression SGD
 
-_BENCH_N, _BENCH_REPLICAS = 10_000, 100
+_BENCH_N, _BENCH_REPLICAS, _BENCH_ETA = 10_000, 100, 0.1
+#: First-passage levels c = L/L*: all are tested at every step, the last is never reached
+#: (so no replica stops early and kernel and loop do the same number of steps).
+_BENCH_LEVELS = np.concatenate([np.geomspace(1.05, 20.0, 19), [1e12]])
 
 
-def _bench_kernel(quick: bool) -> tuple[LinearRegression, float, np.random.Generator]:
-    """The problem, the kernel's rate (d = 1, B = 1, 100 replicas) and an rng for baselines."""
+def _linreg_row(name: str, quick: bool, **mode) -> BenchResult:
+    """d = 1, B = 1, 100 replicas of :func:`sgd_linreg` in ``mode`` against the naive loop
+    :func:`logloss.reference.naive_linreg_replica` (one replica, one numpy step per
+    iteration, drawing its minibatch with ``rng.choice`` or its online sample with
+    ``rng.standard_normal``) on the same work, timed in the same process."""
     rng = np.random.default_rng(0)
     prob = make_linear_regression(_BENCH_N, 1, rng)
-    steps = 20_000 if quick else 500_000
-    sgd_linreg(prob, eta=0.1, B=1, steps=10, replicas=_BENCH_REPLICAS, seed=0)  # compile
+    if "thresholds" in mode:
+        mode = mode | {"thresholds": mode["thresholds"] * prob.L_star}
+    kw = dict(eta=_BENCH_ETA, B=1, replicas=_BENCH_REPLICAS) | mode
+    steps = 20_000 if quick else 1_000_000
+    sgd_linreg(prob, steps=10, seed=0, **kw)  # compile
     t0 = time.perf_counter()
-    sgd_linreg(prob, eta=0.1, B=1, steps=steps, replicas=_BENCH_REPLICAS, seed=1)
-    return prob, _BENCH_REPLICAS * steps / (time.perf_counter() - t0), rng
+    sgd_linreg(prob, steps=steps, seed=1, **kw)
+    rate = _BENCH_REPLICAS * steps / (time.perf_counter() - t0)
+    n_naive = 2_000 if quick else 20_000
+    t0 = time.perf_counter()
+    naive_linreg_replica(prob, eta=_BENCH_ETA, B=1, steps=n_naive, rng=rng,
+                         thresholds=mode.get("thresholds", ()), online=mode.get("online", False))
+    naive = n_naive / (time.perf_counter() - t0)
+    what = ", ".join(f"{k}={len(v) if k == 'thresholds' else v}" for k, v in mode.items())
+    return BenchResult(name, "replica-steps/s", rate, naive,
+                       f"d=1 B=1 N={_BENCH_N} replicas={_BENCH_REPLICAS} {what} "
+                       f"numba threads={numba.get_num_threads()}; naive: per-step numpy loop "
+                       "of one replica (reference.naive_linreg_replica)")
 
 
 @benchmark("sgd-linreg")
 def _bench_linreg(quick: bool) -> BenchResult:
-    """d = 1, B = 1, 100 replicas: kernel against the textbook per-step numpy loop."""
-    prob, rate, rng = _bench_kernel(quick)
-    # naive: per replica, per step, draw a minibatch without replacement and update
-    n_naive = 2_000 if quick else 20_000
-    X, y, theta = prob.X, prob.y, prob.theta_star.copy()
-    t0 = time.perf_counter()
-    for _ in range(n_naive):
-        idx = rng.choice(_BENCH_N, size=1, replace=False)
-        xb = X[idx]
-        theta = theta - 0.1 * xb.T @ (xb @ theta - y[idx])
-    naive = n_naive / (time.perf_counter() - t0)
-    return BenchResult("sgd-linreg", "replica-steps/s", rate, naive,
-                       f"d=1 B=1 N={_BENCH_N} replicas={_BENCH_REPLICAS} "
-                       f"threads={numba.get_num_threads()}; "
-                       "naive: per-step numpy loop, rng.choice without replacement")
+    """d = 1, B = 1: minibatch SGD on a data set of N = 10⁴, nothing recorded."""
+    return _linreg_row("sgd-linreg", quick)
 
 
-@benchmark("sgd-linreg-vs-vectorised")
-def _bench_vectorised(quick: bool) -> BenchResult:
-    """Same work, against a numpy loop vectorised over the 100 replicas (a stronger baseline)."""
-    prob, rate, rng = _bench_kernel(quick)
-    n_vec = 2_000 if quick else 20_000
-    x, y = prob.X[:, 0], prob.y
-    theta = np.full(_BENCH_REPLICAS, prob.theta_star[0])
-    t0 = time.perf_counter()
-    for _ in range(n_vec):
-        idx = rng.integers(0, _BENCH_N, size=_BENCH_REPLICAS)  # B = 1: one index per replica
-        xb = x[idx]
-        theta = theta - 0.1 * xb * (xb * theta - y[idx])
-    vec = _BENCH_REPLICAS * n_vec / (time.perf_counter() - t0)
-    return BenchResult("sgd-linreg-vs-vectorised", "replica-steps/s", rate, vec,
-                       f"d=1 B=1 N={_BENCH_N} replicas={_BENCH_REPLICAS}; "
-                       "baseline: numpy step vectorised over replicas")
+@benchmark("sgd-linreg-first-passage")
+def _bench_linreg_fp(quick: bool) -> BenchResult:
+    """d = 1, B = 1: the first passage of 20 loss levels, all tested at every step."""
+    return _linreg_row("sgd-linreg-first-passage", quick, thresholds=_BENCH_LEVELS)
+
+
+@benchmark("sgd-linreg-online")
+def _bench_linreg_online(quick: bool) -> BenchResult:
+    """d = 1, B = 1, N = ∞: a fresh Gaussian sample (x, y) every step."""
+    return _linreg_row("sgd-linreg-online", quick, online=True)
 
 
 # ----------------------------------------------------------------- 784-10-1 MLP replicas
@@ -182,7 +182,7 @@ def _bench_monitored(quick: bool) -> BenchResult:
     x, y, net = _bench_setup()
     rng = np.random.default_rng(0)
     K = x @ x.T
-    steps = 50 if quick else 400
+    steps = 50 if quick else 800
     never = [float("inf")]
     sgd_mlp(replicate(net, R), x, y, eta=eta, B=B, steps=5, rng=rng, thresholds=never, gram=K)
     t0 = time.perf_counter()
@@ -190,11 +190,9 @@ def _bench_monitored(quick: bool) -> BenchResult:
     rate = R * steps / (time.perf_counter() - t0)
     n_naive = 10 if quick else 40
     idx = draw_minibatches(rng, n_naive, 1, x.shape[0], B)[:, 0]
-    t0 = time.perf_counter()
-    for i in range(n_naive):  # torch's default threads: the full forward pass is a big matmul
-        naive_sgd_mlp(net, x, y, eta=eta, indices=idx[i:i + 1])
-        with torch.no_grad():
-            0.5 * ((net(x)[:, 0] - y) ** 2).mean()
+    naive_mlp_first_passage(net, x, y, eta=eta, indices=idx[:2], thresholds=never)  # warm-up
+    t0 = time.perf_counter()  # torch's default threads: the full forward pass is a big matmul
+    naive_mlp_first_passage(net, x, y, eta=eta, indices=idx, thresholds=never)
     naive = n_naive / (time.perf_counter() - t0)
     return BenchResult("sgd-mlp-784-10-1-first-passage", "replica-steps/s", rate, naive,
                        f"R={R} B={B} N={x.shape[0]}, full loss every step, numba threads="
@@ -213,6 +211,7 @@ def _bench_noise_strength(quick: bool):
     start = time.perf_counter()
     ns = noise_strength(net, data.x, data.y, method="fast")
     fast = time.perf_counter() - start
+    per_sample_sq_norms_loop(net, data.x[:2], data.y[:2])  # warm-up
     start = time.perf_counter()
     per_sample_sq_norms_loop(net, data.x[:n_loop], data.y[:n_loop])
     loop = (time.perf_counter() - start) * n / n_loop  # extrapolated to all n samples

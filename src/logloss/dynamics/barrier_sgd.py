@@ -8,9 +8,10 @@
   Euler–Maruyama with μ and D tabulated on a uniform grid (linear interpolation), each
   replica stopped at its first exit from the grid's interval.
 
-Both are numba kernels (``cache=True``), parallel over replicas, one seeded Mersenne
-Twister per replica (:func:`~.linreg_sgd.replica_seeds`), so results do not depend on the
-number of threads.  Times are in SGD steps k (t = ηk); −1 marks a censored replica.
+Both are numba kernels (``cache=True``), parallel over replicas, each replica drawing
+from its own xoroshiro128+ stream (:func:`~.rng.replica_states`; minibatches by
+:func:`~.rng.subset_index`, Gaussian increments from :func:`~.rng.normal`), so results do
+not depend on the number of threads.  Times are in SGD steps k (t = ηk); −1 marks a censored replica.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..models.barrier import BarrierRegression, SpectatorBarrier
-from .linreg_sgd import _draw, replica_seeds
+from .rng import normal, replica_states, subset_index
 
 __all__ = ["ExitRun", "sgd_barrier", "em_first_passage"]
 
@@ -52,14 +53,15 @@ class ExitRun:
 
 
 @numba.njit(cache=True, parallel=True)
-def _sgd_kernel(m, u, A, k, a, b, sigma, eta, B, steps, theta0, lo, hi, seeds, fp, side, spec):
+def _sgd_kernel(m, u, A, k, a, b, sigma, eta, B, steps, theta0, lo, hi, states, fp, side, spec):
     N = m.shape[0]
     S = u.shape[1]
-    R = seeds.shape[0]
+    R = states.shape[0]
     Ak = A * k
     for r in numba.prange(R):
-        np.random.seed(seeds[r])
-        perm = np.arange(N)
+        s0 = states[r, 0]
+        s1 = states[r, 1]
+        perm = np.arange(N if B > 1 else 0)
         th = theta0
         phi = np.zeros(S)
         gphi = np.zeros(S)
@@ -72,7 +74,7 @@ def _sgd_kernel(m, u, A, k, a, b, sigma, eta, B, steps, theta0, lo, hi, seeds, f
             for i in range(S):
                 gphi[i] = 0.0
             for j in range(B):
-                mu = _draw(perm, j, N)
+                mu, s0, s1 = subset_index(perm, j, B, N, s0, s1)
                 res = w0 * m[mu, 0] + w1 * m[mu, 1] + w2 * m[mu, 2] + w3 * m[mu, 3]
                 for i in range(S):
                     res += phi[i] * u[mu, i]
@@ -123,18 +125,19 @@ def sgd_barrier(problem: BarrierRegression | SpectatorBarrier, *, eta: float, B:
     spec = np.zeros(R)
     _sgd_kernel(np.ascontiguousarray(base.m), np.ascontiguousarray(u), base.A, base.k, base.a,
                 base.b, base.sigma, float(eta), B, steps, float(theta0), float(lo), float(hi),
-                replica_seeds(seed, R), fp, side, spec)
+                replica_states(seed, R), fp, side, spec)
     h_s = spect.h_spectator if spect else 0.0
     return ExitRun(fp[:, None], side, steps, 0.5 * h_s * spec)
 
 
 @numba.njit(cache=True, parallel=True)
-def _em_kernel(x0, dx, mu, D, dt, per_step, max_sub, theta0, seeds, fp, side):
+def _em_kernel(x0, dx, mu, D, dt, per_step, max_sub, theta0, states, fp, side):
     M = mu.shape[0]
     hi = x0 + dx * (M - 1)
-    R = seeds.shape[0]
+    R = states.shape[0]
     for r in numba.prange(R):
-        np.random.seed(seeds[r])
+        s0 = states[r, 0]
+        s1 = states[r, 1]
         th = theta0
         for n in range(1, max_sub + 1):
             u = (th - x0) / dx
@@ -144,7 +147,8 @@ def _em_kernel(x0, dx, mu, D, dt, per_step, max_sub, theta0, seeds, fp, side):
             f = u - j
             drift = (1 - f) * mu[j] + f * mu[j + 1]
             diff = (1 - f) * D[j] + f * D[j + 1]
-            th += drift * dt + np.sqrt(2 * diff * dt) * np.random.standard_normal()
+            z, s0, s1 = normal(s0, s1)
+            th += drift * dt + np.sqrt(2 * diff * dt) * z
             if th <= x0 or th >= hi:
                 fp[r] = (n + per_step - 1) // per_step
                 side[r] = -1 if th <= x0 else 1
@@ -178,5 +182,5 @@ def em_first_passage(grid, mu, D, *, eta: float, substeps: int, steps: int, repl
     fp = np.full(R, -1, dtype=np.int64)
     side = np.zeros(R, dtype=np.int8)
     _em_kernel(float(x[0]), float(x[1] - x[0]), np.asarray(mu, float), np.asarray(D, float),
-               eta / sub, sub, steps * sub, float(theta0), replica_seeds(seed, R), fp, side)
+               eta / sub, sub, steps * sub, float(theta0), replica_states(seed, R), fp, side)
     return ExitRun(fp[:, None], side, steps)

@@ -10,12 +10,15 @@ compiled with numba (``cache=True``) and parallel over replicas (``prange``).  T
 the one code path shared by the stationary-distribution chapter (R7) and the
 first-passage chapter (R9).
 
-Randomness: replica r uses numba's Mersenne Twister seeded with the r-th word of
-``numpy.random.SeedSequence(seed).generate_state(replicas)``; the whole trajectory of a
-replica runs on one thread, so the results do not depend on the number of threads.
-Minibatches come from a partial Fisher–Yates shuffle of a per-replica permutation
-(position b swaps with a uniform position in [b, N)), which gives B distinct indices,
-uniform over all B-subsets, in O(B) work per step.
+Randomness: replica r draws from its own xoroshiro128+ stream
+(:func:`logloss.dynamics.rng.replica_states`: words 2r, 2r + 1 of the master seed's
+``SeedSequence``), inline in the kernel; the whole trajectory of a replica runs on one
+thread, so the results do not depend on the number of threads.  Minibatches are B
+distinct indices, uniform over all B-subsets, independently at every step
+(:func:`logloss.dynamics.rng.subset_index`, a partial Fisher–Yates shuffle, O(B) per
+step; :func:`logloss.dynamics.rng.minibatch_indices` replays a replica's sequence).  In
+the online mode every sample is a fresh x ~ N(0, I_d), y ~ N(0, 1): d + 1 draws of
+:func:`logloss.dynamics.rng.normal` per sample, x first, then y.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ from ..core.errors import SGDDiverged
 from ..core.progress import progress
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..models.linreg import LinearRegression
+from .rng import normal, replica_states, subset_index
 
-__all__ = ["SGDRun", "sgd_linreg", "replica_seeds", "minibatch_indices"]
+__all__ = ["SGDRun", "sgd_linreg"]
 
 
 @dataclass
@@ -62,118 +66,138 @@ class SGDRun:
     pre_loss: np.ndarray = None
 
 
-def replica_seeds(seed: int, replicas: int) -> np.ndarray:
-    """The per-replica seeds (uint32) derived from ``seed`` by ``SeedSequence``."""
-    return np.random.SeedSequence(int(seed)).generate_state(int(replicas), dtype=np.uint32)
+@numba.njit(cache=True, inline="always")
+def _crossings(L, L_prev, k, r, nxt, thresholds, first_passage, pre_loss):
+    """Record step k for every threshold from the ``nxt``-th on that L ≥ it; the new nxt."""
+    while nxt < thresholds.shape[0] and L >= thresholds[nxt]:
+        first_passage[r, nxt] = k
+        pre_loss[r, nxt] = L_prev
+        nxt += 1
+    return nxt
 
 
 @numba.njit(cache=True, inline="always")
-def _draw(perm, b, N):
-    """Swap position b of ``perm`` with a uniform position in [b, N); return the index."""
-    j = b + np.random.randint(0, N - b)
-    t = perm[b]
-    perm[b] = perm[j]
-    perm[j] = t
-    return perm[b]
+def _replica_d1(r, x, y, theta_star, h, L_star, c, B, steps, theta0, s0, s1, record_every,
+                thresholds, stop_early, samples, first_passage, diverged, online, pre_loss):
+    """Replica r at d = 1: the loop of :func:`_replica` with θ a scalar, kept in a register.
 
-
-@numba.njit(cache=True)
-def _indices_kernel(seed, N, B, steps):
-    np.random.seed(seed)
-    perm = np.arange(N)
-    out = np.empty((steps, B), dtype=np.int64)
-    for k in range(steps):
-        for b in range(B):
-            out[k, b] = _draw(perm, b, N)
-    return out
-
-
-def minibatch_indices(seed: int, N: int, B: int, steps: int) -> np.ndarray:
-    """The minibatch index sequence that the kernel draws for one replica.
-
-    Parameters
-    ----------
-    seed : int
-        The replica's seed (an entry of :func:`replica_seeds`).
-    N, B, steps : int
-        Samples, minibatch size and number of steps.
-
-    Returns
-    -------
-    ndarray of int64, shape (steps, B)
-        Row k holds the B distinct indices of the minibatch of step k + 1.
+    The step is written θ(1 − cΣx²) + cΣxy so that a single multiply-add depends on the
+    previous θ: the loop is bound by the random draws, not by the latency of the update.
     """
-    return _indices_kernel(np.uint32(seed), int(N), int(B), int(steps))
+    N = x.shape[0]
+    n_thr = thresholds.shape[0]
+    perm = np.arange(N if B > 1 and not online else 0)
+    th = theta0
+    nxt = 0
+    L_prev = L_star
+    for k in range(1, steps + 1):
+        sxx = 0.0
+        sxy = 0.0
+        for b in range(B):
+            if online:
+                xv, s0, s1 = normal(s0, s1)
+                yv, s0, s1 = normal(s0, s1)
+            else:
+                mu, s0, s1 = subset_index(perm, b, B, N, s0, s1)
+                xv = x[mu]
+                yv = y[mu]
+            sxx += xv * xv
+            sxy += xv * yv
+        # θ − c Σ x(xθ − y) = θ(1 − c Σx²) + c Σxy: one multiply-add depends on θ
+        th = th * (1.0 - c * sxx) + c * sxy
+        if not np.isfinite(th):
+            diverged[r] = k
+            break
+        if nxt < n_thr:
+            u = th - theta_star
+            L = L_star + 0.5 * h * u * u
+            nxt = _crossings(L, L_prev, k, r, nxt, thresholds, first_passage, pre_loss)
+            L_prev = L
+            if stop_early and nxt == n_thr and record_every == 0:
+                break
+        if record_every > 0 and k % record_every == 0:
+            samples[k // record_every - 1, r, 0] = th
+    return th
+
+
+@numba.njit(cache=True, inline="always")
+def _replica(r, X, y, theta_star, H, L_star, c, B, steps, theta, s0, s1, record_every,
+             thresholds, stop_early, samples, first_passage, diverged, online, pre_loss):
+    """Replica r from θ_0 = ``theta`` (updated in place), any d."""
+    N = X.shape[0]
+    d = theta.shape[0]
+    n_thr = thresholds.shape[0]
+    perm = np.arange(N if B > 1 and not online else 0)
+    grad = np.empty(d)
+    u = np.empty(d)
+    xs = np.empty(d + 1)  # x, then y, of an online sample
+    nxt = 0
+    L_prev = L_star
+    # thresholds already met at k = 0 still need a step k >= 1 to be recorded
+    for k in range(1, steps + 1):
+        for i in range(d):
+            grad[i] = 0.0
+        for b in range(B):
+            if online:  # a fresh sample x ~ N(0, I_d), y ~ N(0, 1) from this replica's stream
+                for i in range(d + 1):
+                    xs[i], s0, s1 = normal(s0, s1)
+                res = -xs[d]
+            else:
+                mu, s0, s1 = subset_index(perm, b, B, N, s0, s1)
+                res = -y[mu]
+                for i in range(d):
+                    xs[i] = X[mu, i]
+            for i in range(d):
+                res += xs[i] * theta[i]
+            for i in range(d):
+                grad[i] += xs[i] * res
+        finite = True
+        for i in range(d):
+            theta[i] -= c * grad[i]
+            if not np.isfinite(theta[i]):
+                finite = False
+        if not finite:
+            diverged[r] = k
+            break
+        if nxt < n_thr:
+            for i in range(d):
+                u[i] = theta[i] - theta_star[i]
+            q = 0.0
+            for i in range(d):
+                hu = 0.0
+                for j in range(d):
+                    hu += H[i, j] * u[j]
+                q += u[i] * hu
+            L = L_star + 0.5 * q
+            nxt = _crossings(L, L_prev, k, r, nxt, thresholds, first_passage, pre_loss)
+            L_prev = L
+            if stop_early and nxt == n_thr and record_every == 0:
+                break
+        if record_every > 0 and k % record_every == 0:
+            row = k // record_every - 1
+            for i in range(d):
+                samples[row, r, i] = theta[i]
 
 
 @numba.njit(cache=True, parallel=True)
-def _sgd_kernel(X, y, theta_star, H, L_star, eta, B, steps, theta0, seeds, record_every,
+def _sgd_kernel(X, y, theta_star, H, L_star, eta, B, steps, theta0, states, record_every,
                 thresholds, stop_early, samples, first_passage, theta_final, diverged,
                 online, pre_loss):
-    N, d = X.shape
-    if online:
-        d = theta0.shape[1]
-    R = theta0.shape[0]
-    n_thr = thresholds.shape[0]
+    R, d = theta0.shape
     c = eta / B
+    x = np.ascontiguousarray(X[:, 0])
     for r in numba.prange(R):
-        np.random.seed(seeds[r])
-        perm = np.arange(N)
-        theta = theta0[r].copy()
-        grad = np.empty(d)
-        u = np.empty(d)
-        xs = np.empty(d)
-        nxt = 0
-        L_prev = L_star
-        # thresholds already met at k = 0 still need a step k >= 1 to be recorded
-        for k in range(1, steps + 1):
-            for i in range(d):
-                grad[i] = 0.0
-            for b in range(B):
-                if online:  # a fresh sample x ~ N(0, I_d), y ~ N(0, 1) from this replica's stream
-                    for i in range(d):
-                        xs[i] = np.random.standard_normal()
-                    res = -np.random.standard_normal()
-                else:
-                    mu = _draw(perm, b, N)
-                    res = -y[mu]
-                    for i in range(d):
-                        xs[i] = X[mu, i]
-                for i in range(d):
-                    res += xs[i] * theta[i]
-                for i in range(d):
-                    grad[i] += xs[i] * res
-            finite = True
-            for i in range(d):
-                theta[i] -= c * grad[i]
-                if not np.isfinite(theta[i]):
-                    finite = False
-            if not finite:
-                diverged[r] = k
-                break
-            if nxt < n_thr:
-                for i in range(d):
-                    u[i] = theta[i] - theta_star[i]
-                q = 0.0
-                for i in range(d):
-                    hu = 0.0
-                    for j in range(d):
-                        hu += H[i, j] * u[j]
-                    q += u[i] * hu
-                L = L_star + 0.5 * q
-                while nxt < n_thr and L >= thresholds[nxt]:
-                    first_passage[r, nxt] = k
-                    pre_loss[r, nxt] = L_prev
-                    nxt += 1
-                L_prev = L
-                if stop_early and nxt == n_thr and record_every == 0:
-                    break
-            if record_every > 0 and k % record_every == 0:
-                row = k // record_every - 1
-                for i in range(d):
-                    samples[row, r, i] = theta[i]
-        for i in range(d):
-            theta_final[r, i] = theta[i]
+        if d == 1:
+            theta_final[r, 0] = _replica_d1(
+                r, x, y, theta_star[0], H[0, 0], L_star, c, B, steps, theta0[r, 0],
+                states[r, 0], states[r, 1], record_every, thresholds, stop_early, samples,
+                first_passage, diverged, online, pre_loss)
+        else:
+            theta = theta0[r].copy()
+            _replica(r, X, y, theta_star, H, L_star, c, B, steps, theta, states[r, 0],
+                     states[r, 1], record_every, thresholds, stop_early, samples,
+                     first_passage, diverged, online, pre_loss)
+            theta_final[r] = theta
 
 
 def sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int, replicas: int,
@@ -195,7 +219,8 @@ def sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int, rep
     replicas : int
         Number of independent replicas.
     seed : int
-        Master seed; replica r uses ``replica_seeds(seed, replicas)[r]``.
+        Master seed; replica r draws from the stream ``replica_states(seed, replicas)[r]``
+        of :mod:`logloss.dynamics.rng`.
     theta0 : ndarray, shape (d,) or (replicas, d), optional
         Initial θ_0 (default θ*).
     record_every : int
@@ -256,10 +281,10 @@ def sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int, rep
     theta_final = np.empty((replicas, d))
     diverged = np.zeros(replicas, dtype=np.int64)
     pre_loss = np.full((replicas, thr.size), np.nan)
-    seeds = replica_seeds(seed, replicas)
+    states = replica_states(seed, replicas)
     # The kernel runs on groups of replicas, so that Ctrl-C (seen by Python between calls)
     # stops a long run within about a second, and a progress bar can follow it.  Replica
-    # r depends only on its own seed and θ_0, so the results are bitwise those of one call.
+    # r depends only on its own stream and θ_0, so the results are bitwise those of one call.
     threads = max(1, numba.get_num_threads())
     lo, group = 0, 4 * threads  # each call costs ~20 ms to launch: start with a few waves
     bar = progress(range(replicas), total=replicas, desc="SGD replicas")  # a tqdm bar
@@ -270,7 +295,7 @@ def sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int, rep
         pl = pre_loss[lo:hi].copy()
         smp = np.ascontiguousarray(samples[:, lo:hi])
         _sgd_kernel(X, y, theta_star, H, L_star, eta, B, steps,
-                    np.ascontiguousarray(th0[lo:hi]), seeds[lo:hi].copy(), record_every, thr,
+                    np.ascontiguousarray(th0[lo:hi]), states[lo:hi].copy(), record_every, thr,
                     bool(stop_when_all_crossed), smp, fp, tf, dv, bool(online), pl)
         samples[:, lo:hi], first_passage[lo:hi], theta_final[lo:hi], diverged[lo:hi] = smp, fp, tf, dv
         pre_loss[lo:hi] = pl

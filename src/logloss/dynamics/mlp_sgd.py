@@ -11,8 +11,13 @@ crossing can last a single step, so checking every m steps would miss some).  Ev
 it directly costs R·N·D·h multiply-adds per step.  Instead the kernel keeps the
 pre-activations A = X W₁ᵀ (R × N × h) up to date: a step changes W₁ by
 −(η/B) Σ_{b} δ_b x_bᵀ, hence A by −(η/B) K[:, idx] δ with the data Gram matrix K = XXᵀ,
-which costs R·N·B·h, D/B = 78 times less.  A is recomputed exactly every
-``resync_every`` steps so that rounding cannot accumulate.
+which costs R·N·B·h, D/B = 78 times less.  A is recomputed exactly after every
+``resync_every`` steps (at the end of the chunk of steps that passes a multiple of it)
+so that rounding cannot accumulate.  This monitored mode is one numba kernel
+(:func:`_monitored_chunk`, CPU) that runs each replica's steps of a chunk on one thread,
+so that the replica's Aᵀ (h × N) stays in its core's cache from step to step; on a GPU
+the same steps run batched in torch (:func:`_monitored_steps_torch`).  The unmonitored
+mode is batched torch on any device.
 """
 
 from __future__ import annotations
@@ -107,59 +112,115 @@ def replica_losses(params: MLPReplicas, x: torch.Tensor, y: torch.Tensor, *, chu
     return total / x.shape[0]
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
-def _track_loss(At, K, idx, deltaT, eta, b1, w2, b2, y, loss):
-    """Aᵀ_r ← Aᵀ_r − η δ_rᵀ K[idx_r] and L_r = (1/2N) Σ_μ (w₂ᵀ relu(A_μ + b₁) + b₂ − y_μ)².
+@numba.njit(cache=True, fastmath=True, error_model="numpy", inline="always")
+def _add_rows(ar, coef, scale, K, rows, n0, m):
+    """ar[n] += scale Σ_b coef[b] K[rows[b], n0 + n] for n < m, four rows of K per pass
+    (so that ar is loaded and stored B/4 times, not B times)."""
+    B = rows.shape[0]
+    b = 0
+    while b + 4 <= B:
+        c0, c1 = scale * coef[b], scale * coef[b + 1]
+        c2, c3 = scale * coef[b + 2], scale * coef[b + 3]
+        k0, k1 = K[rows[b], n0:n0 + m], K[rows[b + 1], n0:n0 + m]
+        k2, k3 = K[rows[b + 2], n0:n0 + m], K[rows[b + 3], n0:n0 + m]
+        for n in range(m):
+            ar[n] += c0 * k0[n] + c1 * k1[n] + c2 * k2[n] + c3 * k3[n]
+        b += 4
+    while b < B:
+        c0, k0 = scale * coef[b], K[rows[b], n0:n0 + m]
+        for n in range(m):
+            ar[n] += c0 * k0[n]
+        b += 1
 
-    One pass over Aᵀ in blocks of 1024 samples, so each block of Aᵀ and of the B rows of
-    K is read from memory once; parallel over replicas.  Block sums of squared
-    residuals are float32, their total float64.
+
+@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+def _monitored_chunk(W1, b1, w2, b2, At, X, y, K, idx, eta, k0, thresholds, fp, stop,
+                     done, loss):
+    """``idx.shape[0]`` SGD steps of every replica with the full loss after each (in place).
+
+    Replica r runs its steps k0 + 1, k0 + 2, … on one thread, so its Aᵀ_r (h × N, 400 kB
+    at h = 10, N = 10⁴) stays in that core's cache from step to step: per step only the B
+    rows K[idx] come from memory.  A step: a_b = A[idx_b] + b₁, the residuals
+    r_b = (f_b − y_b)/B, δ = w₂ ⊙ r_b ⊙ [a_b > 0] (with the w₂ before the step), then
+    θ ← θ − η∇L_B, Aᵀ ← Aᵀ − η δᵀ K[idx] and L_r = (1/2N) Σ_μ (f(θ, x_μ) − y_μ)² in one
+    pass over Aᵀ in blocks of 1024 samples.  First passages go to ``fp`` (−1: not yet);
+    with ``stop`` a replica that has crossed every threshold stops (``done[r]`` = its
+    last step).  Block sums of squared residuals are in the parameters' dtype, their
+    total float64.
     """
-    R, h, N = At.shape
-    B = idx.shape[1]
+    n_steps, R, B = idx.shape
+    h, D = W1.shape[1], W1.shape[2]
+    N = At.shape[2]
+    n_thr = thresholds.shape[0]
     blk = 1024
     for r in numba.prange(R):
-        total = 0.0
-        f = np.empty(blk, At.dtype)
-        for n0 in range(0, N, blk):
-            n1 = min(n0 + blk, N)
-            m = n1 - n0
+        if done[r] > 0:
+            continue
+        a = np.empty((B, h), W1.dtype)
+        delta = np.empty((h, B), W1.dtype)
+        res = np.empty(B, W1.dtype)
+        f = np.empty(blk, W1.dtype)
+        zero = b2[r] * 0
+        for s in range(n_steps):
+            k = k0 + s + 1
             for b in range(B):
-                kr = K[idx[r, b], n0:n1]
+                mu = idx[s, r, b]
+                fb = b2[r]
                 for j in range(h):
-                    a = At[r, j, n0:n1]
-                    coef = eta * deltaT[r, j, b]  # eta arrives as −η in At's dtype
-                    for n in range(m):
-                        a[n] += coef * kr[n]
-            fv = f[:m]
-            fv[:] = b2[r]
-            zero = b2[r] * 0
+                    a[b, j] = At[r, j, mu] + b1[r, j]
+                    fb += w2[r, j] * max(a[b, j], zero)
+                res[b] = (fb - y[mu]) / B
+            gb2 = zero
+            for b in range(B):
+                gb2 += res[b]
             for j in range(h):
-                a = At[r, j, n0:n1]
-                bj = b1[r, j]
-                wj = w2[r, j]
+                gw = zero
+                gb = zero
+                for b in range(B):
+                    gw += res[b] * max(a[b, j], zero)
+                    delta[j, b] = w2[r, j] * res[b] if a[b, j] > 0 else zero
+                    gb += delta[j, b]
+                w2[r, j] -= eta * gw
+                b1[r, j] -= eta * gb
+                for b in range(B):
+                    c = eta * delta[j, b]
+                    xr = X[idx[s, r, b]]
+                    wr = W1[r, j]
+                    for i in range(D):
+                        wr[i] -= c * xr[i]
+            b2[r] -= eta * gb2
+            total = 0.0
+            for n0 in range(0, N, blk):
+                m = min(n0 + blk, N) - n0
+                fv = f[:m]
+                fv[:] = b2[r]
+                for j in range(h):
+                    ar = At[r, j, n0:n0 + m]
+                    _add_rows(ar, delta[j], -eta, K, idx[s, r], n0, m)
+                    bj = b1[r, j]
+                    wj = w2[r, j]
+                    for n in range(m):
+                        fv[n] += wj * max(ar[n] + bj, zero)
+                yy = y[n0:n0 + m]
+                part = zero
                 for n in range(m):
-                    fv[n] += wj * max(a[n] + bj, zero)
-            yy = y[n0:n1]
-            part = fv[0] * 0.0
-            for n in range(m):
-                d = fv[n] - yy[n]
-                part += d * d
-            total += part
-        loss[r] = 0.5 * total / N
-
-
-def _track_loss_torch(At, K, idx, deltaT, eta, b1, w2, b2, y):
-    """:func:`_track_loss` in torch, for tensors on a GPU: Aᵀ ← Aᵀ − η δᵀ K[idx] in place,
-    and the full loss of each replica, (R,) float64 (``eta`` is η, not −η)."""
-    At.baddbmm_(deltaT, K[idx], alpha=-eta)
-    f = torch.einsum("rh,rhn->rn", w2, torch.relu(At + b1[:, :, None])) + b2[:, None]
-    return 0.5 * ((f - y[None, :]) ** 2).double().mean(1)
-
-
-def _on_cpu(x: torch.Tensor) -> bool:
-    """Whether the loss is tracked by the numba kernel (CPU tensors) or in torch (GPU)."""
-    return x.device.type == "cpu"
+                    e = fv[n] - yy[n]
+                    part += e * e
+                total += part
+            L = 0.5 * total / N
+            loss[r] = L
+            if not np.isfinite(L):
+                done[r] = -k  # diverged
+                break
+            crossed = 0
+            for t in range(n_thr):
+                if fp[r, t] < 0 and L >= thresholds[t]:
+                    fp[r, t] = k
+                if fp[r, t] >= 0:
+                    crossed += 1
+            if stop and n_thr > 0 and crossed == n_thr:
+                done[r] = k
+                break
 
 
 @dataclass
@@ -175,7 +236,7 @@ class MLPRun:
     steps_run : ndarray of int64, shape (R,)
         Steps each replica ran (its censoring time where it did not cross).
     loss : ndarray, shape (R,)
-        Full loss of each replica at its last step (nan when not monitored).
+        Full loss of each replica at its last step, as tracked (nan when not monitored).
     """
 
     params: MLPReplicas
@@ -188,7 +249,7 @@ def _step(p: MLPReplicas, xb, yb, a, eta: float, B: int):
     """One SGD step in place from the minibatch pre-activations a = W₁x_b + b₁ (R, B, h).
 
     Returns δᵀ (R, h, B), the backpropagated error ∂L_B/∂a at the hidden pre-activations,
-    so that the caller can update A = XW₁ᵀ.
+    so that the monitored torch path can update A = XW₁ᵀ.
     """
     hid = torch.relu(a)
     r = torch.baddbmm(p.b2[:, None, None], hid, p.w2[:, :, None])[..., 0] - yb  # (R, B)
@@ -244,14 +305,14 @@ def sgd_mlp(
     gram : Tensor, shape (N, N), optional
         K = XXᵀ, if already computed (it costs N²D; pass it to share between runs).
     resync_every : int
-        Steps between exact recomputations of A = XW₁ᵀ.
+        Steps between exact recomputations of A = XW₁ᵀ (done at chunk ends).
     chunk : int
         Steps of minibatch indices drawn at once.
     threads : int or None
         torch intra-op threads for the SGD step (``None``: torch's setting).  The step is
         a few small ``bmm`` calls; on idle cores all threads are fastest, but when other
         processes share the cores one thread does not stall at thread barriers.  The loss
-        tracking runs on all numba threads.
+        tracking (the whole step when monitored) runs on all numba threads.
     """
     with torch_threads(threads):
         return _sgd_mlp(params, x, y, eta=eta, B=B, steps=steps, rng=rng, indices=indices,
@@ -270,83 +331,131 @@ def _sgd_mlp(params, x, y, *, eta, B, steps, rng, indices, thresholds, stop_when
     if indices is not None and indices.shape[:2] != (steps, R):
         raise ValueError(f"indices must have shape ({steps}, {R}, {B})")
     monitor = thresholds is not None and len(np.atleast_1d(thresholds)) > 0
-    dev = x.device  # every tensor lives where the data does
-    thr = torch.as_tensor(np.asarray(thresholds if monitor else [], dtype=float), device=dev)
-    if monitor and thr.numel() > 1 and torch.any(thr[1:] < thr[:-1]):
+    thr = np.asarray(thresholds if monitor else [], dtype=float).ravel()
+    if monitor and thr.size > 1 and np.any(thr[1:] < thr[:-1]):
         raise ValueError("loss thresholds must be increasing")
-    fp = np.full((R, thr.numel()), -1, dtype=np.int64)
+    dev = x.device  # every tensor lives where the data does
+    fp = np.full((R, thr.size), -1, dtype=np.int64)
     steps_run = np.full(R, steps, dtype=np.int64)
     final_loss = np.full(R, np.nan)
     alive = np.arange(R)  # original index of each active replica
     p = params.select(torch.arange(R, device=dev))  # working copy, compacted as replicas finish
-    fp_live = torch.full((R, thr.numel()), -1, dtype=torch.int64, device=dev)
-    numba_loss = _on_cpu(x)
     if monitor:
         K = gram if gram is not None else x @ x.T
-        xT = x.T.contiguous()[None]
-        At = torch.bmm(p.W1, xT.expand(R, -1, -1))  # Aᵀ = W₁Xᵀ, (R, h, N)
-        if numba_loss:
-            Kn, yn = K.numpy(), y.numpy()
-            neg_eta = Kn.dtype.type(-eta)
-            loss_buf = np.empty(R)
+        xT = x.T.contiguous()
+        At = _pre_activations(p.W1, xT)
+        fp_live = np.full((R, thr.size), -1, dtype=np.int64)
+        last_loss = None  # the tracked L(θ_k) of the alive replicas at the last step run
     for start in range(0, steps, chunk):
         n = min(chunk, steps - start)
         if indices is not None:
             idx_np = indices[start:start + n][:, alive]
         else:
             idx_np = draw_minibatches(rng, n, len(alive), N, B)
-        idx_chunk = torch.from_numpy(np.ascontiguousarray(idx_np)).to(dev)
-        for s in range(n):
-            k = start + s + 1
-            idx = idx_chunk[s]
-            R_now, flat = idx.shape[0], idx.reshape(-1)
-            xb = x.index_select(0, flat).view(R_now, B, -1)
-            yb = y.index_select(0, flat).view(R_now, B)
-            if monitor:
-                a = torch.gather(At, 2, idx[:, None, :].expand(-1, At.shape[1], -1)).transpose(1, 2)
-                a = a + p.b1[:, None, :]
+        idx_np = np.ascontiguousarray(idx_np, dtype=np.int64)
+        if not monitor:
+            _plain_chunk(p, x, y, torch.from_numpy(idx_np).to(dev), eta, B)
+            continue
+        pos = 0  # steps of this chunk run so far
+        while pos < n:
+            if _on_cpu(x):
+                ran, done, loss = n - pos, np.zeros(len(alive), dtype=np.int64), np.full(len(alive), np.nan)
+                _monitored_chunk(p.W1.numpy(), p.b1.numpy(), p.w2.numpy(), p.b2.numpy(), At.numpy(),
+                                 x.numpy(), y.numpy(), K.numpy(), idx_np[pos:],
+                                 K.numpy().dtype.type(eta), start + pos, thr, fp_live,
+                                 bool(stop_when_all_crossed), done, loss)
             else:
-                a = torch.baddbmm(p.b1[:, None, :], xb, p.W1.transpose(1, 2))
-            deltaT = _step(p, xb, yb, a, eta, B)
-            if not monitor:
-                continue
-            # A ← A − η K[:, idx] δ (stored transposed), then the full loss, in one pass.
-            if numba_loss:
-                _track_loss(At.numpy(), Kn, idx.numpy(), deltaT.numpy(), neg_eta, p.b1.numpy(),
-                            p.w2.numpy(), p.b2.numpy(), yn, loss_buf[:R_now])
-                loss = torch.from_numpy(loss_buf[:R_now])
-            else:
-                loss = _track_loss_torch(At, K, idx, deltaT, eta, p.b1, p.w2, p.b2, y)
-            if k % resync_every == 0:
-                At = torch.bmm(p.W1, xT.expand(R_now, -1, -1))
-            if not torch.isfinite(loss).all():
-                raise SGDDiverged(f"SGD diverged (non-finite loss at step {k}) with learning "
-                                 f"rate eta (η) = {eta}, B = {B}; lower η")
-            newly = (loss[:, None] >= thr[None, :].to(loss.dtype)) & (fp_live < 0)
-            fp_live[newly] = k
-            if stop_when_all_crossed and (fp_live[:, -1] >= 0).any() and (s == n - 1 or k % 16 == 0):
-                done = (fp_live >= 0).all(1)
-                if done.any():
-                    gone = alive[done.cpu().numpy()]
-                    fp[gone] = fp_live[done].cpu().numpy()
-                    steps_run[gone] = k
-                    final_loss[gone] = loss[done].double().cpu().numpy()
-                    keep = ~done
-                    alive = alive[keep.cpu().numpy()]
-                    _write_back(params, p, gone_idx=gone, src=done)
-                    p = p.select(keep)
-                    At, fp_live, idx_chunk = At[keep], fp_live[keep], idx_chunk[:, keep]
-                    if len(alive) == 0:
-                        break
+                ran, done, loss = _monitored_steps_torch(
+                    p, At, x, y, K, torch.from_numpy(idx_np[pos:]).to(dev), eta, B, start + pos,
+                    thr, fp_live, bool(stop_when_all_crossed))
+            pos += ran
+            if (done < 0).any():
+                raise SGDDiverged(f"SGD diverged (non-finite loss at step {-done.min()}) with "
+                                  f"learning rate eta (η) = {eta}, B = {B}; lower η")
+            fin = done > 0
+            last_loss = loss[~fin]
+            if fin.any():
+                gone = alive[fin]
+                fp[gone], steps_run[gone], final_loss[gone] = fp_live[fin], done[fin], loss[fin]
+                _write_back(params, p, gone_idx=gone, src=torch.from_numpy(fin).to(dev))
+                keep = torch.from_numpy(~fin).to(dev)
+                alive, fp_live, idx_np = alive[~fin], fp_live[~fin], idx_np[:, ~fin]
+                p, At = p.select(keep), At[keep].contiguous()
+                if len(alive) == 0:
+                    break
         if len(alive) == 0:
             break
+        if (start + n) // resync_every > start // resync_every:
+            At = _pre_activations(p.W1, xT)
     if len(alive):
-        fp[alive] = fp_live.cpu().numpy()
         if monitor:
-            final_loss[alive] = replica_losses(p, x, y).cpu().numpy()
+            fp[alive] = fp_live
+            final_loss[alive] = (replica_losses(p, x, y).cpu().numpy() if last_loss is None
+                                 else last_loss)
         _write_back(params, p, gone_idx=alive, src=torch.ones(len(alive), dtype=torch.bool,
                                                             device=dev))
     return MLPRun(params, fp, steps_run, final_loss)
+
+
+def _on_cpu(x: torch.Tensor) -> bool:
+    """Whether the monitored steps run in the numba kernel (CPU tensors) or in torch (GPU)."""
+    return x.device.type == "cpu"
+
+
+def _track_loss_torch(At, K, idx, deltaT, eta, b1, w2, b2, y):
+    """Aᵀ ← Aᵀ − η δᵀ K[idx] in place, and the full loss of each replica, (R,) float64: the
+    loss tracking of :func:`_monitored_chunk` in torch, for tensors on a GPU."""
+    At.baddbmm_(deltaT, K[idx], alpha=-eta)
+    f = torch.einsum("rh,rhn->rn", w2, torch.relu(At + b1[:, :, None])) + b2[:, None]
+    return 0.5 * ((f - y[None, :]) ** 2).double().mean(1)
+
+
+def _monitored_steps_torch(p: MLPReplicas, At, x, y, K, idx, eta: float, B: int, k0: int,
+                           thr: np.ndarray, fp_live: np.ndarray, stop: bool):
+    """:func:`_monitored_chunk` in torch (tensors off the CPU), batched over replicas.
+
+    Runs steps k0 + 1, … of ``idx`` (steps, R, B) until they end or, with ``stop``, until
+    a replica has crossed every threshold, so that it stops at that very step as in the
+    numba kernel.  Returns ``(steps run, done, loss)`` with done[r] = k for a replica that
+    finished at step k (−k: diverged) and the tracked loss of every replica.
+    """
+    R_now = idx.shape[1]
+    done = np.zeros(R_now, dtype=np.int64)
+    loss = np.full(R_now, np.nan)
+    for s in range(idx.shape[0]):
+        k = k0 + s + 1
+        i, flat = idx[s], idx[s].reshape(-1)
+        xb = x.index_select(0, flat).view(R_now, B, -1)
+        yb = y.index_select(0, flat).view(R_now, B)
+        a = torch.gather(At, 2, i[:, None, :].expand(-1, At.shape[1], -1)).transpose(1, 2)
+        deltaT = _step(p, xb, yb, a + p.b1[:, None, :], eta, B)
+        loss = _track_loss_torch(At, K, i, deltaT, eta, p.b1, p.w2, p.b2, y).cpu().numpy()
+        if not np.isfinite(loss).all():
+            done[~np.isfinite(loss)] = -k
+            return s + 1, done, loss
+        fp_live[(loss[:, None] >= thr[None, :]) & (fp_live < 0)] = k
+        if stop:
+            fin = (fp_live >= 0).all(1)
+            if fin.any():
+                done[fin] = k
+                return s + 1, done, loss
+    return idx.shape[0], done, loss
+
+
+def _pre_activations(W1: torch.Tensor, xT: torch.Tensor) -> torch.Tensor:
+    """Aᵀ = W₁Xᵀ of every replica, (R, h, N), as one (R·h × D)(D × N) product."""
+    R, h, D = W1.shape
+    return (W1.reshape(R * h, D) @ xT).view(R, h, -1)
+
+
+def _plain_chunk(p: MLPReplicas, x, y, idx_chunk, eta: float, B: int) -> None:
+    """The steps of one chunk of minibatch indices (steps, R, B), batched over replicas."""
+    for idx in idx_chunk:
+        R_now, flat = idx.shape[0], idx.reshape(-1)
+        xb = x.index_select(0, flat).view(R_now, B, -1)
+        yb = y.index_select(0, flat).view(R_now, B)
+        a = torch.baddbmm(p.b1[:, None, :], xb, p.W1.transpose(1, 2))
+        _step(p, xb, yb, a, eta, B)
 
 
 def _write_back(dst: MLPReplicas, src_p: MLPReplicas, *, gone_idx, src) -> None:

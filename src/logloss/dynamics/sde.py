@@ -9,9 +9,10 @@ and with the random clock τ = ∫₀ᵗ L(θ_s) ds (Eq. 13), θ̃_τ = θ_{t(τ
 
     dθ̃_τ = −∇log L(θ̃_τ) dτ + √(2η/B) H^{1/2} dW̃_τ.                          (Eq. 14)
 
-Both integrators run many independent replicas (numba, ``prange``) from explicit seeds,
-as :mod:`logloss.sgd_linreg` does.  The integrator of Eq. (12) also accumulates the clock
-τ (left-point Itô sum Σ L(θ_n)Δt) and records θ when τ first reaches given values.
+Both integrators run many independent replicas (numba, ``prange``) from explicit seeds
+(one xoroshiro128+ stream per replica), as :mod:`logloss.sgd_linreg` does.  The
+integrator of Eq. (12) also accumulates the clock τ (left-point Itô sum Σ L(θ_n)Δt) and
+records θ when τ first reaches given values.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 
 from ..core.errors import SGDDiverged
 from ..core.validation import check_learning_rate, check_positive_int
-from .linreg_sgd import replica_seeds
+from .rng import normal, replica_states
 
 __all__ = ["SDERun", "QuadraticMinimum", "em_sgd_sde", "em_log_sde"]
 
@@ -81,14 +82,15 @@ class SDERun:
 
 
 @numba.njit(cache=True, parallel=True)
-def _em_kernel(H, Hs, L_star, a, dt, steps, u0, seeds, record_every, targets, log_form,
+def _em_kernel(H, Hs, L_star, a, dt, steps, u0, states, record_every, targets, log_form,
                samples, taus, at_tau, u_final):
     # log_form = False: du = −Hu dt + √(a·L·dt) Hs ξ,  τ += L dt     (Eq. 12, a = 2η/B)
     # log_form = True:  du = −Hu/L dt + √(a·dt) Hs ξ,  τ = t           (Eq. 14)
     R, d = u0.shape
     n_t = targets.shape[0]
     for r in numba.prange(R):
-        np.random.seed(seeds[r])
+        s0 = states[r, 0]
+        s1 = states[r, 1]
         u = u0[r].copy()
         xi = np.empty(d)
         Hu = np.empty(d)
@@ -104,7 +106,7 @@ def _em_kernel(H, Hs, L_star, a, dt, steps, u0, seeds, record_every, targets, lo
                 q += u[i] * s
             L = L_star + 0.5 * q
             for i in range(d):
-                xi[i] = np.random.standard_normal()
+                xi[i], s0, s1 = normal(s0, s1)
             if log_form:
                 drift = 1.0 / L
                 amp = np.sqrt(a * dt)
@@ -152,7 +154,7 @@ def _run(model, eta, B, dt, steps, replicas, seed, u0, record_every, tau_targets
     u_final = np.empty((replicas, d))
     H = np.ascontiguousarray(model.H, dtype=float)
     _em_kernel(H, np.ascontiguousarray(model.sqrt_hessian()), float(model.L_star), 2 * eta / B,
-               float(dt), int(steps), u0, replica_seeds(seed, replicas), int(record_every),
+               float(dt), int(steps), u0, replica_states(seed, replicas), int(record_every),
                targets, bool(log_form), samples, taus, at_tau, u_final)
     if not np.all(np.isfinite(u_final)):
         raise SGDDiverged(f"Euler–Maruyama diverged with dt = {dt}, eta (η) = {eta}; lower dt")
@@ -177,7 +179,8 @@ def em_sgd_sde(model: QuadraticMinimum, *, eta: float, B: float, dt: float, step
     replicas : int
         Independent replicas.
     seed : int
-        Master seed (per-replica streams as in :func:`logloss.dynamics.linreg_sgd.replica_seeds`).
+        Master seed (per-replica xoroshiro128+ streams, :func:`logloss.dynamics.rng.replica_states`;
+        d draws of :func:`~logloss.dynamics.rng.normal` per step).
     u0 : ndarray, shape (d,) or (replicas, d), optional
         Initial u = θ − θ* (default 0).
     record_every : int
