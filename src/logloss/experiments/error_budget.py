@@ -21,7 +21,7 @@ from ._registry import Outcome, experiment
 from .barrier import _COMMON
 
 BUDGET_PRESETS = {
-    "smoke": dict(_COMMON, sigma2s=[4.0, 50.0], replicas=60, steps=20_000, chain_grid=301,
+    "smoke": dict(_COMMON, sigma2s=[4.0, 50.0], replicas=600, steps=20_000, chain_grid=301,
                   substeps=4),
     "book": dict(_COMMON, sigma2s=[1.5, 10.0, 50.0], replicas=200, steps=200_000,
                  chain_grid=801, substeps=8),
