@@ -8,8 +8,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = ROOT / "chapters" / "sgd_noise.md"
-TRUE_CHECK = 'assert np.all(np.abs(z) < 4), "Monte Carlo disagrees with Eq. (8)"'
-FALSE_CHECK = 'assert np.all(np.abs(z) < 0), "Monte Carlo disagrees with Eq. (8)"'
+TRUE_CHECK = 'assert np.all(np.abs(z) < 4), "Monte Carlo disagrees with paper Eq. (8)"'
+FALSE_CHECK = 'assert np.all(np.abs(z) < 0), "Monte Carlo disagrees with paper Eq. (8)"'
 
 
 def _run_copy(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
