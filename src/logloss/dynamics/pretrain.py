@@ -9,6 +9,8 @@ sequence), so a few seeds cost little more than one.  The result is stored with
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -52,11 +54,14 @@ def pretrain(*, hidden: int = 10, n: int = 10_000, eta: float = 0.01, B: int = 1
     -------
     dict
         ``params`` (:class:`MLPReplicas`, one replica per seed), ``loss`` (float64 array
-        (len(seeds),), final L), ``curve_steps`` and ``curve`` (shape (n_log, seeds)).
+        (len(seeds),), final L), ``curve_steps`` and ``curve`` (shape (n_log, seeds)), and
+        ``seconds``, the wall time the pretraining took when it was computed (a cached
+        entry keeps the time of its first computation).
     """
     key = dict(hidden=hidden, n=n, eta=eta, B=B, steps=steps, seeds=list(seeds), log_every=log_every)
 
     def make():
+        start = time.perf_counter()
         data = mnist_even_odd(n)
         params = stack([mlp([784, hidden, 1], seed=int(s)) for s in seeds])
         rng = np.random.default_rng(list(seeds))
@@ -70,7 +75,8 @@ def pretrain(*, hidden: int = 10, n: int = 10_000, eta: float = 0.01, B: int = 1
             curve.append(replica_losses(params, data.x, data.y).numpy())
         # plain tensors and arrays only: cache entries are loaded with weights_only=True
         return {"params": {f: getattr(params, f) for f in _FIELDS}, "loss": curve[-1],
-                "curve_steps": np.array(marks), "curve": np.array(curve)}
+                "curve_steps": np.array(marks), "curve": np.array(curve),
+                "seconds": time.perf_counter() - start}
 
     out = dict(cached("pretrain-mlp", key, make))
     out["params"] = MLPReplicas(*(out["params"][f] for f in _FIELDS))
