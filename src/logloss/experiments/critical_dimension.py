@@ -29,8 +29,8 @@ from ..theory import (
 from ._registry import Outcome, experiment
 
 CRIT_PRESETS = {
-    "smoke": dict(N=10_000, B=1, eta=0.2, ds=[4, 8, 9, 10, 20], replicas=20, steps=600,
-                  record_every=10, B2=4, eta2=0.6, ds2=[6, 10, 14], sphere_ds=[9, 20],
+    "smoke": dict(N=10_000, B=1, eta=0.2, ds=[4, 8, 9, 10, 12, 20], replicas=20, steps=600,
+                  record_every=10, B2=4, eta2=0.6, ds2=[6, 10, 14], sphere_ds=[9, 12],
                   limit_etas=[0.2, 0.05], limit_etas2=[0.6, 0.15]),
     "book": dict(N=10_000, B=1, eta=0.2, ds=[4, 7, 8, 9, 10, 11, 12, 16, 20], replicas=100,
                  steps=1_500, record_every=10, B2=4, eta2=0.6, ds2=[6, 8, 10, 12, 14, 16],
