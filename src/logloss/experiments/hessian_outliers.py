@@ -56,6 +56,7 @@ def run_hessian(p: dict, rng: np.random.Generator) -> Outcome:
             raise InvalidInput(f"k={p['k']} exceeds the size of the Gauss-Newton matrix")
         models = [model]
         out.notes.append(f"user model: {p['model']} on {p['data']}")
+        out.tables["pretraining"] = []  # nothing pretrained
     else:
         data = mnist_even_odd(p["n"])
         pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"])
