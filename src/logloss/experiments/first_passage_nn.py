@@ -41,7 +41,7 @@ NN_PRESETS = {
     "smoke": dict(n=10_000, pre_steps=2_000, pre_seeds=[0], nets=[0], B=10, betas=[15.0, 25.0],
                   replicas=8, burn=500, steps=300, c_min=1.02, c_max=1.6, n_c=16, k=10,
                   transient_beta=6.0, transient_steps=150, min_crossings=4, min_t=10.0, n_sub=9),
-    "book": dict(n=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2, 3, 4], nets=[0, 1], B=10,
+    "book": dict(n=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2], nets=[0, 1], B=10,
                  betas=[15.0, 25.0], replicas=32, burn=4_000, steps=2_500, c_min=1.02,
                  c_max=1.6, n_c=24, k=30, transient_beta=6.0, transient_steps=300,
                  min_crossings=10, min_t=50.0, n_sub=9),
