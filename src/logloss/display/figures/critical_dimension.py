@@ -3,6 +3,7 @@ against d, with the Lyapunov exponent of discrete SGD and the SDE's drift."""
 
 from __future__ import annotations
 
+import matplotlib as mpl
 import numpy as np
 
 from ...experiments._registry import Result
@@ -17,8 +18,10 @@ def plot(result: Result):
     ax = axes[0]
     k = result.arrays["steps"]
     B = result.params["B"]
-    for i, d in enumerate(result.params["ds"]):
-        ax.plot(k, result.arrays[f"median_log_ratio_gaussian_B{B}_d{d}"] / np.log(10), color=f"C{i % 10}",
+    ds = result.params["ds"]
+    shades = mpl.colormaps["viridis"](np.linspace(0, 0.9, len(ds)))  # one colour per d, in order
+    for shade, d in zip(shades, ds):
+        ax.plot(k, result.arrays[f"median_log_ratio_gaussian_B{B}_d{d}"] / np.log(10), color=shade,
                 label=f"d={d}")
     ax.set(xlabel="step $k$", ylabel="median $\\log_{10}[L(\\theta_k)/L(\\theta^*)]$")
     ax.legend(title=f"B={B}, η={result.params['eta']}", ncol=3, fontsize=6)
