@@ -70,3 +70,31 @@ def test_critical_dimensions_at_eta_02():
     eta, B, d = 0.01, 2, 6
     approx = -2 * eta + eta**2 * (1 + (d + 1) / B) - 2 * eta**2 * (1 + 2 / B)
     assert 2 * theory.lyapunov_exponent(eta=eta, B=B, d=d) == pytest.approx(approx, abs=30 * eta**3)
+
+
+@pytest.mark.parametrize("d", [3, 9, 10, 11])
+def test_sphere_lyapunov_matches_simulation_and_vanishes_at_two_over_eta(d):
+    eta = 0.2
+    lam = theory.lyapunov_exponent_sphere(eta=eta, d=d)
+    rng = np.random.default_rng(d)
+    x = rng.standard_normal((400_000, d))
+    x *= np.sqrt(d) / np.linalg.norm(x, axis=1, keepdims=True)
+    v = 0.5 * np.log(1 - eta * (2 - eta * d) * x[:, 0] ** 2)  # u = e_1 by rotation invariance
+    assert abs(v.mean() - lam) < 4 * v.std() / np.sqrt(v.size) + 1e-12, (v.mean(), lam)
+    assert np.sign(lam) == np.sign(eta * d - 2)
+
+
+def test_kesten_exponent_solves_the_moment_equation():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(200)
+    a = 1 - 0.5 * x**2  # η = 0.5: several samples expand (|a| > 1)
+    alpha = theory.kesten_exponent(a)
+    assert np.mean(np.abs(a) ** alpha) == pytest.approx(1, rel=1e-6)
+    assert theory.kesten_exponent(np.array([0.5, -0.9, 1.0])) == np.inf  # nothing expands
+    with pytest.raises(ValueError):
+        theory.kesten_exponent(np.array([2.0, 1.5]))  # E log|a| > 0: no stationary law
+    # the Gaussian law against a large empirical sample of it (its α is larger: the sample
+    # lacks the far tail that sets α)
+    ag = theory.kesten_exponent_gaussian(eta=0.5)
+    m = np.mean(np.abs(1 - 0.5 * rng.standard_normal(2_000_000) ** 2) ** ag)
+    assert m == pytest.approx(1, rel=0.05)

@@ -148,3 +148,15 @@ def test_true_hessian_top_eigenvalues_match_dense_autograd():
     np.testing.assert_allclose(top, np.sort(np.linalg.eigvalsh(H))[::-1][:4], rtol=1e-6, atol=1e-9)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert next(net.parameters()).dtype == torch.float32
+
+
+def test_lanczos_dense_check_agrees_within_its_residual_bound():
+    from logloss import lanczos_dense_check
+
+    model = mlp([30, 8, 1], seed=9)  # float32 Lanczos, float64 dense Gram
+    x = torch.rand(120, 30, generator=torch.Generator().manual_seed(10))
+    chk = lanczos_dense_check(model, x, k=6)
+    oracle = np.sort(np.linalg.eigvalsh(_dense_gn(model.double(), x.double())))[::-1][:6]
+    np.testing.assert_allclose(chk.dense, oracle, rtol=1e-6)  # J is float32 (the model's dtype)
+    assert np.all(np.abs(chk.lanczos - chk.dense) <= chk.bound) and chk.worst <= 1
+    assert 0 < chk.bound < 1e-3 * chk.dense[0]

@@ -31,7 +31,7 @@ from .measure.covariance import minibatch_noise_covariance
 from .measure.ggn import ggn_jacobian
 from .measure.gradients import per_sample_grads
 from .measure.gram import decoupling_spectra, ntk_gram
-from .measure.hessian import hessian_outliers, participation_ratio
+from .measure.hessian import SolverCheck, hessian_outliers, lanczos_dense_check, participation_ratio
 from .measure.monitor import NoiseMonitor
 from .measure.noise import noise_strength
 from .measure.noise_scale import GradientNoiseScale, gradient_noise_scale
@@ -74,6 +74,8 @@ __all__ = [
     "decoupling_spectra",
     "hessian_outliers",
     "participation_ratio",
+    "lanczos_dense_check",
+    "SolverCheck",
     "ggn_jacobian",
     "predict_escape",
     "EscapePrediction",

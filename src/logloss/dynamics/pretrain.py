@@ -16,6 +16,7 @@ uninterrupted run would have drawn.  The checkpoint is deleted once the result i
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import torch
@@ -65,13 +66,16 @@ def pretrain(*, hidden: int = 10, n: int = 10_000, eta: float = 0.01, B: int = 1
     -------
     dict
         ``params`` (:class:`MLPReplicas`, one replica per seed), ``loss`` (float64 array
-        (len(seeds),), final L), ``curve_steps`` and ``curve`` (shape (n_log, seeds)).
+        (len(seeds),), final L), ``curve_steps`` and ``curve`` (shape (n_log, seeds)), and
+        ``seconds``, the wall time the pretraining took when it was computed (a cached
+        entry keeps the time of its first computation).
     """
     key = dict(hidden=hidden, n=n, eta=eta, B=B, steps=steps, seeds=list(seeds), log_every=log_every,
                device=str(device))
     unit = f"pretrain-mlp-{cache_key('pretrain-mlp', key)}"
 
     def make():
+        start = time.perf_counter()
         data = mnist_even_odd(n)
         x, y = data.x.to(device), data.y.to(device)
         store = UnitStore(cache_dir() / "partial")
@@ -94,7 +98,8 @@ def pretrain(*, hidden: int = 10, n: int = 10_000, eta: float = 0.01, B: int = 1
                              "curve_steps": np.array(marks), "curve": np.array(curve)})
         # plain tensors and arrays only: cache entries are loaded with weights_only=True
         return {"params": _plain(params), "loss": curve[-1],
-                "curve_steps": np.array(marks), "curve": np.array(curve)}
+                "curve_steps": np.array(marks), "curve": np.array(curve),
+                "seconds": time.perf_counter() - start}
 
     out = dict(cached("pretrain-mlp", key, make))
     UnitStore(cache_dir() / "partial").discard(unit)

@@ -1,5 +1,13 @@
 """Experiment ``critical-dimension``: linear regression with d below and above
-n_c = 2(B/(ηh*) + 1) (Eq. 16, R12)."""
+n_c = 2(B/(ηh*) + 1) (Eq. 16, R12).
+
+Three things are compared with the measured growth rate of log L: the SDE drift of the
+log-landscape argument, which sees only H, B and η; the Lyapunov exponent of the random
+linear map of discrete SGD (Gaussian inputs); and, for inputs on the sphere |x|² = d (the
+same H = I but bounded per-sample curvature η|x|² = ηd), its exact counterpart, whose zero is
+the per-sample linear instability ηd = 2.  The critical dimensions of the three criteria
+(Eq. 16, Lyapunov, mean-square) are also tabulated as η → 0 at fixed B/η ratios.
+"""
 
 from __future__ import annotations
 
@@ -9,33 +17,47 @@ from ..core.errors import InvalidInput, SGDDiverged
 from ..core.measured import Measured
 from ..core.validation import check_batch_size
 from ..dynamics.linreg_sgd import sgd_linreg
-from ..models.linreg import make_linear_regression
+from ..models.linreg import LinearRegression, make_linear_regression
 from ..stats.lines import fit_line
 from ..theory import (
     critical_dimension,
     lyapunov_critical_dimension,
     lyapunov_exponent,
+    lyapunov_exponent_sphere,
     mean_square_critical_dimension,
 )
 from ._registry import Outcome, experiment
 
 CRIT_PRESETS = {
-    "smoke": dict(N=10_000, B=1, eta=0.2, ds=[4, 8, 9, 10, 20], replicas=20, steps=600,
-                  record_every=10, B2=4, eta2=0.6, ds2=[6, 10, 14]),
+    "smoke": dict(N=10_000, B=1, eta=0.2, ds=[4, 8, 9, 10, 12, 20], replicas=20, steps=600,
+                  record_every=10, B2=4, eta2=0.6, ds2=[6, 10, 14], sphere_ds=[9, 12],
+                  limit_etas=[0.2, 0.05], limit_etas2=[0.6, 0.15]),
     "book": dict(N=10_000, B=1, eta=0.2, ds=[4, 7, 8, 9, 10, 11, 12, 16, 20], replicas=100,
-                 steps=1_500, record_every=10, B2=4, eta2=0.6, ds2=[6, 8, 10, 12, 14, 16]),
+                 steps=1_500, record_every=10, B2=4, eta2=0.6, ds2=[6, 8, 10, 12, 14, 16],
+                 sphere_ds=[8, 9, 10, 11, 12], limit_etas=[0.2, 0.1, 0.05, 0.02, 0.01],
+                 limit_etas2=[0.6, 0.3, 0.15, 0.06]),
     "paper": dict(N=10_000, B=1, eta=0.2, ds=[2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 16, 20, 24],
                   replicas=200, steps=3_000, record_every=10, B2=4, eta2=0.6,
-                  ds2=[6, 8, 9, 10, 11, 12, 14, 16]),
+                  ds2=[6, 8, 9, 10, 11, 12, 14, 16], sphere_ds=[8, 9, 10, 11, 12, 14],
+                  limit_etas=[0.2, 0.1, 0.05, 0.02, 0.01], limit_etas2=[0.6, 0.3, 0.15, 0.06]),
 }
+
+
+def _sphere(N: int, d: int, rng: np.random.Generator) -> LinearRegression:
+    """Inputs uniform on the sphere |x|² = d (E xxᵀ = I_d), targets y ~ N(0, 1)."""
+    prob = make_linear_regression(N, d, rng)
+    X = prob.X * np.sqrt(d) / np.linalg.norm(prob.X, axis=1, keepdims=True)
+    return LinearRegression(X, prob.y)
 
 
 @experiment("critical-dimension",
             description="Linear regression with d below and above n_c = 2(B/(eta h*)+1) (Eq. 16, R12)",
             presets=CRIT_PRESETS,
-    measured=('max_rate_below', 'min_rate_above', 'crossover_dimension'),
-    theory=('n_c', 'lyapunov_critical_dimension', 'mean_square_critical_dimension'),
-    tables=('critical', 'critical_dimensions'),
+    measured=('max_rate_below', 'min_rate_above', 'crossover_dimension',
+              'sphere_crossover_dimension'),
+    theory=('n_c', 'lyapunov_critical_dimension', 'mean_square_critical_dimension',
+            'sphere_critical_dimension'),
+    tables=('critical', 'critical_dimensions', 'criteria_limit'),
 )
 def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
     check_batch_size(p["B"], p["N"])
@@ -44,8 +66,11 @@ def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
                            f"{p['steps'] // p['record_every']} records; the growth rate needs >= 4")
     out = Outcome()
     rows = []
-    for B, eta, d in [(p["B"], p["eta"], d) for d in p["ds"]] + [(p["B2"], p["eta2"], d) for d in p["ds2"]]:
-        prob = make_linear_regression(p["N"], d, rng)
+    runs = ([("gaussian", p["B"], p["eta"], d) for d in p["ds"]]
+            + [("gaussian", p["B2"], p["eta2"], d) for d in p["ds2"]]
+            + [("sphere", 1, p["eta"], d) for d in p["sphere_ds"]])
+    for data, B, eta, d in runs:
+        prob = (make_linear_regression if data == "gaussian" else _sphere)(p["N"], d, rng)
         h_star = prob.h_star
         try:
             run = sgd_linreg(prob, eta=eta, B=B, steps=p["steps"],
@@ -70,17 +95,21 @@ def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
             rate_se = float(per.std(ddof=1) / np.sqrt(per.size))
         n_c = critical_dimension(B=B, eta=eta, h=h_star)
         # SDE prediction for the growth of log L at large L: (η h²/B)(d − n_c) per unit t = ηk;
-        # discrete SGD: 2λ per step from the Lyapunov exponent of the random linear map.
-        rows.append(dict(d=d, B=B, eta=eta, h_star=h_star, n_c=n_c,
+        # discrete SGD: 2λ per step from the Lyapunov exponent of the random linear map
+        # (for sphere inputs |x|² = d exactly, so the map does not depend on h*).
+        lyap = (lyapunov_exponent(eta=eta * h_star, B=B, d=d) if data == "gaussian"
+                else lyapunov_exponent_sphere(eta=eta, d=d))
+        rows.append(dict(data=data, d=d, B=B, eta=eta, h_star=h_star, n_c=n_c,
+                         max_eta_x2=float(eta * np.max(np.sum(prob.X**2, axis=1))),
                          final_median_log10_ratio=float(med[-1] / np.log(10)),
                          growth_rate=rate, growth_rate_stderr=rate_se,
                          growth_rate_sde=eta ** 2 * h_star**2 * (d - n_c) / B,
-                         growth_rate_lyapunov=2 * lyapunov_exponent(eta=eta * h_star, B=B, d=d),
+                         growth_rate_lyapunov=2 * lyap,
                          trapped=bool(rate < 1e-3)))
-        out.arrays[f"median_log_ratio_B{B}_d{d}"] = med
+        out.arrays[f"median_log_ratio_{data}_B{B}_d{d}"] = med
         out.arrays["steps"] = k
     out.tables["critical"] = rows
-    main = [r for r in rows if r["B"] == p["B"]]
+    main = [r for r in rows if r["B"] == p["B"] and r["data"] == "gaussian"]
     out.theory["n_c"] = float(np.mean([r["n_c"] for r in main]))  # with the measured h* of each d
     out.theory["lyapunov_critical_dimension"] = lyapunov_critical_dimension(eta=p["eta"], B=p["B"])
     out.theory["mean_square_critical_dimension"] = mean_square_critical_dimension(eta=p["eta"], B=p["B"])
@@ -92,14 +121,26 @@ def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
              lyapunov=out.theory["lyapunov_critical_dimension"],
              mean_square=out.theory["mean_square_critical_dimension"])] + [
         dict(B=B, eta=p["eta2"], n_c=nc, lyapunov=dl, mean_square=dm) for B, dl, dm, nc in ext]
-    # measured crossover: the smallest d (at B = p["B"]) whose median log L grows by more
+    # the three criteria as η → 0 at B and at B2 (the Lyapunov quadrature's Gauss–Laguerre
+    # weights overflow beyond d ≈ 300, so the B2 list stops at 2B2/η ≈ 130)
+    out.tables["criteria_limit"] = [
+        dict(B=B, eta=e, two_B_over_eta=2 * B / e, n_c=critical_dimension(eta=e, B=B, h=1.0),
+             lyapunov=lyapunov_critical_dimension(eta=e, B=B),
+             mean_square=mean_square_critical_dimension(eta=e, B=B))
+        for B, etas in ((p["B"], p["limit_etas"]), (p["B2"], p["limit_etas2"])) for e in etas]
+    for r in out.tables["criteria_limit"]:
+        r["relative_gap"] = (r["n_c"] - r["lyapunov"]) / r["two_B_over_eta"]
+
+    # measured crossover: the smallest d (of each set) whose median log L grows by more
     # than 3 standard errors of its rate
-    cross = float("nan")
-    for r in main:
-        if r["growth_rate"] > 3 * r["growth_rate_stderr"]:
-            cross = float(r["d"])
-            break
-    out.measured["crossover_dimension"] = Measured(cross)
+    def crossover(sel):
+        return float(next((r["d"] for r in sel if r["growth_rate"] > 3 * r["growth_rate_stderr"]),
+                          float("nan")))
+
+    out.measured["crossover_dimension"] = Measured(crossover(main))
+    out.measured["sphere_crossover_dimension"] = Measured(
+        crossover([r for r in rows if r["data"] == "sphere"]))
+    out.theory["sphere_critical_dimension"] = 2 / p["eta"]
     below = [r for r in main if r["d"] < r["n_c"]]
     above = [r for r in main if r["d"] > r["n_c"]]
     out.measured["max_rate_below"] = Measured(max((r["growth_rate"] for r in below), default=np.nan))

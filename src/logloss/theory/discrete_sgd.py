@@ -14,6 +14,15 @@ Two exact computations for the escape chapter (R9, R12):
   λ = ½ E log[(1 − ηS/B)² + η² S R/B²] with S ~ χ²_B and R ~ χ²_{d−1} independent,
   a two-dimensional quadrature (exact, all orders in η).  log L grows at 2λ per step.
 
+For inputs on the sphere |x|² = d (the same H = I, bounded per-sample curvature η|x|² = ηd),
+:func:`lyapunov_exponent_sphere` gives λ at B = 1; its zero is exactly d = 2/η, the per-sample
+instability, whatever the additive noise.
+
+For the 1-d recursion, :func:`kesten_exponent` gives the tail of its stationary law,
+P(|u| > r) ∝ r^(−α) with E|a|^α = 1 (Kesten 1973, Goldie 1991), hence the large-c asymptote of
+the first-passage time, t_p ∝ c^(α/2); when no kick expands (|a_μ| ≤ 1 for every sample)
+there is no root and the tail is lighter than any power.
+
 and the critical dimensions that follow: where λ crosses zero (typical, almost-sure
 growth) and where E|u|² starts to grow (mean-square linear stability, the criterion of
 Wu, Ma & E 2018).  Compare n_c = 2(B/(ηh*) + 1) of Eq. (16), the SDE's.
@@ -36,6 +45,9 @@ __all__ = [
     "lyapunov_critical_dimension",
     "mean_square_critical_dimension",
     "spectator_loss_ratio",
+    "lyapunov_exponent_sphere",
+    "kesten_exponent",
+    "kesten_exponent_gaussian",
 ]
 
 
@@ -220,3 +232,95 @@ def spectator_loss_ratio(*, eta: float, B: int, h: float, m: int, discrete: bool
     eh = eta * h
     den = B * (2 - eh * (1 + (m + 1) / B)) if discrete else 2 * B - eh * m
     return float(1 + eh * m / den) if den > 0 else float("inf")
+
+
+def lyapunov_exponent_sphere(*, eta: float, d: int) -> float:
+    """Lyapunov exponent λ of u ↦ (I − η x xᵀ) u, x uniform on the sphere |x|² = d (B = 1).
+
+    Parameters
+    ----------
+    eta : float
+        Learning rate η.
+    d : int
+        Dimension d (E x xᵀ = I_d, so h* = 1 as for Gaussian data).
+
+    Returns
+    -------
+    float
+        λ = ½ E log[1 − ηd(2 − ηd) t] with t = cos² of the angle between x and u,
+        t ~ Beta(1/2, (d − 1)/2).  Every factor is < 1 when ηd < 2 and > 1 when ηd > 2,
+        so λ < 0 below d = 2/η, λ > 0 above and λ = 0 at d = 2/η exactly: the per-sample
+        linear instability η|x|² > 2 is the whole criterion.
+
+    Notes
+    -----
+    |(I − ηxxᵀ)u|² = |u|²[1 − η(2 − η|x|²)(x·u)²/|u|²] and (x·u)² = d|u|² t.  The factor
+    vanishes at t = 1 when ηd = 1 (a logarithmic singularity, integrable).
+    """
+    _check(eta, 1, d)
+    if d == 1:
+        return float(math.log(abs(1 - eta)))
+    a = eta * d * (2 - eta * d)
+    # t = sin²φ with φ ∈ (0, π/2) removes the t^(−1/2) endpoint singularity of Beta(½, (d−1)/2)
+    lb = special.betaln(0.5, (d - 1) / 2)
+
+    def f(phi):
+        t = math.sin(phi) ** 2
+        v = 1 - a * t  # ≥ 0 since a = ηd(2 − ηd) ≤ 1; v = 0 only at one point
+        if v <= 0:
+            return 0.0
+        return 0.5 * math.log(v) * 2 * math.cos(phi) ** (d - 2) * math.exp(-lb)
+
+    return float(integrate.quad(f, 0, math.pi / 2, limit=400, epsabs=1e-13, epsrel=1e-11)[0])
+
+
+def _kesten_root(moment, what: str) -> float:
+    """The α > 0 with moment(α) = E|a|^α = 1, given E log|a| < 0 and P(|a| > 1) > 0."""
+    lo, hi = 1e-6, 1.0
+    if moment(lo) >= 1:
+        raise ValueError(f"{what}: E log|a| >= 0, the recursion has no stationary law")
+    while moment(hi) < 1:
+        lo, hi = hi, 2 * hi
+        if hi > 1e4:
+            return math.inf
+    return float(optimize.brentq(lambda x: math.log(moment(x)), lo, hi, xtol=1e-8))
+
+
+def kesten_exponent(a) -> float:
+    """Tail exponent α of u_{k+1} = a_μ u_k + b_μ, μ uniform over the N kicks: (1/N) Σ|a_μ|^α = 1.
+
+    Parameters
+    ----------
+    a : array_like
+        The multipliers a_μ = 1 − η x_μ² of the N samples (d = 1, B = 1).
+
+    Returns
+    -------
+    float
+        α > 0 (Kesten–Goldie: P(|u| > r) ∝ r^(−α), so t_p ∝ c^(α/2) as c → ∞), or ``inf``
+        when every |a_μ| ≤ 1 (no sample is multiplicatively expanding, η x_μ² ≤ 2): the tail
+        is then lighter than any power and the local slope of t_p grows without bound.
+    """
+    a = np.abs(np.asarray(a, dtype=float))
+    if a.size == 0 or not np.all(np.isfinite(a)):
+        raise ValueError("multipliers a must be a non-empty array of finite numbers")
+    if not np.any(a > 1):
+        return math.inf
+    top = a.max()
+    # (1/N) Σ (a/top)^α · top^α, computed in logs so large α does not overflow
+    return _kesten_root(lambda x: float(np.mean((a / top) ** x)) * top**x, "kesten_exponent")
+
+
+def kesten_exponent_gaussian(*, eta: float) -> float:
+    """:func:`kesten_exponent` for a_μ = 1 − ηx² with x ~ N(0, 1) (online SGD, d = B = 1)."""
+    check_learning_rate(eta)
+    pts = sorted({1 / math.sqrt(eta), math.sqrt(2 / eta)})
+
+    def moment(alpha):
+        f = lambda x: abs(1 - eta * x * x) ** alpha * math.exp(-x * x / 2)  # noqa: E731
+        edges = [0.0, *pts, pts[-1] + 40.0]
+        tot = sum(integrate.quad(f, lo, hi, limit=400, epsabs=1e-300, epsrel=1e-12)[0]
+                  for lo, hi in zip(edges[:-1], edges[1:]))
+        return 2 * tot / math.sqrt(2 * math.pi)
+
+    return _kesten_root(moment, "kesten_exponent_gaussian")

@@ -116,7 +116,7 @@ def escape_data(*, eta: float, B: int, h: float = 1.0, n: float = 1.0, c_max: fl
 
 
 _LAWS = (
-    ("power", "-", "power law, Eq. (15)"),
+    ("power", "-", "power law, paper Eq. (15)"),
     ("arrhenius_min", "--", "Arrhenius, $D$ at $\\theta^*$"),
     ("arrhenius_saddle", ":", "Arrhenius, $D$ at $\\theta^s$"),
 )

@@ -42,7 +42,7 @@ def plot(result: Result):
             ax.plot([r["c"] for r in rows], [r["slope"] for r in rows], ":", color=sgd_style.get(name, "k"),
                     lw=1.2, label=f"exact discrete MFPT, {name}")
     s15 = result.theory["slope"]
-    ax.axhline(s15, color=plotting.THEORY_COLOR, lw=1, ls=(0, (1, 1)), label="Eq. (15) asymptote")
+    ax.axhline(s15, color=plotting.THEORY_COLOR, lw=1, ls=(0, (1, 1)), label="paper Eq. (15) asymptote")
     ax.axvspan(result.params["c_lo"], result.params["c_hi"], color="0.9", zorder=-1)
     ax.set(xscale="log", xlabel="$c = L/L(\\theta^*)$", ylabel="local slope $d\\log t_p/d\\log c$",
            ylim=(0, 3 * s15), xlim=(0.98 * result.params["c_min"], 1.05 * result.params["c_max"]))
@@ -53,7 +53,7 @@ def plot(result: Result):
                             ("sde_exact", "-.", "SDE, exact Gaussian noise")):
         rows = [r for r in curves if r["case"] == ref and r["kind"] == kind]
         ax.plot([r["c"] for r in rows], [r["slope"] for r in rows], ls, color="k", lw=1, label=label)
-    ax.axhline(s15, color=plotting.THEORY_COLOR, lw=1, ls=(0, (1, 1)), label="Eq. (15) asymptote")
+    ax.axhline(s15, color=plotting.THEORY_COLOR, lw=1, ls=(0, (1, 1)), label="paper Eq. (15) asymptote")
     ax.axvspan(result.params["c_min"], result.params["c_max"], color="0.9", zorder=-1,
                label="range of the SGD thresholds")
     ax.set(xscale="log", xlabel="$c = L/L(\\theta^*)$", ylabel="local slope (SDE quadratures)",

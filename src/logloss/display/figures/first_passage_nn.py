@@ -37,8 +37,8 @@ def plot(result: Result):
             cw = np.array([r["c"] for r in fr])
             tw = np.array([r["t_p"] for r in fr])
             g = np.geomspace(cw.min(), cw.max(), 10)
-            for s, ls, name in ((f["slope_theory"], "--", "Eq. (15), n = PR"),
-                                (f["slope_theory_n9"], ":", "Eq. (15), n = 9")):
+            for s, ls, name in ((f["slope_theory"], "--", "paper Eq. (15), n = PR"),
+                                (f["slope_theory_n9"], ":", "paper Eq. (15), n = 9")):
                 a = np.exp(np.mean(np.log(tw)) - s * np.mean(np.log(cw)))
                 ax.plot(g, a * g**s, ls, color=f"C{i}", lw=1,
                         label=name if i == 0 else None)
