@@ -49,7 +49,7 @@ def plot(result: Result):
         ax.plot(n, [r["tau_chain"] for r in rr], "x", color=color, ms=6, zorder=5)
     # legend entries for the line styles (theory colour)
     for st, lab in (("-", "paper Eq. (15), $c^{-(n-1)/2}$"),
-                    (":", "Eq. (15) with discrete spectator noise"),
+                    (":", "paper Eq. (15) with discrete spectator noise"),
                     ("--", "adiabatic SDE, quadrature")):
         ax.plot([], [], st, color=plotting.THEORY_COLOR, lw=1.2, label=lab)
     ax.plot([], [], "x", color=plotting.THEORY_COLOR, label="adiabatic discrete chain")
