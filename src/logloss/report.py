@@ -211,7 +211,9 @@ def report_rows(book: Mapping[str, Mapping[str, Any]],
         run_book = book.get(claim.experiment) if claim.experiment else None
         run_paper = store.get(claim.experiment) if claim.experiment else None
         source = run_book or run_paper
-        if claim.target is None:
+        if claim.experiment is None:
+            target = "—"
+        elif claim.target is None:
             target = "no difference (0)" if claim.tolerance is None else f"|z| ≤ {claim.tolerance:g}"
         elif source is None:
             target = "—"
