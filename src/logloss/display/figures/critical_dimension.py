@@ -14,7 +14,7 @@ from . import draws
 
 @draws("critical-dimension")
 def plot(result: Result):
-    fig, axes = plotting.figure(ncols=2, width=10.0, height=3.6)
+    fig, axes = plotting.figure(ncols=2, width=5.2, height=3.9)
     ax = axes[0]
     k = result.arrays["steps"]
     B = result.params["B"]
@@ -24,7 +24,7 @@ def plot(result: Result):
         ax.plot(k, result.arrays[f"median_log_ratio_gaussian_B{B}_d{d}"] / np.log(10), color=shade,
                 label=f"d={d}")
     ax.set(xlabel="step $k$", ylabel="median $\\log_{10}[L(\\theta_k)/L(\\theta^*)]$")
-    ax.legend(title=f"B={B}, η={result.params['eta']}", ncol=3, fontsize=6)
+    ax.legend(title=f"B={B}, η={result.params['eta']}", ncol=3, fontsize=7)
     ax = axes[1]
     rows = result.tables["critical"]
     for j, (Bv, eta) in enumerate(sorted({(r["B"], r["eta"]) for r in rows if r["data"] == "gaussian"})):
@@ -47,5 +47,5 @@ def plot(result: Result):
                 color="C2", lw=1.2, label="2λ, Lyapunov (sphere)")
     ax.axhline(0, color="0.5", lw=0.6)
     ax.set(xlabel="dimension $d$", ylabel="growth of median $\\log L$ per step")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=7)
     return plotting.stamp(fig, result)
