@@ -27,10 +27,10 @@ import shutil
 from pathlib import Path
 
 from docutils import nodes
+from logloss_status import pages_marked, placeholder_directive
 from myst_nb.sphinx_ import NbMetadataCollector
 from sphinx.addnodes import pending_xref
 from sphinx.transforms.post_transforms import SphinxPostTransform
-from sphinx.util.docutils import SphinxDirective
 
 PLOTLY_MARKER = 'class="logloss-plotly'
 PLOTLY_STATIC = "vendor/plotly.min.js"
@@ -121,18 +121,6 @@ class TheoremsNode(nodes.General, nodes.Element):
     """Placeholder for the list of theorems, filled once every page has been read."""
 
 
-class TheoremsDirective(SphinxDirective):
-    def run(self):
-        NbMetadataCollector.set_doc_data(self.env, self.env.docname, THEOREMS_KEY, True)
-        return [TheoremsNode()]
-
-
-def _reread_theorem_lists(_app, env):
-    """Re-read the pages with a theorem list whenever any page changes."""
-    return [doc for doc, meta in NbMetadataCollector.get_doc_data(env).items()
-            if meta.get(THEOREMS_KEY)]
-
-
 class TheoremsTransform(SphinxPostTransform):
     default_priority = 8  # before reference resolution
 
@@ -207,7 +195,7 @@ def setup(app):
     app.connect("doctree-read", drop_widget_state, priority=900)
     app.connect("build-finished", copy_plotly)
     app.add_node(TheoremsNode)
-    app.add_directive("logloss-theorems", TheoremsDirective)
-    app.connect("env-updated", _reread_theorem_lists)
+    app.add_directive("logloss-theorems", placeholder_directive(TheoremsNode, THEOREMS_KEY))
+    app.connect("env-updated", pages_marked(THEOREMS_KEY))
     app.add_post_transform(TheoremsTransform)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

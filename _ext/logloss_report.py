@@ -14,11 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from docutils import nodes
-from logloss_status import _row, run_records
+from logloss_status import _row, pages_marked, placeholder_directive, run_records
 from myst_nb.sphinx_ import NbMetadataCollector
 from sphinx.addnodes import pending_xref
 from sphinx.transforms.post_transforms import SphinxPostTransform
-from sphinx.util.docutils import SphinxDirective
 
 from logloss.report import load_store, report_rows
 
@@ -27,17 +26,6 @@ KEY = "logloss_report_table"
 
 class ReportNode(nodes.General, nodes.Element):
     """Placeholder replaced by the report once every chapter has been executed."""
-
-
-class ReportDirective(SphinxDirective):
-    def run(self):
-        NbMetadataCollector.set_doc_data(self.env, self.env.docname, KEY, True)
-        return [ReportNode()]
-
-
-def _docs_with_report(_app, env):
-    data = NbMetadataCollector.get_doc_data(env)
-    return [doc for doc, meta in data.items() if meta.get(KEY)]
 
 
 def _run_cell(cell: dict) -> str:
@@ -116,7 +104,7 @@ class ReportPostTransform(SphinxPostTransform):
 
 def setup(app):
     app.add_node(ReportNode)
-    app.add_directive("logloss-report", ReportDirective)
-    app.connect("env-updated", _docs_with_report)
+    app.add_directive("logloss-report", placeholder_directive(ReportNode, KEY))
+    app.connect("env-updated", pages_marked(KEY))
     app.add_post_transform(ReportPostTransform)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -42,16 +42,27 @@ class StatusNode(nodes.General, nodes.Element):
     """Placeholder replaced by the status table once every chapter has been executed."""
 
 
-class StatusDirective(SphinxDirective):
-    def run(self):
-        NbMetadataCollector.set_doc_data(self.env, self.env.docname, KEY, True)
-        return [StatusNode()]
+def placeholder_directive(node_class: type, key: str) -> type:
+    """A directive that leaves a ``node_class`` placeholder and marks its page with ``key``
+    (a post-transform fills the placeholder once every chapter has been executed)."""
+
+    class PlaceholderDirective(SphinxDirective):
+        def run(self):
+            NbMetadataCollector.set_doc_data(self.env, self.env.docname, key, True)
+            return [node_class()]
+
+    return PlaceholderDirective
 
 
-def _docs_with_table(_app, env):
-    """Re-read the status page whenever the environment changes, so its table is current."""
-    data = NbMetadataCollector.get_doc_data(env)
-    return [doc for doc, meta in data.items() if meta.get(KEY)]
+def pages_marked(key: str):
+    """An ``env-updated`` handler that re-reads the pages marked with ``key`` whenever the
+    environment changes, so that what they report is current."""
+
+    def reread(_app, env):
+        data = NbMetadataCollector.get_doc_data(env)
+        return [doc for doc, meta in data.items() if meta.get(key)]
+
+    return reread
 
 
 def run_records(notebook: Path) -> list[dict]:
@@ -244,7 +255,7 @@ def setup(app):
     app.add_config_value("logloss_budgets", None, "env")
     app.add_config_value("logloss_total_budget", None, "env")
     app.add_node(StatusNode)
-    app.add_directive("logloss-status", StatusDirective)
-    app.connect("env-updated", _docs_with_table)
+    app.add_directive("logloss-status", placeholder_directive(StatusNode, KEY))
+    app.connect("env-updated", pages_marked(KEY))
     app.add_post_transform(StatusPostTransform)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
