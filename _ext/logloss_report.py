@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from docutils import nodes
-from logloss_status import _row, pages_marked, placeholder_directive, run_records
+from logloss_status import _row, new_table, pages_marked, placeholder_directive, run_records
 from myst_nb.sphinx_ import NbMetadataCollector
 from sphinx.addnodes import pending_xref
 from sphinx.transforms.post_transforms import SphinxPostTransform
@@ -66,18 +66,8 @@ class ReportPostTransform(SphinxPostTransform):
                 if "measured" in record:
                     book.setdefault(record["experiment"], record)
         rows = report_rows(book, load_store(Path(self.app.srcdir) / "results"))
-        headers = ("Result", "The paper", "This build", "Paper scale (results/)",
-                   "Independent check", "Verdict")
-        table = nodes.table(classes=["colwidths-auto", "logloss-report"])
-        tgroup = nodes.tgroup(cols=len(headers))
-        table += tgroup
-        for _ in headers:
-            tgroup += nodes.colspec(colwidth=1)
-        thead = nodes.thead()
-        tgroup += thead
-        thead += _row(*headers)
-        tbody = nodes.tbody()
-        tgroup += tbody
+        table, tbody = new_table(("Result", "The paper", "This build", "Paper scale (results/)",
+                                  "Independent check", "Verdict"), "logloss-report")
         disagreements = nodes.bullet_list()
         for row in rows:
             claim = row["claim"]

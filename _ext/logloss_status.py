@@ -182,6 +182,21 @@ def _verdict_cell(run_or_text) -> nodes.paragraph:
     return para
 
 
+def new_table(headers: tuple[str, ...], css_class: str) -> tuple[nodes.table, nodes.tbody]:
+    """A table with a header row of ``headers``, and its empty body to append rows to."""
+    table = nodes.table(classes=["colwidths-auto", css_class])
+    tgroup = nodes.tgroup(cols=len(headers))
+    table += tgroup
+    for _ in headers:
+        tgroup += nodes.colspec(colwidth=1)
+    thead = nodes.thead()
+    tgroup += thead
+    thead += _row(*headers)
+    tbody = nodes.tbody()
+    tgroup += tbody
+    return table, tbody
+
+
 class StatusPostTransform(SphinxPostTransform):
     default_priority = 8  # before reference resolution, so the document links resolve
 
@@ -195,18 +210,8 @@ class StatusPostTransform(SphinxPostTransform):
     def _content(self) -> list[nodes.Node]:
         budgets = {**DEFAULT_BUDGETS, **(self.config.logloss_budgets or {})}
         total_budget = float(self.config.logloss_total_budget or DEFAULT_TOTAL_BUDGET)
-        table = nodes.table(classes=["colwidths-auto", "logloss-status"])
-        headers = ("Chapter", "Scale", "Experiments", "Execution time", "Budget (book scale)",
-                   "Status")
-        tgroup = nodes.tgroup(cols=len(headers))
-        table += tgroup
-        for _ in headers:
-            tgroup += nodes.colspec(colwidth=1)
-        thead = nodes.thead()
-        tgroup += thead
-        thead += _row(*headers)
-        tbody = nodes.tbody()
-        tgroup += tbody
+        table, tbody = new_table(("Chapter", "Scale", "Experiments", "Execution time",
+                                  "Budget (book scale)", "Status"), "logloss-status")
         runs: list[ChapterRun] = []
         cpus: set[int] = set()
         devices: set[str] = set()
