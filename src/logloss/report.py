@@ -15,13 +15,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .core.errors import CorruptFile
 
-__all__ = ["Claim", "CLAIMS", "Z_AGREE", "verdict", "report_rows", "load_store", "experiments_of"]
+__all__ = ["Claim", "CLAIMS", "Z_AGREE", "verdict", "report_rows", "load_store"]
 
 #: A value agrees with its target within this many standard errors.
 Z_AGREE = 3.0
@@ -253,7 +253,3 @@ def load_store(root: str | Path = "results") -> dict[str, dict[str, Any]]:
         out[name] = summary
     return out
 
-
-def experiments_of(claims: Iterable[Claim] = CLAIMS) -> list[str]:
-    """The experiments the report reads, in claim order, each once."""
-    return list(dict.fromkeys(c.experiment for c in claims if c.experiment))
