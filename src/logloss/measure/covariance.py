@@ -104,12 +104,15 @@ def sample_minibatch_noise(G: np.ndarray, B: int, draws: int, rng: np.random.Gen
     N = G.shape[0]
     check_batch_size(B, N)
     draws = check_positive_int(draws, "number of Monte-Carlo draws")
-    # B distinct indices per draw (independent uniform subsets), as a selection matrix
-    # S with S[i, μ] = 1/B, so that ∇L_B = S @ G without materialising (draws, B, P).
-    idx = uniform_subsets(rng, (draws,), N, B)
+    return G.mean(axis=0) - _minibatch_means(rng, draws, N, B) @ G
+
+
+def _minibatch_means(rng: np.random.Generator, draws: int, N: int, B: int) -> np.ndarray:
+    """B distinct indices per draw (independent uniform subsets) as a selection matrix S,
+    S[i, μ] = 1/B, so that ∇L_B = S @ G without materialising (draws, B, P)."""
     S = np.zeros((draws, N))
-    np.put_along_axis(S, idx, 1.0 / B, axis=1)
-    return G.mean(axis=0) - S @ G
+    np.put_along_axis(S, uniform_subsets(rng, (draws,), N, B), 1.0 / B, axis=1)
+    return S
 
 
 def noise_second_moments(
@@ -158,8 +161,7 @@ def noise_second_moments(
     stats = []
     for start in progress(range(0, draws, chunk), desc=f"minibatches B={B}"):
         n = min(chunk, draws - start)
-        S = np.zeros((n, N))
-        np.put_along_axis(S, uniform_subsets(rng, (n,), N, B), 1.0 / B, axis=1)
+        S = _minibatch_means(rng, n, N, B)
         sq = np.einsum("dn,dn->d", S @ K, S) if K is not None else ((S @ Gc) ** 2).sum(axis=1)
         stats.append(np.column_stack([sq, (S @ proj) ** 2]))
     values = np.concatenate(stats)
