@@ -46,6 +46,26 @@ def test_step_for_step_agreement_with_autograd_loop(data, steps):
             torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("hidden", [3, 16, 21])
+def test_sparse_cpu_kernel_matches_autograd_at_any_width_and_thread_count(data, hidden, at_one_thread):
+    """The CPU kernel (nonzero inputs only, W₁ᵀ in 16-lane blocks) at widths below, at and
+    above one block, on MNIST inputs with a few exact zeros set in the minibatch rows."""
+    x, y = data
+    x = x.clone()
+    x[:, 300:310] = 0.0
+    R, B, eta, steps = 3, 7, 0.05, 12
+    idx = draw_minibatches(np.random.default_rng(hidden), steps, R, x.shape[0], B)
+    run = sgd_mlp(replicate(_net(hidden=hidden), R), x, y, eta=eta, B=B, steps=steps,
+                  indices=idx, chunk=5)
+    for r in range(R):
+        ref = naive_sgd_mlp(_net(hidden=hidden), x, y, eta=eta, indices=idx[:, r])
+        for got, want in zip(run.params.model(r).parameters(), ref.parameters()):
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    one = at_one_thread(lambda: sgd_mlp(replicate(_net(hidden=hidden), R), x, y, eta=eta, B=B,
+                                        steps=steps, indices=idx, chunk=5))
+    assert torch.equal(one.params.W1, run.params.W1)
+
+
 def test_first_passage_matches_brute_force(data):
     """Tracked loss (Gram-matrix updates) against the full loss evaluated from scratch."""
     x, y = data

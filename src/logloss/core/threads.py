@@ -1,12 +1,13 @@
-"""One context manager for torch's intra-op thread count."""
+"""Context managers for torch's intra-op and numba's parallel thread counts."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 
+import numba
 import torch
 
-__all__ = ["torch_threads"]
+__all__ = ["numba_threads", "torch_threads"]
 
 
 @contextmanager
@@ -24,3 +25,15 @@ def torch_threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+@contextmanager
+def numba_threads(n: int | None):
+    """Run a block with ``numba.set_num_threads(n)`` (``None``: leave it), then restore."""
+    old = numba.get_num_threads()
+    if n is not None:
+        numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)

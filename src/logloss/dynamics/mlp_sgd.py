@@ -16,8 +16,15 @@ which costs R·N·B·h, D/B = 78 times less.  A is recomputed exactly after ever
 so that rounding cannot accumulate.  This monitored mode is one numba kernel
 (:func:`_monitored_chunk`, CPU) that runs each replica's steps of a chunk on one thread,
 so that the replica's Aᵀ (h × N) stays in its core's cache from step to step; on a GPU
-the same steps run batched in torch (:func:`_monitored_steps_torch`).  The unmonitored
-mode is batched torch on any device.
+the same steps run batched in torch (:func:`_monitored_steps_torch`).
+
+The unmonitored mode on the CPU is a numba kernel too (:func:`_sparse_chunk`).  It uses
+the zeros of the inputs: an MNIST image has about 150 nonzero pixels of 784, so a step
+that touches only the rows of W₁ᵀ at the minibatch's nonzero pixels, in the forward pass
+a_b = Σ_i x_bi W₁ᵀ[i] and in the update W₁ᵀ[i] −= η x_bi δ_b, costs about a fifth of the
+dense products (it is exact: the skipped terms are zero times a weight).  Each replica
+keeps W₁ᵀ (D × h, h padded to a multiple of 16 lanes) in its core's cache for the whole
+chunk.  On a GPU the unmonitored steps are batched torch (:func:`_plain_chunk`).
 """
 
 from __future__ import annotations
@@ -27,11 +34,14 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import torch
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 from torch import nn
 
 from ..core.errors import SGDDiverged
 from ..core.sampling import uniform_subsets
-from ..core.threads import torch_threads
+from ..core.threads import numba_threads, torch_threads
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 
 __all__ = [
@@ -223,6 +233,146 @@ def _monitored_chunk(W1, b1, w2, b2, At, X, y, K, idx, eta, k0, thresholds, fp, 
                 break
 
 
+_LANES = 16  # one AVX-512 register of float32: the width of a row block of W₁ᵀ
+
+
+@intrinsic
+def _register_block(typingctx, dtype):
+    """A (4 × 16) scratch array on the stack, for four accumulators of 16 lanes.
+
+    A stack array that is indexed only by loop counters of fixed range is promoted to
+    registers by LLVM, which a heap array (that might alias W₁) is not; without it the
+    forward pass runs 3 times slower (measured).
+    """
+    dt = dtype.dtype
+
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once(builder, context.get_value_type(dt), size=4 * _LANES)
+
+    return types.CPointer(dt)(dtype), codegen
+
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
+def _sparse_replica_steps(WT, b1, w2, b2, indptr, cols, vals, y, idx, eta, a, delta, res):
+    """The SGD steps ``idx`` (steps × B) of one replica, in place, on sparse inputs.
+
+    WT is the replica's W₁ᵀ (D × hp, hp a multiple of 16, zero beyond h); the inputs are
+    CSR rows (``indptr``, ``cols``, ``vals``).  Per step: a_b = b₁ + Σ_i x_bi WT[i]
+    over the nonzero pixels i of x_b (four accumulators of 16 lanes, in registers),
+    r_b = (f_b − y_b)/B, δ_b = w₂ ⊙ r_b ⊙ [a_b > 0] with the w₂ before the step, then
+    w₂ −= η Σ_b r_b relu(a_b), b₁ −= η Σ_b δ_b, b₂ −= η Σ_b r_b and WT[i] −= η x_bi δ_b.
+    ``a``, ``delta`` (B × hp) and ``res`` (B) are scratch.  b2 has shape (1,).
+    """
+    n_steps, B = idx.shape
+    h = b1.shape[0]
+    hp = WT.shape[1]
+    acc = numba.carray(_register_block(WT.dtype), (4, _LANES))
+    zero = b2[0] * 0
+    for s in range(n_steps):
+        for b in range(B):
+            mu = idx[s, b]
+            q0, q1 = indptr[mu], indptr[mu + 1]
+            for k in range(hp // _LANES):
+                o = k * _LANES
+                for j in range(_LANES):
+                    acc[0, j] = zero
+                    acc[1, j] = zero
+                    acc[2, j] = zero
+                    acc[3, j] = zero
+                q = q0
+                while q + 4 <= q1:
+                    v0, v1, v2, v3 = vals[q], vals[q + 1], vals[q + 2], vals[q + 3]
+                    c0, c1, c2, c3 = cols[q], cols[q + 1], cols[q + 2], cols[q + 3]
+                    for j in range(_LANES):
+                        acc[0, j] += v0 * WT[c0, o + j]
+                        acc[1, j] += v1 * WT[c1, o + j]
+                        acc[2, j] += v2 * WT[c2, o + j]
+                        acc[3, j] += v3 * WT[c3, o + j]
+                    q += 4
+                while q < q1:
+                    v0, c0 = vals[q], cols[q]
+                    for j in range(_LANES):
+                        acc[0, j] += v0 * WT[c0, o + j]
+                    q += 1
+                for j in range(_LANES):
+                    a[b, o + j] = (acc[0, j] + acc[1, j]) + (acc[2, j] + acc[3, j])
+            fb = b2[0]
+            for j in range(h):
+                a[b, j] += b1[j]
+                fb += w2[j] * max(a[b, j], zero)
+            res[b] = (fb - y[mu]) / B
+        gb2 = zero
+        for b in range(B):
+            gb2 += res[b]
+        for j in range(h):
+            gw = zero
+            gb = zero
+            for b in range(B):
+                gw += res[b] * max(a[b, j], zero)
+                d = w2[j] * res[b] if a[b, j] > 0 else zero
+                delta[b, j] = eta * d
+                gb += d
+            w2[j] -= eta * gw
+            b1[j] -= eta * gb
+        b2[0] -= eta * gb2
+        # The update, last sample first: its rows of WT are still in L1 from the forward
+        # pass (25 % faster than first sample first, measured).
+        for bb in range(B):
+            b = B - 1 - bb
+            mu = idx[s, b]
+            db = delta[b]
+            for q in range(indptr[mu], indptr[mu + 1]):
+                v, c = vals[q], cols[q]
+                for j in range(hp):
+                    WT[c, j] -= v * db[j]
+
+
+@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+def _sparse_chunk(WT, b1, w2, b2, indptr, cols, vals, y, idx, eta):
+    """The steps ``idx`` (steps × R × B) of every replica, each replica on one thread
+    (:func:`_sparse_replica_steps`), in place on WT (R × D × hp), b1, w2 and b2."""
+    n_steps, R, B = idx.shape
+    hp = WT.shape[2]
+    for r in numba.prange(R):
+        a = np.zeros((B, hp), WT.dtype)
+        delta = np.zeros((B, hp), WT.dtype)
+        res = np.empty(B, WT.dtype)
+        _sparse_replica_steps(WT[r], b1[r], w2[r], b2[r:r + 1], indptr, cols, vals, y,
+                              idx[:, r], eta, a, delta, res)
+
+
+@numba.njit(cache=True)
+def _csr(x):
+    """The rows of x (N × D) in compressed sparse row form: ``(indptr, cols, vals)``."""
+    N, D = x.shape
+    indptr = np.zeros(N + 1, dtype=np.int64)
+    for n in range(N):
+        indptr[n + 1] = indptr[n] + np.count_nonzero(x[n])
+    cols = np.empty(indptr[N], dtype=np.int32)
+    vals = np.empty(indptr[N], dtype=x.dtype)
+    for n in range(N):
+        q = indptr[n]
+        for i in range(D):
+            if x[n, i] != 0:
+                cols[q] = i
+                vals[q] = x[n, i]
+                q += 1
+    return indptr, cols, vals
+
+
+def _padded_transpose(W1: np.ndarray) -> np.ndarray:
+    """W₁ᵀ of every replica, (R, D, hp) with hp = h rounded up to 16, zero-padded, with
+    each row on a 64-byte boundary."""
+    R, h, D = W1.shape
+    hp = -(-h // _LANES) * _LANES
+    n = R * D * hp
+    buf = np.zeros(n + 64 // W1.itemsize, dtype=W1.dtype)
+    off = (-buf.ctypes.data % 64) // W1.itemsize
+    WT = buf[off:off + n].reshape(R, D, hp)
+    WT[:, :, :h] = W1.transpose(0, 2, 1)
+    return WT
+
+
 @dataclass
 class MLPRun:
     """Outcome of :func:`sgd_mlp`.
@@ -309,19 +459,20 @@ def sgd_mlp(
     chunk : int
         Steps of minibatch indices drawn at once.
     threads : int or None
-        torch intra-op threads for the SGD step (``None``: torch's setting).  The step is
-        a few small ``bmm`` calls; on idle cores all threads are fastest, but when other
-        processes share the cores one thread does not stall at thread barriers.  The loss
-        tracking (the whole step when monitored) runs on all numba threads.
+        Threads for the unmonitored steps (``None``: all of numba's or torch's): numba
+        threads over replicas on the CPU, torch intra-op threads otherwise.  On idle
+        cores all threads are fastest, but when other processes share the cores one
+        thread does not stall at thread barriers.  The monitored steps run on all numba
+        threads.
     """
     with torch_threads(threads):
         return _sgd_mlp(params, x, y, eta=eta, B=B, steps=steps, rng=rng, indices=indices,
                         thresholds=thresholds, stop_when_all_crossed=stop_when_all_crossed,
-                        gram=gram, resync_every=resync_every, chunk=chunk)
+                        gram=gram, resync_every=resync_every, chunk=chunk, threads=threads)
 
 
 def _sgd_mlp(params, x, y, *, eta, B, steps, rng, indices, thresholds, stop_when_all_crossed,
-             gram, resync_every, chunk) -> MLPRun:
+             gram, resync_every, chunk, threads) -> MLPRun:
     eta = check_learning_rate(eta)
     N = int(x.shape[0])
     B = check_batch_size(B, N)
@@ -346,6 +497,11 @@ def _sgd_mlp(params, x, y, *, eta, B, steps, rng, indices, thresholds, stop_when
         At = _pre_activations(p.W1, xT)
         fp_live = np.full((R, thr.size), -1, dtype=np.int64)
         last_loss = None  # the tracked L(θ_k) of the alive replicas at the last step run
+    sparse = not monitor and _on_cpu(x)
+    if sparse:
+        WT = _padded_transpose(p.W1.numpy())
+        csr = _csr(x.numpy())
+        eta_t = WT.dtype.type(eta)
     for start in range(0, steps, chunk):
         n = min(chunk, steps - start)
         if indices is not None:
@@ -353,6 +509,11 @@ def _sgd_mlp(params, x, y, *, eta, B, steps, rng, indices, thresholds, stop_when
         else:
             idx_np = draw_minibatches(rng, n, len(alive), N, B)
         idx_np = np.ascontiguousarray(idx_np, dtype=np.int64)
+        if sparse:
+            with numba_threads(threads):
+                _sparse_chunk(WT, p.b1.numpy(), p.w2.numpy(), p.b2.numpy(), *csr, y.numpy(),
+                              idx_np, eta_t)
+            continue
         if not monitor:
             _plain_chunk(p, x, y, torch.from_numpy(idx_np).to(dev), eta, B)
             continue
@@ -387,6 +548,8 @@ def _sgd_mlp(params, x, y, *, eta, B, steps, rng, indices, thresholds, stop_when
             break
         if (start + n) // resync_every > start // resync_every:
             At = _pre_activations(p.W1, xT)
+    if sparse:
+        p.W1.copy_(torch.from_numpy(WT[:, :, :p.W1.shape[1]]).transpose(1, 2))
     if len(alive):
         if monitor:
             fp[alive] = fp_live
