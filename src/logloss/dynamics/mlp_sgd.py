@@ -237,7 +237,7 @@ _LANES = 16  # one AVX-512 register of float32: the width of a row block of W₁
 
 
 @intrinsic
-def _register_block(typingctx, dtype):
+def _register_block(typingctx, dtype):  # noqa: ARG001 (numba passes the typing context)
     """A (4 × 16) scratch array on the stack, for four accumulators of 16 lanes.
 
     A stack array that is indexed only by loop counters of fixed range is promoted to
@@ -246,7 +246,7 @@ def _register_block(typingctx, dtype):
     """
     dt = dtype.dtype
 
-    def codegen(context, builder, signature, args):
+    def codegen(context, builder, signature, args):  # noqa: ARG001 (no arguments are read)
         return cgutils.alloca_once(builder, context.get_value_type(dt), size=4 * _LANES)
 
     return types.CPointer(dt)(dtype), codegen
