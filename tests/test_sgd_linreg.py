@@ -142,3 +142,27 @@ def test_first_passage_of_all_thresholds_in_one_pass_matches_one_at_a_time(prob3
     together = sgd_linreg(prob3, thresholds=thr, **kw).first_passage
     for j, t in enumerate(thr):
         np.testing.assert_array_equal(together[:, j], sgd_linreg(prob3, thresholds=[t], **kw).first_passage[:, 0])
+
+
+@pytest.mark.parametrize("online,B", [(False, 2), (True, 1), (True, 3)])
+def test_tracked_loss_matches_the_recorded_trajectory(prob3, online, B):
+    """The kernel tracks L through v = Sᵀ(θ − θ*) updated step by step (resynchronised
+    every 1024 steps); its first passages must be those of L(θ_k) computed afresh from
+    the recorded θ_k, online (H = I) and offline."""
+    steps, eta = 20_000, 0.2
+    L_star = 0.5 if online else prob3.L_star
+    thr = L_star * np.append(np.geomspace(1.02, 6, 30), 1e6)
+    run = sgd_linreg(prob3, eta=eta, B=B, steps=steps, replicas=3, seed=5, thresholds=thr,
+                     record_every=1, online=online)
+    u = run.samples - (0.0 if online else prob3.theta_star)
+    H = np.eye(prob3.d) if online else prob3.hessian
+    L = L_star + 0.5 * np.einsum("kri,ij,krj->kr", u, H, u)
+    for r in range(3):
+        for j, t in enumerate(thr):
+            hit = np.flatnonzero(L[:, r] >= t)
+            assert run.first_passage[r, j] == (hit[0] + 1 if hit.size else -1)
+    # the tracked loss itself, at the step before each crossing, to rounding
+    k = run.first_passage
+    ok = k >= 2
+    np.testing.assert_allclose(run.pre_loss[ok], L[k[ok] - 2, np.nonzero(ok)[0]], rtol=1e-11)
+    assert (k[:, :-1] > 1024).any(), "a crossing after a resync is tested"

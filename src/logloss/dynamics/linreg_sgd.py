@@ -120,23 +120,47 @@ def _replica_d1(r, x, y, theta_star, h, L_star, c, B, steps, theta0, s0, s1, rec
     return th
 
 
+_RESYNC = 1024  # steps between exact recomputations of v = Sᵀ(θ − θ*)
+
+
 @numba.njit(cache=True, inline="always")
-def _replica(r, X, y, theta_star, H, L_star, c, B, steps, theta, s0, s1, record_every,
+def _sqrt_h_coords(theta, theta_star, S, v):
+    """v = Sᵀ(θ − θ*) in place (d² multiply-adds)."""
+    d = theta.shape[0]
+    for j in range(d):
+        acc = 0.0
+        for i in range(d):
+            acc += S[i, j] * (theta[i] - theta_star[i])
+        v[j] = acc
+
+
+@numba.njit(cache=True, inline="always")
+def _replica(r, X, y, theta_star, S, Z, L_star, c, B, steps, theta, s0, s1, record_every,
              thresholds, stop_early, samples, first_passage, diverged, online, pre_loss):
-    """Replica r from θ_0 = ``theta`` (updated in place), any d."""
+    """Replica r from θ_0 = ``theta`` (updated in place), any d.
+
+    The loss L* + ½uᵀHu (u = θ − θ*) is tracked as L* + ½|v|² with v = Sᵀu, H = SSᵀ:
+    a step changes v by −(η/B) Σ_b Z[μ_b] r_b with Z = XS, which costs B·d instead of
+    the d² of uᵀHu; v is recomputed from θ every ``_RESYNC`` steps so that rounding
+    cannot accumulate.  θ itself is updated exactly as before.
+    """
     N = X.shape[0]
     d = theta.shape[0]
     n_thr = thresholds.shape[0]
     perm = np.arange(N if B > 1 and not online else 0)
     grad = np.empty(d)
-    u = np.empty(d)
+    gz = np.empty(d)
+    v = np.empty(d)
     xs = np.empty(d + 1)  # x, then y, of an online sample
     nxt = 0
     L_prev = L_star
+    if n_thr > 0:
+        _sqrt_h_coords(theta, theta_star, S, v)
     # thresholds already met at k = 0 still need a step k >= 1 to be recorded
     for k in range(1, steps + 1):
         for i in range(d):
             grad[i] = 0.0
+            gz[i] = 0.0
         for b in range(B):
             if online:  # a fresh sample x ~ N(0, I_d), y ~ N(0, 1) from this replica's stream
                 for i in range(d + 1):
@@ -151,6 +175,13 @@ def _replica(r, X, y, theta_star, H, L_star, c, B, steps, theta, s0, s1, record_
                 res += xs[i] * theta[i]
             for i in range(d):
                 grad[i] += xs[i] * res
+            if nxt < n_thr:
+                if online:  # H = I, S = I: Z[μ] is x itself
+                    for i in range(d):
+                        gz[i] += xs[i] * res
+                else:
+                    for i in range(d):
+                        gz[i] += Z[mu, i] * res
         finite = True
         for i in range(d):
             theta[i] -= c * grad[i]
@@ -160,14 +191,14 @@ def _replica(r, X, y, theta_star, H, L_star, c, B, steps, theta, s0, s1, record_
             diverged[r] = k
             break
         if nxt < n_thr:
-            for i in range(d):
-                u[i] = theta[i] - theta_star[i]
+            if k % _RESYNC == 0:
+                _sqrt_h_coords(theta, theta_star, S, v)
+            else:
+                for i in range(d):
+                    v[i] -= c * gz[i]
             q = 0.0
             for i in range(d):
-                hu = 0.0
-                for j in range(d):
-                    hu += H[i, j] * u[j]
-                q += u[i] * hu
+                q += v[i] * v[i]
             L = L_star + 0.5 * q
             nxt = _crossings(L, L_prev, k, r, nxt, thresholds, first_passage, pre_loss)
             L_prev = L
@@ -180,7 +211,7 @@ def _replica(r, X, y, theta_star, H, L_star, c, B, steps, theta, s0, s1, record_
 
 
 @numba.njit(cache=True, parallel=True)
-def _sgd_kernel(X, y, theta_star, H, L_star, eta, B, steps, theta0, states, record_every,
+def _sgd_kernel(X, y, theta_star, H, S, Z, L_star, eta, B, steps, theta0, states, record_every,
                 thresholds, stop_early, samples, first_passage, theta_final, diverged,
                 online, pre_loss):
     R, d = theta0.shape
@@ -194,7 +225,7 @@ def _sgd_kernel(X, y, theta_star, H, L_star, eta, B, steps, theta0, states, reco
                 first_passage, diverged, online, pre_loss)
         else:
             theta = theta0[r].copy()
-            _replica(r, X, y, theta_star, H, L_star, c, B, steps, theta, states[r, 0],
+            _replica(r, X, y, theta_star, S, Z, L_star, c, B, steps, theta, states[r, 0],
                      states[r, 1], record_every, thresholds, stop_early, samples,
                      first_passage, diverged, online, pre_loss)
             theta_final[r] = theta
@@ -261,6 +292,11 @@ def sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int, rep
     L_star = float(problem.L_star)
     if online:
         theta_star, H, L_star = np.zeros(d), np.eye(d), 0.5
+    # H = SSᵀ with the symmetric square root S (H is positive semi-definite), and Z = XS:
+    # the kernel tracks the loss through v = Sᵀ(θ − θ*) (see _replica)
+    lam, V = np.linalg.eigh(H)
+    S = np.ascontiguousarray((V * np.sqrt(np.clip(lam, 0.0, None))) @ V.T)
+    Z = np.ascontiguousarray(X @ S) if not online and d > 1 else np.empty((0, d))
     if theta0 is None:
         th0 = np.broadcast_to(theta_star, (replicas, d))
     else:
@@ -294,7 +330,7 @@ def sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int, rep
         fp, tf, dv = first_passage[lo:hi].copy(), theta_final[lo:hi].copy(), diverged[lo:hi].copy()
         pl = pre_loss[lo:hi].copy()
         smp = np.ascontiguousarray(samples[:, lo:hi])
-        _sgd_kernel(X, y, theta_star, H, L_star, eta, B, steps,
+        _sgd_kernel(X, y, theta_star, H, S, Z, L_star, eta, B, steps,
                     np.ascontiguousarray(th0[lo:hi]), states[lo:hi].copy(), record_every, thr,
                     bool(stop_when_all_crossed), smp, fp, tf, dv, bool(online), pl)
         samples[:, lo:hi], first_passage[lo:hi], theta_final[lo:hi], diverged[lo:hi] = smp, fp, tf, dv
