@@ -5,7 +5,8 @@ drawn without replacement at every step and independently per replica:
 
     θ_{k+1} = θ_k − η (1/B) Σ_{μ∈B_k} x_μ (x_μᵀθ_k − y_μ).
 
-The loss is evaluated cheaply as L(θ) = L* + ½ uᵀHu with u = θ − θ*.  The kernel is
+The loss is L(θ) = L* + ½ uᵀHu with u = θ − θ*; at d > 1 it is tracked as L* + ½|v|² with
+v = Sᵀu (H = SSᵀ), which a step changes by −(η/B) Σ_b (XS)[μ_b] r_b.  The kernel is
 compiled with numba (``cache=True``) and parallel over replicas (``prange``).  This is
 the one code path shared by the stationary-distribution chapter (R7) and the
 first-passage chapter (R9).
