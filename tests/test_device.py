@@ -73,12 +73,12 @@ def test_the_gpu_sgd_step_matches_the_sparse_cpu_kernel(monkeypatch):
     dense Gaussian inputs (the sparse kernel's worst case: no zeros to skip)."""
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(200, 12, generator=g), torch.randn(200, generator=g)
+    idx = mlp_sgd.draw_minibatches(np.random.default_rng(3), 300, 4, 200, 8)
     runs = {}
     for path in (True, False):
         monkeypatch.setattr(mlp_sgd, "_on_cpu", lambda _x, path=path: path)
         p = mlp_sgd.replicate(mlp([12, 5, 1], seed=2), 4)
-        runs[path] = mlp_sgd.sgd_mlp(p, x, y, eta=0.05, B=8, steps=300,
-                                     rng=np.random.default_rng(3), chunk=64)
+        runs[path] = mlp_sgd.sgd_mlp(p, x, y, eta=0.05, B=8, steps=300, indices=idx, chunk=64)
     for field in ("W1", "b1", "w2", "b2"):
         np.testing.assert_allclose(getattr(runs[False].params, field).numpy(),
                                    getattr(runs[True].params, field).numpy(), atol=1e-5)

@@ -6,6 +6,7 @@ import torch
 
 from logloss.data import mnist_even_odd
 from logloss.dynamics.mlp_sgd import draw_minibatches, replica_losses, replicate, sgd_mlp
+from logloss.dynamics.rng import minibatch_indices
 from logloss.models.nets import mlp
 from logloss.reference import naive_sgd_mlp
 
@@ -63,6 +64,22 @@ def test_sparse_cpu_kernel_matches_autograd_at_any_width_and_thread_count(data, 
             torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
     one = at_one_thread(lambda: sgd_mlp(replicate(_net(hidden=hidden), R), x, y, eta=eta, B=B,
                                         steps=steps, indices=idx, chunk=5))
+    assert torch.equal(one.params.W1, run.params.W1)
+
+
+@pytest.mark.parametrize("B", [1, 10])
+def test_sparse_cpu_kernel_draws_each_replicas_own_stream(data, B, at_one_thread):
+    """Drawing inline, replica r uses the indices of stream r of the seed taken from rng
+    (``minibatch_indices``), across chunks, at any thread count."""
+    x, y = data
+    R, steps = 3, 40
+    kw = dict(eta=0.05, B=B, steps=steps, chunk=16)
+    run = sgd_mlp(replicate(_net(), R), x, y, rng=np.random.default_rng(9), **kw)
+    seed = int(np.random.default_rng(9).integers(2**63))
+    idx = np.stack([minibatch_indices(seed, r, x.shape[0], B, steps) for r in range(R)], axis=1)
+    ref = sgd_mlp(replicate(_net(), R), x, y, indices=idx, **kw)
+    assert torch.equal(run.params.W1, ref.params.W1) and torch.equal(run.params.b2, ref.params.b2)
+    one = at_one_thread(lambda: sgd_mlp(replicate(_net(), R), x, y, rng=np.random.default_rng(9), **kw))
     assert torch.equal(one.params.W1, run.params.W1)
 
 

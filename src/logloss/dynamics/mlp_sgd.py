@@ -43,6 +43,7 @@ from ..core.errors import SGDDiverged
 from ..core.sampling import uniform_subsets
 from ..core.threads import numba_threads, torch_threads
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
+from .rng import replica_states, subset_index
 
 __all__ = [
     "MLPReplicas",
@@ -328,17 +329,29 @@ def _sparse_replica_steps(WT, b1, w2, b2, indptr, cols, vals, y, idx, eta, a, de
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
-def _sparse_chunk(WT, b1, w2, b2, indptr, cols, vals, y, idx, eta):
-    """The steps ``idx`` (steps × R × B) of every replica, each replica on one thread
-    (:func:`_sparse_replica_steps`), in place on WT (R × D × hp), b1, w2 and b2."""
-    n_steps, R, B = idx.shape
+def _sparse_chunk(WT, b1, w2, b2, indptr, cols, vals, y, n_steps, B, idx, states, perms, eta):
+    """``n_steps`` steps of every replica, each replica on one thread
+    (:func:`_sparse_replica_steps`), in place on WT (R × D × hp), b1, w2 and b2; the
+    minibatches are ``idx`` (n_steps × R × B) or, when it has no rows, drawn from each
+    replica's ``states[r]`` and ``perms[r]``."""
+    R = WT.shape[0]
     hp = WT.shape[2]
+    N = indptr.shape[0] - 1
     for r in numba.prange(R):
         a = np.zeros((B, hp), WT.dtype)
         delta = np.zeros((B, hp), WT.dtype)
         res = np.empty(B, WT.dtype)
-        _sparse_replica_steps(WT[r], b1[r], w2[r], b2[r:r + 1], indptr, cols, vals, y,
-                              idx[:, r], eta, a, delta, res)
+        if idx.shape[0] == 0:
+            idx_r = np.empty((n_steps, B), np.int64)
+            s0, s1 = states[r, 0], states[r, 1]
+            for s in range(n_steps):
+                for b in range(B):
+                    idx_r[s, b], s0, s1 = subset_index(perms[r], b, B, N, s0, s1)
+            states[r, 0], states[r, 1] = s0, s1
+        else:
+            idx_r = np.ascontiguousarray(idx[:, r])
+        _sparse_replica_steps(WT[r], b1[r], w2[r], b2[r:r + 1], indptr, cols, vals, y, idx_r, eta,
+                              a, delta, res)
 
 
 @numba.njit(cache=True)
@@ -444,7 +457,11 @@ def sgd_mlp(
     steps : int
         Step budget per replica.
     rng : numpy.random.Generator
-        Source of the minibatches (ignored when ``indices`` is given).
+        Source of the minibatches (ignored when ``indices`` is given).  The unmonitored
+        CPU kernel takes one seed from it and draws the minibatches inline, replica r
+        from stream r of :func:`logloss.dynamics.rng.replica_states` (the indices of
+        :func:`logloss.dynamics.rng.minibatch_indices`); the other paths draw them with
+        :func:`draw_minibatches`.  Both are independent uniform B-subsets (Eq. 8).
     indices : ndarray of int, shape (steps, R, B), optional
         An explicit minibatch sequence (for testing against a reference loop).
     thresholds : array_like, optional
@@ -502,18 +519,25 @@ def _sgd_mlp(params, x, y, *, eta, B, steps, rng, indices, thresholds, stop_when
         WT = _padded_transpose(p.W1.numpy())
         csr = _csr(x.numpy())
         eta_t = WT.dtype.type(eta)
+        if indices is None:  # the kernel draws: one stream per replica, seeded from rng
+            states = replica_states(int(rng.integers(2**63)), R)
+            perms = np.tile(np.arange(N), (R, 1)) if B > 1 else np.empty((R, 0), np.int64)
+        else:
+            states, perms = np.zeros((R, 2), np.uint64), np.empty((R, 0), np.int64)
     for start in range(0, steps, chunk):
         n = min(chunk, steps - start)
+        if sparse:
+            idx_np = (np.ascontiguousarray(indices[start:start + n], dtype=np.int64)
+                      if indices is not None else np.empty((0, R, B), np.int64))
+            with numba_threads(threads):
+                _sparse_chunk(WT, p.b1.numpy(), p.w2.numpy(), p.b2.numpy(), *csr, y.numpy(),
+                              n, B, idx_np, states, perms, eta_t)
+            continue
         if indices is not None:
             idx_np = indices[start:start + n][:, alive]
         else:
             idx_np = draw_minibatches(rng, n, len(alive), N, B)
         idx_np = np.ascontiguousarray(idx_np, dtype=np.int64)
-        if sparse:
-            with numba_threads(threads):
-                _sparse_chunk(WT, p.b1.numpy(), p.w2.numpy(), p.b2.numpy(), *csr, y.numpy(),
-                              idx_np, eta_t)
-            continue
         if not monitor:
             _plain_chunk(p, x, y, torch.from_numpy(idx_np).to(dev), eta, B)
             continue
