@@ -146,11 +146,12 @@ def _bench_setup(N: int = 10_000):
 
 @benchmark("sgd-mlp-784-10-1")
 def _bench_mlp(quick: bool) -> BenchResult:
-    """100 replicas of the 784-10-1 net, B = 10: batched kernel against per-replica autograd.
+    """100 replicas of the 784-10-1 net, B = 10: the CPU kernel against per-replica autograd.
 
-    The kernel is timed with one torch thread and with torch's default (all cores); the
-    faster is reported (one thread wins when other processes share the cores).  The
-    naive loop runs with one thread, its fastest setting for such small matrices.
+    The kernel (numba on the CPU: nonzero inputs only, minibatches drawn inline) is timed
+    with one thread and with all; the faster is reported (one thread wins when other
+    processes share the cores).  The naive loop runs with one torch thread, its fastest
+    setting for such small matrices.
     """
     R, B, eta = 100, 10, 0.01
     x, y, net = _bench_setup()
@@ -171,7 +172,7 @@ def _bench_mlp(quick: bool) -> BenchResult:
         naive = n_naive / (time.perf_counter() - t0)
     detail = ", ".join(f"{k} thr {v:.3g}/s" for k, v in rates.items())
     return BenchResult("sgd-mlp-784-10-1", "replica-steps/s", rates[best], naive,
-                       f"R={R} B={B} N={x.shape[0]}, kernel torch threads={best} ({detail}); "
+                       f"R={R} B={B} N={x.shape[0]}, kernel threads={best} ({detail}); "
                        "naive: per-replica torch.nn loop with autograd, 1 thread")
 
 
