@@ -30,17 +30,18 @@ from ..data import mnist_even_odd
 from ..dynamics.mlp_sgd import replica_losses, replicate, sgd_mlp
 from ..dynamics.pretrain import pretrain
 from ..measure.subspace import flat_params, gauss_newton_quadratic, subspace_fractions
-from ..stats.first_passage import exponential_mle
-from ..stats.lines import fit_power_law
+from ..stats.first_passage import exponential_mle, fit_slope
 from ..stats.survival import kaplan_meier, weibull_shape
 from ..theory import escape_exponent
 from ._registry import Outcome, RunContext, experiment
 from ._shared import PAPER, check_thresholds, pretrained_spectrum
 
 NN_PRESETS = {
+    # smoke: 32 replicas and ≥ 10 crossings per fitted threshold, as in the book, so that a
+    # bootstrap resample of the replicas almost never leaves a fitted threshold uncrossed
     "smoke": dict(n=10_000, pre_steps=2_000, pre_seeds=[0], nets=[0], B=10, betas=[15.0, 25.0],
-                  replicas=8, burn=500, steps=300, c_min=1.02, c_max=1.6, n_c=16, k=10,
-                  transient_beta=6.0, transient_steps=150, min_crossings=4, min_t=10.0, n_sub=9),
+                  replicas=32, burn=500, steps=300, c_min=1.02, c_max=1.6, n_c=16, k=10,
+                  transient_beta=6.0, transient_steps=150, min_crossings=10, min_t=10.0, n_sub=9),
     "book": dict(n=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2], nets=[0, 1], B=10,
                  betas=[15.0, 25.0], replicas=32, burn=4_000, steps=2_500, c_min=1.02,
                  c_max=1.6, n_c=24, k=30, transient_beta=6.0, transient_steps=300,
@@ -134,7 +135,8 @@ def _km_rows(c, fp, steps_run, rows, tag, **extra):
 @experiment("first-passage-nn",
             description="Escape of the pretrained 784-10-1 MLP from the B=10 quasi-stationary state (Fig. 3c, R10)",
             presets=NN_PRESETS,
-    measured=('slope', 'slope_difference_per_beta', 'n_fit', 'weibull_k_escape',
+    measured=('slope', 'slope_difference_per_beta', 'n_fit', 'n_fit_minus_participation_ratio',
+              'weibull_k_escape',
               'weibull_k_transient', 'displacement_fraction', 'curvature_fraction',
               'lambda_max', 'participation_ratio', 'pretrained_loss', 'censored'),
     theory=('slope', 'slope_difference_per_beta', 'displacement_fraction_isotropic'),
@@ -172,9 +174,9 @@ def run_nn(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
         hs = np.asarray(spec["eigenvalues"], dtype=float)
         for beta in p["betas"]:
             eta = p["B"] / (beta * h_star)
+            seed = int(rng.integers(2**31))
             res = _run(net, data, K, eta=eta, B=p["B"], burn=p["burn"], steps=p["steps"],
-                       replicas=p["replicas"], thresholds=c * L_star, seed=int(rng.integers(2**31)),
-                       device=ctx.device)
+                       replicas=p["replicas"], thresholds=c * L_star, seed=seed, device=ctx.device)
             fp, steps_run = res["first_passage"], res["steps_run"]
             rows = _threshold_stats(c, fp, steps_run, min_crossings=p["min_crossings"],
                                     min_t=p["min_t"])
@@ -194,17 +196,18 @@ def run_nn(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
             disp_all.append(disp)
             curv_all.append(curv)
             win = _window(rows)
+            slope = slope_se = float("nan")
             if win is not None:
-                # weighted least squares of log t̂ on log c, σ(log t̂) = 1/√crossings
-                # (thresholds share replicas; their positively correlated errors mostly
-                # shift the level, so treating them as independent does not shrink the
-                # slope's error)
-                sel = [rows[i] for i in win]
-                fit = fit_power_law([r["c"] for r in sel], [r["t_p"] for r in sel],
-                                    sigma_log=[r["crossings"] ** -0.5 for r in sel])
-                slope, slope_se = fit.slope, fit.slope_stderr
-            else:
-                slope = slope_se = float("nan")
+                # least squares of log t̂ (exponential MLE) on log c over the window, with
+                # the standard error from a bootstrap of the replicas: the thresholds share
+                # replicas, and an error that treats them as independent came out half the
+                # seed-to-seed spread of the slope (measured over four seeds)
+                try:
+                    fit = fit_slope(c, fp, steps_run, window=(c[win[0]], c[win[-1]]),
+                                    rng=np.random.default_rng([seed, 1]), method="exponential")
+                    slope, slope_se = fit.slope, fit.slope_stderr
+                except InvalidInput:  # a resample left a window threshold uncrossed
+                    pass
             theory = escape_exponent(B=p["B"], eta=eta, h=h_star, n=n_pr)
             L0 = res["L0"] / L_star
             runs.append(dict(run=run_id, net=net_index, beta=beta, eta=eta,
@@ -267,13 +270,18 @@ def run_nn(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     else:
         out.measured["slope_difference_per_beta"] = Measured(float("nan"))
     out.theory["slope_difference_per_beta"] = 1.0
+    # n implied by each run's slope, and its difference from the participation ratio of
+    # that run's own net, both weighted over runs by 1/s.e.²
+    pr_of = {n["net"]: n["participation_ratio"] for n in nets}
     ok = [f for f in fits if np.isfinite(f["n_fit"])]
-    if ok:
-        w = 1 / np.array([f["n_fit_stderr"] for f in ok]) ** 2
-        nf = np.array([f["n_fit"] for f in ok])
-        out.measured["n_fit"] = Measured(float((w * nf).sum() / w.sum()), float(w.sum() ** -0.5))
-    else:
-        out.measured["n_fit"] = Measured(float("nan"))
+    for key, value in (("n_fit", lambda f: f["n_fit"]),
+                       ("n_fit_minus_participation_ratio", lambda f: f["n_fit"] - pr_of[f["net"]])):
+        if ok:
+            w = 1 / np.array([f["n_fit_stderr"] for f in ok]) ** 2
+            v = np.array([value(f) for f in ok])
+            out.measured[key] = Measured(float((w * v).sum() / w.sum()), float(w.sum() ** -0.5))
+        else:
+            out.measured[key] = Measured(float("nan"))
     fitted = [r for r in fp_rows if r["fitted"]]
     kk = np.array([r["weibull_k"] for r in fitted])
     out.measured["weibull_k_escape"] = (Measured(float(kk.mean()), float(kk.std(ddof=1) / np.sqrt(len(kk))))
