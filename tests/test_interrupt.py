@@ -24,7 +24,7 @@ def test_replica_groups_give_bitwise_the_results_of_one_kernel_call(monkeypatch)
     kernel = linreg_sgd._sgd_kernel
 
     def spy(*args):
-        calls.append(args[8].shape[0])
+        calls.append(args[10].shape[0])  # theta0, one row per replica of the call
         return kernel(*args)
 
     monkeypatch.setattr(linreg_sgd, "_sgd_kernel", spy)
