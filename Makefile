@@ -19,9 +19,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-# A book build has been seen, rarely, to stall with the kernel and nbclient both idle (the
-# kernel had finished its cell; see the cell timeout in _config.yml, which ends the stall).
-# If a build fails, one retry follows. A chapter whose check really fails fails both attempts.
+# A book build has been seen, rarely, to stall for exactly the cell timeout with the kernel
+# and nbclient both idle: a lost wake-up of zmq's edge-triggered socket, after which the
+# build went on normally. _ext/logloss_executor.py makes the executor poll in 1-s slices,
+# so such a miss costs a second. If a build fails, one retry follows. A chapter whose check
+# really fails fails both attempts.
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --all -W --keep-going || \
 	  { echo "book: the build failed; retrying once (see the Makefile)"; \
