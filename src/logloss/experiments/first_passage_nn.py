@@ -206,8 +206,8 @@ def run_nn(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
                     fit = fit_slope(c, fp, steps_run, window=(c[win[0]], c[win[-1]]),
                                     rng=np.random.default_rng([seed, 1]), method="exponential")
                     slope, slope_se = fit.slope, fit.slope_stderr
-                except InvalidInput:  # a resample left a window threshold uncrossed
-                    pass
+                except InvalidInput as err:  # a resample left a window threshold uncrossed
+                    out.notes.append(f"net {net_index}, beta {beta:g}: no slope fitted ({err})")
             theory = escape_exponent(B=p["B"], eta=eta, h=h_star, n=n_pr)
             L0 = res["L0"] / L_star
             runs.append(dict(run=run_id, net=net_index, beta=beta, eta=eta,
