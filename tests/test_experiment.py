@@ -59,3 +59,12 @@ def test_summary_is_complete_json_and_reproducible(capsys):
 def test_bad_batch_size_is_a_one_line_value_error():
     with pytest.raises(ValueError, match=r"B=50 exceeds the number of samples N=40"):
         run_experiment("minibatch-covariance", "smoke", batch_sizes=[1, 50], verbose=False)
+
+
+def test_stationary_without_a_trusted_moment_error_says_so():
+    """At d > 1 the Kesten–Goldie index is not known in closed form, so no grid point's
+    moment z-score is trusted: the key is nan, with a note, not a missing-key error."""
+    res = run_experiment("stationary", "smoke", d=2, eta=[0.1], B=[1], samples=200,
+                         replicas=10, N=1000, verbose=False)
+    assert np.isnan(res.summary()["measured"]["max_abs_z_moment"]["value"] or np.nan)
+    assert any("max_abs_z_moment is nan" in n for n in res.summary()["notes"])
