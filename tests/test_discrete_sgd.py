@@ -41,6 +41,36 @@ def test_discrete_mfpt_grid_converges():
     assert abs(T1 - T2) < 0.01 * T2
 
 
+def test_absorption_time_is_exact_for_a_birth_death_chain_with_an_astronomical_mfpt():
+    """States 0…M−1, up with p, down with r (reflecting at 0), exit above M − 1: from 0,
+    T = Σ_k Σ_{j≤k} (1/p)(r/p)^{k−j}, here about 10³⁹ steps, a sum of positive terms."""
+    from logloss.theory.discrete_sgd import _absorption_time
+
+    M, p, r = 40, 0.05, 0.5
+    P = np.zeros((M, M))
+    for i in range(M):
+        if i + 1 < M:
+            P[i, i + 1] = p
+        P[i, max(i - 1, 0)] += r
+        P[i, i] += 1 - p - r
+    leak = np.zeros(M)
+    leak[-1] = p
+    exact = sum((1 / p) * (r / p) ** (k - j) for k in range(M) for j in range(k + 1))
+    assert exact > 1e38
+    assert _absorption_time(P, leak)[0] == pytest.approx(exact, rel=1e-10)
+
+
+def test_discrete_mfpt_keeps_growing_where_escapes_are_astronomically_rare():
+    """With 10⁴ Gaussian kicks at η = 0.1 no kick expands (every |a_μ| ≤ 1), so T(c)
+    grows faster than any power; it must stay positive and increasing up to c = 10."""
+    rng = np.random.default_rng(1)
+    x, e = rng.standard_normal(10_000), rng.standard_normal(10_000)
+    T = [theory.discrete_mfpt_1d(1 - 0.1 * x**2, 0.1 * x * e, u_c=np.sqrt(c - 1), points=201)
+         for c in (2, 3, 5, 10)]
+    assert np.all(np.isfinite(T)) and T[0] > 1e4
+    assert np.all(np.diff(np.log(T)) > 1), T
+
+
 @pytest.mark.parametrize("B,d", [(1, 1), (1, 9), (1, 16), (3, 12)])
 def test_lyapunov_exponent_matches_a_simulated_product_of_sgd_maps(B, d):
     eta = 0.2
@@ -59,6 +89,19 @@ def test_lyapunov_exponent_matches_a_simulated_product_of_sgd_maps(B, d):
         u /= n[:, None]
     rate = logs / k
     assert abs(rate.mean() - lam) < 4 * rate.std(ddof=1) / np.sqrt(R), (rate.mean(), lam)
+
+
+@pytest.mark.parametrize("B,d", [(1, 400), (4, 2000)])
+def test_lyapunov_exponent_at_large_d_matches_monte_carlo_of_its_one_step_law(B, d):
+    """Beyond d ≈ 300, where Γ((d − 1)/2) overflows: λ = ½ E log[(1 − ηS/B)² + η²SR/B²]
+    with S ~ χ²_B, R ~ χ²_{d−1}, sampled directly."""
+    eta = 0.1
+    rng = np.random.default_rng(3)
+    S, R = rng.chisquare(B, 200_000), rng.chisquare(d - 1, 200_000)
+    f = 0.5 * np.log((1 - eta * S / B) ** 2 + eta**2 * S * R / B**2)
+    lam = theory.lyapunov_exponent(eta=eta, B=B, d=d)
+    assert np.isfinite(lam)
+    assert abs(f.mean() - lam) < 4 * f.std(ddof=1) / np.sqrt(f.size), (f.mean(), lam)
 
 
 def test_critical_dimensions_at_eta_02():

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import integrate, optimize, special
+from scipy import integrate, linalg, optimize, special
 
 from ..core.validation import check_learning_rate
 
@@ -84,6 +84,7 @@ def discrete_mfpt_1d(a, b, *, u_c: float, u0: float = 0.0, points: int = 801) ->
     grid = -u_c + (np.arange(M) + 0.5) * du
     N = a.size
     P = np.zeros((M, M))
+    leak = np.zeros(M)  # probability of leaving (−u_c, u_c) in one step, from each cell
     step = max(1, 4_000_000 // N)
     for s in range(0, M, step):
         z = a[None, :] * grid[s:s + step, None] + b[None, :]  # (m, N)
@@ -92,15 +93,41 @@ def discrete_mfpt_1d(a, b, *, u_c: float, u0: float = 0.0, points: int = 801) ->
         lo = np.minimum(np.floor(pos).astype(np.int64), M - 2)
         w = pos - lo
         rows = np.broadcast_to(np.arange(s, s + z.shape[0])[:, None], z.shape)
-        sel = inside
-        r, l_, ww = rows[sel], lo[sel], w[sel]
+        r, l_, ww = rows[inside], lo[inside], w[inside]
         np.add.at(P, (r, l_), (1.0 - ww) / N)
         np.add.at(P, (r, l_ + 1), ww / N)
-    T = np.linalg.solve(np.eye(M) - P, np.ones(M))
+        leak[s:s + z.shape[0]] = (~inside).sum(axis=1) / N
+    T = _absorption_time(P, leak)
     pos = np.clip((u0 - grid[0]) / du, 0.0, M - 1.0)
     lo = min(int(np.floor(pos)), M - 2)
     w = pos - lo
     return float((1 - w) * T[lo] + w * T[lo + 1])
+
+
+def _absorption_time(P: np.ndarray, leak: np.ndarray) -> np.ndarray:
+    """T solving (I − P) T = 1 for a substochastic P whose rows lose ``leak`` (= 1 − Σ_j P_ij).
+
+    Gaussian elimination in the form of Grassmann, Taksar & Heyman (1985): I − P is an
+    M-matrix, and if each pivot is formed as its row's leak plus the magnitudes of its
+    off-diagonal entries, instead of as 1 − P_ii, every operation adds nonnegative
+    numbers.  T is then accurate to rounding relative to itself, however large it is.
+    ``np.linalg.solve`` forms 1 − P_ii, which cancels: it lost every digit once T passed
+    about 10¹² steps (T came out negative), the regime of rare escapes at large c.
+    """
+    A = P.copy()  # A[i, j] = |(I − P)_ij| off the diagonal; the diagonal is never read
+    q = np.asarray(leak, dtype=float).copy()  # row sums of the remaining system
+    b = np.ones(len(A))
+    pivot = np.empty(len(A))
+    for k in range(len(A)):
+        pivot[k] = q[k] + A[k, k + 1:].sum()
+        f = A[k + 1:, k] / pivot[k]
+        A[k + 1:, k + 1:] += np.outer(f, A[k, k + 1:])
+        q[k + 1:] += f * q[k]
+        b[k + 1:] += f * b[k]
+    T = np.empty(len(A))
+    for k in range(len(A) - 1, -1, -1):
+        T[k] = (b[k] + A[k, k + 1:] @ T[k + 1:]) / pivot[k]
+    return T
 
 
 def _check(eta, B, d):
@@ -161,10 +188,13 @@ def lyapunov_exponent(*, eta: float, B: int, d: float) -> float:
 
     if kR <= 0:
         return float(s_integral(0.0))
-    # R ~ Gamma(kR, scale 2) = 2t with t ~ Gamma(kR): generalised Gauss–Laguerre in t
-    t, w = special.roots_genlaguerre(96, kR - 1)
-    w = w / math.gamma(kR) if kR < 150 else w / np.exp(special.gammaln(kR))
-    return float(sum(wi * s_integral(2 * ti) for ti, wi in zip(t, w)))
+    # R ~ Gamma(kR, scale 2) = 2t with t ~ Gamma(kR): generalised Gauss–Laguerre in t,
+    # with nodes and weights from the Jacobi matrix (Golub–Welsch).  Its weights come out
+    # divided by Γ(kR) (a probability rule), which scipy's roots_genlaguerre cannot give
+    # beyond d ≈ 300, where Γ(kR) and its unnormalised weights overflow.
+    k = np.arange(96)
+    t, V = linalg.eigh_tridiagonal(2 * k + kR, np.sqrt(k[1:] * (k[1:] + kR - 1)))
+    return float(sum(wi * s_integral(2 * ti) for ti, wi in zip(t, V[0] ** 2)))
 
 
 def lyapunov_critical_dimension(*, eta: float, B: int) -> float:
