@@ -65,7 +65,7 @@ def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
         raise InvalidInput(f"steps={p['steps']} with record_every={p['record_every']} gives "
                            f"{p['steps'] // p['record_every']} records; the growth rate needs >= 4")
     out = Outcome()
-    rows = []
+    rows, curves = [], []
     runs = ([("gaussian", p["B"], p["eta"], d) for d in p["ds"]]
             + [("gaussian", p["B2"], p["eta2"], d) for d in p["ds2"]]
             + [("sphere", 1, p["eta"], d) for d in p["sphere_ds"]])
@@ -106,9 +106,10 @@ def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
                          growth_rate_sde=eta ** 2 * h_star**2 * (d - n_c) / B,
                          growth_rate_lyapunov=2 * lyap,
                          trapped=bool(rate < 1e-3)))
-        out.arrays[f"median_log_ratio_{data}_B{B}_d{d}"] = med
+        curves.append(med)
         out.arrays["steps"] = k
     out.tables["critical"] = rows
+    out.arrays["median_log_ratio"] = np.stack(curves)  # row i: the run of table row i
     main = [r for r in rows if r["B"] == p["B"] and r["data"] == "gaussian"]
     out.theory["n_c"] = float(np.mean([r["n_c"] for r in main]))  # with the measured h* of each d
     out.theory["lyapunov_critical_dimension"] = lyapunov_critical_dimension(eta=p["eta"], B=p["B"])

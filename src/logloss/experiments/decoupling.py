@@ -92,7 +92,7 @@ def run(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     stages = sorted(int(e) for e in p["stages"])
     k, thr = int(p["top_k"]), float(p["mass_threshold"])
     out = Outcome(device=ctx.device)  # training and Gram matrices; spectra on the CPU
-    rows, spread = [], []
+    rows, spread, spectra = [], [], []
     for s_i in range(int(p["seeds"])):
         seed = int(rng.integers(2**31))
         net = mlp(p["widths"], seed=seed).to(ctx.device)
@@ -142,9 +142,11 @@ def run(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
                              n_tiny_decoupled=int(np.sum(spec.decoupled < 1e-6 * spec.decoupled[0])),
                              lambda1_exact=float(spec.exact[0]),
                              lambda1_decoupled=float(spec.decoupled[0])))
-            out.arrays[f"exact_{int(e)}"] = spec.exact
-            out.arrays[f"decoupled_{int(e)}"] = spec.decoupled
+            spectra.append((spec.exact, spec.decoupled))
     out.tables["stages"] = rows
+    # row i of each array is the stage of row i of table "stages"
+    out.arrays["spectrum_exact"] = np.stack([ex for ex, _ in spectra])
+    out.arrays["spectrum_decoupled"] = np.stack([dc for _, dc in spectra])
     out.tables["seed_spread"] = spread
     out.measured["max_abs_z_top1"] = Measured(float(max(abs(r["z_top1"]) for r in rows)))
     out.measured["max_abs_z_trace"] = Measured(float(max(abs(r["z_trace"]) for r in rows)))

@@ -58,7 +58,7 @@ def _case(p: dict, c: np.ndarray, N: int, d: int, rng: np.random.Generator) -> d
                         exact_noise=exact)
         x, y = np.log(c[fit.used]), np.log(T[fit.used])
         sde[name] = fit_line(x, y).slope
-        arrays[f"sde_{name}_d{d}_N{N}"] = T
+        arrays[f"sde_{name}"] = T
     cens = int(sum(e.censored for e, u in zip(fit.estimates, fit.used) if u))
     slope = dict(d=d, N=N, h_star=h_star, slope=fit.slope, slope_stderr=fit.slope_stderr,
                  slope_theory=theory, slope_sde_paper=sde["paper"],
@@ -85,7 +85,7 @@ def run_linreg(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     check_thresholds(p)
     out = Outcome()
     c = np.geomspace(p["c_min"], p["c_max"], p["n_c"])
-    rows, fits = [], []
+    rows, fits, curves = [], [], []
     cases = [(p["N"], d) for d in p["ds"]]
     if p["N_large"]:
         cases.append((p["N_large"], p["d_large"]))
@@ -95,8 +95,10 @@ def run_linreg(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
         case = ctx.store.unit(f"case{i}-N{N}-d{d}", partial(_case, p, c, N, d, case_rng))
         rows += case["rows"]
         fits.append(case["slope"])
-        out.arrays.update(case["arrays"])
+        curves.append(case["arrays"])
     out.arrays["c"] = c
+    for kind in ("sde_paper", "sde_exact"):  # row i: the case of row i of table "slopes"
+        out.arrays[kind] = np.stack([a[kind] for a in curves])
     out.tables["first_passage"] = rows
     out.tables["slopes"] = fits
     main = fits[0]

@@ -20,9 +20,10 @@ def plot(result: Result):
     B = result.params["B"]
     ds = result.params["ds"]
     shades = mpl.colormaps["viridis"](np.linspace(0, 0.9, len(ds)))  # one colour per d, in order
+    main = {r["d"]: curve for r, curve in zip(result.tables["critical"], result.arrays["median_log_ratio"])
+            if r["data"] == "gaussian" and r["B"] == B}
     for shade, d in zip(shades, ds):
-        ax.plot(k, result.arrays[f"median_log_ratio_gaussian_B{B}_d{d}"] / np.log(10), color=shade,
-                label=f"d={d}")
+        ax.plot(k, main[d] / np.log(10), color=shade, label=f"d={d}")
     ax.set(xlabel="step $k$", ylabel="median $\\log_{10}[L(\\theta_k)/L(\\theta^*)]$")
     ax.legend(title=f"B={B}, η={result.params['eta']}", ncol=3, fontsize=7)
     ax = axes[1]

@@ -12,10 +12,10 @@ from . import draws
 @draws("decoupling")
 def plot(result: Result):
     """Histograms of log10 eigenvalues, exact against decoupled, one panel per stage."""
-    stages = result.params["stages"]
+    stages = [r["epoch"] for r in result.tables["stages"]]
     fig, axes = plotting.figure(ncols=len(stages), width=3.0)
-    for ax, e in zip(axes, stages):
-        ex, dc = result.arrays[f"exact_{e}"], result.arrays[f"decoupled_{e}"]
+    for ax, e, ex, dc in zip(axes, stages, result.arrays["spectrum_exact"],
+                             result.arrays["spectrum_decoupled"]):
         floor = 1e-14 * dc[0]
         lex, ldc = np.log10(np.maximum(ex, floor)), np.log10(np.maximum(dc, floor))
         bins = np.linspace(min(lex.min(), ldc.min()), max(lex.max(), ldc.max()) + 1e-9, 40)
