@@ -104,6 +104,7 @@ def test_pretraining_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
+        time.sleep(0.4)  # the interrupted run's two blocks take at least 0.8 s
         return real(*a, **k)
 
     monkeypatch.setattr(pretrain_mod, "sgd_mlp", dies_on_the_third_block)
@@ -122,3 +123,4 @@ def test_pretraining_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
         np.testing.assert_array_equal(getattr(resumed["params"], f).numpy(),
                                       getattr(whole["params"], f).numpy())
     assert partial.keys() == []  # the checkpoint is gone once the result is cached
+    assert resumed["seconds"] >= 0.8  # the time of both runs, not only the last block

@@ -67,8 +67,9 @@ def pretrain(*, hidden: int = 10, n: int = 10_000, eta: float = 0.01, B: int = 1
     dict
         ``params`` (:class:`MLPReplicas`, one replica per seed), ``loss`` (float64 array
         (len(seeds),), final L), ``curve_steps`` and ``curve`` (shape (n_log, seeds)), and
-        ``seconds``, the wall time the pretraining took when it was computed (a cached
-        entry keeps the time of its first computation).
+        ``seconds``, the wall time the pretraining took when it was computed, summed over
+        the runs that an interrupted pretraining was resumed in (a cached entry keeps the
+        time of its first computation).
     """
     key = dict(hidden=hidden, n=n, eta=eta, B=B, steps=steps, seeds=list(seeds), log_every=log_every,
                device=str(device))
@@ -84,22 +85,25 @@ def pretrain(*, hidden: int = 10, n: int = 10_000, eta: float = 0.01, B: int = 1
             params = stack([mlp([784, hidden, 1], seed=int(s)) for s in seeds]).to(device)
             rng = np.random.default_rng(list(seeds))
             marks, curve = [0], [replica_losses(params, x, y).cpu().numpy()]
+            before = 0.0  # seconds spent in earlier, interrupted runs
         else:  # resume from the last checkpoint
             params = MLPReplicas(*(ck["params"][f] for f in _FIELDS)).to(device)
             rng = np.random.default_rng()
             rng.bit_generator.state = json.loads(ck["rng"])
             marks, curve = list(ck["curve_steps"]), list(ck["curve"])
+            before = float(ck["seconds"])
         for _ in progress(range(int(marks[-1]), steps, log_every), desc="pretraining"):
             k = min(log_every, steps - int(marks[-1]))
             sgd_mlp(params, x, y, eta=eta, B=B, steps=k, rng=rng, threads=1)
             marks.append(int(marks[-1]) + k)
             curve.append(replica_losses(params, x, y).cpu().numpy())
             store.put(unit, {"params": _plain(params), "rng": json.dumps(rng.bit_generator.state),
-                             "curve_steps": np.array(marks), "curve": np.array(curve)})
+                             "curve_steps": np.array(marks), "curve": np.array(curve),
+                             "seconds": before + time.perf_counter() - start})
         # plain tensors and arrays only: cache entries are loaded with weights_only=True
         return {"params": _plain(params), "loss": curve[-1],
                 "curve_steps": np.array(marks), "curve": np.array(curve),
-                "seconds": time.perf_counter() - start}
+                "seconds": before + time.perf_counter() - start}
 
     out = dict(cached("pretrain-mlp", key, make))
     UnitStore(cache_dir() / "partial").discard(unit)
