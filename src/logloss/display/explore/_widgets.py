@@ -17,10 +17,11 @@ from .. import plotting
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["MEASURED_COLOR", "HIGHLIGHT_COLOR", "corner_label", "time_update", "explorer"]
+__all__ = ["MEASURED_COLOR", "HIGHLIGHT_COLOR", "SECOND_COLOR", "corner_label", "time_update", "explorer"]
 
-MEASURED_COLOR = "#1f5fa8"
-HIGHLIGHT_COLOR = "#d1495b"
+MEASURED_COLOR = plotting.OKABE_ITO[0]  # blue, as measured points in the book's figures
+HIGHLIGHT_COLOR = plotting.OKABE_ITO[1]  # vermilion: the reader's chosen setting
+SECOND_COLOR = plotting.OKABE_ITO[2]  # bluish green: a second measured series
 
 
 def corner_label(fig: Figure, text: str) -> Figure:

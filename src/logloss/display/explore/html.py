@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..plotting import OKABE_ITO
 from .escape import escape_data
 
 __all__ = ["InteractiveFigure", "escape_interactive"]
@@ -33,7 +34,7 @@ _LAWS = (
     ("arrhenius_saddle", "dot", "Arrhenius, D at θˢ"),
 )
 # Okabe–Ito colours, distinct in colour and in dash pattern
-_COLORS = {"power": "#0072B2", "arrhenius_min": "#D55E00", "arrhenius_saddle": "#009E73"}
+_COLORS = {"power": OKABE_ITO[0], "arrhenius_min": OKABE_ITO[1], "arrhenius_saddle": OKABE_ITO[2]}
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def escape_interactive(*, etas: Sequence[float] = (0.02, 0.05, 0.1, 0.2, 0.5),
                              name="exponent of c in t_p", line={"color": "black", "width": 2}),
                   row=1, col=2)
     fig.add_trace(go.Scatter(x=[grid["n"][active["n"]]], y=[cur["exp"]], mode="markers",
-                             name="chosen n", marker={"color": "#CC79A7", "size": 10,
+                             name="chosen n", marker={"color": OKABE_ITO[4], "size": 10,
                                                       "symbol": "circle"}), row=1, col=2)
     fig.add_trace(go.Scatter(x=[cur["nc"], cur["nc"]], y=[None, None], mode="lines",
                              name="n_c (exponent 0)", line={"color": "black", "dash": "dot", "width": 1}),

@@ -9,7 +9,7 @@ import numpy as np
 
 from ...stats.lines import fit_line
 from .. import plotting
-from ._widgets import HIGHLIGHT_COLOR, MEASURED_COLOR, corner_label, explorer
+from ._widgets import HIGHLIGHT_COLOR, MEASURED_COLOR, SECOND_COLOR, corner_label, explorer
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -159,7 +159,7 @@ def draw_noise(data: Mapping[str, Any], axes: Sequence[Axes], *, legend: bool = 
         ax = axes[1]
         x = np.where(e > 0, e, np.nan) if np.any(e > 0) else e
         ax.plot(x, L, "o-", ms=3, lw=1, color=MEASURED_COLOR, label="$L$")
-        ax.plot(x, N, "s-", ms=3, lw=1, color="#2e933c", label=r"$\mathcal{N}$")
+        ax.plot(x, N, "s-", ms=3, lw=1, color=SECOND_COLOR, label=r"$\mathcal{N}$")
         ax.axvline(ep if ep > 0 else np.nanmin(x), color=HIGHLIGHT_COLOR, lw=1)
         ax.set_xscale("log")
         ax.set_yscale("log")
