@@ -330,7 +330,7 @@ def _csr_fma(typingctx, acc, slot, WT, cols, vals, q, o):  # noqa: ARG001 (numba
     i_q = cols[q]), in the 16-lane accumulator ``slot`` of a :func:`_register_block`."""
 
     def codegen(context, builder, signature, args):
-        t_acc, t_slot, t_w, t_cols, t_vals, t_q, t_o = signature.args
+        _, t_slot, t_w, t_cols, t_vals, t_q, t_o = signature.args
         i = _load_item(context, builder, t_cols, args[3], args[5], t_q, t_cols.dtype)
         x = _load_item(context, builder, t_vals, args[4], args[5], t_q, t_w.dtype)
         w = builder.load(_vector_ptr(context, builder, t_w, args[2], i, t_cols.dtype, args[6], t_o), align=4)
@@ -342,6 +342,8 @@ def _csr_fma(typingctx, acc, slot, WT, cols, vals, q, o):  # noqa: ARG001 (numba
         builder.store(total, ptr, align=4)
         return context.get_dummy_value()
 
+    if WT.layout != "C":  # a row's 16 lanes must be adjacent in memory
+        return None
     return types.void(acc, slot, WT, cols, vals, q, o), codegen
 
 
@@ -362,6 +364,8 @@ def _csr_axpy(typingctx, WT, cols, vals, q, eta, delta, b, o):  # noqa: ARG001 (
         builder.store(new, ptr, align=4)
         return context.get_dummy_value()
 
+    if WT.layout != "C" or delta.layout != "C":  # a row's 16 lanes must be adjacent in memory
+        return None
     return types.void(WT, cols, vals, q, eta, delta, b, o), codegen
 
 
