@@ -7,7 +7,11 @@ dicts of them and refuses anything that would run code.
 Model files, in order of preference:
 
 * a ``torch.export`` archive (``torch.export.save(torch.export.export(model, (x[:2],), dynamic_shapes=({0: torch.export.Dim('batch', min=1)},)),
-  "model.pt2")``): a graph and its weights, loaded without running code from the file;
+  "model.pt2")``): a graph of ATen operators and its weights as raw tensors. torch's own
+  loader would run code from a crafted archive (pickled weights, constants or sample inputs,
+  guard code, symbolic expressions, node targets); :mod:`logloss.models.export_archive`
+  checks the archive against an allow-list first and hands torch only the checked members.
+  An archive outside the allow-list is refused unless ``trust=True``;
 * a pickled ``nn.Module`` (``torch.save(model, "model.pt")``) only with ``trust=True``
   (``--set trust_model=true``): unpickling **runs code from the file**, so only for
   files you made yourself.
@@ -19,6 +23,7 @@ saying what to save instead.
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -28,6 +33,7 @@ import torch
 from torch import nn
 
 from ..core.errors import CorruptFile, InvalidInput
+from .export_archive import check_exported_program, checked_export_archive
 
 __all__ = ["load_user_model", "load_user_inputs", "SAVE_MODEL_HINT"]
 
@@ -81,11 +87,7 @@ def load_user_model(path: str | Path, *, trust: bool = False) -> nn.Module:
     p = _existing_file(path, "model file")
     kind = _kind(p)
     if kind == "export":
-        try:
-            model = torch.export.load(p).module()
-        except Exception as exc:  # torch.export raises many kinds
-            raise CorruptFile(f"model file {p} is a torch.export archive that cannot be loaded "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+        model = _load_export(p, trust)
     elif kind == "torchscript":
         raise InvalidInput(f"model file {p} is TorchScript, which torch.func cannot "
                            f"differentiate per sample; {SAVE_MODEL_HINT}")
@@ -100,6 +102,25 @@ def load_user_model(path: str | Path, *, trust: bool = False) -> nn.Module:
     if not any(q.requires_grad for q in model.parameters()):
         raise InvalidInput(f"model {p} has no trainable parameters")
     return model
+
+
+def _load_export(p: Path, trust: bool) -> nn.Module:
+    """The archive's bytes are read once; unless trusted, torch sees only the checked members."""
+    data = p.read_bytes()
+    if not trust:
+        data = checked_export_archive(data, str(p))
+    try:
+        ep = torch.export.load(io.BytesIO(data))
+    except Exception as exc:  # torch.export raises many kinds
+        raise CorruptFile(f"model file {p} is a torch.export archive that cannot be loaded "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+    if not trust:
+        check_exported_program(ep, str(p))
+    try:
+        return ep.module()
+    except Exception as exc:  # noqa: BLE001 - a malformed graph fails in many ways
+        raise CorruptFile(f"model file {p} is a torch.export archive whose graph cannot be "
+                          f"built ({type(exc).__name__})") from None
 
 
 def _load_module(p: Path, trust: bool):
