@@ -1,0 +1,294 @@
+"""Replica kernels for rare-event splitting: linear regression seen through ξ = log(L/L*).
+
+:class:`LinregSystem` is a :class:`logloss.stats.splitting.System`: two numba kernels,
+parallel over trajectories, with the SGD step of :mod:`.linreg_sgd` (minibatches of B
+distinct indices, or online samples x ~ N(0, I_d), y ~ N(0, 1), from one xoroshiro128+
+stream per trajectory):
+
+* :func:`_flux_kernel` runs replicas from θ* and counts *cycles*: first arrivals at
+  L ≥ c₀L* coming from the bulk A = {L ≤ c_A L*}, keeping the state at each;
+* :func:`_excursion_kernel` runs one trajectory from each given state until it returns to
+  A or reaches the top level, recording the state at which it first reached each level of
+  a grid of L.
+
+The loss is tracked as L* + ½|v|² with v = Sᵀ(θ − θ*), H = SSᵀ, as in :mod:`.linreg_sgd`,
+and recomputed from θ every 1024 steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from ..core.errors import SGDDiverged
+from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
+from ..models.linreg import LinearRegression
+from .rng import normal, replica_states, subset_index
+
+__all__ = ["FluxRun", "Excursions", "LinregSystem"]
+
+_RESYNC = 1024
+
+
+@dataclass
+class FluxRun:
+    """A brute-force run that counts cycles and collects entry states.
+
+    Attributes
+    ----------
+    crossings : int
+        Cycles started: first arrivals at ξ ≥ ξ₀ coming from A, after the burn-in.
+    exposure : int
+        Replica-steps after the burn-in (the time over which ``crossings`` were counted).
+    entries : ndarray, shape (K, S)
+        States at (up to ``cap`` per replica of) those arrivals.
+    cost : int
+        Replica-steps run, burn-in included.
+    """
+
+    crossings: int
+    exposure: int
+    entries: np.ndarray
+    cost: int
+
+
+@dataclass
+class Excursions:
+    """Trajectories run until they return to A (ξ ≤ ξ_A) or reach the top level.
+
+    Attributes
+    ----------
+    steps : ndarray of int64, shape (R,)
+        Steps each trajectory ran.
+    outcome : ndarray of int8, shape (R,)
+        0: returned to A; 1: reached the top level (the target); 2: stopped by the step cap.
+    level : ndarray of int64, shape (R,)
+        The highest level index g with ξ ≥ grid[g] that the trajectory reached.
+    records : ndarray, shape (R, G, S)
+        Row r, level g: the state at which trajectory r first reached ξ ≥ grid[g], for
+        the levels above its start level up to ``level[r]`` (other entries untouched).
+    """
+
+    steps: np.ndarray
+    outcome: np.ndarray
+    level: np.ndarray
+    records: np.ndarray
+
+
+@numba.njit(cache=True, inline="always")
+def _coords(theta, theta_star, S, v):
+    """v = Sᵀ(θ − θ*) in place; returns |v|²."""
+    d = theta.shape[0]
+    q = 0.0
+    for j in range(d):
+        acc = 0.0
+        for i in range(d):
+            acc += S[i, j] * (theta[i] - theta_star[i])
+        v[j] = acc
+        q += acc * acc
+    return q
+
+
+@numba.njit(cache=True, inline="always")
+def _step(theta, v, X, y, Zs, perm, B, c, online, grad, gz, xs, s0, s1):
+    """One SGD step in place on θ and on v = Sᵀ(θ − θ*); returns (finite, s0, s1)."""
+    N = X.shape[0]
+    d = theta.shape[0]
+    for i in range(d):
+        grad[i] = 0.0
+        gz[i] = 0.0
+    for b in range(B):
+        if online:
+            for i in range(d + 1):
+                xs[i], s0, s1 = normal(s0, s1)
+            res = -xs[d]
+        else:
+            mu, s0, s1 = subset_index(perm, b, B, N, s0, s1)
+            res = -y[mu]
+            for i in range(d):
+                xs[i] = X[mu, i]
+        for i in range(d):
+            res += xs[i] * theta[i]
+        for i in range(d):
+            grad[i] += xs[i] * res
+        if online:
+            for i in range(d):
+                gz[i] += xs[i] * res
+        else:
+            for i in range(d):
+                gz[i] += Zs[mu, i] * res
+    finite = True
+    for i in range(d):
+        theta[i] -= c * grad[i]
+        v[i] -= c * gz[i]
+        if not np.isfinite(theta[i]):
+            finite = False
+    return finite, s0, s1
+
+
+@numba.njit(cache=True, parallel=True)
+def _flux_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, states, burn, steps, L_A, L_0,
+                 counts, stored, entries, diverged):
+    R = states.shape[0]
+    d = theta_star.shape[0]
+    cap = entries.shape[1]
+    N = X.shape[0]
+    for r in numba.prange(R):
+        s0, s1 = states[r, 0], states[r, 1]
+        perm = np.arange(N if B > 1 and not online else 0)
+        theta = theta_star.copy()
+        v = np.zeros(d)
+        grad, gz, xs = np.empty(d), np.empty(d), np.empty(d + 1)
+        from_A = True
+        for k in range(1, burn + steps + 1):
+            ok, s0, s1 = _step(theta, v, X, y, Zs, perm, B, c, online, grad, gz, xs, s0, s1)
+            if not ok:
+                diverged[r] = k
+                break
+            if k % _RESYNC == 0:
+                q = _coords(theta, theta_star, S, v)
+            else:
+                q = 0.0
+                for i in range(d):
+                    q += v[i] * v[i]
+            L = L_star + 0.5 * q
+            if L <= L_A:
+                from_A = True
+            elif from_A and L >= L_0:
+                from_A = False
+                if k > burn:
+                    counts[r] += 1
+                    if stored[r] < cap:
+                        entries[r, stored[r]] = theta
+                        stored[r] += 1
+
+
+@numba.njit(cache=True, parallel=True)
+def _excursion_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, starts, start_level,
+                      states, grid_L, L_A, max_steps, steps_out, outcome, level, records):
+    R = starts.shape[0]
+    d = theta_star.shape[0]
+    G = grid_L.shape[0]
+    N = X.shape[0]
+    for r in numba.prange(R):
+        s0, s1 = states[r, 0], states[r, 1]
+        perm = np.arange(N if B > 1 and not online else 0)
+        theta = starts[r].copy()
+        v = np.empty(d)
+        _coords(theta, theta_star, S, v)
+        grad, gz, xs = np.empty(d), np.empty(d), np.empty(d + 1)
+        g = start_level[r]
+        out = 1 if g >= G - 1 else 2
+        k = 0
+        while out == 2 and k < max_steps:
+            k += 1
+            ok, s0, s1 = _step(theta, v, X, y, Zs, perm, B, c, online, grad, gz, xs, s0, s1)
+            if not ok:
+                out = 3
+                break
+            if k % _RESYNC == 0:
+                q = _coords(theta, theta_star, S, v)
+            else:
+                q = 0.0
+                for i in range(d):
+                    q += v[i] * v[i]
+            L = L_star + 0.5 * q
+            if L <= L_A:
+                out = 0
+                break
+            while g + 1 < G and L >= grid_L[g + 1]:
+                g += 1
+                records[r, g] = theta
+            if g == G - 1:
+                out = 1
+        steps_out[r] = k
+        outcome[r] = out
+        level[r] = g
+
+
+class LinregSystem:
+    """SGD on linear regression as a :class:`~logloss.stats.splitting.System`.
+
+    Parameters
+    ----------
+    problem : LinearRegression
+        The data set (X of shape (N, d), y); with ``online=True`` only its d is used, and
+        θ* = 0, H = I, L* = ½ are the population's.
+    eta, B : float, int
+        Learning rate η and minibatch size B (keyword-only).
+    online : bool
+        N = ∞: a fresh sample at every step.
+
+    Attributes
+    ----------
+    relaxation : float
+        1/(η h*) steps, with h* = tr H/d (1 online).
+    """
+
+    def __init__(self, problem: LinearRegression, *, eta: float, B: int, online: bool = False):
+        self.eta = check_learning_rate(eta)
+        self.B = check_positive_int(B, "B") if online else check_batch_size(B, problem.N)
+        self.online = bool(online)
+        d = problem.d
+        if online:
+            self.theta_star, H, self.L_star = np.zeros(d), np.eye(d), 0.5
+            self.X, self.y = np.zeros((1, d)), np.zeros(1)
+        else:
+            self.theta_star = np.ascontiguousarray(problem.theta_star, dtype=np.float64)
+            H, self.L_star = problem.hessian, float(problem.L_star)
+            self.X = np.ascontiguousarray(problem.X, dtype=np.float64)
+            self.y = np.ascontiguousarray(problem.y, dtype=np.float64)
+        lam, V = np.linalg.eigh(H)
+        self.S = np.ascontiguousarray((V * np.sqrt(np.clip(lam, 0.0, None))) @ V.T)
+        self.Zs = np.ascontiguousarray(self.X @ self.S)
+        self.h_star = float(np.trace(H) / d)
+        self.state_size = d
+        self.relaxation = 1.0 / (self.eta * self.h_star)
+
+    def _args(self):
+        return (self.X, self.y, self.Zs, self.theta_star, self.S, self.L_star,
+                self.eta / self.B, self.B, self.online)
+
+    def levels(self, states: np.ndarray) -> np.ndarray:
+        u = np.asarray(states, dtype=float) - self.theta_star
+        q = np.einsum("ri,ij,rj->r", u, self.S @ self.S.T, u)
+        return np.log1p(0.5 * q / self.L_star)
+
+    def flux(self, seed: int, *, replicas: int, burn: int, steps: int, xi_A: float,
+             xi_0: float, cap: int) -> FluxRun:
+        R = check_positive_int(replicas, "flux replicas")
+        d = self.state_size
+        counts = np.zeros(R, dtype=np.int64)
+        stored = np.zeros(R, dtype=np.int64)
+        entries = np.empty((R, check_positive_int(cap, "entries per replica"), d))
+        diverged = np.zeros(R, dtype=np.int64)
+        _flux_kernel(*self._args(), replica_states(seed, R), int(burn), int(steps),
+                     self.L_star * np.exp(xi_A), self.L_star * np.exp(xi_0), counts, stored,
+                     entries, diverged)
+        self._check(diverged)
+        keep = np.concatenate([entries[r, :stored[r]] for r in range(R)]) if stored.sum() \
+            else np.empty((0, d))
+        return FluxRun(int(counts.sum()), R * int(steps), keep, R * int(burn + steps))
+
+    def excursions(self, states: np.ndarray, start_level: np.ndarray, seed: int, *,
+                   grid: np.ndarray, xi_A: float, max_steps: int) -> Excursions:
+        R, d = states.shape
+        G = grid.size
+        steps = np.zeros(R, dtype=np.int64)
+        outcome = np.zeros(R, dtype=np.int8)
+        level = np.zeros(R, dtype=np.int64)
+        records = np.full((R, G, d), np.nan)
+        _excursion_kernel(*self._args(), np.ascontiguousarray(states, dtype=np.float64),
+                          np.ascontiguousarray(start_level, dtype=np.int64),
+                          replica_states(seed, R), self.L_star * np.exp(grid),
+                          self.L_star * np.exp(xi_A), int(max_steps), steps, outcome, level,
+                          records)
+        self._check(np.where(outcome == 3, steps, 0))
+        return Excursions(steps, outcome, level, records)
+
+    def _check(self, diverged: np.ndarray) -> None:
+        if np.any(diverged > 0):
+            raise SGDDiverged(f"SGD diverged (non-finite θ) with learning rate eta (η) = "
+                              f"{self.eta}, B = {self.B}; lower η")

@@ -1,0 +1,336 @@
+"""Rare first passages by adaptive multilevel splitting on the levels of log L.
+
+The mean first-passage time t_p(c) from a minimum to the level set L ≥ c·L* grows like a
+power of c (paper Eq. 15): at η = 0.1, B = 1 it is about 10⁷ steps at c ≈ 4 and 10⁵⁷ at
+c ≈ 12.5, far beyond brute force.  This module estimates it over as many decades as needed,
+with the reaction coordinate ξ = log(L/L*) itself:
+
+* **Cycles.**  Let A = {ξ ≤ ξ_A} be the bulk of the quasi-stationary state and ξ₀ > ξ_A an
+  entry level.  A *cycle* starts when the chain, coming from A, first reaches ξ ≥ ξ₀; it
+  either returns to A or reaches the target ξ ≥ log c first.  In a long stationary run the
+  cycles start at the rate Φ (per step), and each one succeeds with the probability P(c) of
+  reaching c before A.  By renewal, the escape rate is Φ·P(c), and
+
+      t_p(c) = 1 / (Φ · P(c)),
+
+  the mean first-passage time from the quasi-stationary state, exact up to one cycle time
+  (a few relaxation times), i.e. to a relative O(1/(ηh*·t_p)) where escape is rare.  Φ and
+  the entry states come from a brute-force run (:meth:`System.flux`).
+* **Splitting.**  P(c) for every level at once by generalised adaptive multilevel
+  splitting (Cérou & Guyader 2007; Bréhier, Gazeau, Goudenège, Lelièvre & Rousset, Ann.
+  Appl. Probab. 26, 2016), on a grid of levels of ξ: n replicas start from entry states;
+  each runs until it returns to A or reaches the top level, and records its highest level
+  M and the state at which it first reached each level.  An iteration kills every replica
+  whose M is at most the k-th smallest M (ties are killed together: this is what keeps the
+  estimator unbiased for a discrete-time chain, whose jumps skip levels and make many
+  replicas share one level), and restarts each from the state at which a survivor chosen at
+  random first went *above* that level, with fresh randomness.  Then
+
+      P̂(level g) = Π_q (1 − K_q/n) × (fraction of replicas with M ≥ g),
+
+  the product over the iterations q whose kill level is below g; it is unbiased for every
+  g.  A jump past several levels is an immediate success for all of them.
+* **Errors.**  Independent repetitions (each with its own flux run and splitting run) give
+  rates Φ_m·P̂_m(c); their mean (not the mean of 1/rate) and its standard error over
+  repetitions give t_p and a delta-method error.  Slopes of log t_p against log c come
+  from a bootstrap over repetitions.
+
+A :class:`System` wraps a replica kernel (linear regression, the barrier landscapes, the
+MLP) with two operations, :meth:`~System.flux` and :meth:`~System.excursions`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ..core.errors import InvalidInput
+from ..core.progress import progress
+from ..core.validation import check_positive_int
+from ..dynamics.excursions import Excursions, FluxRun
+
+__all__ = ["Excursions", "FluxRun", "System", "SplittingRun", "RareFirstPassage",
+           "splitting", "rare_first_passage", "level_grid"]
+
+
+class System(Protocol):
+    """A replica kernel seen through the reaction coordinate ξ = log(L/L*)."""
+
+    state_size: int
+    relaxation: float  # steps: 1/(η h*), the relaxation time of the top curvature
+
+    def levels(self, states: np.ndarray) -> np.ndarray:
+        """ξ = log(L/L*) of each state, shape (R,)."""
+
+    def flux(self, seed: int, *, replicas: int, burn: int, steps: int, xi_A: float,
+             xi_0: float, cap: int) -> FluxRun:
+        """Brute-force runs from the minimum: count cycles, keep entry states."""
+
+    def excursions(self, states: np.ndarray, start_level: np.ndarray, seed: int, *,
+                   grid: np.ndarray, xi_A: float, max_steps: int) -> Excursions:
+        """One trajectory from each state, with fresh randomness from ``seed``."""
+
+
+def level_grid(c_0: float, cs, spacing: float) -> np.ndarray:
+    """Levels ξ of the splitting: uniform in log c with ``spacing`` from log c₀ up to the
+    largest threshold, with every threshold log c included exactly."""
+    top = float(np.log(np.max(cs)))
+    xi0 = float(np.log(c_0))
+    uniform = xi0 + spacing * np.arange(int(np.ceil((top - xi0) / spacing)) + 1)
+    grid = np.union1d(uniform[uniform < top], np.log(np.asarray(cs, dtype=float)))
+    return grid[grid >= xi0]
+
+
+@dataclass
+class SplittingRun:
+    """One run of generalised adaptive multilevel splitting.
+
+    Attributes
+    ----------
+    probability : ndarray, shape (G,)
+        P̂(ξ reaches grid[g] before A | an entry state), unbiased for every g.
+    cost : ndarray of int64, shape (G,)
+        Replica-steps spent before the estimate of level g was final.
+    iterations : int
+        Kill-and-restart iterations.
+    capped : int
+        Trajectories stopped by the step cap (counted as ending where they were).
+    """
+
+    probability: np.ndarray
+    cost: np.ndarray
+    iterations: int
+    capped: int
+
+
+def splitting(system: System, entries: np.ndarray, *, grid: np.ndarray, xi_A: float,
+              replicas: int, kill: int, rng: np.random.Generator, max_steps: int) -> SplittingRun:
+    """Generalised adaptive multilevel splitting from ``entries`` (see the module docstring).
+
+    Parameters
+    ----------
+    system : System
+        The kernel.
+    entries : ndarray, shape (K, S)
+        Entry states; the n initial replicas are drawn from them uniformly.
+    grid : ndarray, shape (G,)
+        Increasing levels of ξ; grid[-1] is the target.
+    xi_A : float
+        The boundary of A (a trajectory with ξ ≤ ξ_A has returned).
+    replicas, kill : int
+        n and the number k of replicas killed per iteration (at least; ties are all killed).
+    rng : numpy.random.Generator
+        Source of every choice and seed.
+    max_steps : int
+        Step cap of a trajectory.
+    """
+    n = check_positive_int(replicas, "splitting replicas")
+    k = min(check_positive_int(kill, "replicas killed per iteration"), n)
+    G = grid.size
+    pick = rng.integers(0, entries.shape[0], n)
+    states = np.ascontiguousarray(entries[pick])
+    start = np.searchsorted(grid, system.levels(states), side="right") - 1
+    records = np.full((n, G, states.shape[1]), np.nan)
+    ex = system.excursions(states, start, int(rng.integers(2**63)), grid=grid, xi_A=xi_A,
+                           max_steps=max_steps)
+    _set_records(records, np.arange(n), states, start, ex)
+    M = ex.level.copy()
+    spent = int(ex.steps.sum())
+    capped = int((ex.outcome == 2).sum())
+    prob = np.zeros(G)
+    cost = np.zeros(G, dtype=np.int64)
+    weight = 1.0
+    done = np.zeros(G, dtype=bool)  # levels whose estimate is final
+    iterations = 0
+    while True:
+        Z = int(np.partition(M, k - 1)[k - 1])
+        # levels up to Z: their estimate is final (every later kill level is above them)
+        final = (~done) & (np.arange(G) <= Z)
+        prob[final] = weight * (M[None, :] >= np.arange(G)[final][:, None]).mean(axis=1)
+        cost[final] = spent
+        done |= final
+        if Z >= G - 1 or done.all():
+            break
+        killed = np.flatnonzero(M <= Z)
+        survivors = np.flatnonzero(M > Z)
+        if survivors.size == 0:
+            break  # extinction: every level above Z has estimate 0
+        weight *= 1.0 - killed.size / n
+        parents = survivors[rng.integers(0, survivors.size, killed.size)]
+        # restart from the state at which the parent first went above Z (later kill levels
+        # are higher still, so the records below Z are never needed again)
+        new = np.ascontiguousarray(records[parents, Z + 1])
+        lvl = np.searchsorted(grid, system.levels(new), side="right") - 1
+        ex = system.excursions(new, lvl, int(rng.integers(2**63)), grid=grid, xi_A=xi_A,
+                               max_steps=max_steps)
+        _set_records(records, killed, new, lvl, ex)
+        M[killed] = ex.level
+        spent += int(ex.steps.sum())
+        capped += int((ex.outcome == 2).sum())
+        iterations += 1
+    rest = ~done
+    prob[rest] = weight * (M[None, :] >= np.arange(G)[rest][:, None]).mean(axis=1)
+    cost[rest] = spent
+    return SplittingRun(prob, cost, iterations, capped)
+
+
+def _set_records(records, rows, starts, start_level, ex: Excursions) -> None:
+    """The records of the new trajectories ``rows``: their start state at the levels up to
+    its own, then the states at which they first reached each higher level."""
+    g = np.arange(records.shape[1])[None, :]
+    block = np.full((len(rows),) + records.shape[1:], np.nan)
+    own = g <= start_level[:, None]
+    fresh = (g > start_level[:, None]) & (g <= ex.level[:, None])
+    block[own] = np.broadcast_to(starts[:, None, :], block.shape)[own]
+    block[fresh] = ex.records[fresh]
+    records[rows] = block
+
+
+@dataclass
+class RareFirstPassage:
+    """Mean first-passage times t_p(c) from :func:`rare_first_passage`.
+
+    Attributes
+    ----------
+    c : ndarray, shape (K,)
+        Thresholds c (L ≥ c·L*).
+    t_p, t_p_stderr : ndarray, shape (K,)
+        t_p = 1/mean_m(Φ_m P̂_m(c)) in steps, and its delta-method standard error over
+        the repetitions.
+    log10_t_p_stderr : ndarray, shape (K,)
+        The standard error of log₁₀ t_p.
+    rates : ndarray, shape (M, K)
+        Φ_m·P̂_m(c) of each repetition (per step).
+    flux : ndarray, shape (M,)
+        Φ_m, cycles per step.
+    c_mid, slope, slope_stderr : ndarray, shape (K − 1,)
+        Local slopes d log t_p / d log c between neighbouring thresholds (at the geometric
+        mean c_mid), with bootstrap standard errors over repetitions (NaN where a
+        resample has a zero rate).
+    cost : int
+        Replica-steps in all (flux runs, burn-ins and splitting, every repetition).
+    cost_to : ndarray, shape (K,)
+        Replica-steps spent until the estimate at c was final, summed over repetitions.
+    relaxation : float
+        1/(η h*) in steps; ``t_p / relaxation`` says how rare each escape is.
+    settings : dict
+        c_A, c_0, the level spacing and the sizes used.
+    """
+
+    c: np.ndarray
+    t_p: np.ndarray
+    t_p_stderr: np.ndarray
+    log10_t_p_stderr: np.ndarray
+    rates: np.ndarray
+    flux: np.ndarray
+    c_mid: np.ndarray
+    slope: np.ndarray
+    slope_stderr: np.ndarray
+    cost: int
+    cost_to: np.ndarray
+    relaxation: float
+    settings: dict = field(default_factory=dict)
+
+
+def rare_first_passage(system: System, cs, *, c_A: float, c_0: float, seed: int,
+                       repetitions: int = 8, replicas: int = 200, kill_fraction: float = 0.1,
+                       spacing: float = 0.02, flux_replicas: int = 16, flux_burn: int | None = None,
+                       flux_steps: int | None = None, entries_per_replica: int = 64,
+                       max_steps: int | None = None, bootstrap: int = 400) -> RareFirstPassage:
+    """Mean first-passage times t_p(c) from the quasi-stationary state, for any rarity.
+
+    Parameters
+    ----------
+    system : System
+        The kernel (e.g. :class:`logloss.LinregSystem`).
+    cs : array_like
+        Increasing thresholds c > c₀ (L ≥ c·L*).
+    c_A, c_0 : float
+        The bulk A = {L ≤ c_A·L*} and the entry level c₀ > c_A (both in units of L*).
+    seed : int
+        Master seed: repetition m uses the m-th child of ``SeedSequence(seed)``.
+    repetitions : int
+        Independent repetitions M (each: its own flux run and splitting run).
+    replicas : int
+        Splitting replicas n per repetition.
+    kill_fraction : float
+        Share of the replicas killed per iteration (at least one).
+    spacing : float
+        Level spacing in log c.
+    flux_replicas, flux_burn, flux_steps : int
+        Brute-force replicas, their burn-in and their counting steps (defaults: 20 and 200
+        relaxation times).
+    entries_per_replica : int
+        Entry states kept per flux replica.
+    max_steps : int
+        Step cap of a splitting trajectory (default 10⁴ relaxation times).
+    bootstrap : int
+        Resamples for the slopes' standard errors.
+    """
+    c = np.asarray(cs, dtype=float).ravel()
+    if c.size == 0 or not np.all(np.isfinite(c)):
+        raise InvalidInput("thresholds c must be a non-empty list of finite numbers")
+    if np.any(np.diff(c) <= 0):
+        raise InvalidInput("thresholds c must be strictly increasing")
+    if not (np.isfinite(c_A) and np.isfinite(c_0) and 1.0 <= c_A < c_0 < c[0]):
+        raise InvalidInput(f"need 1 <= c_A < c_0 < min(c); got c_A = {c_A}, c_0 = {c_0}, "
+                           f"min(c) = {c[0]}")
+    if not 0 < kill_fraction < 1:
+        raise InvalidInput(f"kill_fraction must lie in (0, 1), got {kill_fraction}")
+    if not (np.isfinite(spacing) and spacing > 0):
+        raise InvalidInput(f"level spacing must be finite and > 0, got {spacing}")
+    M = check_positive_int(repetitions, "repetitions")
+    if M < 2:
+        raise InvalidInput("need at least 2 repetitions for a standard error")
+    n = check_positive_int(replicas, "splitting replicas")
+    relax = float(system.relaxation)
+    burn = int(flux_burn if flux_burn is not None else max(1, round(20 * relax)))
+    fsteps = int(flux_steps if flux_steps is not None else max(1, round(200 * relax)))
+    cap_steps = int(max_steps if max_steps is not None else max(1000, round(1e4 * relax)))
+    grid = level_grid(c_0, c, spacing)
+    at = np.searchsorted(grid, np.log(c))
+    xi_A = float(np.log(c_A))
+    kill = max(1, int(round(kill_fraction * n)))
+    rates = np.zeros((M, c.size))
+    flux = np.zeros(M)
+    cost_to = np.zeros(c.size)
+    cost = 0
+    children = np.random.SeedSequence(seed).spawn(M)
+    for m in progress(range(M), total=M, desc="splitting repetitions"):
+        rng = np.random.default_rng(children[m])
+        fr = system.flux(int(rng.integers(2**63)), replicas=flux_replicas, burn=burn,
+                         steps=fsteps, xi_A=xi_A, xi_0=float(np.log(c_0)),
+                         cap=entries_per_replica)
+        if fr.crossings == 0 or fr.entries.shape[0] == 0:
+            raise InvalidInput(f"the flux run never reached c_0 = {c_0} from A (c_A = {c_A}) in "
+                               f"{fr.exposure} replica-steps: lower c_0 or run longer")
+        flux[m] = fr.crossings / fr.exposure
+        run = splitting(system, fr.entries, grid=grid, xi_A=xi_A, replicas=n, kill=kill,
+                        rng=rng, max_steps=cap_steps)
+        rates[m] = flux[m] * run.probability[at]
+        cost += fr.cost + int(run.cost[-1])
+        cost_to += fr.cost + run.cost[at]
+    mean_rate = rates.mean(axis=0)
+    se_rate = rates.std(axis=0, ddof=1) / np.sqrt(M)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_p = 1.0 / mean_rate
+        rel = se_rate / mean_rate
+    log_c = np.log(c)
+    boot = np.random.default_rng(np.random.SeedSequence(seed).spawn(M + 1)[M])
+    draws = boot.integers(0, M, (bootstrap, M))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_t = -np.log(rates[draws].mean(axis=1))  # (bootstrap, K)
+        slopes_b = np.diff(log_t, axis=1) / np.diff(log_c)
+        slope = -np.diff(np.log(mean_rate)) / np.diff(log_c)
+    ok = np.all(np.isfinite(slopes_b), axis=0)
+    slope_se = np.where(ok, np.std(np.where(np.isfinite(slopes_b), slopes_b, 0.0), axis=0,
+                                   ddof=1), np.nan)
+    return RareFirstPassage(
+        c=c, t_p=t_p, t_p_stderr=t_p * rel, log10_t_p_stderr=rel / np.log(10), rates=rates,
+        flux=flux, c_mid=np.sqrt(c[1:] * c[:-1]), slope=slope, slope_stderr=slope_se,
+        cost=int(cost), cost_to=cost_to, relaxation=relax,
+        settings=dict(c_A=float(c_A), c_0=float(c_0), spacing=float(spacing), replicas=n,
+                      kill=kill, repetitions=M, flux_replicas=int(flux_replicas),
+                      flux_burn=burn, flux_steps=fsteps, max_steps=cap_steps))
