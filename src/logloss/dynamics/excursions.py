@@ -5,11 +5,16 @@ parallel over trajectories, with the SGD step of :mod:`.linreg_sgd` (minibatches
 distinct indices, or online samples x ~ N(0, I_d), y ~ N(0, 1), from one xoroshiro128+
 stream per trajectory):
 
-* :func:`_flux_kernel` runs replicas from θ* and counts *cycles*: first arrivals at
-  L ≥ c₀L* coming from the bulk A = {L ≤ c_A L*}, keeping the state at each;
+* :func:`_flux_kernel` runs replicas from θ* into the quasi-stationary state, counts the
+  steps spent in the bulk A = {L ≤ c_A L*} and keeps states drawn from it;
 * :func:`_excursion_kernel` runs one trajectory from each given state until it returns to
   A or reaches the top level, recording the state at which it first reached each level of
   a grid of L.
+
+Both run on one thread and release the GIL: a splitting iteration restarts only a few short
+trajectories, too little work to share between threads (a parallel launch cost 20 ms on a
+busy machine, 15 times the work), so :func:`logloss.rare_first_passage` runs independent
+repetitions on threads instead.
 
 The loss is tracked as L* + ½|v|² with v = Sᵀ(θ − θ*), H = SSᵀ, as in :mod:`.linreg_sgd`,
 and recomputed from θ every 1024 steps.
@@ -27,31 +32,36 @@ from ..core.validation import check_batch_size, check_learning_rate, check_posit
 from ..models.linreg import LinearRegression
 from .rng import normal, replica_states, subset_index
 
-__all__ = ["FluxRun", "Excursions", "LinregSystem"]
+__all__ = ["FluxRun", "Excursions", "LinregSystem", "flux_run"]
 
 _RESYNC = 1024
 
 
 @dataclass
 class FluxRun:
-    """A brute-force run that counts cycles and collects entry states.
+    """A brute-force run of the quasi-stationary state: how often it is in the bulk A, and
+    states drawn from A.
 
     Attributes
     ----------
-    crossings : int
-        Cycles started: first arrivals at ξ ≥ ξ₀ coming from A, after the burn-in.
+    in_A : int
+        Steps after the burn-in at which the chain was in A = {ξ ≤ ξ_A}.
     exposure : int
-        Replica-steps after the burn-in (the time over which ``crossings`` were counted).
-    entries : ndarray, shape (K, S)
-        States at (up to ``cap`` per replica of) those arrivals.
+        Replica-steps after the burn-in.
+    bulk : ndarray, shape (K, S)
+        States in A, every ``thin`` steps (up to ``cap`` per replica).
     cost : int
         Replica-steps run, burn-in included.
+    levels : ndarray, shape (replicas, m)
+        ξ = log(L/L*) every ``thin`` steps after the burn-in: samples of the
+        quasi-stationary state, from which A can be set.
     """
 
-    crossings: int
+    in_A: int
     exposure: int
-    entries: np.ndarray
+    bulk: np.ndarray
     cost: int
+    levels: np.ndarray
 
 
 @dataclass
@@ -128,20 +138,44 @@ def _step(theta, v, X, y, Zs, perm, B, c, online, grad, gz, xs, s0, s1):
     return finite, s0, s1
 
 
-@numba.njit(cache=True, parallel=True)
-def _flux_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, states, burn, steps, L_A, L_0,
-                 counts, stored, entries, diverged):
+@numba.njit(cache=True, inline="always")
+def _observe(L, L_star, L_A, k, burn, thin, r, state, in_A, levels, stored, bulk):
+    """The quasi-stationary bookkeeping of a flux run at step k: count a step in A, and
+    every ``thin`` steps keep ξ and, in A, the state (up to the capacity)."""
+    if k <= burn:
+        return
+    if L <= L_A:
+        in_A[r] += 1
+    j = k - burn
+    if j % thin == 0:
+        if j // thin <= levels.shape[1]:
+            levels[r, j // thin - 1] = np.log(L / L_star)
+        if L <= L_A and stored[r] < bulk.shape[1]:
+            bulk[r, stored[r]] = state
+            stored[r] += 1
+
+
+@numba.njit(cache=True, inline="always")
+def _climb(L, g, grid_L, records, r, state):
+    """Record ``state`` at every level of ``grid_L`` above g that L reaches; the new g."""
+    while g + 1 < grid_L.shape[0] and L >= grid_L[g + 1]:
+        g += 1
+        records[r, g] = state
+    return g
+
+
+@numba.njit(cache=True, nogil=True)
+def _flux_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, states, burn, steps, thin, L_A,
+                 in_A, stored, bulk, levels, diverged):
     R = states.shape[0]
     d = theta_star.shape[0]
-    cap = entries.shape[1]
     N = X.shape[0]
-    for r in numba.prange(R):
+    for r in range(R):
         s0, s1 = states[r, 0], states[r, 1]
         perm = np.arange(N if B > 1 and not online else 0)
         theta = theta_star.copy()
         v = np.zeros(d)
         grad, gz, xs = np.empty(d), np.empty(d), np.empty(d + 1)
-        from_A = True
         for k in range(1, burn + steps + 1):
             ok, s0, s1 = _step(theta, v, X, y, Zs, perm, B, c, online, grad, gz, xs, s0, s1)
             if not ok:
@@ -153,26 +187,18 @@ def _flux_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, states, burn, st
                 q = 0.0
                 for i in range(d):
                     q += v[i] * v[i]
-            L = L_star + 0.5 * q
-            if L <= L_A:
-                from_A = True
-            elif from_A and L >= L_0:
-                from_A = False
-                if k > burn:
-                    counts[r] += 1
-                    if stored[r] < cap:
-                        entries[r, stored[r]] = theta
-                        stored[r] += 1
+            _observe(L_star + 0.5 * q, L_star, L_A, k, burn, thin, r, theta, in_A, levels,
+                     stored, bulk)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def _excursion_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, starts, start_level,
                       states, grid_L, L_A, max_steps, steps_out, outcome, level, records):
     R = starts.shape[0]
     d = theta_star.shape[0]
     G = grid_L.shape[0]
     N = X.shape[0]
-    for r in numba.prange(R):
+    for r in range(R):
         s0, s1 = states[r, 0], states[r, 1]
         perm = np.arange(N if B > 1 and not online else 0)
         theta = starts[r].copy()
@@ -198,14 +224,20 @@ def _excursion_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, starts, sta
             if L <= L_A:
                 out = 0
                 break
-            while g + 1 < G and L >= grid_L[g + 1]:
-                g += 1
-                records[r, g] = theta
+            g = _climb(L, g, grid_L, records, r, theta)
             if g == G - 1:
                 out = 1
         steps_out[r] = k
         outcome[r] = out
         level[r] = g
+
+
+def flux_run(in_A, stored, bulk, levels, *, steps: int, burn: int) -> FluxRun:
+    """A :class:`FluxRun` from a flux kernel's per-replica outputs."""
+    R = in_A.shape[0]
+    keep = (np.concatenate([bulk[r, :stored[r]] for r in range(R)]) if stored.sum()
+            else np.empty((0,) + bulk.shape[2:]))
+    return FluxRun(int(in_A.sum()), R * int(steps), keep, R * int(burn + steps), levels)
 
 
 class LinregSystem:
@@ -257,20 +289,18 @@ class LinregSystem:
         return np.log1p(0.5 * q / self.L_star)
 
     def flux(self, seed: int, *, replicas: int, burn: int, steps: int, xi_A: float,
-             xi_0: float, cap: int) -> FluxRun:
+             cap: int, samples: int = 100) -> FluxRun:
         R = check_positive_int(replicas, "flux replicas")
-        d = self.state_size
-        counts = np.zeros(R, dtype=np.int64)
+        in_A = np.zeros(R, dtype=np.int64)
         stored = np.zeros(R, dtype=np.int64)
-        entries = np.empty((R, check_positive_int(cap, "entries per replica"), d))
+        bulk = np.empty((R, check_positive_int(cap, "bulk states per replica"), self.state_size))
+        thin = max(1, int(steps) // max(int(samples), int(cap)))
+        levels = np.full((R, min(int(samples), int(steps))), np.nan)
         diverged = np.zeros(R, dtype=np.int64)
-        _flux_kernel(*self._args(), replica_states(seed, R), int(burn), int(steps),
-                     self.L_star * np.exp(xi_A), self.L_star * np.exp(xi_0), counts, stored,
-                     entries, diverged)
+        _flux_kernel(*self._args(), replica_states(seed, R), int(burn), int(steps), thin,
+                     self.L_star * np.exp(xi_A), in_A, stored, bulk, levels, diverged)
         self._check(diverged)
-        keep = np.concatenate([entries[r, :stored[r]] for r in range(R)]) if stored.sum() \
-            else np.empty((0, d))
-        return FluxRun(int(counts.sum()), R * int(steps), keep, R * int(burn + steps))
+        return flux_run(in_A, stored, bulk, levels, steps=steps, burn=burn)
 
     def excursions(self, states: np.ndarray, start_level: np.ndarray, seed: int, *,
                    grid: np.ndarray, xi_A: float, max_steps: int) -> Excursions:

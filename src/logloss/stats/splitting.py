@@ -5,35 +5,44 @@ power of c (paper Eq. 15): at η = 0.1, B = 1 it is about 10⁷ steps at c ≈ 4
 c ≈ 12.5, far beyond brute force.  This module estimates it over as many decades as needed,
 with the reaction coordinate ξ = log(L/L*) itself:
 
-* **Cycles.**  Let A = {ξ ≤ ξ_A} be the bulk of the quasi-stationary state and ξ₀ > ξ_A an
-  entry level.  A *cycle* starts when the chain, coming from A, first reaches ξ ≥ ξ₀; it
-  either returns to A or reaches the target ξ ≥ log c first.  In a long stationary run the
-  cycles start at the rate Φ (per step), and each one succeeds with the probability P(c) of
-  reaching c before A.  By renewal, the escape rate is Φ·P(c), and
+* **Exits from the bulk.**  Let A = {ξ ≤ ξ_A} be the bulk of the quasi-stationary state
+  (by default ξ_A is its median).  Every escape starts with a step out of A, after which
+  the chain reaches c before it returns to A.  In the quasi-stationary state the chain is
+  in A a fraction p_A of the time, so the escape rate is
 
-      t_p(c) = 1 / (Φ · P(c)),
+      k(c) = p_A · E_{x ∼ π_A}[ P_x(leave A in the next step, then reach c before A) ],
 
-  the mean first-passage time from the quasi-stationary state, exact up to one cycle time
-  (a few relaxation times), i.e. to a relative O(1/(ηh*·t_p)) where escape is rare.  Φ and
-  the entry states come from a brute-force run (:meth:`System.flux`).
-* **Splitting.**  P(c) for every level at once by generalised adaptive multilevel
-  splitting (Cérou & Guyader 2007; Bréhier, Gazeau, Goudenège, Lelièvre & Rousset, Ann.
-  Appl. Probab. 26, 2016), on a grid of levels of ξ: n replicas start from entry states;
-  each runs until it returns to A or reaches the top level, and records its highest level
-  M and the state at which it first reached each level.  An iteration kills every replica
-  whose M is at most the k-th smallest M (ties are killed together: this is what keeps the
-  estimator unbiased for a discrete-time chain, whose jumps skip levels and make many
-  replicas share one level), and restarts each from the state at which a survivor chosen at
-  random first went *above* that level, with fresh randomness.  Then
+  with π_A the quasi-stationary law restricted to A, and t_p(c) = 1/k(c): the mean
+  first-passage time from the quasi-stationary state, exact up to one excursion (a few
+  relaxation times), i.e. to a relative O(1/(ηh*·t_p)) where escape is rare.  p_A and
+  states from π_A come from a brute-force run (:meth:`System.flux`).  The step out of A
+  belongs to the excursion, so a single large kick from the bulk straight past c, the way
+  SGD escapes far from the minimum, is part of the estimate.
+* **Splitting.**  The probability for every level at once by generalised adaptive
+  multilevel splitting (Cérou & Guyader 2007; Bréhier, Gazeau, Goudenège, Lelièvre &
+  Rousset, Ann. Appl. Probab. 26, 2016), on a grid of levels of ξ above ξ_A: n replicas
+  start from states of π_A; each runs until it is back in A or at the top level, and
+  records its highest level M and the state at which it first reached each level.  An
+  iteration kills every replica whose M is at most the k-th smallest M (ties are killed
+  together: this keeps the estimator unbiased for a discrete-time chain, whose jumps skip
+  levels and make many replicas share one level), and restarts each from the state at
+  which a survivor chosen at random first went *above* that level, with fresh randomness.
+  Then
 
       P̂(level g) = Π_q (1 − K_q/n) × (fraction of replicas with M ≥ g),
 
   the product over the iterations q whose kill level is below g; it is unbiased for every
-  g.  A jump past several levels is an immediate success for all of them.
-* **Errors.**  Independent repetitions (each with its own flux run and splitting run) give
-  rates Φ_m·P̂_m(c); their mean (not the mean of 1/rate) and its standard error over
-  repetitions give t_p and a delta-method error.  Slopes of log t_p against log c come
-  from a bootstrap over repetitions.
+  g.  A jump past several levels is a success for all of them.
+* **Errors, and where splitting cannot see the escape.**  Independent repetitions (each
+  with its own brute-force run and splitting run) give rates k_m(c); their mean (not the
+  mean of 1/k) and its standard error over repetitions give t_p and a delta-method error.
+  Slopes of log t_p against log c come from a bootstrap over repetitions.  Splitting on ξ
+  works when escapes climb the levels.  When they are made by single kicks too rare for a
+  few hundred short trajectories to draw (online SGD with B = 1 escapes from the bulk by
+  one sample with |x| ≈ 4 and |y| ≈ 3, probability ~10⁻⁷ per step), the estimate is still
+  unbiased but heavy-tailed: most repetitions miss the kick and one carries the mean.  The
+  *dominance* of each threshold, the largest repetition's share of Σ_m k_m, measures this:
+  a threshold whose dominance exceeds ½ is reported as not resolved.
 
 A :class:`System` wraps a replica kernel (linear regression, the barrier landscapes, the
 MLP) with two operations, :meth:`~System.flux` and :meth:`~System.excursions`.
@@ -41,9 +50,11 @@ MLP) with two operations, :meth:`~System.flux` and :meth:`~System.excursions`.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numba
 import numpy as np
 
 from ..core.errors import InvalidInput
@@ -65,22 +76,23 @@ class System(Protocol):
         """ξ = log(L/L*) of each state, shape (R,)."""
 
     def flux(self, seed: int, *, replicas: int, burn: int, steps: int, xi_A: float,
-             xi_0: float, cap: int) -> FluxRun:
-        """Brute-force runs from the minimum: count cycles, keep entry states."""
+             cap: int) -> FluxRun:
+        """Brute-force runs from the minimum into the quasi-stationary state: the time spent
+        in A, and states drawn from A."""
 
     def excursions(self, states: np.ndarray, start_level: np.ndarray, seed: int, *,
                    grid: np.ndarray, xi_A: float, max_steps: int) -> Excursions:
         """One trajectory from each state, with fresh randomness from ``seed``."""
 
 
-def level_grid(c_0: float, cs, spacing: float) -> np.ndarray:
-    """Levels ξ of the splitting: uniform in log c with ``spacing`` from log c₀ up to the
+def level_grid(c_A: float, cs, spacing: float) -> np.ndarray:
+    """Levels ξ of the splitting: uniform in log c with ``spacing`` above log c_A up to the
     largest threshold, with every threshold log c included exactly."""
     top = float(np.log(np.max(cs)))
-    xi0 = float(np.log(c_0))
-    uniform = xi0 + spacing * np.arange(int(np.ceil((top - xi0) / spacing)) + 1)
+    xi_A = float(np.log(c_A))
+    uniform = xi_A + spacing * np.arange(1, int(np.ceil((top - xi_A) / spacing)) + 1)
     grid = np.union1d(uniform[uniform < top], np.log(np.asarray(cs, dtype=float)))
-    return grid[grid >= xi0]
+    return grid[grid > xi_A]
 
 
 @dataclass
@@ -90,7 +102,8 @@ class SplittingRun:
     Attributes
     ----------
     probability : ndarray, shape (G,)
-        P̂(ξ reaches grid[g] before A | an entry state), unbiased for every g.
+        P̂(leave A in one step and reach grid[g] before A | a state of π_A), unbiased for
+        every g.
     cost : ndarray of int64, shape (G,)
         Replica-steps spent before the estimate of level g was final.
     iterations : int
@@ -105,18 +118,18 @@ class SplittingRun:
     capped: int
 
 
-def splitting(system: System, entries: np.ndarray, *, grid: np.ndarray, xi_A: float,
+def splitting(system: System, bulk: np.ndarray, *, grid: np.ndarray, xi_A: float,
               replicas: int, kill: int, rng: np.random.Generator, max_steps: int) -> SplittingRun:
-    """Generalised adaptive multilevel splitting from ``entries`` (see the module docstring).
+    """Generalised adaptive multilevel splitting from the bulk (see the module docstring).
 
     Parameters
     ----------
     system : System
         The kernel.
-    entries : ndarray, shape (K, S)
-        Entry states; the n initial replicas are drawn from them uniformly.
+    bulk : ndarray, shape (K, S)
+        States of π_A; the n initial replicas are drawn from them uniformly.
     grid : ndarray, shape (G,)
-        Increasing levels of ξ; grid[-1] is the target.
+        Increasing levels of ξ above ξ_A; grid[-1] is the target.
     xi_A : float
         The boundary of A (a trajectory with ξ ≤ ξ_A has returned).
     replicas, kill : int
@@ -129,9 +142,9 @@ def splitting(system: System, entries: np.ndarray, *, grid: np.ndarray, xi_A: fl
     n = check_positive_int(replicas, "splitting replicas")
     k = min(check_positive_int(kill, "replicas killed per iteration"), n)
     G = grid.size
-    pick = rng.integers(0, entries.shape[0], n)
-    states = np.ascontiguousarray(entries[pick])
-    start = np.searchsorted(grid, system.levels(states), side="right") - 1
+    levels = np.arange(G)
+    states = np.ascontiguousarray(bulk[rng.integers(0, bulk.shape[0], n)])
+    start = np.full(n, -1, dtype=np.int64)  # in A: below every level
     records = np.full((n, G, states.shape[1]), np.nan)
     ex = system.excursions(states, start, int(rng.integers(2**63)), grid=grid, xi_A=xi_A,
                            max_steps=max_steps)
@@ -147,8 +160,8 @@ def splitting(system: System, entries: np.ndarray, *, grid: np.ndarray, xi_A: fl
     while True:
         Z = int(np.partition(M, k - 1)[k - 1])
         # levels up to Z: their estimate is final (every later kill level is above them)
-        final = (~done) & (np.arange(G) <= Z)
-        prob[final] = weight * (M[None, :] >= np.arange(G)[final][:, None]).mean(axis=1)
+        final = (~done) & (levels <= Z)
+        prob[final] = weight * (M[None, :] >= levels[final][:, None]).mean(axis=1)
         cost[final] = spent
         done |= final
         if Z >= G - 1 or done.all():
@@ -171,7 +184,7 @@ def splitting(system: System, entries: np.ndarray, *, grid: np.ndarray, xi_A: fl
         capped += int((ex.outcome == 2).sum())
         iterations += 1
     rest = ~done
-    prob[rest] = weight * (M[None, :] >= np.arange(G)[rest][:, None]).mean(axis=1)
+    prob[rest] = weight * (M[None, :] >= levels[rest][:, None]).mean(axis=1)
     cost[rest] = spent
     return SplittingRun(prob, cost, iterations, capped)
 
@@ -197,14 +210,20 @@ class RareFirstPassage:
     c : ndarray, shape (K,)
         Thresholds c (L ≥ c·L*).
     t_p, t_p_stderr : ndarray, shape (K,)
-        t_p = 1/mean_m(Φ_m P̂_m(c)) in steps, and its delta-method standard error over
-        the repetitions.
+        t_p = 1/mean_m(k_m(c)) in steps, and its delta-method standard error over the
+        repetitions.
     log10_t_p_stderr : ndarray, shape (K,)
         The standard error of log₁₀ t_p.
     rates : ndarray, shape (M, K)
-        Φ_m·P̂_m(c) of each repetition (per step).
-    flux : ndarray, shape (M,)
-        Φ_m, cycles per step.
+        k_m(c) = p_A,m · P̂_m(c) of each repetition (per step).
+    p_A : ndarray, shape (M,)
+        The fraction of time in A of each repetition's brute-force run.
+    dominance : ndarray, shape (K,)
+        max_m k_m(c) / Σ_m k_m(c): 1/M when the repetitions agree, near 1 when one of
+        them carries the estimate (NaN where every rate is 0).
+    resolved : ndarray of bool, shape (K,)
+        dominance ≤ ½: the thresholds whose t_p the repetitions estimate jointly; the
+        others are heavy-tailed (a rare route that most repetitions miss) or unreached.
     c_mid, slope, slope_stderr : ndarray, shape (K − 1,)
         Local slopes d log t_p / d log c between neighbouring thresholds (at the geometric
         mean c_mid), with bootstrap standard errors over repetitions (NaN where a
@@ -216,7 +235,7 @@ class RareFirstPassage:
     relaxation : float
         1/(η h*) in steps; ``t_p / relaxation`` says how rare each escape is.
     settings : dict
-        c_A, c_0, the level spacing and the sizes used.
+        c_A, the level spacing and the sizes used.
     """
 
     c: np.ndarray
@@ -224,7 +243,9 @@ class RareFirstPassage:
     t_p_stderr: np.ndarray
     log10_t_p_stderr: np.ndarray
     rates: np.ndarray
-    flux: np.ndarray
+    p_A: np.ndarray
+    dominance: np.ndarray
+    resolved: np.ndarray
     c_mid: np.ndarray
     slope: np.ndarray
     slope_stderr: np.ndarray
@@ -234,11 +255,12 @@ class RareFirstPassage:
     settings: dict = field(default_factory=dict)
 
 
-def rare_first_passage(system: System, cs, *, c_A: float, c_0: float, seed: int,
-                       repetitions: int = 8, replicas: int = 200, kill_fraction: float = 0.1,
+def rare_first_passage(system: System, cs, *, seed: int, c_A: float | None = None,
+                       repetitions: int = 8, replicas: int = 500, kill_fraction: float = 0.1,
                        spacing: float = 0.02, flux_replicas: int = 16, flux_burn: int | None = None,
-                       flux_steps: int | None = None, entries_per_replica: int = 64,
-                       max_steps: int | None = None, bootstrap: int = 400) -> RareFirstPassage:
+                       flux_steps: int | None = None, bulk_per_replica: int = 64,
+                       max_steps: int | None = None, bootstrap: int = 400,
+                       jobs: int | None = None) -> RareFirstPassage:
     """Mean first-passage times t_p(c) from the quasi-stationary state, for any rarity.
 
     Parameters
@@ -246,13 +268,17 @@ def rare_first_passage(system: System, cs, *, c_A: float, c_0: float, seed: int,
     system : System
         The kernel (e.g. :class:`logloss.LinregSystem`).
     cs : array_like
-        Increasing thresholds c > c₀ (L ≥ c·L*).
-    c_A, c_0 : float
-        The bulk A = {L ≤ c_A·L*} and the entry level c₀ > c_A (both in units of L*).
+        Increasing thresholds c > c_A (L ≥ c·L*).
     seed : int
-        Master seed: repetition m uses the m-th child of ``SeedSequence(seed)``.
+        Master seed: the pilot run and repetition m draw from children of
+        ``SeedSequence(seed)``.
+    c_A : float, optional
+        The bulk A = {L ≤ c_A·L*} (in units of L*).  By default the median of L/L* in the
+        quasi-stationary state, from a pilot brute-force run from the minimum
+        (``flux_replicas`` replicas, the same burn-in and steps).  t_p does not depend on
+        this choice (only its variance does) where escape is rare.
     repetitions : int
-        Independent repetitions M (each: its own flux run and splitting run).
+        Independent repetitions M (each: its own brute-force run and splitting run).
     replicas : int
         Splitting replicas n per repetition.
     kill_fraction : float
@@ -260,23 +286,23 @@ def rare_first_passage(system: System, cs, *, c_A: float, c_0: float, seed: int,
     spacing : float
         Level spacing in log c.
     flux_replicas, flux_burn, flux_steps : int
-        Brute-force replicas, their burn-in and their counting steps (defaults: 20 and 200
+        Brute-force replicas, their burn-in and their steps after it (defaults: 20 and 200
         relaxation times).
-    entries_per_replica : int
-        Entry states kept per flux replica.
+    bulk_per_replica : int
+        States of A kept per brute-force replica.
     max_steps : int
         Step cap of a splitting trajectory (default 10⁴ relaxation times).
     bootstrap : int
         Resamples for the slopes' standard errors.
+    jobs : int
+        Repetitions run at once on threads (default: numba's thread count).  The result does
+        not depend on it: repetition m draws only from its own seed.
     """
     c = np.asarray(cs, dtype=float).ravel()
     if c.size == 0 or not np.all(np.isfinite(c)):
         raise InvalidInput("thresholds c must be a non-empty list of finite numbers")
     if np.any(np.diff(c) <= 0):
         raise InvalidInput("thresholds c must be strictly increasing")
-    if not (np.isfinite(c_A) and np.isfinite(c_0) and 1.0 <= c_A < c_0 < c[0]):
-        raise InvalidInput(f"need 1 <= c_A < c_0 < min(c); got c_A = {c_A}, c_0 = {c_0}, "
-                           f"min(c) = {c[0]}")
     if not 0 < kill_fraction < 1:
         raise InvalidInput(f"kill_fraction must lie in (0, 1), got {kill_fraction}")
     if not (np.isfinite(spacing) and spacing > 0):
@@ -289,36 +315,54 @@ def rare_first_passage(system: System, cs, *, c_A: float, c_0: float, seed: int,
     burn = int(flux_burn if flux_burn is not None else max(1, round(20 * relax)))
     fsteps = int(flux_steps if flux_steps is not None else max(1, round(200 * relax)))
     cap_steps = int(max_steps if max_steps is not None else max(1000, round(1e4 * relax)))
-    grid = level_grid(c_0, c, spacing)
+    children = np.random.SeedSequence(seed).spawn(M + 2)
+    pilot_cost = 0
+    if c_A is None:
+        pilot = system.flux(int(np.random.default_rng(children[M + 1]).integers(2**63)),
+                            replicas=flux_replicas, burn=burn, steps=fsteps, xi_A=-np.inf,
+                            cap=1)
+        pilot_cost = pilot.cost
+        ratio = np.exp(pilot.levels[np.isfinite(pilot.levels)])
+        if ratio.size == 0:
+            raise InvalidInput("the pilot run recorded no loss: give c_A")
+        c_A = float(np.median(ratio))
+    if not (np.isfinite(c_A) and 1.0 <= c_A < c[0]):
+        raise InvalidInput(f"need 1 <= c_A < min(c), where A = {{L <= c_A L*}} is the "
+                           f"quasi-stationary bulk; got c_A = {c_A:.4g}, min(c) = {c[0]:.4g}: "
+                           "raise the thresholds above the bulk")
+    grid = level_grid(c_A, c, spacing)
+    kill = max(1, int(round(kill_fraction * n)))
     at = np.searchsorted(grid, np.log(c))
     xi_A = float(np.log(c_A))
-    kill = max(1, int(round(kill_fraction * n)))
-    rates = np.zeros((M, c.size))
-    flux = np.zeros(M)
-    cost_to = np.zeros(c.size)
-    cost = 0
-    children = np.random.SeedSequence(seed).spawn(M)
-    for m in progress(range(M), total=M, desc="splitting repetitions"):
+
+    def repetition(m: int):
         rng = np.random.default_rng(children[m])
         fr = system.flux(int(rng.integers(2**63)), replicas=flux_replicas, burn=burn,
-                         steps=fsteps, xi_A=xi_A, xi_0=float(np.log(c_0)),
-                         cap=entries_per_replica)
-        if fr.crossings == 0 or fr.entries.shape[0] == 0:
-            raise InvalidInput(f"the flux run never reached c_0 = {c_0} from A (c_A = {c_A}) in "
-                               f"{fr.exposure} replica-steps: lower c_0 or run longer")
-        flux[m] = fr.crossings / fr.exposure
-        run = splitting(system, fr.entries, grid=grid, xi_A=xi_A, replicas=n, kill=kill,
+                         steps=fsteps, xi_A=xi_A, cap=bulk_per_replica)
+        if fr.in_A == 0 or fr.bulk.shape[0] == 0:
+            raise InvalidInput(f"the quasi-stationary run never visited A = {{L <= {c_A:.4g} L*}} "
+                               f"in {fr.exposure} replica-steps: raise c_A")
+        run = splitting(system, fr.bulk, grid=grid, xi_A=xi_A, replicas=n, kill=kill,
                         rng=rng, max_steps=cap_steps)
-        rates[m] = flux[m] * run.probability[at]
-        cost += fr.cost + int(run.cost[-1])
-        cost_to += fr.cost + run.cost[at]
+        return fr, run
+
+    workers = max(1, int(jobs if jobs is not None else numba.get_num_threads()))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        done = list(progress(pool.map(repetition, range(M)), total=M,
+                             desc="splitting repetitions"))
+    p_A = np.array([fr.in_A / fr.exposure for fr, _ in done])
+    rates = np.array([p_A[m] * run.probability[at] for m, (_, run) in enumerate(done)])
+    cost = pilot_cost + sum(fr.cost + int(run.cost[-1]) for fr, run in done)
+    cost_to = sum(fr.cost + run.cost[at] for fr, run in done)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dominance = rates.max(axis=0) / rates.sum(axis=0)
     mean_rate = rates.mean(axis=0)
     se_rate = rates.std(axis=0, ddof=1) / np.sqrt(M)
     with np.errstate(divide="ignore", invalid="ignore"):
         t_p = 1.0 / mean_rate
         rel = se_rate / mean_rate
     log_c = np.log(c)
-    boot = np.random.default_rng(np.random.SeedSequence(seed).spawn(M + 1)[M])
+    boot = np.random.default_rng(children[M])
     draws = boot.integers(0, M, (bootstrap, M))
     with np.errstate(divide="ignore", invalid="ignore"):
         log_t = -np.log(rates[draws].mean(axis=1))  # (bootstrap, K)
@@ -329,8 +373,8 @@ def rare_first_passage(system: System, cs, *, c_A: float, c_0: float, seed: int,
                                    ddof=1), np.nan)
     return RareFirstPassage(
         c=c, t_p=t_p, t_p_stderr=t_p * rel, log10_t_p_stderr=rel / np.log(10), rates=rates,
-        flux=flux, c_mid=np.sqrt(c[1:] * c[:-1]), slope=slope, slope_stderr=slope_se,
+        p_A=p_A, dominance=dominance, resolved=dominance <= 0.5, c_mid=np.sqrt(c[1:] * c[:-1]), slope=slope, slope_stderr=slope_se,
         cost=int(cost), cost_to=cost_to, relaxation=relax,
-        settings=dict(c_A=float(c_A), c_0=float(c_0), spacing=float(spacing), replicas=n,
+        settings=dict(c_A=float(c_A), spacing=float(spacing), replicas=n,
                       kill=kill, repetitions=M, flux_replicas=int(flux_replicas),
                       flux_burn=burn, flux_steps=fsteps, max_steps=cap_steps))
