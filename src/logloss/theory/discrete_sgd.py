@@ -48,6 +48,7 @@ __all__ = [
     "lyapunov_exponent_sphere",
     "kesten_exponent",
     "kesten_exponent_gaussian",
+    "kesten_exponent_isotropic",
 ]
 
 
@@ -354,3 +355,43 @@ def kesten_exponent_gaussian(*, eta: float) -> float:
         return 2 * tot / math.sqrt(2 * math.pi)
 
     return _kesten_root(moment, "kesten_exponent_gaussian")
+
+
+def kesten_exponent_isotropic(*, eta: float, d: int) -> float:
+    """Tail exponent α of online SGD on linear regression in d dimensions (B = 1).
+
+    Far from the minimum u = θ − θ* follows u_{k+1} = (I − ηx xᵀ)u_k + ηx y with
+    x ~ N(0, I_d).  The law of I − ηx xᵀ is invariant under rotations, so |u_k| grows by
+    i.i.d. factors |(I − ηx xᵀ)e₁|, and the stationary law has P(|u| > r) ∝ r^(−α) with
+    E|(I − ηx xᵀ)e₁|^α = 1 (Kesten 1973): t_p ∝ c^(α/2) as c → ∞.  With S = x₁² ~ χ²₁ and
+    R = |x_⊥|² ~ χ²_{d−1}, |(I − ηx xᵀ)e₁|² = (1 − ηS)² + η²SR, a two-dimensional
+    integral.  For d = 1 this is :func:`kesten_exponent_gaussian`.
+
+    Returns
+    -------
+    float
+        α, or ``inf`` if E|·|^α stays below 1 (no expanding kick).
+    """
+    check_learning_rate(eta)
+    d = int(d)
+    if d < 1:
+        raise ValueError(f"dimension d must be >= 1, got {d!r}")
+    if d == 1:
+        return kesten_exponent_gaussian(eta=eta)
+    kR = (d - 1) / 2.0
+    k = np.arange(64)
+    t, V = linalg.eigh_tridiagonal(2 * k + kR, np.sqrt(k[1:] * (k[1:] + kR - 1)))
+    R_nodes, R_w = 2 * t, V[0] ** 2
+
+    def moment(alpha):
+        # E_S,R [((1 − ηS)² + η²SR)^(α/2)], S ~ χ²₁ = z², z ~ N(0, 1), in logs (large α)
+        def inner(R):
+            f = lambda z: math.exp(0.5 * alpha * math.log(  # noqa: E731
+                (1 - eta * z * z) ** 2 + eta * eta * z * z * R) - 0.5 * z * z)
+            pts = sorted({1 / math.sqrt(eta), math.sqrt(2 * alpha + 1)})
+            edges = [0.0, *pts, pts[-1] + 60.0]
+            return sum(integrate.quad(f, lo, hi, limit=400, epsabs=1e-300, epsrel=1e-12)[0]
+                       for lo, hi in zip(edges[:-1], edges[1:])) * 2 / math.sqrt(2 * math.pi)
+        return float(sum(w * inner(R) for R, w in zip(R_nodes, R_w)))
+
+    return _kesten_root(moment, "kesten_exponent_isotropic")
