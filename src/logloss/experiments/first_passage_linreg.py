@@ -34,6 +34,7 @@ from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.first_passage import mean_first_passage
 from ..stats.splitting import rare_first_passage
+from ..stats.survival import weibull_shape
 from ..theory import (
     discrete_mfpt_1d,
     escape_exponent,
@@ -109,11 +110,14 @@ def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: i
     for j, cj in enumerate(c):
         e = brute[j]
         resolved_bf = e.censored <= e.replicas // 2
-        z = np.nan  # compared where both resolve a rare escape (brute force starts at θ*,
-        # the estimator in the quasi-stationary state: they differ by a relaxation time)
+        z = k_w = k_se = np.nan  # compared where both resolve a rare escape (brute force
+        # starts at θ*, the estimator in the quasi-stationary state: a relaxation time apart)
         if resolved_bf and in_regime[j] and e.stderr > 0:
             z = (np.log10(res.t_p[j]) - np.log10(e.mean)) / np.hypot(
                 res.log10_t_p_stderr[j], e.stderr / e.mean / np.log(10))
+            fp = run.first_passage[:, j]
+            wb = weibull_shape(np.where(fp > 0, fp, run.steps), fp > 0)
+            k_w, k_se = wb.shape, wb.shape_stderr
         rows.append(dict(d=d, N=N, dataset=data_seed, c=float(cj), t_p=float(res.t_p[j]),
                          t_p_stderr=float(res.t_p_stderr[j]),
                          log10_t_p_stderr=float(res.log10_t_p_stderr[j]),
@@ -123,6 +127,7 @@ def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: i
                          t_brute=float(e.mean) if resolved_bf else np.nan,
                          t_brute_stderr=float(e.stderr) if resolved_bf else np.nan,
                          brute_censored=int(e.censored), brute_z=float(z),
+                         weibull_k=float(k_w), weibull_k_stderr=float(k_se),
                          t_sde_paper=float(sde["paper"][j]), t_sde_exact=float(sde["exact"][j]),
                          t_chain=float(chain[j])))
     log_c = np.log(c)
