@@ -22,7 +22,6 @@ from pathlib import Path
 import jupytext
 import yaml
 from docutils import nodes
-from sphinx.addnodes import pending_xref
 from sphinx.util.docutils import SphinxDirective
 
 TOLERANCE = re.compile(r"^\s*#\s*tolerance:\s*(statistical|criterion):\s*(\S.*)$")
@@ -75,16 +74,8 @@ def toc_chapters(root: Path) -> list[str]:
 
 
 class TolerancesDirective(SphinxDirective):
-    def _link(self, docname: str) -> nodes.paragraph:
-        ref = pending_xref(refdoc=self.env.docname, reftarget="/" + docname, reftype="doc",
-                           refdomain="std", refexplicit=False, refwarn=True)
-        ref += nodes.inline(text=docname)
-        para = nodes.paragraph()
-        para += ref
-        return para
-
     def run(self):
-        from logloss_status import _row, new_table
+        from logloss_status import _row, doc_link, new_table
 
         root = Path(self.env.srcdir)
         table, tbody = new_table(("Chapter", "Checks", "Statistical", "Declared criteria",
@@ -95,11 +86,11 @@ class TolerancesDirective(SphinxDirective):
             self.env.note_dependency(str(path))
             found = inventory(path)
             count = {k: sum(a.kind == k for a in found) for k in ("statistical", "criterion", None)}
-            tbody += _row(self._link(doc), len(found), count["statistical"], count["criterion"],
-                          count[None])
+            tbody += _row(doc_link(self.env.docname, doc), len(found), count["statistical"],
+                          count["criterion"], count[None])
             for reason in dict.fromkeys(a.reason for a in found if a.kind == "criterion"):
                 item = nodes.list_item()
-                para = self._link(doc)
+                para = doc_link(self.env.docname, doc)
                 para += nodes.Text(f": {reason}")
                 item += para
                 criteria += item
