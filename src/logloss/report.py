@@ -79,20 +79,22 @@ class Standard:
             raise ValueError("an alternative value is needed by, and only by, test='closer'")
 
     def critical_value(self, summary: Mapping[str, Any]) -> tuple[float, str]:
-        """The critical value for one run, and the words that say which it is."""
+        """The critical value for one run, and the words that state it (with its standard)."""
         unit = "seed s.d." if self.spread else "s.e."
         if self.test == "bound":
-            return self.critical, f"bound {self.critical:g}"
+            return self.critical, f"{self.critical:g}"
         if self.level is None:
             return self.critical, f"{self.critical:g} {unit}"
         q = self.level if self.test == "closer" else (1 + self.level) / 2
         side = "one-sided" if self.test == "closer" else "two-sided"
         if self.dof is None:
-            return float(stats.norm.ppf(q)), f"normal, {self.level:.0%} {side}, {unit}"
-        k = self.dof(summary)
-        if k < 1:
-            return math.inf, f"Student t with {k} dof: no test"
-        return float(stats.t.ppf(q, k)), f"Student t, {k} dof, {self.level:.0%} {side}, {unit}"
+            crit, dist = float(stats.norm.ppf(q)), "normal"
+        else:
+            k = self.dof(summary)
+            if k < 1:
+                return math.inf, f"∞ (Student t with {k} dof: no test)"
+            crit, dist = float(stats.t.ppf(q, k)), f"Student t, {k} dof"
+        return crit, f"{crit:.2f} {unit} ({dist}, {self.level:.0%} {side})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,21 +260,21 @@ def verdict(claim: Claim, summary: Mapping[str, Any] | None) -> tuple[str, str]:
     crit, words = std.critical_value(summary)
     if std.test == "bound":
         gap = abs(value - target)
-        return ("reproduced" if gap <= crit else "not reproduced"), f"|Δ| = {gap:.3g} ({words})"
+        return ("reproduced" if gap <= crit else "not reproduced"), \
+            f"|Δ| = {gap:.3g}; agreement at |Δ| ≤ {words}"
     spread = _number(summary["measured"][std.spread]["value"] if std.spread else m["stderr"])
     if not (math.isfinite(spread) and spread > 0):
         return "not reproduced", "no standard error to test with"
+    letter = "t" if std.dof else "z"
     if std.test == "closer":
         # distance beyond the midpoint, towards the target, in units of the spread
         z = (value - (target + std.alternative) / 2) / spread * math.copysign(1, target - std.alternative)
-        letter = "t" if std.dof else "z"
         return ("reproduced" if z > crit else "not reproduced"), \
-            (f"{letter} = {z:+.1f} from the midpoint of {target:g} and {std.alternative:g} towards "
-             f"{target:g}; agreement when {letter} > {crit:.2f} ({words})")
+            (f"{letter} = {z:+.1f} from the midpoint of {target:g} and {std.alternative:g} "
+             f"towards {target:g}; agreement at {letter} > {words}")
     z = (value - target) / spread
-    letter = "t" if std.dof else "z"
     return ("reproduced" if abs(z) <= crit else "not reproduced"), \
-        f"{letter} = {z:+.1f}; agreement when |{letter}| ≤ {crit:.2f} ({words})"
+        f"{letter} = {z:+.1f}; agreement at |{letter}| ≤ {words}"
 
 
 def _cell(claim: Claim, summary: Mapping[str, Any] | None) -> dict[str, Any]:
