@@ -42,7 +42,7 @@ from .report import load_store, report_rows
 from .runs import save_run
 from .stats.first_passage import fit_slope, mean_first_passage
 from .stats.lines import fit_line, fit_power_law, local_slopes, rolling_slopes
-from .stats.phi_fits import hill_tail_index, phi_mle, phi_moment
+from .stats.phi_fits import hill_plot, hill_tail_index, phi_mle, phi_moment
 from .stats.splitting import RareFirstPassage, rare_first_passage
 from .stats.survival import kaplan_meier, weibull_shape
 from .sweeps import sweep
@@ -94,6 +94,7 @@ __all__ = [
     "phi_mle",
     "phi_moment",
     "hill_tail_index",
+    "hill_plot",
     "mean_first_passage",
     "fit_slope",
     "fit_line",

@@ -167,6 +167,14 @@ def _collect(cases: list[dict], out: Outcome) -> Outcome:
     zmax = [cs["case"]["brute_z_max"] for cs in cases if np.isfinite(cs["case"]["brute_z_max"])]
     out.measured["brute_z_max"] = Measured(float(max(zmax)) if zmax else np.nan)
     out.measured["cost"] = Measured(float(sum(cs["case"]["cost"] for cs in cases)))
+    # the first case (the paper's: d = 1, N = 10⁴ in the presets): its far local slope, the
+    # last one where escape is rare and the estimate resolved, against the asymptotes
+    first = cases[0]
+    far = [r for r in first["slopes"] if r["in_regime"] and np.isfinite(r["slope_stderr"])]
+    out.measured["slope_far"] = (Measured(far[-1]["slope"], far[-1]["slope_stderr"]) if far
+                                 else Measured(np.nan))
+    out.theory["slope_eq15"] = first["case"]["slope_eq15"]
+    out.theory["slope_kesten"] = first["case"]["slope_kesten"]
     out.notes.append(f"a threshold is in the regime of paper Eq. (15) when t_p >= {RARE:.0f} "
                      "relaxation times 1/(eta h*) and the splitting estimate is resolved")
     return out
@@ -189,7 +197,8 @@ R9_PRESETS = {
             description="t_p(c) of SGD on linear regression over 20+ decades by splitting on "
                         "log L, for several d and N (Fig. 3b, R9)",
             presets=R9_PRESETS,
-            measured=("decades_min", "brute_z_max", "cost"),
+            measured=("decades_min", "brute_z_max", "cost", "slope_far"),
+            theory=("slope_eq15", "slope_kesten"),
             tables=("first_passage", "slopes", "cases"),
             checks=dict(Ns=">=0", c_lo=">1", decades=">0"))
 def run_r9(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
@@ -222,7 +231,8 @@ RARE_PRESETS = {
             description="t_p(c) of SGD on linear regression at any (eta, B, d, N, cs), by "
                         "splitting on log L; N = 0: online",
             presets=RARE_PRESETS,
-            measured=("decades_min", "brute_z_max", "cost"),
+            measured=("decades_min", "brute_z_max", "cost", "slope_far"),
+            theory=("slope_eq15", "slope_kesten"),
             tables=("first_passage", "slopes", "cases"),
             checks=dict(N=">=0", cs=">1", data_seed=">=0"))
 def run_rare(p: dict, rng: np.random.Generator) -> Outcome:
