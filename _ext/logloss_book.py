@@ -154,7 +154,7 @@ class TheoremsTransform(SphinxPostTransform):
                 ref += nodes.literal(text=label)
                 item_para = nodes.paragraph()
                 item_para += ref
-                title = _title(self.env, docname, label)
+                title = _title(self.env, docname, label, self.env.docname)
                 if title:
                     item_para += nodes.Text(": ")
                     item_para.extend(title)
@@ -165,9 +165,11 @@ class TheoremsTransform(SphinxPostTransform):
         return out
 
 
-def _title(env, docname: str, label: str) -> list[nodes.Node]:
+def _title(env, docname: str, label: str, here: str) -> list[nodes.Node]:
     """A copy of the title given to a theorem-like block (its citations included), read
-    from its page's doctree; sphinx-proof stores it as " (Title)"."""
+    from its page's doctree; sphinx-proof stores it as " (Title)".  Its cross-references
+    are resolved from ``here``, the page that shows the copy, so that a citation copied
+    from ``chapters/escape`` links to ``references.html``, not ``../references.html``."""
     doctree = env.get_doctree(docname)
     for node in doctree.findall(nodes.Element):
         if label in node.get("ids", []):
@@ -178,6 +180,8 @@ def _title(env, docname: str, label: str) -> list[nodes.Node]:
             for part in parts:
                 for sub in part.findall(nodes.Element) if isinstance(part, nodes.Element) else ():
                     sub["ids"] = []
+                    if isinstance(sub, pending_xref):
+                        sub["refdoc"] = here
             first = parts[0]
             if isinstance(first, nodes.Text):
                 parts[0] = nodes.Text(str(first).lstrip().removeprefix("("))
