@@ -17,6 +17,11 @@
   2022" (``bibtex_reference_style: author_year``); the pybtex style ``logloss``
   (``bibtex_default_style``) labels the references page the same way, instead of
   "[MZLU22]".
+* **No thebe.**  jupyter-book always loads ``sphinx_thebe``, which puts on every page a
+  script declaring ``THEBE_JS_URL`` (declared twice, a console error), that URL on a
+  remote server, and a thebe configuration naming a remote repository.  The book has no
+  live kernel (the explorers are precomputed), so the extension's handlers are
+  disconnected and none of it reaches a page.
 * **A list of theorems.**  The directive ``{logloss-theorems}`` lists every numbered
   theorem-like block of the book by chapter, each as a link with its number and title.
 """
@@ -79,6 +84,18 @@ def copy_plotly(app, exception) -> None:
     target = Path(app.outdir) / "_static" / PLOTLY_STATIC
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(get_plotlyjs(), encoding="utf8")
+
+
+# --- thebe ---------------------------------------------------------------------------
+
+
+def drop_thebe(app, _config) -> None:
+    """Disconnect every handler of ``sphinx_thebe`` (its scripts, static files and the
+    per-page configuration), which jupyter-book loads whatever ``_config.yml`` says."""
+    for listeners in app.events.listeners.values():
+        for listener in list(listeners):
+            if getattr(listener.handler, "__module__", "").startswith("sphinx_thebe"):
+                app.disconnect(listener.id)
 
 
 # --- citation labels -------------------------------------------------------------
@@ -194,6 +211,7 @@ def _title(env, docname: str, label: str, here: str) -> list[nodes.Node]:
 
 def setup(app):
     _register_bib_style()
+    app.connect("config-inited", drop_thebe)
     app.connect("html-page-context", offer_notebook, priority=500)
     app.connect("html-page-context", add_plotly)
     app.connect("doctree-read", drop_widget_state, priority=900)
