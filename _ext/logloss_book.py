@@ -96,6 +96,9 @@ def drop_thebe(app, _config) -> None:
         for listener in list(listeners):
             if getattr(listener.handler, "__module__", "").startswith("sphinx_thebe"):
                 app.disconnect(listener.id)
+    # and its stylesheet, whose file is no longer copied
+    app.registry.css_files[:] = [(name, attrs) for name, attrs in app.registry.css_files
+                                 if name != "sphinx-thebe.css"]
 
 
 # --- citation labels -------------------------------------------------------------
