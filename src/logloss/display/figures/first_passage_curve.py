@@ -12,7 +12,7 @@ from . import draws
 
 @draws("first-passage-curve")
 def plot(result: Result):
-    fig, axes = plotting.figure(ncols=3, width=4.4, height=4.2)
+    fig, axes = plotting.panels(3, height=3.0)
     ax = axes[0]
     curves = result.tables["curves"]
     cases = [r["case"] for r in result.tables["cases"]]
@@ -46,7 +46,7 @@ def plot(result: Result):
     ax.axvspan(result.params["c_lo"], result.params["c_hi"], color="0.9", zorder=-1)
     ax.set(xscale="log", xlabel="$c = L/L(\\theta^*)$", ylabel="local slope $d\\log t_p/d\\log c$",
            ylim=(0, 3 * s15), xlim=(0.98 * result.params["c_min"], 1.05 * result.params["c_max"]))
-    ax.legend(fontsize=6.5, loc="upper left", ncol=2)
+    ax.legend(loc="upper left", ncol=2)
     # the SDE quadratures over the whole range, towards the asymptote of Eq. (15)
     ax = axes[1]
     for kind, ls, label in (("sde_paper", "--", "SDE, decoupled noise"),
@@ -58,7 +58,7 @@ def plot(result: Result):
                label="range of the SGD thresholds")
     ax.set(xscale="log", xlabel="$c = L/L(\\theta^*)$", ylabel="local slope (SDE quadratures)",
            ylim=(0, 1.5 * s15))
-    ax.legend(fontsize=6, loc="lower right")
+    ax.legend(loc="lower right")
     ax = axes[2]
     half = result.tables["n_half"]
     for i, d in enumerate(sorted({r["d"] for r in half})):
@@ -74,7 +74,7 @@ def plot(result: Result):
     ax.plot([], [], "--", color="k", lw=1, label="SDE, decoupled noise")
     ax.set(xscale="log", yscale="log", xlabel="$c = L/L(\\theta^*)$", ylabel="$t_p$ (SGD steps)")
 
-    ax.legend(fontsize=6, loc="upper left")
+    ax.legend(loc="upper left")
     fig = plotting.stamp(fig, result)
     hc = sorted({r["c"] for r in half})
     ax.set_xticks(hc, [f"{v:.3g}" for v in hc])

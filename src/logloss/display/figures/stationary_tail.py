@@ -28,5 +28,5 @@ def plot(result: Result):
     ax.plot([], [], "--", color=plotting.THEORY_COLOR, lw=0.8, label=r"slope $2\phi-1$ (paper)")
     ax.set(xlabel=r"threshold $x$ on $|u| = |\theta-\theta^*|$", ylabel=r"survival $P(|u| > x)$")
     ax.set_xlim(left=1e-2)
-    ax.legend(loc="lower left", fontsize=7)
+    ax.legend(loc="lower left")
     return plotting.stamp(fig, result)
