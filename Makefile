@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CHROME := $(VENV)/.chromium
 
 .PHONY: book test install clean
 
@@ -19,12 +20,22 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
+# Headless Chromium, which scripts/check_html.py drives through Playwright (layout at 1280
+# and 412 px, console errors): Debian's package, installed once if missing (needs root;
+# otherwise install it yourself). `make test` runs without it (its browser tests skip),
+# `make book` does not.
+$(CHROME):
+	@command -v chromium >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "no chromium: install it (apt-get install chromium); scripts/check_html.py needs it"; exit 1; }
+	@touch $@
+
 # A book build has been seen, rarely, to stall for exactly the cell timeout with the kernel
 # and nbclient both idle: a lost wake-up of zmq's edge-triggered socket, after which the
 # build went on normally. _ext/logloss_executor.py makes the executor poll in 1-s slices,
 # so such a miss costs a second. If a build fails, one retry follows. A chapter whose check
 # really fails fails both attempts.
-book: $(STAMP)
+book: $(STAMP) $(CHROME)
 	$(BIN)/jupyter-book build . --all -W --keep-going || \
 	  { echo "book: the build failed; retrying once (see the Makefile)"; \
 	    $(BIN)/jupyter-book build . --all -W --keep-going; }
@@ -34,6 +45,7 @@ book: $(STAMP)
 # The chapters run under nbval at the smoke scale here (seconds each); their book-scale
 # asserts run in `make book`, where any failing cell fails the build.
 test: $(STAMP)
+	@$(MAKE) --no-print-directory $(CHROME) || echo "test: no chromium, the tests in a browser are skipped"
 	$(BIN)/ruff check src tests
 	LOGLOSS_SCALE=smoke $(BIN)/python -m pytest
 
