@@ -1,6 +1,7 @@
 # Two entry points, both self-contained on a fresh machine:
 #   make book   install what is needed, build the HTML book into _build/html/index.html
-#               and check it as a reader sees it (scripts/check_html.py)
+#               and check it as a reader sees it, in headless Chromium too
+#               (scripts/check_html.py, scripts/check_explorer.py)
 #   make test   install what is needed, lint (ruff), and run the unit tests and every chapter under
 #               nbval at the smoke scale (the book scale is checked by make book)
 PYTHON ?= python3
@@ -40,6 +41,7 @@ book: $(STAMP) $(CHROME)
 	  { echo "book: the build failed; retrying once (see the Makefile)"; \
 	    $(BIN)/jupyter-book build . --all -W --keep-going; }
 	$(BIN)/python scripts/check_html.py _build/html --sources .
+	$(BIN)/python scripts/check_explorer.py _build/html --out _build/shots
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
 # The chapters run under nbval at the smoke scale here (seconds each); their book-scale

@@ -9,7 +9,7 @@
   it (and a CDN script to read it) in the page.  The static HTML has no kernel, so the
   state is dropped.
 * **plotly.js, once, offline.**  Pages with an interactive explorer
-  (:mod:`logloss.display.explore.html`, marked by the class ``logloss-plotly``) get the
+  (:mod:`logloss.display.explore.html`, marked by the class ``logloss-explorer``) get the
   plotly.js that ships inside the ``plotly`` wheel, copied once into
   ``_static/vendor/`` (not under the book's own ``_static/``, whose files go on every
   page).
@@ -37,7 +37,7 @@ from myst_nb.sphinx_ import NbMetadataCollector
 from sphinx.addnodes import pending_xref
 from sphinx.transforms.post_transforms import SphinxPostTransform
 
-PLOTLY_MARKER = 'class="logloss-plotly'
+PLOTLY_MARKER = 'class="logloss-explorer"'
 PLOTLY_STATIC = "vendor/plotly.min.js"
 THEOREMS_KEY = "logloss_theorem_list"
 

@@ -589,7 +589,7 @@ async () => {
     return el.tagName.toLowerCase() + (id ? '#' + id : '') + ' "' + t + '"';
   };
   const sel = 'div.math, mjx-container[display="true"], table, div.cell_output pre, div.output pre, ' +
-              'figure img, div.cell_output img, .logloss-explorer, .logloss-plotly';
+              'figure img, div.cell_output img, .logloss-explorer, .logloss-explorer input';
   document.querySelectorAll(sel).forEach(el => {
     if (!shown(el)) return;
     const r = el.getBoundingClientRect();
