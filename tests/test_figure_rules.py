@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 import logloss  # noqa: E402
 from logloss.display import explore, plotting  # noqa: E402
 
-COLUMN, PHONE = 672, 380  # CSS px: the book's column at 1280 px, and on a 412-px phone
+COLUMN, PHONE = 672, 364  # CSS px: a cell output's width at 1280 px, and on a 412-px phone
 
 
 def _screen_px(fig, size_pt, column):

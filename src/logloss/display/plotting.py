@@ -40,9 +40,10 @@ OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "
 COLOR_NAMES = dict(zip(OKABE_ITO, ["blue", "vermilion", "bluish green", "orange", "reddish purple",
                                    "sky blue", "yellow", "black"]))
 
-#: Width of the book's content column at a 1280-px screen, and on a 412-px phone (CSS px).
+#: Width a cell's output has in the book at a 1280-px screen, and on a 412-px phone (CSS
+#: px, measured in headless Chromium: the column less the output's padding).
 COLUMN_PX = 672
-PHONE_COLUMN_PX = 380
+PHONE_COLUMN_PX = 364
 #: CSS pixels per figure inch on screen (matplotlib's figure.dpi; logloss.show declares it).
 SCREEN_DPI = 100
 #: The smallest text on screen at 1280 px, and on a phone, in CSS px.  The stamp (the
