@@ -25,7 +25,7 @@ def _points(ax, rows, color, label):
 
 @draws("first-passage-nn")
 def plot(result: Result):
-    fig, axes = plotting.figure(ncols=3, width=3.8, height=3.3)
+    fig, axes = plotting.panels(3, height=2.9)
     ax = axes[0]
     net = result.params["nets"][0]
     fits = [f for f in result.tables["slopes"] if f["net"] == net]
@@ -44,7 +44,7 @@ def plot(result: Result):
                         label=name if i == 0 else None)
     ax.set(xscale="log", yscale="log", xlabel="$c = L_{\\rm threshold}/L(\\theta^*)$",
            ylabel="$t_p$ (SGD steps)")
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="upper left")
     lo, hi = ax.get_xlim()  # less than a decade of c: label it with plain numbers
     ticks = np.unique(np.round(np.geomspace(lo * 1.02, hi / 1.02, 5), 2))
     ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
@@ -58,7 +58,7 @@ def plot(result: Result):
     ax.plot(c, med, "x", color="C3", label="median crossing step")
     ax.set(xscale="log", yscale="log", xlabel="$c = L_{\\rm threshold}/L(\\theta^*)$",
            ylabel="steps")
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="upper left")
     ax = axes[2]
     surv = result.tables["survival"]
     for regime, color in (("escape", "C0"), ("transient", "C3")):
@@ -75,5 +75,5 @@ def plot(result: Result):
     ax.plot([], [], "--", color="grey", lw=0.8, label="exponential, same mean")
     ax.set(xscale="log", yscale="log", ylim=(0.02, 1.1), xlabel="step $k$",
            ylabel="survival $S(k)$ (Kaplan–Meier)")
-    ax.legend(loc="lower left", fontsize=6)
+    ax.legend(loc="lower left")
     return plotting.stamp(fig, result)

@@ -33,7 +33,7 @@ def plot(result: Result):
     ax.plot([], [], "--", color=plotting.THEORY_COLOR, lw=0.8, label=r"$2\phi-1$ (paper)")
     ax.set(xlabel=r"$x$ on $|u| = |\theta-\theta^*|$", ylabel=r"survival $P(|u| > x)$")
     ax.set_xlim(left=1e-2)
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="lower left")
     bx.set(xlabel=r"tail fraction $k/n$", ylabel=r"Hill's $\hat\alpha$")
     bx.invert_xaxis()
     return plotting.stamp(fig, result)
