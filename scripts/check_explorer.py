@@ -3,7 +3,7 @@ desktop's and a phone's width, and check that the plots follow the sliders.
 
 Usage::
 
-    python scripts/check_explorer.py [_build/html] [--pages chapters/escape.html ...]
+    python scripts/check_explorer.py [_build/html] [--pages chapters/escape_kramers.html ...]
                                      [--widths 1280 412] [--out /tmp/shots]
 
 Every page with an explorer (:mod:`logloss.display.explore.html`, class

@@ -3,7 +3,7 @@ its MyST is rendered: equations typeset, theorem boxes drawn, no raw directive o
 
 Usage::
 
-    python scripts/check_jupyterlab.py [--chapter chapters/escape.md] [--out /tmp/shots]
+    python scripts/check_jupyterlab.py [--chapter chapters/escape_kramers.md] [--out /tmp/shots]
 
 Needs ``requirements-dev.txt`` (JupyterLab, jupytext, jupyterlab-myst) in the running
 Python's environment, Playwright and the system's ``chromium``.  The README's steps are
@@ -148,7 +148,7 @@ def check(chapter: str, out: Path | None = None, timeout: float = 120) -> tuple[
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--chapter", default="chapters/escape.md")
+    p.add_argument("--chapter", default="chapters/escape_kramers.md")
     p.add_argument("--out", default=Path("/tmp/shots"), type=Path)
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

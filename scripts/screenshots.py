@@ -3,7 +3,7 @@
 Usage::
 
     python scripts/screenshots.py [_build/html] [--out /tmp/shots] [--widths 1280 412]
-                                  [--at chapters/escape.html#equation-eq-escape-rate ...]
+                                  [--at chapters/escape_kramers.html#equation-eq-escape-rate ...]
 
 Every page is opened at each width by :func:`check_html.browser_audit` (Playwright and the
 system's ``chromium``, the book served on 127.0.0.1, nothing fetched from the network),

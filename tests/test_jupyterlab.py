@@ -22,6 +22,6 @@ def test_escape_chapter_renders_equations_and_theorems_in_jupyterlab(tmp_path):
     module = importlib.util.module_from_spec(spec)
     sys.modules["check_jupyterlab"] = module
     spec.loader.exec_module(module)
-    problems, seen = module.check("chapters/escape.md", tmp_path)
+    problems, seen = module.check("chapters/escape_kramers.md", tmp_path)
     assert problems == [], (problems, seen)
     assert seen["math"] > 10 and seen["theorems"] >= 1
