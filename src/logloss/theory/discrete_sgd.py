@@ -250,31 +250,74 @@ def _grid_scale(a, b, p, u_max):
 
 
 def _log_mfpt_on_grid(a, b, p, uc, u0, w, u_max, K, levels):
-    """log T(u0) at every threshold in ``uc`` on the grids of K, K/2, ... half cells."""
+    """log T(u0) at every threshold in ``uc`` on the grids of K, K/2, ... half cells.
+
+    The chain is built once, on the finest grid; a coarser grid's chain follows from it
+    exactly, since its hat functions are combinations of the finer ones (:func:`_coarsen`).
+    """
     ds = math.asinh(u_max / w) / K
     r = w * np.sinh(ds * np.arange(K + 1))
     r[-1] = u_max
     v = np.concatenate([-r[:0:-1], r])
-    out = []
+    plan = []
     for lev in range(levels):
-        k, vk, dk = K >> lev, v[:: 1 << lev], ds * (1 << lev)
+        k, vk = K >> lev, v[:: 1 << lev]
         # thresholds on nodes q (u_c = r_q); the others from the four nearest by cubic
         # Lagrange interpolation of log T in s = asinh(u_c/w)
-        sig = np.arcsinh(uc / w) / dk
+        sig = np.arcsinh(uc / w) / (ds * (1 << lev))
         q_lo = max(1, int(np.searchsorted(vk[k:], abs(u0), side="right")))  # first node beyond |u0|
         if k - q_lo < 3:
             raise ValueError("grid too coarse for these thresholds and u0: raise points")
         q0 = np.clip(np.floor(sig).astype(np.int64) - 1, q_lo, k - 3)
         nodes = np.unique(np.concatenate([q0 + i for i in range(4)]))
-        edge = np.concatenate([k + nodes, k - nodes])
-        lT = np.log(_node_threshold_mfpt(_hat_rows(a, b, p, vk, w, dk),
-                                         _point_rows(a, b, p, vk, w, dk, edge), vk, nodes, u0))
+        plan.append((sig, q0, nodes, np.concatenate([k + nodes, k - nodes]) << lev))
+    edges = np.unique(np.concatenate([e for *_, e in plan]))
+    hat = _hat_rows(a, b, p, v, w, ds)
+    point = _point_rows(a, b, p, v, w, ds, edges)
+    out = []
+    for lev, (sig, q0, nodes, e) in enumerate(plan):
+        vk = v[:: 1 << lev]
+        if lev:
+            hat = _coarsen(*hat, v[:: 1 << (lev - 1)])
+            point = (*_coarsen_targets(point[0], point[1], v[:: 1 << (lev - 1)]), point[2])
+        pick = np.searchsorted(edges, e)
+        lT = np.log(_node_threshold_mfpt(hat, tuple(x[pick] for x in point), vk, nodes, u0))
         res = np.empty(uc.size)
         for t in range(uc.size):
             i = np.searchsorted(nodes, q0[t])
             res[t] = _lagrange(nodes[i:i + 4].astype(float), lT[i:i + 4], sig[t])
         out.append(res)
     return out
+
+
+def _coarsen_targets(Lw, Rw, v):
+    """Landing weights per cell of the grid v[::2] from those of v (linear in θ, exact)."""
+    h = np.diff(v)
+    f0, f1 = h[0::2] / (h[0::2] + h[1::2]), h[1::2] / (h[0::2] + h[1::2])
+    L0, R0, L1, R1 = Lw[:, 0::2], Rw[:, 0::2], Lw[:, 1::2], Rw[:, 1::2]
+    return L0 + f1 * (R0 + L1), f0 * (R0 + L1) + R1
+
+
+def _coarsen(Lw, Rw, leak, v):
+    """:func:`_hat_rows` of the grid v[::2] from those of v: the coarse hat of node 2I is
+    φ_2I plus φ_2I±1 times its values at v_2I±1, and every row is an integral over its hat."""
+    h = np.diff(v)
+    m = np.zeros(v.size)
+    m[:-1] += h / 2
+    m[1:] += h / 2
+    H = h[0::2] + h[1::2]
+    mc = np.zeros(H.size + 1)
+    mc[:-1] += H / 2
+    mc[1:] += H / 2
+    res = []
+    for X in (Lw, Rw, leak):
+        U = X * (m if X.ndim == 1 else m[:, None])
+        odd = U[1::2]
+        Uc = U[0::2].copy()
+        Uc[:-1] += odd * (h[1::2] / H if X.ndim == 1 else (h[1::2] / H)[:, None])
+        Uc[1:] += odd * (h[0::2] / H if X.ndim == 1 else (h[0::2] / H)[:, None])
+        res.append(Uc / (mc if X.ndim == 1 else mc[:, None]))
+    return (*_coarsen_targets(res[0], res[1], v), res[2])
 
 
 def _lagrange(x, y, x0):
