@@ -197,8 +197,8 @@ def run_curve(p: dict, rng: np.random.Generator) -> Outcome:
             e = prob.y - x * prob.theta_star[0]
         a_k, b_k = 1 - eta * x**2, eta * x * e
         cm = c[:: p["mfpt_every"]]
-        Td = np.array([discrete_mfpt_1d(a_k, b_k, u_c=np.sqrt(2 * L_star * (cj - 1) / h),
-                                        points=p["mfpt_points"]) for cj in cm])
+        Td = discrete_mfpt_1d(a_k, b_k, u_c=np.sqrt(2 * L_star * (cm - 1) / h),
+                              points=p["mfpt_points"])  # all thresholds from one elimination
         curves += _slope_rows(name, "discrete", cm, Td)
         Ts = {k: radial_mfpt(c_th, eta=eta, B=B, d=1, h=h, L_star=L_star, exact_noise=ex)
               for k, ex in (("sde_paper", False), ("sde_exact", True))}
