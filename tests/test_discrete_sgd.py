@@ -227,8 +227,13 @@ def test_discrete_mfpt_weights_and_bad_input():
                                  weights=np.full(400, 7.0))
     assert T2 == pytest.approx(T, rel=1e-12)
     assert theory.discrete_mfpt_1d(a, b, u_c=[[0.6]], points=65).shape == (1, 1)
+    # a threshold inside the first cell of the wide grid is solved on a grid of its own
+    Ts = theory.discrete_mfpt_1d(a, b, u_c=[1e-4, 0.6], points=65)
+    assert Ts[0] == pytest.approx(theory.discrete_mfpt_1d(a, b, u_c=1e-4, points=65), rel=1e-12)
+    assert Ts[0] == pytest.approx(1, abs=1e-2) and Ts[1] == pytest.approx(T, rel=1e-12)
     for kw in (dict(u_c=0.6, u0=0.6), dict(u_c=-1.0), dict(u_c=0.6, weights=np.ones(3)),
-               dict(u_c=0.6, weights=-np.ones(200)), dict(u_c=0.6, points=5)):
+               dict(u_c=0.6, weights=-np.ones(200)), dict(u_c=0.6, points=5),
+               dict(u_c=0.6, u0=0.599, points=17)):
         with pytest.raises(ValueError):
             theory.discrete_mfpt_1d(a, b, **kw)
     with pytest.raises(ValueError):

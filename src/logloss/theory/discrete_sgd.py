@@ -141,6 +141,10 @@ def discrete_mfpt_1d(a, b, *, u_c, u0: float = 0.0, points: int = 801, weights=N
         logT = (64 * logT[0] - 20 * logT[1] + logT[2]) / 45
     else:
         logT = logT[0]
+    small = np.isnan(logT)  # thresholds within the first cell of a grid this wide
+    if small.any():
+        logT[small] = np.log(discrete_mfpt_1d(a, b, u_c=uc[small], u0=u0, points=points,
+                                              weights=p, extrapolate=extrapolate))
     T = np.exp(logT)
     return float(T[0]) if scalar else T.reshape(np.shape(u_c))
 
@@ -282,7 +286,9 @@ def _log_mfpt_on_grid(a, b, p, uc, u0, w, u_max, K, levels):
         sig = np.arcsinh(uc / w) / (ds * (1 << lev))
         q_lo = max(1, int(np.searchsorted(vk[k:], abs(u0), side="right")))  # first node beyond |u0|
         if k - q_lo < 3:
-            raise InvalidInput("grid too coarse for these thresholds and u0: raise points")
+            raise InvalidInput(f"u0 = {u0!r} is too close to u_c = {u_max!r} for {2 * K + 1} "
+                               "points: raise points")
+        inside_first = sig < q_lo  # below the first node beyond |u0|: left to the caller
         q0 = np.clip(np.floor(sig).astype(np.int64) - 1, q_lo, k - 3)
         nodes = np.unique(np.concatenate([q0 + i for i in range(4)]))
         plan.append((sig, q0, nodes, np.concatenate([k + nodes, k - nodes]) << lev))
@@ -301,7 +307,7 @@ def _log_mfpt_on_grid(a, b, p, uc, u0, w, u_max, K, levels):
         for t in range(uc.size):
             i = np.searchsorted(nodes, q0[t])
             res[t] = _lagrange(nodes[i:i + 4].astype(float), lT[i:i + 4], sig[t])
-        out.append(res)
+        out.append(np.where(inside_first, np.nan, res))
     return out
 
 
@@ -336,11 +342,11 @@ def _coarsen(Lw, Rw, leak, v):
 
 
 def _lagrange(x, y, x0):
-    """The cubic through (x, y) (four points) at x0."""
+    """The polynomial through the points (x, y) (four: a cubic) at x0."""
     tot = 0.0
-    for i in range(4):
+    for i in range(len(x)):
         li = 1.0
-        for j in range(4):
+        for j in range(len(x)):
             if j != i:
                 li *= (x0 - x[j]) / (x[i] - x[j])
         tot += li * y[i]
@@ -529,8 +535,8 @@ def _node_threshold_mfpt(hat, point, v, nodes, u0):
         Tn[order[:m] - (K - q)] = Z[:m, t]
         Tn[2 * q], Tn[0] = T_edge[t]
         vv = v[K - q:K + q + 1]
-        i = int(np.clip(np.searchsorted(vv, u0) - 2, 0, vv.size - 4))
-        res[t] = _lagrange(vv[i:i + 4], Tn[i:i + 4], u0)
+        i = int(np.clip(np.searchsorted(vv, u0) - 2, 0, max(vv.size - 4, 0)))
+        res[t] = _lagrange(vv[i:i + 4], Tn[i:i + 4], u0)  # three nodes for q = 1
     return res
 
 
