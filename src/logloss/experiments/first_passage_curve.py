@@ -10,6 +10,8 @@ import numpy as np
 
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
+from ..core.resources import Cost
+from ..core.validation import check_noisy_batch
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import LinearRegression, make_linear_regression
 from ..stats.first_passage import mean_first_passage
@@ -22,6 +24,7 @@ from ..theory import (
     kesten_exponent_gaussian,
     radial_mfpt,
 )
+from ._cost import discrete_mfpt, linreg_data, linreg_sgd
 from ._registry import Outcome, experiment
 
 CURVE_PRESETS = {
@@ -140,6 +143,45 @@ def _reach(p, out, sde_curve):
     out.theory["slope_kesten_online"] = kesten_exponent_gaussian(eta=eta) / 2
 
 
+def _validate(p: dict) -> None:
+    check_noisy_batch(p["B"], p["N"])
+    for N in [p["N_large"]] + [int(q * p["N_large"]) for q in p["cut_quantiles"]]:
+        if p["N_large"]:  # and what the cuts leave of it
+            check_noisy_batch(p["B"], N)
+    if not p["c_min"] <= p["c_lo"] < p["c_hi"] <= p["c_max"] < p["c_theory_max"]:
+        raise InvalidInput(f"thresholds must satisfy c_min <= c_lo < c_hi <= c_max < "
+                           f"c_theory_max, got {p['c_min']}, {p['c_lo']}, {p['c_hi']}, "
+                           f"{p['c_max']}, {p['c_theory_max']}")
+    if len(p["half_ds"]) < 2:
+        raise InvalidInput(f"half_ds={p['half_ds']}: the n/2 test compares >= 2 dimensions")
+
+
+def _cost(p: dict) -> Cost:
+    """Each case: its data, the replicas' first passages and the exact discrete MFPT at
+    every mfpt_every-th threshold; then the online runs of the n/2 test."""
+    R, steps, n_c = p["replicas"], p["steps"], p["n_c"]
+    sizes = [p["N"]] * p["datasets"]
+    if p["N_large"]:
+        sizes += [p["N_large"]] * (1 + len(p["cut_quantiles"]))
+    if p["online"]:
+        sizes.append(0)
+    chains = -(-n_c // p["mfpt_every"])
+    cost = Cost()
+    for N in sizes:
+        run = linreg_sgd(N=N, d=1, B=p["B"], steps=steps, replicas=R, thresholds=n_c,
+                         online=N == 0)
+        chain = discrete_mfpt(points=p["mfpt_points"], N=N or 100_000)
+        data = linreg_data(max(N, p["N_large"]), 1)
+        cost = cost.then(Cost(data.memory + max(run.memory, chain.memory),
+                              data.seconds + run.seconds + chains * chain.seconds))
+    for d in p["half_ds"]:
+        cost = cost.then(linreg_sgd(N=0, d=d, B=p["B"], steps=p["half_steps"],
+                                    replicas=p["half_replicas"], thresholds=len(p["half_c"]),
+                                    online=True))
+    return Cost(cost.memory, cost.seconds, "N, N_large, datasets, replicas, steps, mfpt_points, "
+                "half_replicas, half_steps")
+
+
 @experiment("first-passage-curve",
             description="Local slope d log t_p/d log c against c in 1-d linear regression: SGD (N=1e4, 1e5, online, ablations), SDEs, discrete MFPT; n/2 test (R9)",
             presets=CURVE_PRESETS,
@@ -152,7 +194,11 @@ def _reach(p, out, sde_curve):
             'c_n_half_sde_paper', 'log10_t_n_half_sde_paper', 'n_half_ratio_sde_exact_limit',
             'log10_budget', 'log10_half_budget'),
     tables=('cases', 'first_passage', 'curves', 'n_half', 'n_half_tests'),
-    checks=dict(N_large=">=0"),
+    checks=dict(N_large=">=0", cut_quantiles="(0,1)", c_min=">1", c_max=">1", c_lo=">1",
+                c_hi=">1", c_theory_max=">1", jump_c=">1", half_ds="increasing",
+                half_c=">1 increasing"),
+    cost=_cost,
+    validate=_validate,
 )
 def run_curve(p: dict, rng: np.random.Generator) -> Outcome:
     out = Outcome()

@@ -7,8 +7,10 @@ from functools import partial
 
 import numpy as np
 
+from ..core.cache import NUMBER, conforms, shaped
 from ..core.measured import Measured
-from ..core.validation import check_batch_size
+from ..core.resources import Cost
+from ..core.validation import check_noisy_batch
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.first_passage import fit_slope
@@ -18,6 +20,7 @@ from ..theory import (
     escape_exponent_exact_noise,
     radial_mfpt,
 )
+from ._cost import linreg_data, linreg_sgd
 from ._registry import Outcome, RunContext, experiment
 from ._shared import _fp_rows, check_not_degenerate, check_thresholds, declared_window
 
@@ -34,6 +37,19 @@ LINREG_PRESETS = {
                   steps=20_000_000, c_min=1.05, c_max=30.0, n_c=30, c_lo=1.5, decades=3.0,
                   N_large=100_000, d_large=1),
 }
+
+
+def _case_spec(n_c: int, N: int, d: int) -> dict:
+    """The structure of a stored case (:func:`_case`): a stored unit must have it."""
+    curve = shaped(np.ndarray, n_c)
+    row = {"c": NUMBER, "t_p": NUMBER, "t_p_stderr": NUMBER, "censored": NUMBER,
+           "replicas": NUMBER, "estimator": str, "in_window": NUMBER, "d": NUMBER, "N": NUMBER}
+    slope = {k: NUMBER for k in ("d", "N", "h_star", "slope", "slope_stderr", "slope_theory",
+                                 "slope_sde_paper", "slope_sde_exact", "slope_asymptotic_exact",
+                                 "h_spread", "window_lo", "window_hi", "censored_in_window", "z")}
+    return {"rows": lambda rows: conforms(rows, [row]) and len(rows) == n_c,
+            "slope": lambda s: conforms(s, slope) and (s["N"], s["d"]) == (N, d),
+            "arrays": {"sde_paper": curve, "sde_exact": curve}}
 
 
 def _case(p: dict, c: np.ndarray, N: int, d: int, rng: np.random.Generator) -> dict:
@@ -70,6 +86,28 @@ def _case(p: dict, c: np.ndarray, N: int, d: int, rng: np.random.Generator) -> d
     return dict(rows=rows, slope=slope, arrays=arrays)
 
 
+def _cases(p: dict) -> list[tuple[int, int]]:
+    """The (N, d) of the scan: every d at N, and (N_large, d_large) unless N_large = 0."""
+    return [(p["N"], d) for d in p["ds"]] + ([(p["N_large"], p["d_large"])] if p["N_large"] else [])
+
+
+def _validate(p: dict) -> None:
+    for N, _ in _cases(p):
+        check_noisy_batch(p["B"], N)
+    check_thresholds(p)
+
+
+def _cost(p: dict) -> Cost:
+    """Each (N, d): its data and the replicas' first passages over the whole budget."""
+    cost = Cost()
+    for N, d in _cases(p):
+        run = linreg_sgd(N=N, d=d, B=p["B"], steps=p["steps"], replicas=p["replicas"],
+                         thresholds=p["n_c"])
+        data = linreg_data(N, d)
+        cost = cost.then(Cost(data.memory + run.memory, data.seconds + run.seconds))
+    return Cost(cost.memory, cost.seconds, "N, N_large, ds, replicas, steps")
+
+
 @experiment("first-passage-linreg",
             description="Mean first-passage time t_p against c in linear regression (Fig. 3b, R9)",
             presets=LINREG_PRESETS,
@@ -77,22 +115,19 @@ def _case(p: dict, c: np.ndarray, N: int, d: int, rng: np.random.Generator) -> d
     theory=('slope',),
     tables=('first_passage', 'slopes'),
     checks=dict(N_large=">=0", c_min=">1", c_max=">1", c_lo=">1", n_c=">1"),
+    cost=_cost,
+    validate=_validate,
 )
 def run_linreg(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
-    check_batch_size(p["B"], p["N"])
-    if p["N_large"]:
-        check_batch_size(p["B"], p["N_large"])
-    check_thresholds(p)
     out = Outcome()
     c = np.geomspace(p["c_min"], p["c_max"], p["n_c"])
     rows, fits, curves = [], [], []
-    cases = [(p["N"], d) for d in p["ds"]]
-    if p["N_large"]:
-        cases.append((p["N_large"], p["d_large"]))
+    cases = _cases(p)
     # Each (N, d) is one unit of work with its own generator, spawned from the run's, so
     # that a resumed run (which skips the stored units) gives the numbers of a whole one.
     for i, ((N, d), case_rng) in enumerate(zip(cases, rng.spawn(len(cases)))):
-        case = ctx.store.unit(f"case{i}-N{N}-d{d}", partial(_case, p, c, N, d, case_rng))
+        case = ctx.store.unit(f"case{i}-N{N}-d{d}", partial(_case, p, c, N, d, case_rng),
+                              spec=_case_spec(len(c), N, d))
         rows += case["rows"]
         fits.append(case["slope"])
         curves.append(case["arrays"])

@@ -8,10 +8,12 @@ import numpy as np
 from .. import theory
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
-from ..core.validation import check_batch_size
+from ..core.resources import Cost
+from ..core.validation import check_noisy_batch
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.phi_fits import hill_tail_index
+from ._cost import F8, linreg_data, linreg_sgd
 from ._registry import Outcome, experiment
 
 TAIL_PRESETS = {
@@ -24,37 +26,56 @@ TAIL_PRESETS = {
 }
 
 
+def _problem(p: dict):
+    """The data set (1-d, x, y ~ N(0, 1)) and its burn-in of 50/(ηh*) steps at each η."""
+    prob = make_linear_regression(p["N"], 1, np.random.default_rng(p["data_seed"]))
+    return prob, [float(np.ceil(50 / (eta * prob.h_star))) for eta in p["eta"]]
+
+
+def _validate(p: dict) -> None:
+    if len(p["eta"]) != len(p["B"]):
+        raise InvalidInput("eta and B must be lists of the same length (paired cases)")
+    for B in p["B"]:
+        check_noisy_batch(B, p["N"])
+    for eta, burn in zip(p["eta"], _problem(p)[1]):
+        if p["steps"] <= 2 * burn:
+            raise InvalidInput(f"steps={p['steps']} must exceed twice the burn-in of 50/(eta h*) = "
+                               f"{burn:.4g} steps at eta={eta}")
+        if int(p["fraction"] * (p["steps"] - burn) * p["replicas"]) < 10:
+            raise InvalidInput(f"fraction={p['fraction']} of {p['steps'] - burn:.0f} steps x "
+                               f"{p['replicas']} replicas leaves < 10 samples for Hill's estimator")
+
+
+def _cost(p: dict) -> Cost:
+    """Every step of every replica is recorded, then sorted (three copies)."""
+    R, steps = p["replicas"], p["steps"]
+    cost = linreg_data(p["N"], 1)
+    for B in p["B"]:
+        run = linreg_sgd(N=p["N"], d=1, B=B, steps=steps, replicas=R, records=steps)
+        cost = cost.then(Cost(run.memory + 3 * float(steps) * R * F8, run.seconds))
+    return Cost(cost.memory, cost.seconds, "N, replicas, steps")
+
+
 @experiment(
     "stationary-tail",
     description="Far tail of SGD's stationary law: Hill index vs 2φ−1, 1+B/(ηh*) and Kesten–Goldie (R7, beyond the paper)",
     presets=TAIL_PRESETS,
     measured=('max_abs_z_kesten',),
     tables=('tail',),
-    checks=dict(data_seed=">=0", fraction="(0,1)"),
+    checks=dict(data_seed="seed", fraction="(0,1)"),
+    cost=_cost,
+    validate=_validate,
 )
 def run_tail(p: dict, rng: np.random.Generator) -> Outcome:
-    if len(p["eta"]) != len(p["B"]):
-        raise InvalidInput("eta and B must be lists of the same length (paired cases)")
-    for B in p["B"]:
-        check_batch_size(B, p["N"])
-    prob = make_linear_regression(p["N"], 1, np.random.default_rng(p["data_seed"]))
+    prob, burns = _problem(p)
     h = prob.h_star
-    for eta in p["eta"]:
-        burn = int(np.ceil(50 / (eta * h)))
-        if p["steps"] <= 2 * burn:
-            raise InvalidInput(f"steps={p['steps']} must exceed twice the burn-in of 50/(eta h*) = "
-                               f"{burn} steps at eta={eta}")
-        if int(p["fraction"] * (p["steps"] - burn) * p["replicas"]) < 10:
-            raise InvalidInput(f"fraction={p['fraction']} of {p['steps'] - burn} steps x "
-                               f"{p['replicas']} replicas leaves < 10 samples for Hill's estimator")
     seeds = rng.integers(2**31, size=len(p["B"]))
     out = Outcome()
     rows = []
-    for i, (eta, B, seed) in enumerate(zip(p["eta"], p["B"], seeds)):
+    for i, (eta, B, seed, burn) in enumerate(zip(p["eta"], p["B"], seeds, burns)):
         run = sgd_linreg(prob, eta=float(eta), B=int(B), steps=p["steps"],
                          replicas=p["replicas"], seed=int(seed), record_every=1)
-        burn = int(np.ceil(50 / (eta * h)))
-        x = np.abs(run.samples[burn:, :, 0] - prob.theta_star[0])
+        x = np.abs(run.samples[int(burn):, :, 0] - prob.theta_star[0])
         est = hill_tail_index(x, p["fraction"])
         row = dict(eta=float(eta), B=int(B), hill=est.value, hill_stderr=est.stderr,
                    k=int(p["fraction"] * x.size), n=int(x.size),
