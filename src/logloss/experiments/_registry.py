@@ -23,7 +23,6 @@ import inspect
 import math
 import pkgutil
 import platform
-import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -35,6 +34,7 @@ import torch
 from ..core.checkpoint import UnitStore
 from ..core.device import resolve_device
 from ..core.errors import InvalidInput
+from ..core.gitstate import git_state
 from ..core.measured import Measured, json_float
 from ..core.resources import Cost, check_fits
 from ..core.scales import SCALES, resolve_scale
@@ -574,14 +574,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _git_state() -> tuple[str | None, bool | None]:
-    """The commit of the source tree, and whether it has uncommitted changes."""
-    here = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                              text=True, timeout=5)
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                cwd=here, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None, None
-    commit = head.stdout.strip() or None
-    return commit, (bool(status.stdout.strip()) if commit else None)
+    """The commit of the package's own source checkout and whether it has uncommitted
+    changes, read from its git files (:func:`logloss.core.gitstate.git_state`): git is
+    never run, so no repository configuration is ever acted on."""
+    return git_state(Path(__file__).resolve().parents[1])
