@@ -190,7 +190,7 @@ def _cost(p: dict) -> Cost:
     theory=('slope', 'slope_difference_per_beta', 'displacement_fraction_isotropic'),
     reference=('lambda_max', 'participation_ratio', 'n_fit', 'pretrained_loss'),
     tables=('first_passage', 'slopes', 'runs', 'survival', 'transient', 'nets'),
-    checks=dict(pre_seeds="seed", nets=">=0", betas=">0 distinct", c_min=">1", c_max=">1",
+    checks=dict(pre_seeds="seed distinct", nets=">=0 distinct", betas=">0 distinct", c_min=">1", c_max=">1",
                 n_c=">1"),
     cost=_cost,
     validate=_validate,

@@ -71,7 +71,8 @@ def _cost(p: dict) -> Cost:
         return Cost()
     n = p["n"]
     spectra = len(p["pre_seeds"]) * spectrum_cost(n, p["k"]).seconds
-    check = jacobian_matrix(N=p["check_n"], params=NET_PARAMS).then(dense_symmetric(p["check_n"]))
+    check_n = min(p["check_n"], n)  # the check takes at most the n inputs there are
+    check = jacobian_matrix(N=check_n, params=NET_PARAMS).then(dense_symmetric(check_n))
     density = jacobian_matrix(N=n, params=NET_PARAMS, itemsize=2 * F4)
     pre = pretrain_cost(p)
     return Cost(max(pre.memory, density.memory + check.memory, spectrum_cost(n, p["k"]).memory),
@@ -87,7 +88,7 @@ def _cost(p: dict) -> Cost:
               'participation_ratio_seed_sd', 'solver_check_worst'),
     reference=('lambda_max', 'participation_ratio', 'pretrained_loss'),
     tables=('seeds', 'top_eigenvalues', 'top_eigenvalues_mean', 'solver_check', 'pretraining'),
-    checks=dict(model="any", data="any", pre_seeds="seed"),
+    checks=dict(model="any", data="any", pre_seeds="seed distinct"),
     cost=_cost,
     validate=_validate,
 )
@@ -115,8 +116,13 @@ def run_hessian(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
                          f"{pre['seconds']:.0f} s when it was computed (then cached)")
     rows, tops = [], []
     for s, m in enumerate(models):
+        J = jacobian(m, x) if p["model"] or s == 0 else None  # the net's J, once
         if p["model"]:
-            spec = hessian_outliers(m, x, k=p["k"], seed=0)
+            if not bool((J != 0).any()):
+                raise InvalidInput(f"model {p['model']}: its outputs do not depend on its "
+                                   "parameters at these inputs (the Jacobian J is 0), so the "
+                                   "Gauss-Newton matrix JᵀJ/N is 0 and has no outliers")
+            spec = hessian_outliers(m, x, k=p["k"], seed=0, J=J)
             spec = dict(eigenvalues=spec.eigenvalues, trace=spec.trace, trace_sq=spec.trace_sq,
                         participation_ratio=spec.participation_ratio,
                         participation_ratio_stderr=spec.participation_ratio_stderr,
@@ -128,14 +134,13 @@ def run_hessian(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
                                        device=ctx.device)
         top = spec["eigenvalues"][: p["k"]]
         if s == 0:
-            J = jacobian(m, x)
             nodes, counts = spectral_density(J, x.shape[0], steps=p["density_steps"],
                                              probes=p["density_probes"],
                                              seed=int(rng.integers(2**31)))
-            del J
             out.arrays["density_nodes"], out.arrays["density_counts"] = nodes, counts
             out.arrays["top"] = top
             out.tables["top_eigenvalues"] = [dict(i=i + 1, h=float(h)) for i, h in enumerate(top)]
+        del J
         tops.append(top)
         rows.append(dict(seed=s, **{k: spec[k] for k in ("lambda_max", "trace", "trace_sq",
                                                           "participation_ratio",
