@@ -125,7 +125,7 @@ def _result(s: Mapping[str, Any], task: Mapping[str, Any]) -> Result:
 
 
 def _arrays(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
+    with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # closed on failure too
         return {k: z[k] for k in z.files}
 
 

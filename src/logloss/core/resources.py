@@ -128,9 +128,9 @@ def check_fits(cost: Cost, what: str, *, copies: int = 1) -> None:
     if memory > free:
         each = f" ({copies} at once)" if copies > 1 else ""
         need = "more memory than any machine has" if math.isinf(memory) else \
-            f"about {_size(memory)} of memory{each}"
-        raise InvalidInput(f"{what} would need {need}, more than the {_size(free)} free "
-                           f"here (estimated from its parameters, before any work){lower}")
+            f"about {_size(memory)} of memory{each}, more than the {_size(free)} free here"
+        raise InvalidInput(f"{what} would need {need} (estimated from its parameters, before "
+                           f"any work){lower}")
     limit = max_seconds()
     if not cost.seconds <= limit:
         need = "forever" if not math.isfinite(cost.seconds) or cost.seconds > 1e15 else \

@@ -189,7 +189,8 @@ class Experiment:
     def params(self, scale: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Preset parameters at ``scale`` with ``overrides`` applied and checked before any
         work: each value against its type and rule, then the rules that involve several
-        parameters, then the run's estimated memory and time against this machine
+        parameters (``validate``, which builds nothing large: the sizes are not checked
+        yet), then the run's estimated memory and time against this machine
         (:meth:`estimate`, :func:`~logloss.core.resources.check_fits`)."""
         params = dict(self.presets[scale])
         for key, value in (overrides or {}).items():
@@ -200,9 +201,9 @@ class Experiment:
                 )
             params[key] = _coerce(key, value, params[key])
             check_param(key, params[key], self.presets[scale][key], self.checks.get(key))
-        check_fits(self.estimate(params), f"{self.name} at these parameters")
         if self.validate is not None:
             self.validate(params)
+        check_fits(self.estimate(params), f"{self.name} at these parameters")
         return params
 
     def estimate(self, params: Mapping[str, Any]) -> Cost:

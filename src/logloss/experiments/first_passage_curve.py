@@ -160,20 +160,20 @@ def _cost(p: dict) -> Cost:
     """Each case: its data, the replicas' first passages and the exact discrete MFPT at
     every mfpt_every-th threshold; then the online runs of the n/2 test."""
     R, steps, n_c = p["replicas"], p["steps"], p["n_c"]
-    sizes = [p["N"]] * p["datasets"]
+    cases = {p["N"]: float(p["datasets"])}  # N: how many cases run at that size
     if p["N_large"]:
-        sizes += [p["N_large"]] * (1 + len(p["cut_quantiles"]))
+        cases[p["N_large"]] = cases.get(p["N_large"], 0.0) + 1 + len(p["cut_quantiles"])
     if p["online"]:
-        sizes.append(0)
+        cases[0] = 1.0
     chains = -(-n_c // p["mfpt_every"])
     cost = Cost()
-    for N in sizes:
+    for N, count in cases.items():
         run = linreg_sgd(N=N, d=1, B=p["B"], steps=steps, replicas=R, thresholds=n_c,
                          online=N == 0)
         chain = discrete_mfpt(points=p["mfpt_points"], N=N or 100_000)
         data = linreg_data(max(N, p["N_large"]), 1)
         cost = cost.then(Cost(data.memory + max(run.memory, chain.memory),
-                              data.seconds + run.seconds + chains * chain.seconds))
+                              count * (data.seconds + run.seconds + chains * chain.seconds)))
     for d in p["half_ds"]:
         cost = cost.then(linreg_sgd(N=0, d=d, B=p["B"], steps=p["half_steps"],
                                     replicas=p["half_replicas"], thresholds=len(p["half_c"]),

@@ -77,7 +77,7 @@ def _cost(p: dict) -> Cost:
     pre = pretrain_cost(p)
     return Cost(max(pre.memory, density.memory + check.memory, spectrum_cost(n, p["k"]).memory),
                 pre.seconds + spectra + check.seconds + p["density_steps"] * p["density_probes"]
-                * density.seconds, "n, pre_steps, pre_seeds, check_n")
+                * density.seconds, "n, pre_steps, the number of pre_seeds")
 
 
 @experiment("hessian-outliers",

@@ -119,12 +119,11 @@ def _network(p: dict) -> tuple[float, float, float]:
         widths = [784, *p["widths"], 10]
         return 784.0, mlp_params(widths), float(sum(widths))
     channels, side = _image(p)
-    P, act, c = 0.0, 0.0, float(channels)
-    for w in p["cnn_widths"]:
-        for _ in range(p["convs_per_stack"]):
-            P += 9 * c * w + w
-            act += 2 * w * float(side) ** 2
-            c = float(w)
+    P, act, c, convs = 0.0, 0.0, float(channels), float(p["convs_per_stack"])
+    for w in p["cnn_widths"]:  # a stack: one convolution from c channels, then convs − 1 from w
+        P += 9 * c * w + w + (convs - 1) * (9 * w * w + w)
+        act += 2 * convs * w * float(side) ** 2
+        c = float(w)
         side //= 2
     return float(channels * _image(p)[1] ** 2), P + (c * side * side + 1) * 10, act
 
@@ -137,8 +136,9 @@ def _cost(p: dict) -> Cost:
     run = torch_training(N=p["N"], features=D, params=work, epochs=p["epochs"],
                          activations=act, records=p["points"])
     boot = float(p["bootstrap"]) * p["N"] * 50 / FLOP_RATE
+    net = "widths" if p["model"] == "mlp" else "cnn_widths, convs_per_stack"
     return Cost(run.memory + 2 * P * F4 + float(p["N"]) * 10 * F4,
-                p["seeds"] * (run.seconds + boot), "N, widths, cnn_widths, epochs, seeds")
+                p["seeds"] * (run.seconds + boot), f"N, {net}, epochs, points, seeds, bootstrap")
 
 
 @experiment(
