@@ -129,6 +129,9 @@ EXTRA = [
     ["run", "barrier", "--set", "N=1e10"],
     ["run", "barrier", "--set", "chain_grid=3000000"],
     ["run", "barrier", "--set", "steps=18446744073709551616"],
+    ["run", "barrier", "--set", "eta=5e-324"],
+    ["run", "error-budget", "--set", "eta=1e-300"],
+    ["run", "barrier-dimension", "--set", "eta=1e300"],
     ["run", "critical-dimension", "--set", "B2=10001"],
     ["run", "first-passage-curve", "--set", "half_ds=4,4"],
     ["run", "first-passage-curve", "--set", "half_c=1.05,1.03"],
@@ -207,9 +210,9 @@ def test_messages_say_what_is_wrong(capsys, tmp_path):
                                              "--set", "eta=7")
     assert "equals the number of samples N=40" in msg("run", "minibatch-covariance", "--set",
                                                       "batch_sizes=40")
-    for eta in ("5e-324", "1e-300"):  # the burn-in of 20/(eta h*) steps is recorded
-        line = msg("run", "stationary", "--set", f"eta={eta}")
-        assert "more memory than any machine has" in line and "1/eta" in line
+    line = msg("run", "stationary", "--set", "eta=1e-300")  # a burn-in of 20/(eta h*) steps
+    assert "more memory than any machine has" in line and "1/eta" in line
+    assert "(a normal float64), got 5e-324" in msg("run", "stationary", "--set", "eta=5e-324")
     line = msg("run", "time-change", "--set", "dt=1e-300")
     assert "more memory than any machine has" in line and "tau_max/dt" in line
     line = msg("run", "stationary", "--set", "thin=1e12")
@@ -425,3 +428,15 @@ def test_warnings_are_one_line_each_and_dropped_on_failure(capsys, monkeypatch, 
     monkeypatch.setattr(cli.argparse.Namespace, "name", "fail", raising=False)
     assert cli.main(["list"]) == 2
     assert capsys.readouterr().err == "error: it failed\n"
+
+
+def test_an_arithmetic_failure_is_one_line(capsys, monkeypatch):
+    """The last guard for float parameters at the edge of float64 (eta=1e300 in the barrier
+    predictions): an overflow or a zero denominator is one line, not a traceback."""
+    def overflows(_args):
+        raise OverflowError(34, "Numerical result out of range")
+
+    monkeypatch.setattr(cli, "_cmd_list", overflows)
+    assert cli.main(["list"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "too extreme for float64" in err[0], err

@@ -251,6 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("error: out of memory: the run needed more memory than this machine has "
                   "free; lower its sizes", file=sys.stderr)
             return 2
+        except ArithmeticError as exc:  # float64 overflow or a zero denominator
+            print(f"error: the computation failed ({type(exc).__name__}: {_one_line(exc)}); a "
+                  "parameter is probably too extreme for float64 arithmetic", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr)
             return 130

@@ -56,6 +56,7 @@ def predictions(p: BarrierRegression, *, eta: float, B: int, D_ref: float, grid:
     (the value at σ² = 0); ``xss_s`` the path parameter s of Xie et al.'s formula.
     """
     lr = landscape_row(p, B=B)
+    eta = np.float64(eta)  # times beyond float64 are inf (numpy), not an OverflowError
     L0 = lr["L_star"]
     h_star, h_n = lr["h_star"], lr["h_noise"]
     D_star = eta * lr["Sigma_star"] / 2

@@ -23,6 +23,7 @@ import inspect
 import math
 import pkgutil
 import platform
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -497,7 +498,8 @@ def check_param(key: str, value: Any, default: Any, rule: Any = None, *, where: 
 
     Default rules, from the type of the preset value: an int is a count (>= 1), a float
     is finite and > 0, a list is non-empty and each entry follows the rule of its type,
-    a string is non-empty.  A ``rule`` overrides the default: ``">=0"``, ``">0"``,
+    a string is non-empty; a float is never subnormal (below 2.2·10⁻³⁰⁸ in size, where 1/x
+    overflows and digits are lost).  A ``rule`` overrides the default: ``">=0"``, ``">0"``,
     ``">=1"``, ``">1"``, ``"any"`` (any finite number, or any string), an interval string
     such as ``"(0,1)"`` or ``"[0,1)"``, ``"seed"`` (an integer in [0, 2⁶³)), or a tuple of
     allowed strings.  For a list the rule applies to each entry, and may add the words
@@ -543,6 +545,9 @@ def _check_scalar(key, value, default, rule, label, entry=False) -> None:
         raise InvalidInput(f"{label}{what} must be an integer, got {value!r}")
     if not (is_int or math.isfinite(value)):
         raise InvalidInput(f"{label}{what} must be a finite number, got {value!r}")
+    if not is_int and 0 < abs(value) < sys.float_info.min:  # subnormal: 1/value overflows
+        raise InvalidInput(f"{label}{what} must be 0 or at least {sys.float_info.min:.3g} in "
+                           f"size (a normal float64), got {value!r}")
     rule = rule if rule is not None else (">=1" if is_int else ">0")
     kind = "an integer" if is_int else "a number"
     if rule == "seed":

@@ -67,7 +67,8 @@ def declared_window(c_lo: float, decades: float, slope_theory: float) -> tuple[f
     It spans ``decades`` decades of t_p if t_p ∝ c^s with the theory slope s.
     """
     s = max(slope_theory, 0.5)
-    return c_lo, c_lo * 10 ** (decades / s)
+    with np.errstate(over="ignore"):  # beyond float64: the window is open above
+        return c_lo, float(c_lo * np.power(10.0, decades / s))
 
 
 def check_thresholds(p: dict) -> None:
