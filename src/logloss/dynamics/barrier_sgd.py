@@ -71,7 +71,7 @@ def _sgd_kernel(m, u, A, k, a, b, sigma, eta, B, k0, k1, theta, phi, lo, hi, sta
         s1 = states[r, 1]
         perm = perms[r]
         th = theta[r]
-        ph = phi[r]
+        ph = phi[r].copy()  # private: rows of a shared array share cache lines between threads
         gphi = np.zeros(S)
         for step in range(k0 + 1, k1 + 1):
             c = np.cos(k * th)
@@ -97,6 +97,7 @@ def _sgd_kernel(m, u, A, k, a, b, sigma, eta, B, k0, k1, theta, phi, lo, hi, sta
                 side[r] = -1 if th <= lo else 1
                 break
         theta[r] = th
+        phi[r] = ph
         states[r, 0] = s0
         states[r, 1] = s1
         q = 0.0

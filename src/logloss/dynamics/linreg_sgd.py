@@ -90,6 +90,7 @@ def _replica_d1(r, x, y, theta_star, h, L_star, c, B, k0, k1, theta, s0, s1, nxt
     N = x.shape[0]
     n_thr = thresholds.shape[0]
     th = theta
+    stopped = False
     for k in range(k0 + 1, k1 + 1):
         sxx = 0.0
         sxy = 0.0
@@ -107,17 +108,19 @@ def _replica_d1(r, x, y, theta_star, h, L_star, c, B, k0, k1, theta, s0, s1, nxt
         th = th * (1.0 - c * sxx) + c * sxy
         if not np.isfinite(th):
             diverged[r] = k
-            return th, s0, s1, nxt, L_prev, True
+            stopped = True
+            break
         if nxt < n_thr:
             u = th - theta_star
             L = L_star + 0.5 * h * u * u
             nxt = _crossings(L, L_prev, k, r, nxt, thresholds, first_passage, pre_loss)
             L_prev = L
             if stop_early and nxt == n_thr and record_every == 0:
-                return th, s0, s1, nxt, L_prev, True
+                stopped = True
+                break
         if record_every > 0 and k % record_every == 0:
             samples[k // record_every - 1, r, 0] = th
-    return th, s0, s1, nxt, L_prev, False
+    return th, s0, s1, nxt, L_prev, stopped
 
 
 _RESYNC = 1024  # steps between exact recomputations of v = Sᵀ(θ − θ*)
@@ -152,6 +155,7 @@ def _replica(r, X, y, theta_star, S, Z, L_star, c, B, k0, k1, theta, v, s0, s1, 
     grad = np.empty(d)
     gz = np.empty(d)
     xs = np.empty(d + 1)  # x, then y, of an online sample
+    stopped = False
     # thresholds already met at k = 0 still need a step k >= 1 to be recorded
     for k in range(k0 + 1, k1 + 1):
         for i in range(d):
@@ -185,7 +189,8 @@ def _replica(r, X, y, theta_star, S, Z, L_star, c, B, k0, k1, theta, v, s0, s1, 
                 finite = False
         if not finite:
             diverged[r] = k
-            return s0, s1, nxt, L_prev, True
+            stopped = True
+            break
         if nxt < n_thr:
             if k % _RESYNC == 0:
                 _sqrt_h_coords(theta, theta_star, S, v)
@@ -199,12 +204,13 @@ def _replica(r, X, y, theta_star, S, Z, L_star, c, B, k0, k1, theta, v, s0, s1, 
             nxt = _crossings(L, L_prev, k, r, nxt, thresholds, first_passage, pre_loss)
             L_prev = L
             if stop_early and nxt == n_thr and record_every == 0:
-                return s0, s1, nxt, L_prev, True
+                stopped = True
+                break
         if record_every > 0 and k % record_every == 0:
             row = k // record_every - 1
             for i in range(d):
                 samples[row, r, i] = theta[i]
-    return s0, s1, nxt, L_prev, False
+    return s0, s1, nxt, L_prev, stopped
 
 
 @numba.njit(cache=True, parallel=True)
@@ -228,12 +234,16 @@ def _sgd_kernel(X, y, theta_star, H, S, Z, L_star, eta, B, k0, k1, theta, v, sta
                 thresholds, stop_early, samples, first_passage, diverged, online, pre_loss)
             theta[r, 0] = th
         else:
+            th_r = theta[r].copy()  # private copies: rows of a shared array would share
+            v_r = v[r].copy()       # cache lines between the threads
             if k0 == 0 and thresholds.shape[0] > 0:
-                _sqrt_h_coords(theta[r], theta_star, S, v[r])
+                _sqrt_h_coords(th_r, theta_star, S, v_r)
             s0, s1, nx, lp, stop = _replica(
-                r, X, y, theta_star, S, Z, L_star, c, B, k0, k1, theta[r], v[r], states[r, 0],
+                r, X, y, theta_star, S, Z, L_star, c, B, k0, k1, th_r, v_r, states[r, 0],
                 states[r, 1], nxt[r], L_prev[r], perms[r], record_every, thresholds,
                 stop_early, samples, first_passage, diverged, online, pre_loss)
+            theta[r] = th_r
+            v[r] = v_r
         states[r, 0] = s0
         states[r, 1] = s1
         nxt[r] = nx

@@ -96,7 +96,7 @@ def _em_kernel(H, Hs, L_star, a, dt, k0, k1, u_all, tau_all, nxt_all, states, re
     for r in numba.prange(R):
         s0 = states[r, 0]
         s1 = states[r, 1]
-        u = u_all[r]
+        u = u_all[r].copy()  # private: rows of a shared array share cache lines between threads
         xi = np.empty(d)
         Hu = np.empty(d)
         tau = tau_all[r]
@@ -134,6 +134,7 @@ def _em_kernel(H, Hs, L_star, a, dt, k0, k1, u_all, tau_all, nxt_all, states, re
                 taus[row, r] = tau
                 for i in range(d):
                     samples[row, r, i] = u[i]
+        u_all[r] = u
         tau_all[r] = tau
         nxt_all[r] = nxt
         states[r, 0] = s0
