@@ -81,6 +81,13 @@ def _cost(p: dict) -> Cost:
     return Cost(cost.memory, cost.seconds + quadratures, "N, ds, replicas, steps/record_every")
 
 
+def _crossover(rows: list[dict]) -> float:
+    """The measured crossover: the smallest d whose median log L grows by more than 3
+    standard errors of its rate (whatever the order of the list of dimensions)."""
+    return float(next((r["d"] for r in sorted(rows, key=lambda r: r["d"])
+                       if r["growth_rate"] > 3 * r["growth_rate_stderr"]), float("nan")))
+
+
 @experiment("critical-dimension",
             description="Linear regression with d below and above n_c = 2(B/(eta h*)+1) (Eq. 16, R12)",
             presets=CRIT_PRESETS,
@@ -158,15 +165,9 @@ def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
     for r in out.tables["criteria_limit"]:
         r["relative_gap"] = (r["n_c"] - r["lyapunov"]) / r["two_B_over_eta"]
 
-    # measured crossover: the smallest d (of each set) whose median log L grows by more
-    # than 3 standard errors of its rate
-    def crossover(sel):
-        return float(next((r["d"] for r in sel if r["growth_rate"] > 3 * r["growth_rate_stderr"]),
-                          float("nan")))
-
-    out.measured["crossover_dimension"] = Measured(crossover(main))
+    out.measured["crossover_dimension"] = Measured(_crossover(main))
     out.measured["sphere_crossover_dimension"] = Measured(
-        crossover([r for r in rows if r["data"] == "sphere"]))
+        _crossover([r for r in rows if r["data"] == "sphere"]))
     out.theory["sphere_critical_dimension"] = 2 / p["eta"]
     below = [r for r in main if r["d"] < r["n_c"]]
     above = [r for r in main if r["d"] > r["n_c"]]

@@ -56,7 +56,7 @@ def _cost(p: dict) -> Cost:
     measured=('min_ks_pvalue', 'phi_12', 'phi_14', 'phi_difference', 'ratio_slope'),
     theory=('phi_12', 'phi_14', 'phi_difference', 'ratio_slope'),
     tables=('matched_tau',),
-    checks=dict(u0="any"),
+    checks=dict(u0="any", tau_targets="increasing"),  # Eq. (12)'s at_tau rows come sorted
     cost=_cost,
     validate=_validate,
 )
