@@ -158,7 +158,7 @@ def _run_task(task: Mapping[str, Any], out: str | None, device: str = "cpu") -> 
         try:
             return _load(folder, task)
         except ValueError as exc:
-            warnings.warn(f"{exc}; running the task again (delete {folder} to silence this)",
+            warnings.warn(f"{exc}; running the task again (its result replaces the folder)",
                           RuntimeWarning, stacklevel=2)
     result = run_experiment(task["name"], task["scale"], seed=task["seed"], verbose=False,
                             device=device, **task["overrides"])
