@@ -21,11 +21,13 @@ measured at the end of the burn-in as the fraction of the displacement θ − θ
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from ..core.cache import cached
+from ..core.cache import cached, shaped
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
-from ..core.validation import check_batch_size
+from ..core.resources import NUMBA_RATE, Cost
+from ..core.validation import check_noisy_batch
 from ..data import mnist_even_odd
 from ..dynamics.mlp_sgd import replica_losses, replicate, sgd_mlp
 from ..dynamics.pretrain import pretrain
@@ -33,8 +35,17 @@ from ..measure.subspace import flat_params, gauss_newton_quadratic, subspace_fra
 from ..stats.first_passage import exponential_mle, fit_slope
 from ..stats.survival import kaplan_meier, weibull_shape
 from ..theory import escape_exponent
+from ._cost import F4
 from ._registry import Outcome, RunContext, experiment
-from ._shared import PAPER, check_thresholds, pretrained_spectrum
+from ._shared import (
+    NET_PARAMS,
+    PAPER,
+    check_pretraining,
+    check_thresholds,
+    pretrain_cost,
+    pretrained_spectrum,
+    spectrum_cost,
+)
 
 NN_PRESETS = {
     # smoke: 32 replicas and ≥ 10 crossings per fitted threshold, as in the book, so that a
@@ -72,7 +83,13 @@ def _run(net, data, K, *, eta, B, burn, steps, replicas, thresholds, seed, devic
     key = dict(eta=float(eta), B=B, burn=burn, steps=steps, replicas=replicas, seed=int(seed),
                thresholds=[float(t) for t in thresholds], w=float(W.double().sum()),
                w2=float(W.double().square().sum()), device=str(device))
-    return cached("nn-escape-run", key, make)
+    R, T, A = replicas, len(thresholds), np.ndarray
+    start = [shaped(torch.Tensor, R, *t.shape) for t in (W, net[0].bias, net[2].weight[0],
+                                                         net[2].bias[0])]
+    spec = {"start": lambda ts: isinstance(ts, list) and len(ts) == 4 and all(
+                check(t) for check, t in zip(start, ts)),
+            "L0": shaped(A, R), "first_passage": shaped(A, R, T), "steps_run": shaped(A, R)}
+    return cached("nn-escape-run", key, make, spec=spec)
 
 
 def _threshold_stats(c, fp, steps_run, *, min_crossings, min_t):
@@ -132,6 +149,37 @@ def _km_rows(c, fp, steps_run, rows, tag, **extra):
     return out
 
 
+def _validate(p: dict) -> None:
+    check_pretraining(p)
+    check_noisy_batch(p["B"], p["n"])
+    check_thresholds(p)
+    bad = [i for i in p["nets"] if i >= len(p["pre_seeds"])]
+    if bad:
+        raise InvalidInput(f"nets={','.join(map(str, p['nets']))}: there are only "
+                           f"{len(p['pre_seeds'])} pretrained nets (one per entry of pre_seeds), "
+                           f"indices 0..{len(p['pre_seeds']) - 1}")
+    if p["k"] > NET_PARAMS:
+        raise InvalidInput(f"k={p['k']} exceeds the P = {NET_PARAMS} parameters of the "
+                           "784-10-1 net")
+
+
+def _cost(p: dict) -> Cost:
+    """Pretraining and spectra, the data Gram matrix K = XXᵀ (n × n, float32), and per
+    (net, β) a burn-in and a monitored run: the replicas' pre-activations (R × h × n)
+    updated through K at every step."""
+    n, R, B = float(p["n"]), float(p["replicas"]), float(p["B"])
+    runs = len(p["nets"]) * len(p["betas"]) + 1
+    monitored = R * (p["steps"] + p["transient_steps"] / runs) * (n * B * 10 * 3) / NUMBA_RATE
+    burn = R * p["burn"] * B * 150 * 10 * 4 / NUMBA_RATE
+    gram = n * n * F4  # held from the pretraining on
+    run = Cost(memory=2 * R * 10 * n * F4, seconds=runs * (monitored + burn))
+    spectra = spectrum_cost(n, p["k"])
+    pre = pretrain_cost(p)
+    return Cost(gram + max(pre.memory, spectra.memory, run.memory + n * 784 * F4),
+                pre.seconds + len(p["nets"]) * spectra.seconds + run.seconds,
+                "n, pre_steps, replicas, steps, burn")
+
+
 @experiment("first-passage-nn",
             description="Escape of the pretrained 784-10-1 MLP from the B=10 quasi-stationary state (Fig. 3c, R10)",
             presets=NN_PRESETS,
@@ -142,18 +190,12 @@ def _km_rows(c, fp, steps_run, rows, tag, **extra):
     theory=('slope', 'slope_difference_per_beta', 'displacement_fraction_isotropic'),
     reference=('lambda_max', 'participation_ratio', 'n_fit', 'pretrained_loss'),
     tables=('first_passage', 'slopes', 'runs', 'survival', 'transient', 'nets'),
-    checks=dict(pre_seeds=">=0", nets=">=0", c_min=">1", c_max=">1", n_c=">1"),
+    checks=dict(pre_seeds="seed distinct", nets=">=0 distinct", betas=">0 distinct", c_min=">1", c_max=">1",
+                n_c=">1"),
+    cost=_cost,
+    validate=_validate,
 )
 def run_nn(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
-    check_batch_size(p["B"], p["n"])
-    check_thresholds(p)
-    bad = [i for i in p["nets"] if i >= len(p["pre_seeds"])]
-    if bad:
-        raise InvalidInput(f"nets={','.join(map(str, p['nets']))}: there are only "
-                           f"{len(p['pre_seeds'])} pretrained nets (one per entry of pre_seeds), "
-                           f"indices 0..{len(p['pre_seeds']) - 1}")
-    if p["k"] > 7861:
-        raise InvalidInput(f"k={p['k']} exceeds the P = 7861 parameters of the 784-10-1 net")
     out = Outcome(device=ctx.device)  # pretraining and the SGD runs; the rest on the CPU
     data = mnist_even_odd(p["n"])
     pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"], device=ctx.device)
