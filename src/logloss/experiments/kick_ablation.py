@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..theory import discrete_mfpt_1d, kesten_exponent, online_kicks_1d, radial_mfpt
 from ..core.resources import Cost
+from ..theory import discrete_mfpt_1d, kesten_exponent, online_kicks_1d, radial_mfpt
 from ._cost import discrete_mfpt, radial_quadrature
 from ._registry import Outcome, experiment
 
