@@ -10,8 +10,8 @@ Every public function of :mod:`logloss.measure` that takes a model goes through
   chunking: BatchNorm in train mode (or without running statistics), dropout in train
   mode, InstanceNorm tracking statistics in train mode; then, for any other module, a
   probe checks that two identical calls agree (no randomness) and that a batch as large as
-  the largest the measurement will use gives the outputs of its samples in another order
-  and grouping, and of a few of them one at a time (no coupling);
+  the largest the measurement will use gives the outputs of its samples in two smaller
+  batches, and of a few of them one at a time (no coupling);
 * leaves the model exactly as it was: training flags, requires_grad, dtypes, parameters,
   buffers, and the global RNG state;
 * re-raises the raw errors of ``torch.func`` (vmap, grad) as
@@ -147,8 +147,7 @@ def _probe(model: nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
 
     Independence is checked at the size of the largest batch the measurement will pass to
     the model: the outputs of x[:m] in one batch must equal those of the same samples in
-    reverse order, split into two batches of different sizes, and (for the first few) one
-    at a time.  A layer that mixes samples only in large batches is caught at that size,
+    two batches of other sizes (m/3 and 2m/3), and (for the first few) one at a time.  A layer that mixes samples only in large batches is caught at that size,
     and one that mixes them only beyond it cannot affect the measurement.
     """
     m = max(1, min(int(x.shape[0]), int(batch)))
@@ -169,9 +168,8 @@ def _probe(model: nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
         coupled = not _close(a[:k], first) or (
             k > 1 and not _close(first, torch.cat([model(x[i:i + 1]) for i in range(k)])))
         if m > 1 and not coupled:
-            cut = max(1, m // 3)
-            rev = x[:m].flip(0)
-            coupled = not _close(a, torch.cat([model(rev[:cut]), model(rev[cut:])]).flip(0))
+            cut = max(1, m // 3)  # the same samples as two batches of other sizes and neighbours
+            coupled = not _close(a, torch.cat([model(x[:cut]), model(x[cut:m])]))
         if coupled:
             raise InvalidInput(f"the model's output for a sample depends on the other samples in the "
                                f"batch (checked in batches of up to {m}: batch statistics?), so "
