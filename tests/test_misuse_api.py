@@ -41,7 +41,7 @@ from logloss.measure.hessian import (
 from logloss.measure.losses import cross_entropy_per_sample, mse_per_sample
 from logloss.measure.monitor import NoiseMonitor
 from logloss.measure.noise import noise_covariance, noise_strength
-from logloss.measure.noise_scale import gradient_noise_scale, minibatch_grad_sq_norm
+from logloss.measure.noise_scale import batch_noise_scale, gradient_noise_scale, minibatch_grad_sq_norm
 from logloss.measure.predict import predict_escape
 from logloss.reference import per_sample_sq_norms_loop
 from logloss.stats.first_passage import fit_slope, mean_first_passage
@@ -663,6 +663,7 @@ EVERY = CALLS | {
     "predict_escape": lambda m, x, _y: predict_escape(m, x, eta=0.01, B=4, k=3),
     "gradient_noise_scale": lambda m, x, y: gradient_noise_scale(m, x, y, B_small=2, B_big=8, rng=0, draws=3),
     "minibatch_grad_sq_norm": lambda m, x, y: minibatch_grad_sq_norm(m, x, y),
+    "batch_noise_scale": lambda m, x, y: [batch_noise_scale(m, x, y, B_small=b, N=100) for b in (1, 5)],
     "NoiseMonitor": _monitor,
     "CurvatureOperator": lambda m, x, y: [CurvatureOperator(m, x, y, curvature=c, cache=cache).matmat(
         torch.ones(sum(p.numel() for p in m.parameters() if p.requires_grad), dtype=D))

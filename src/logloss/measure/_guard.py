@@ -60,6 +60,7 @@ class Checked:
     out_shape: tuple        # output shape of a probe batch, batch axis first
     dtype: torch.dtype      # floating dtype of the parameters
     batch: int = DEFAULT_PROBE_BATCH  # largest batch whose samples were checked independent
+    deferred: bool = False  # the batch check is left to the measurement (check_batch)
 
 
 def check_chunk_size(chunk_size, name: str = "chunk_size") -> int | None:
@@ -142,40 +143,66 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.isclose(a, b, rtol=0.0, atol=tol, equal_nan=True).all())
 
 
-def _probe(model: nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
-    """Outputs of the first ``batch`` samples, after checking determinism and independence.
+def _coupling_error(m: int) -> InvalidInput:
+    return InvalidInput(f"the model's output for a sample depends on the other samples in the batch "
+                        f"(checked in batches of up to {m}: batch statistics?), so per-sample "
+                        "gradients are undefined; call model.eval() first, or use layers that act "
+                        "on one sample")
+
+
+def check_batch(model: nn.Module, xb: torch.Tensor, out: torch.Tensor) -> None:
+    """Refuse a model whose outputs ``out`` for the batch ``xb`` (as the measurement computed
+    them) differ from those of its first part evaluated alone.
+
+    The part is the first 2·SINGLES + 1 = 9 samples (an odd number), so that its
+    composition, its size, and the neighbours of its samples all differ from the batch's: a
+    layer that mixes samples (batch statistics, only in large batches, neighbours) shows,
+    and one that mixes them in small groups shows in the single-sample check of the probe.
+    Costs a forward pass of 9 samples.
+    """
+    m = int(xb.shape[0])
+    if m < 2:
+        return
+    part = min(m - 1, 2 * SINGLES + 1)
+    devices = [xb.device] if xb.device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices), torch_errors():
+        alone = model(xb[:part])
+    if not _close(out.detach()[:part], alone):
+        raise _coupling_error(m)
+
+
+def _probe(model: nn.Module, x: torch.Tensor, batch: int | None) -> torch.Tensor:
+    """Outputs of the first few samples, after checking determinism and independence.
 
     Independence is checked at the size of the largest batch the measurement will pass to
-    the model: the outputs of x[:m] in one batch must equal those of the same samples in
-    two batches of other sizes (m/3 and 2m/3), and (for the first few) one at a time.  A layer that mixes samples only in large batches is caught at that size,
-    and one that mixes them only beyond it cannot affect the measurement.
+    the model: the outputs of x[:m] in one batch must equal those of a part of them alone
+    (:func:`check_batch`), and, for the first few, those of each sample alone.  A layer that
+    mixes samples only in large batches is caught at that size, and one that mixes them
+    only beyond it cannot affect the measurement.  With ``batch=None`` the batch check is
+    left to the measurement, on its own first batch (:func:`check_batch`).
     """
-    m = max(1, min(int(x.shape[0]), int(batch)))
+    k = max(1, min(int(x.shape[0]), SINGLES))
     devices = [x.device] if x.device.type == "cuda" else []
     with torch.no_grad(), torch.random.fork_rng(devices=devices):
-        a = model(x[:m])
-        if not isinstance(a, torch.Tensor):
-            raise InvalidInput(f"the model must return one tensor of outputs, got {type(a).__name__}")
-        if a.dim() == 0 or a.shape[0] != m:
-            raise InvalidInput(f"the model's output must have the batch axis first: {m} inputs gave "
-                               f"an output of shape {tuple(a.shape)}")
-        k = min(m, SINGLES)
         first = model(x[:k])
+        if not isinstance(first, torch.Tensor):
+            raise InvalidInput(f"the model must return one tensor of outputs, got {type(first).__name__}")
+        if first.dim() == 0 or first.shape[0] != k:
+            raise InvalidInput(f"the model's output must have the batch axis first: {k} inputs gave "
+                               f"an output of shape {tuple(first.shape)}")
         if not _close(first, model(x[:k])):
             raise InvalidInput("the model gives different outputs for two identical calls: its "
                                "forward pass draws random numbers (dropout?), so per-sample "
                                "gradients are undefined; call model.eval() first")
-        coupled = not _close(a[:k], first) or (
-            k > 1 and not _close(first, torch.cat([model(x[i:i + 1]) for i in range(k)])))
-        if m > 1 and not coupled:
-            cut = max(1, m // 3)  # the same samples as two batches of other sizes and neighbours
-            coupled = not _close(a, torch.cat([model(x[:cut]), model(x[cut:m])]))
-        if coupled:
-            raise InvalidInput(f"the model's output for a sample depends on the other samples in the "
-                               f"batch (checked in batches of up to {m}: batch statistics?), so "
-                               "per-sample gradients are undefined; call model.eval() first, or use "
-                               "layers that act on one sample")
-    return a
+        if k > 1 and not _close(first, torch.cat([model(x[i:i + 1]) for i in range(k)])):
+            raise _coupling_error(k)
+        m = 0 if batch is None else max(1, min(int(x.shape[0]), int(batch)))
+        if m > k:
+            a = model(x[:m])
+            if not _close(a[:k], first):
+                raise _coupling_error(m)
+            check_batch(model, x[:m], a)
+    return first
 
 
 def _prepare_targets(out: torch.Tensor, y: torch.Tensor, loss, N: int) -> torch.Tensor:
@@ -210,12 +237,13 @@ def _prepare_targets(out: torch.Tensor, y: torch.Tensor, loss, N: int) -> torch.
 
 
 def check(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, loss=None, *,
-          batch: int | None = None) -> Checked:
+          batch: int | None = None, defer: bool = False) -> Checked:
     """Validate a call on (model, x[, y, loss]); see the module docstring.
 
     ``batch`` is the largest number of samples the measurement will pass to the model at
     once; the independence of samples is checked at that size (default
-    ``DEFAULT_PROBE_BATCH``).
+    ``DEFAULT_PROBE_BATCH``), here, or with ``defer=True`` by the measurement itself, which
+    must then call :func:`check_batch` with the outputs of its first (largest) batch.
     """
     if not isinstance(model, nn.Module):
         raise InvalidInput(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -250,12 +278,12 @@ def check(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, loss
         raise InvalidInput(problem)
     with torch_errors():
         batch = DEFAULT_PROBE_BATCH if batch is None else int(batch)
-        out = _probe(model, x, batch)
+        out = _probe(model, x, None if defer else batch)
         if y is not None:
             loss = resolve_loss(loss)
             y = _prepare_targets(out, y, loss, int(x.shape[0]))
     return Checked(params, sum(v.numel() for v in params.values()), frozen, y, loss,
-                   tuple(out.shape), dtype, batch)
+                   tuple(out.shape), dtype, batch, defer)
 
 
 def _slots(model: nn.Module) -> list:

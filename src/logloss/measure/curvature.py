@@ -35,7 +35,15 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..core.errors import InvalidInput
-from ._guard import available_memory, check, check_chunk_size, substituted, torch_errors, unchanged
+from ._guard import (
+    available_memory,
+    check,
+    check_batch,
+    check_chunk_size,
+    substituted,
+    torch_errors,
+    unchanged,
+)
 from .losses import cross_entropy_per_sample, mse_per_sample, resolve_loss
 
 __all__ = ["CurvatureOperator"]
@@ -171,7 +179,8 @@ class CurvatureOperator:
             what = "the Hessian" if curvature == "hessian" else "the GGN of a callable loss"
             raise InvalidInput(f"{what} depends on the targets: pass y (or (x, y) batches)")
         with unchanged(model):
-            c = check(model, x0, y0 if needs_y else None, self.loss if needs_y else None, batch=src.chunk)
+            c = check(model, x0, y0 if needs_y else None, self.loss if needs_y else None, batch=src.chunk,
+                      defer=True)
         self.names = list(c.params)
         self.dtype = c.dtype if dtype is None else dtype
         if not self.dtype.is_floating_point or self.dtype not in (torch.float32, torch.float64):
@@ -190,12 +199,16 @@ class CurvatureOperator:
         self.src = src
         self.products = 0
         self.forward_mode = False
+        self._out = None
         self.needs_y = needs_y
         # the first chunk: its graph's size decides the chunk size and the caching
         exclude = {t.untyped_storage().data_ptr() for t in self.theta}
         exclude |= {b.untyped_storage().data_ptr() for b in model.buffers()}
         exclude.add(self._cast(x0).untyped_storage().data_ptr())
         first, nbytes = _graph_bytes(lambda: self._build(x0, y0), exclude)
+        with unchanged(model), substituted(model, self.tensors):  # the samples of a chunk are independent
+            x0c = self._cast(x0)
+            check_batch(model, x0c, self._out if self._out is not None else self._forward(x0).detach())
         if not self._verified(first, x0, y0):
             first = (first[0], "jvp", (x0, y0))
         per_sample = nbytes / max(1, int(x0.shape[0]))
@@ -242,7 +255,9 @@ class CurvatureOperator:
 
     def _forward(self, xb):
         with substituted(self.model, self.tensors), torch.enable_grad(), torch_errors():
-            return self.model(self._cast(xb))
+            out = self.model(self._cast(xb))
+        self._out = out.detach()
+        return out
 
     def _build(self, xb, yb):
         """(n, kind, data) for one chunk: the linearisation that products reuse."""
