@@ -299,12 +299,12 @@ class CurvatureOperator:
         g = torch.Generator(device="cpu").manual_seed(0)
         v = [torch.randn(s, generator=g, dtype=self.dtype).to(self.theta[0].device) for s in self.shapes]
         mine = [torch.zeros(s, dtype=self.dtype, device=v[0].device) for s in self.shapes]
-        for i, r in self._apply(chunk, v, False):
+        for i, r in self._apply(chunk, v):
             if r is not None:
                 mine[i] += r
         tol = 1e-4 if self.dtype == torch.float32 else 1e-9
         try:
-            ref = [r for _, r in sorted(self._apply_forward_mode((xb, yb), v, False), key=lambda t: t[0])]
+            ref = [r for _, r in sorted(self._apply_forward_mode((xb, yb), v), key=lambda t: t[0])]
         except InvalidInput:
             ref = None
         if ref is not None:
@@ -316,7 +316,7 @@ class CurvatureOperator:
             return False
         u = [torch.randn(s, generator=g, dtype=self.dtype).to(v[0].device) for s in self.shapes]
         other = [torch.zeros_like(t) for t in u]
-        for i, r in self._apply(chunk, u, False):
+        for i, r in self._apply(chunk, u):
             if r is not None:
                 other[i] += r
         a = sum(float((x * y).sum()) for x, y in zip(u, mine))
@@ -345,33 +345,31 @@ class CurvatureOperator:
             return torch.zeros_like
 
         def apply(r):
-            batched = r.dim() == 3
-            shaped = r.reshape((r.shape[0], *leaf.shape) if batched else leaf.shape)
-            return torch.autograd.grad(gl, leaf, shaped, retain_graph=True,
-                                       is_grads_batched=batched)[0].reshape(r.shape)
+            return torch.autograd.grad(gl, leaf, r.reshape(leaf.shape), retain_graph=True)[0].reshape(r.shape)
 
         return apply
 
     # ------------------------------------------------------------------ products
-    def _apply(self, chunk, V: list, batched: bool) -> list:
+    def _apply(self, chunk, V: list) -> list:
+        """[(parameter index, its part of C_c v)] for one chunk c and one vector v (in parts)."""
         n, kind, data = chunk
         if kind == "hessian":
             g, used = data
             res = torch.autograd.grad(g, [self.theta[i] for i in used], [V[i] for i in used],
-                                      retain_graph=True, allow_unused=True, is_grads_batched=batched)
+                                      retain_graph=True, allow_unused=True)
             return list(zip(used, res))
         if kind == "ggn":
             flat, u0, g, used, lam = data
-            jv = torch.autograd.grad(g, u0, [V[i] for i in used], retain_graph=True, is_grads_batched=batched)[0]
+            jv = torch.autograd.grad(g, u0, [V[i] for i in used], retain_graph=True)[0]
             res = torch.autograd.grad(flat, [self.theta[i] for i in used], lam(jv), retain_graph=True,
-                                      allow_unused=True, is_grads_batched=batched)
+                                      allow_unused=True)
             return list(zip(used, res))
-        return self._apply_forward_mode(data, V, batched)
+        return self._apply_forward_mode(data, V)
 
-    def _apply_forward_mode(self, data, V, batched):
+    def _apply_forward_mode(self, data, V):
         """Products without double backward: J v by forward mode, Jᵀ by reverse mode (GGN),
         or forward-over-reverse (Hessian); the chunk's forward pass is recomputed."""
-        from torch.func import grad, jvp, vjp, vmap
+        from torch.func import grad, jvp, vjp
 
         xb, yb = data
         xb = self._cast(xb)
@@ -385,54 +383,41 @@ class CurvatureOperator:
         with torch.no_grad():
             out0 = f(*theta)
         yb = self._prepare(out0, yb)
-        lam = None if self.curvature == "hessian" else self._lambda(
-            out0.reshape(out0.shape[0], -1), out0, yb)
-
-        def one(*v):
-            if lam is None:
+        with torch_errors():
+            if self.curvature == "hessian":
                 loss = grad(lambda *th: self.loss(f(*th), yb).sum(), argnums=tuple(range(len(theta))))
-                return jvp(loss, theta, v)[1]
-            out, jv = jvp(f, theta, v)
+                return list(enumerate(jvp(loss, theta, tuple(V))[1]))
+            lam = self._lambda(out0.reshape(out0.shape[0], -1), out0, yb)
+            out, jv = jvp(f, theta, tuple(V))
             _, back = vjp(f, *theta)
-            return back(lam(jv.reshape(jv.shape[0], -1)).reshape(out.shape))
-
-        with torch_errors(vmap=batched):
-            res = vmap(one)(*V) if batched else one(*V)
-        return list(enumerate(res))
+            return list(enumerate(back(lam(jv.reshape(jv.shape[0], -1)).reshape(out.shape))))
 
     def matmat(self, V: torch.Tensor) -> torch.Tensor:
-        """C V for V of shape (P,) or (P, m), in the operator's dtype."""
+        """C V for V of shape (P,) or (P, m), in the operator's dtype.
+
+        The columns are multiplied one after the other, chunk by chunk (a chunk whose graph is
+        not kept is rebuilt once for all of them)."""
         single = V.dim() == 1
         V = V.reshape(self.P, -1).to(self.dtype)
         m = V.shape[1]
-        batched = m > 1
-        parts = [p.T.reshape(m, *s) if batched else p.reshape(s)
-                 for p, s in zip(torch.split(V, self.sizes), self.shapes)]
-        acc = [torch.zeros((m, *s) if batched else s, dtype=self.dtype, device=V.device) for s in self.shapes]
+        cols = [[p.reshape(s) for p, s in zip(torch.split(V[:, j], self.sizes), self.shapes)] for j in range(m)]
+        acc = torch.zeros(m, self.P, dtype=self.dtype, device=V.device)
+        offsets = np.concatenate([[0], np.cumsum(self.sizes)])
         chunks = self._chunks if self.cache else (self._build(xb, yb) for xb, yb in self.src.batches())
         n = 0
         with torch_errors():
             for chunk in chunks:
                 n += chunk[0]
-                try:
-                    pairs = self._apply(chunk, parts, batched)
-                except (RuntimeError, InvalidInput):
-                    if not batched:
-                        raise
-                    # no batching rule for some backward: one vector at a time
-                    cols = [self._apply(chunk, [p[j] for p in parts], False) for j in range(m)]
-                    pairs = [(i, torch.stack([c[t][1] for c in cols])) for t, (i, _) in enumerate(cols[0])]
-                for i, r in pairs:
-                    if r is not None:
-                        acc[i] += r
+                for j in range(m):
+                    for i, r in self._apply(chunk, cols[j]):
+                        if r is not None:
+                            acc[j, offsets[i]:offsets[i + 1]] += r.reshape(-1)
         if n != self.N:
             raise InvalidInput(f"the data gave {n} samples on this pass, {self.N} before: a DataLoader "
                                "must give the same samples on every pass (no drop_last with shuffling)")
         self.products += m
-        out = torch.cat([a.reshape(m, -1) if batched else a.reshape(-1) for a in acc], dim=-1)
-        out = out.T if batched else out
-        out = out / self.N
-        return out.reshape(-1) if single else out.reshape(self.P, m)
+        out = acc.T / self.N
+        return out.reshape(-1) if single else out
 
     def scipy(self):
         """A ``scipy.sparse.linalg.LinearOperator`` (float64 in and out)."""

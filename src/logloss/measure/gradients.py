@@ -234,15 +234,25 @@ class _Capture:
 
     def _hook(self, module, inputs, output):
         # [input a, output z, z's version at the hook, δ]; δ comes from a tensor hook, which
-        # fires for this version of z even if a later in-place operation changes it
-        rec = [inputs[0].detach(), output, output._version, None]
-        self.records.setdefault(module, []).append(rec)
+        # fires for this version of z even if a later in-place operation changes it.  The
+        # hook writes into its own box, not into the record that holds z: a cycle z → hook →
+        # record → z would keep every chunk's tensors alive until the garbage collector runs.
+        box = [None]
+        self.records.setdefault(module, []).append([inputs[0].detach(), output, output._version, box])
 
-        def keep(g, rec=rec):
-            rec[3] = g.detach()
+        def keep(g, box=box):
+            box[0] = g.detach()
 
         if output.requires_grad:
             output.register_hook(keep)
+
+    def finish(self) -> None:
+        """After the backward pass: δ out of its box into the record, and z dropped."""
+        for recs in self.records.values():
+            for rec in recs:
+                if isinstance(rec[3], list):
+                    rec[3] = rec[3][0]
+                rec[1] = None
 
     def backward(self, total: torch.Tensor, params: list) -> None:
         """Back-propagate ``total`` to every captured layer output, filling each δ.
@@ -257,6 +267,7 @@ class _Capture:
             torch.autograd.grad(total, outs)
         else:
             torch.autograd.grad(total, params, allow_unused=True)
+        self.finish()
 
     def reset(self):
         self.records = {}
@@ -413,6 +424,7 @@ def fast_path_problem(model: nn.Module, xb: torch.Tensor, objective, *,
         with torch.enable_grad():
             ell = objective(model(xb))
             grads = torch.autograd.grad(ell.sum(), params, allow_unused=True)
+        cap.finish()
     finally:
         cap.close()
     total = {p: g for p, g in zip(params, grads)}

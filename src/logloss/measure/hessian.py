@@ -67,8 +67,8 @@ __all__ = [
 #: tanh MLPs with one thread (top 5 with traces): dense 44 ms against Lanczos 108 ms at
 #: min = 300, 120 against 86 ms at 400, 576 against 156 ms at 800.
 DENSE_LIMIT = 300
-#: Probe vectors multiplied at once by the deflated Hutchinson estimate.
-PROBE_BLOCK = 16
+#: Probe vectors passed to the operator at once by the deflated Hutchinson estimate.
+PROBE_BLOCK = 8
 
 
 def participation_ratio(eigenvalues, x=None, y=None, **kwargs):
@@ -293,11 +293,12 @@ def _traces_from_probes(mm, V, w, P, probes, rng, exact_trace):
     """tr C and tr C² from the top-k pairs (w, V) and ``probes`` Rademacher vectors on the
     remainder (I − VVᵀ)C(I − VVᵀ), with their standard errors and covariance."""
     Z = rng.choice([-1.0, 1.0], size=(P, probes))
-    Z -= V @ (V.T @ Z)
     t, s = np.empty(probes), np.empty(probes)
     for j in range(0, probes, PROBE_BLOCK):
-        Y = mm(Z[:, j:j + PROBE_BLOCK])
-        t[j:j + PROBE_BLOCK] = (Z[:, j:j + PROBE_BLOCK] * Y).sum(axis=0)
+        Zb = Z[:, j:j + PROBE_BLOCK]
+        Zb -= V @ (V.T @ Zb)
+        Y = mm(Zb)
+        t[j:j + PROBE_BLOCK] = (Zb * Y).sum(axis=0)
         Y -= V @ (V.T @ Y)
         s[j:j + PROBE_BLOCK] = (Y**2).sum(axis=0)
     cov = np.cov(np.stack([t, s]), ddof=1) / probes
@@ -498,9 +499,11 @@ def hessian_outliers(
                            "use method='dense' (all eigenvalues) or a smaller k")
     itemsize = torch.empty((), dtype=op.dtype).element_size()
     ncv = min(P, max(2 * k + 1, 20))
-    peak = (P * 8 * (ncv + k + 6) + P * itemsize * 4
-            + (op.graph_bytes if op.cache else op.graph_bytes * op.src.chunk // max(N, 1))
-            + (P * 8 * (2 * probes + 2 * PROBE_BLOCK) + P * itemsize * 3 * PROBE_BLOCK if trace else 0))
+    chunk_graph = op.graph_bytes * op.src.chunk // max(N, 1)
+    product = 2 * chunk_graph + P * (8 + 2 * itemsize)           # one product's intermediates
+    peak = ((op.graph_bytes if op.cache else chunk_graph) + product
+            + (ncv + 1 + 2 * k) * P * 8                             # Lanczos basis and Ritz vectors
+            + ((probes + 4 * PROBE_BLOCK) * P * 8 + PROBE_BLOCK * P * 2 * itemsize if trace else 0))
     free = available_memory(op.theta[0].device)
     if peak > free:
         raise InvalidInput(f"hessian_outliers would need about {peak / 1e9:.2f} GB (Lanczos basis of {ncv} "

@@ -133,6 +133,7 @@ class NoiseMonitor:
             yield cap
         finally:
             cap.close()
+            cap.finish()
         names = {m: n for n, m in self.model.named_modules()}
         owner: dict = {}
         for m in cap.layers:
