@@ -122,12 +122,12 @@ class NoiseMonitor:
         if step % self.every:
             yield None
             return
-        if not supports_fast_path(self.model):
-            raise InvalidInput("watch() needs every trainable parameter in Linear or Conv layers; use "
-                               "the exact records (NoiseMonitor(model, x, y)) for this model")
         problem = _stateful_problem(self.model)
         if problem:
             raise InvalidInput(f"watch() cannot estimate per-batch noise here: {problem}")
+        if not supports_fast_path(self.model):
+            raise InvalidInput("watch() needs every trainable parameter in Linear or Conv layers; use "
+                               "the exact records (NoiseMonitor(model, x, y)) for this model")
         cap = _Capture(self.model)
         try:
             yield cap
