@@ -453,6 +453,9 @@ def hessian_outliers(
     cache : bool, optional
         Keep the chunks' graphs between products (default: when they fit half the free
         memory).
+    dense_limit : int
+        ``method="auto"`` goes dense when min(N·K, P) is at most this (default
+        ``DENSE_LIMIT`` = 300, where the dense route was measured to be faster).
     J : Tensor, optional
         A Jacobian (or GGN factor J̃) already computed for this model and ``x``; the
         matrix is then J̃ᵀJ̃/N.
