@@ -29,13 +29,14 @@ from .dynamics.mlp_sgd import replicate, sgd_mlp
 from .dynamics.training import train_sgd
 from .experiments._registry import Result, list_experiments, run_experiment
 from .measure.covariance import minibatch_noise_covariance
+from .measure.curvature import CurvatureOperator
 from .measure.ggn import ggn_jacobian
 from .measure.gradients import per_sample_grads
 from .measure.gram import decoupling_spectra, ntk_gram
 from .measure.hessian import SolverCheck, hessian_outliers, lanczos_dense_check, participation_ratio
 from .measure.monitor import NoiseMonitor
 from .measure.noise import noise_strength
-from .measure.noise_scale import GradientNoiseScale, gradient_noise_scale
+from .measure.noise_scale import BatchNoise, GradientNoiseScale, batch_noise_scale, gradient_noise_scale
 from .measure.predict import EscapePrediction, predict_escape
 from .models.linreg import make_linear_regression
 from .report import load_store, report_rows
@@ -72,6 +73,9 @@ __all__ = [
     "noise_strength",
     "gradient_noise_scale",
     "GradientNoiseScale",
+    "batch_noise_scale",
+    "BatchNoise",
+    "CurvatureOperator",
     "ntk_gram",
     "decoupling_spectra",
     "hessian_outliers",
