@@ -52,18 +52,45 @@ def test_decoupling_control_couples_losses_to_gradients():
         assert row["control_log_trace_ratio"] >= row["log_trace_ratio"] - 1e-12
 
 
-@pytest.mark.parametrize("name, eta", [("gradient-noise-scale", 0.01),
-                                       ("gradient-noise-scale-half-eta", 0.005)])
-def test_gradient_noise_scale_predicts_its_plateau(name, eta):
+@pytest.mark.parametrize("name, eta, scheme", [("gradient-noise-scale", 0.01, "independent"),
+                                               ("gradient-noise-scale-half-eta", 0.005, "independent"),
+                                               ("gradient-noise-scale-epoch", 0.005, "epoch")])
+def test_gradient_noise_scale_predicts_its_plateau(name, eta, scheme):
     r = run_experiment(name, scale="smoke", verbose=False)
     a = r.arrays
-    assert r.params["eta"] == eta
-    w = a["plateau_window"].astype(bool)
-    assert w.sum() >= 3 and np.all(np.isfinite(a["trace_H2"][w]))
+    assert r.params["eta"] == eta and r.params["minibatches"] == scheme
     N, B = r.params["N"], r.params["B"]
     c = (N - B) / (N - 1)
-    pred = 2 * B * a["trace_H"][w] / (eta * c * (a["trace_H2"][w] + eta / 2 * a["trace_H3"][w]))
-    np.testing.assert_allclose(a["b_simple_predicted"][w], pred, rtol=1e-12)
-    ratio = a["grad_sq"][w] / (a["grad_sq_stationary"][w] + a["grad_sq_drift"][w])
+    tr = a["traces"]
+    ok = np.isfinite(tr[:, 1])
+    assert ok.sum() >= r.params["plateau_records"]
+    series = sum(tr[ok, k] * (eta / 2) ** (k - 1) for k in range(1, tr.shape[1]))
+    pred = 2 * B * tr[ok, 0] / (eta * c * series)
+    np.testing.assert_allclose(a["b_simple_predicted"][ok], pred, rtol=1e-12)
+    # every epoch of the window, its prediction from the interpolated traces and the drift
+    ep = a["window_epochs"]
+    assert np.array_equal(ep, np.arange(ep[0], r.params["epochs"] + 1))
+    ratio = a["window_grad_sq"] / (a["window_stationary"] + a["window_drift"])
     assert r.measured["grad_sq_over_prediction"].value == pytest.approx(ratio.mean())
+    both = np.isin(ep, a["epochs"])  # epochs that are also records: the same L both ways
+    np.testing.assert_allclose(a["window_L"][both], a["L"][np.isin(a["epochs"], ep)], rtol=1e-5)
     assert r.theory["grad_sq_over_prediction"] == 1.0
+
+
+def test_train_sgd_independent_minibatches_are_seeded_and_differ_from_epoch_shuffles():
+    import torch
+
+    from logloss.dynamics.training import train_sgd
+    from logloss.models.nets import mlp
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 5, generator=g), torch.randn(40, 1, generator=g)
+    runs = {}
+    for scheme in ("independent", "independent", "epoch"):
+        net = mlp([5, 4, 1], seed=1)
+        rec = train_sgd(net, x, y, eta=0.05, B=8, epochs=3, seed=2, minibatches=scheme)
+        runs.setdefault(scheme, []).append(rec.loss)
+    np.testing.assert_array_equal(*runs["independent"])
+    assert not np.allclose(runs["independent"][0], runs["epoch"][0])
+    with pytest.raises(Exception, match="minibatches"):
+        train_sgd(mlp([5, 4, 1], seed=1), x, y, eta=0.05, B=8, epochs=1, seed=2, minibatches="bogus")

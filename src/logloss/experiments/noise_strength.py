@@ -92,15 +92,16 @@ def _scale_free_row(ra: np.ndarray, rb: np.ndarray, n_boot: int, rng: np.random.
                 m2_a=float(obs[1]), m2_a_sd=float(sd[1]), m2_b=float(obs[2]), m2_b_sd=float(sd[2]))
 
 
-def _decomposition_row(seed: int, power: float, kern: list, L: np.ndarray, slope: float) -> dict:
+def _decomposition_row(seed: int, power: float, kern: list, fac: np.ndarray, L: np.ndarray,
+                       slope: float) -> dict:
     """The late slope of one run split into the slopes of the factors of 𝒩 (measure.kernel).
 
-    ``kern`` holds the per-sample measurements at the records of the late-training fit, ``L``
-    the loss there and ``slope`` the fitted slope of 𝒩 against L over the same records, which
-    the factors must add up to (the same θ, measured twice).
+    ``kern`` holds the per-sample measurements at the records of the late-training fit,
+    ``fac`` their factors (records × FACTORS), ``L`` the loss there and ``slope`` the fitted
+    slope of 𝒩 against L over the same records, which the factors must add up to (the same
+    θ, measured twice).
     """
-    fac = [k.factors(power) for k in kern]
-    parts = slope_decomposition(L, {f: np.array([r[f] for r in fac]) for f in FACTORS})
+    parts = slope_decomposition(L, {f: fac[:, j] for j, f in enumerate(FACTORS)})
     total = power + parts.pop("total")
     if not np.isclose(total, slope, rtol=0, atol=1e-6):
         raise RuntimeError(f"the factors' slopes add up to {total}, the fitted slope is {slope}")
@@ -151,7 +152,7 @@ def run(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     out = Outcome(notes=notes, device=ctx.device)
     power = 1.0 if p["loss"] == "mse" else 2.0  # 𝒩 ∝ L (Eq. 9), or ∝ L² near zero loss (App. D)
     fit_epochs = {e for e in sched if e >= p["fit_from"] * p["epochs"]}
-    Ls, Ns, Gs, slopes, rows, sf_rows, dec_rows = [], [], [], [], [], [], []
+    Ls, Ns, Gs, slopes, rows, sf_rows, dec_rows, factors = [], [], [], [], [], [], [], []
     for s in range(int(p["seeds"])):
         seed = int(rng.integers(2**31))
         net, mdesc = _model(p, seed, channels, side)
@@ -167,9 +168,13 @@ def run(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
                         desc=f"SGD seed {s}")
         fit_mask = rec.epochs >= p["fit_from"] * p["epochs"]
         fit = fit_power_law(rec.loss[fit_mask], rec.noise[fit_mask])
+        fac = np.full((len(rec.epochs), len(FACTORS)), np.nan)
         if kern:
-            dec_rows.append(_decomposition_row(seed, power, [kern[int(e)] for e in rec.epochs[fit_mask]],
-                                               rec.loss[fit_mask], fit.slope))
+            at_fit = [kern[int(e)] for e in rec.epochs[fit_mask]]
+            fac[fit_mask] = [[k.factors(power)[f] for f in FACTORS] for k in at_fit]
+            dec_rows.append(_decomposition_row(seed, power, at_fit, fac[fit_mask], rec.loss[fit_mask],
+                                               fit.slope))
+        factors.append(fac)
         lo, hi = p["mid_window"]
         mid_mask = (rec.epochs >= lo * p["epochs"]) & (rec.epochs <= hi * p["epochs"])
         mid = fit_power_law(rec.loss[mid_mask], rec.noise[mid_mask])
@@ -223,7 +228,10 @@ def run(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     out.tables["decomposition"] = dec_rows
     out.arrays.update(epochs=np.asarray(sched), L=np.array(Ls), noise=np.array(Ns),
                       grad_sq=np.array(Gs), local_slope=np.array(slopes),
-                      fit_mask=fit_mask.astype(np.int8))
+                      fit_mask=fit_mask.astype(np.int8),
+                      # (seeds, records, factors): the factors of 𝒩 in the order of
+                      # measure.kernel.FACTORS at the fit records, NaN elsewhere
+                      factors=np.array(factors))
     out.notes.append(f"{mdesc} on {dname}; {p['loss']} loss, η={p['eta']}, B={p['B']}, "
                      f"{p['epochs']} epochs; late-training fit over epochs ≥ {p['fit_from']}·epochs "
                      f"({int(fit_mask.sum())} records)"

@@ -12,9 +12,10 @@ from . import draws
 @draws("noise-strength", "noise-strength-cnn", "noise-strength-ce", "noise-strength-cnn-ce",
        "noise-strength-narrow", "noise-strength-narrow-long")
 def plot(result: Result):
-    """(a) L and rescaled 𝒩 against epoch, (b) 𝒩 against L with slope guides, (c) local slope."""
+    """(a) L and rescaled 𝒩 against epoch, (b) 𝒩 against L with slope guides, (c) local slope,
+    (d) the factors of 𝒩 over the fit window (measure.kernel), first seed, when measured."""
     a = result.arrays
-    fig, axes = plotting.figure(ncols=3, width=3.1)
+    fig, axes = plotting.figure(ncols=2, nrows=2, width=3.4, height=2.6)
     seeds = int(a["L"].shape[0])
     for s in range(seeds):
         e, L, n = a["epochs"], a["L"][s], a["noise"][s]
@@ -48,4 +49,30 @@ def plot(result: Result):
         axes[2].axhline(2, color="0.5", ls=":")
     axes[2].set(xscale="log", xlabel="loss $L$", ylabel=r"local slope $d\log\mathcal{N}/d\log L$")
     axes[2].invert_xaxis()
+    _factors(axes[3], a, result.params)
     return plotting.stamp(fig, result)
+
+
+def _factors(ax, a, params) -> None:
+    """Each factor of 𝒩 = L^p·M_p·s·κ·a·w·g over the fit window, relative to its first value."""
+    fac = a.get("factors")
+    if fac is None or not np.isfinite(fac[0]).any():
+        ax.text(0.5, 0.5, "factors not measured\n(kernel=False)", ha="center", va="center",
+                transform=ax.transAxes, fontsize=8, color="0.4")
+        ax.set(xticks=[], yticks=[])
+        return
+    ok = np.isfinite(fac[0, :, 0])
+    L = a["L"][0][ok]
+    f = fac[0][ok]
+    # FACTORS = moment, shape, kernel, across, within, gradient (measure.kernel)
+    lines = [(f[:, 0] * f[:, 1], r"$M_p\,s$ (loss distribution)", "C2", ":"),
+             (f[:, 2], r"$\kappa$ (kernel)", "C0", "-"),
+             (f[:, 3] * f[:, 4], r"$a\,w$ (coupling)", "C1", "--"),
+             (f[:, 5], r"$g$ (gradient term)", "0.5", "-.")]
+    for v, lab, c, ls in lines:
+        ax.plot(L, v / v[0], ls=ls, color=c, marker="o", ms=2.5, label=lab)
+    p = 1 if params.get("loss", "mse") == "mse" else 2
+    ax.set(xscale="log", yscale="log", xlabel="loss $L$",
+           ylabel=rf"factor of $\mathcal{{N}}/L^{p}$ (first = 1)")
+    ax.invert_xaxis()
+    ax.legend(fontsize=7)
