@@ -12,5 +12,5 @@ variant(
     "gradient-noise-scale", "gradient-noise-scale-epoch",
     description="B_simple along SGD at η = 0.005 with epoch shuffles: the ablation of the "
                 "stationary-gradient prediction",
-    changes={s: dict(eta=0.005, minibatches="epoch") for s in ("smoke", "book", "paper")},
+    changes={s: dict(eta=0.005, minibatches="epoch", checkpoints=2) for s in ("smoke", "book", "paper")},
 )
