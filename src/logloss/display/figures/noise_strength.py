@@ -74,8 +74,9 @@ def _factors(ax, a, params, legend_kw) -> None:
              (f[:, 5], r"gradient $g$", "0.5", "-.")]
     for v, lab, c, ls in lines:
         ax.plot(L, v / v[0], ls=ls, color=c, marker="o", ms=2.5, label=lab)
-    p = 1 if params.get("loss", "mse") == "mse" else 2
-    ax.set(xscale="log", yscale="log", xlabel="loss $L$",
-           ylabel=rf"factor of $\mathcal{{N}}/L^{p}$ (first = 1)")
+    power = "L" if params.get("loss", "mse") == "mse" else "L^2"
+    ax.axhline(1, color="0.7", lw=0.8)
+    ax.set(xscale="log", xlabel="loss $L$",
+           ylabel=rf"factor of $\mathcal{{N}}/{power}$, relative to the first")
     ax.invert_xaxis()
     ax.legend(ncols=2, **legend_kw)
