@@ -52,38 +52,54 @@ class ExitRun:
     spectator_loss: np.ndarray | None = None
 
 
+@numba.njit(cache=True, inline="always")
+def _step(m, u, A, k, a, b, sigma, eta, B, perm, th, c, s, phi, gphi, s0, s1):
+    """One SGD step θ′ = θ − (η/B)Σ_μ g_μ, φ′ = φ − (η/B)Σ_μ r_μ u_μ on a fresh minibatch.
+
+    ``c, s`` are cos kθ and sin kθ at the current θ (carried between steps, so that a
+    caller that needs the loss at the new θ pays for one cos and sin per step); φ is
+    updated in place (``gphi`` is scratch of its size).  Returns (θ′, cos kθ′, sin kθ′,
+    s0, s1).
+    """
+    N = m.shape[0]
+    S = u.shape[1]
+    Ak = A * k
+    w0, w1, w2, w3 = th - a, A * c - b, A * s, -sigma
+    v1, v2 = -Ak * s, Ak * c
+    g = 0.0
+    for i in range(S):
+        gphi[i] = 0.0
+    for j in range(B):
+        mu, s0, s1 = subset_index(perm, j, B, N, s0, s1)
+        res = w0 * m[mu, 0] + w1 * m[mu, 1] + w2 * m[mu, 2] + w3 * m[mu, 3]
+        for i in range(S):
+            res += phi[i] * u[mu, i]
+        g += res * (m[mu, 0] + v1 * m[mu, 1] + v2 * m[mu, 2])
+        for i in range(S):
+            gphi[i] += res * u[mu, i]
+    th -= eta * g / B
+    for i in range(S):
+        phi[i] -= eta * gphi[i] / B
+    return th, np.cos(k * th), np.sin(k * th), s0, s1
+
+
 @numba.njit(cache=True, parallel=True)
 def _sgd_kernel(m, u, A, k, a, b, sigma, eta, B, steps, theta0, lo, hi, states, fp, side, spec):
     N = m.shape[0]
     S = u.shape[1]
     R = states.shape[0]
-    Ak = A * k
     for r in numba.prange(R):
         s0 = states[r, 0]
         s1 = states[r, 1]
         perm = np.arange(N if B > 1 else 0)
         th = theta0
+        c = np.cos(k * th)
+        s = np.sin(k * th)
         phi = np.zeros(S)
         gphi = np.zeros(S)
         for step in range(1, steps + 1):
-            c = np.cos(k * th)
-            s = np.sin(k * th)
-            w0, w1, w2, w3 = th - a, A * c - b, A * s, -sigma
-            v1, v2 = -Ak * s, Ak * c
-            g = 0.0
-            for i in range(S):
-                gphi[i] = 0.0
-            for j in range(B):
-                mu, s0, s1 = subset_index(perm, j, B, N, s0, s1)
-                res = w0 * m[mu, 0] + w1 * m[mu, 1] + w2 * m[mu, 2] + w3 * m[mu, 3]
-                for i in range(S):
-                    res += phi[i] * u[mu, i]
-                g += res * (m[mu, 0] + v1 * m[mu, 1] + v2 * m[mu, 2])
-                for i in range(S):
-                    gphi[i] += res * u[mu, i]
-            th -= eta * g / B
-            for i in range(S):
-                phi[i] -= eta * gphi[i] / B
+            th, c, s, s0, s1 = _step(m, u, A, k, a, b, sigma, eta, B, perm, th, c, s, phi,
+                                     gphi, s0, s1)
             if th <= lo or th >= hi or not np.isfinite(th):
                 fp[r] = step
                 side[r] = -1 if th <= lo else 1
