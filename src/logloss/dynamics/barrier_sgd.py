@@ -6,7 +6,10 @@
   :mod:`.linreg_sgd`), each replica stopped at its first exit from (lo, hi);
 * :func:`em_first_passage`: the SDE dθ = μ(θ)dt + √(2D(θ)) dW integrated by
   Euler–Maruyama with μ and D tabulated on a uniform grid (linear interpolation), each
-  replica stopped at its first exit from the grid's interval.
+  replica stopped at its first exit from the grid's interval, including exits between
+  two Euler points (the Brownian-bridge crossing probability
+  exp(−(θ − a)(θ′ − a)/(D dt)) at each end a): without it the exit time is biased
+  up by O(√dt), 8 % at dt = η/64 for 1-d linear regression at η = 0.1.
 
 Both are numba kernels (``cache=True``), parallel over replicas, each replica drawing
 from its own xoroshiro128+ stream (:func:`~.rng.replica_states`; minibatches by
@@ -23,7 +26,7 @@ import numpy as np
 
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..models.barrier import BarrierRegression, SpectatorBarrier
-from .rng import normal, replica_states, subset_index
+from .rng import normal, replica_states, subset_index, uniform
 
 __all__ = ["ExitRun", "sgd_barrier", "em_first_passage"]
 
@@ -164,10 +167,24 @@ def _em_kernel(x0, dx, mu, D, dt, per_step, max_sub, theta0, states, fp, side):
             drift = (1 - f) * mu[j] + f * mu[j + 1]
             diff = (1 - f) * D[j] + f * D[j + 1]
             z, s0, s1 = normal(s0, s1)
-            th += drift * dt + np.sqrt(2 * diff * dt) * z
-            if th <= x0 or th >= hi:
+            new = th + drift * dt + np.sqrt(2 * diff * dt) * z
+            out = 0
+            if new <= x0:
+                out = -1
+            elif new >= hi:
+                out = 1
+            else:  # did the path cross an end between the two Euler points? (Brownian bridge)
+                q, s0, s1 = uniform(s0, s1)
+                p_lo = np.exp(-(th - x0) * (new - x0) / (diff * dt))
+                p_hi = np.exp(-(hi - th) * (hi - new) / (diff * dt))
+                if q < p_lo:
+                    out = -1
+                elif q < p_lo + p_hi:
+                    out = 1
+            th = new
+            if out != 0:
                 fp[r] = (n + per_step - 1) // per_step
-                side[r] = -1 if th <= x0 else 1
+                side[r] = out
                 break
 
 
