@@ -6,9 +6,11 @@ Data x, y ~ N(0, 1), N samples, B = 1; the first passage from θ* to L = cL*, i.
 
 * ``sgd``: discrete SGD, simulated (censoring-aware means);
 * ``chain``: the exact mean first-passage time of the 1-d recursion
-  u′ = (1 − ηx_μ²)u + ηx_μe_μ (:func:`~logloss.theory.discrete_mfpt_1d`);
+  u′ = (1 − ηx_μ²)u + ηx_μe_μ (:func:`~logloss.theory.discrete_mfpt_1d`), Richardson
+  over two grids, with its grid error ``chain_grid_error``;
 * ``sde_em``: the SDE du = −Hu dt + √(ηΣ(u)) dW with the exact finite-sample minibatch
-  variance Σ(u) (paper Eq. (8)), simulated by Euler–Maruyama;
+  variance Σ(u) (paper Eq. (8)), simulated by Euler–Maruyama (exit times rounded up to
+  whole SGD steps: ½ step above the quadrature on average);
 * ``sde_quadrature``: the same SDE exactly (:func:`~logloss.theory.sde_mfpt`);
 * ``sde_paper``: the SDE with the paper's decoupled noise Σ = 2LH/B (paper Eq. (6)),
   exactly (:func:`~logloss.theory.radial_mfpt`);
@@ -32,7 +34,7 @@ from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.first_passage import mean_first_passage
 from ..theory import discrete_mfpt_1d, level_crossing_time, radial_mfpt, sde_mfpt
-from ._barrier import estimate
+from ._barrier import estimate, richardson
 from ._registry import Outcome, experiment
 
 LINREG_BUDGET_PRESETS = {
@@ -85,8 +87,11 @@ def run_error_budget_linreg(p: dict, rng: np.random.Generator) -> Outcome:
                    sgd_censored=est[j].censored, sgd_estimator=est[j].method)
         row.update({k: v for k, v in estimate(em, "sde_em").items()
                     if k in ("sde_em", "sde_em_stderr", "sde_em_censored")})
-        row["chain"] = discrete_mfpt_1d(1 - eta * x**2, eta * x * e, u_c=u_c,
-                                        points=p["chain_points"])
+        # O(points⁻²) grid error: Richardson over points and half as many
+        M = int(p["chain_points"])
+        row["chain"], row["chain_grid_error"] = richardson(
+            *(discrete_mfpt_1d(1 - eta * x**2, eta * x * e, u_c=u_c, points=k)
+              for k in (M, M // 2)), ratio=M / (M // 2))
         row["sde_quadrature"] = float(np.interp(0.0, u, T))
         row["sde_paper"] = float(paper[j])
         row["eq15"] = level_crossing_time(h=H, D_min=D_star, D_level=c * D_star,
