@@ -77,12 +77,17 @@ def _tau_eq15(lr: dict, *, eta: float, B: int, n: int) -> float:
 
 
 def _slope(rows, key, se_key=None):
-    """Slope of log τ against n over the rows (WLS with the replicas' errors if given)."""
+    """Slope of log τ against n over the rows (WLS with the replicas' errors if given); NaN
+    where fewer than 3 rows have a finite τ (the adiabatic chain needs B = 1)."""
     n = np.array([r["n"] for r in rows], float)
     y = np.array([r[key] for r in rows], float)
+    ok = np.isfinite(y) & (y > 0)
+    if ok.sum() < 3:
+        return float("nan"), float("nan")
     if se_key is None:
-        return fit_line(n, np.log(y)).slope, 0.0
-    fit = fit_line(n, np.log(y), sigma=np.array([r[se_key] for r in rows]) / y)
+        return fit_line(n[ok], np.log(y[ok])).slope, 0.0
+    se = np.array([r[se_key] for r in rows])[ok] / y[ok]
+    fit = fit_line(n[ok], np.log(y[ok]), sigma=se)
     return fit.slope, fit.slope_stderr
 
 
