@@ -104,3 +104,17 @@ def test_bad_problem_and_learning_rate_give_clear_errors(prob):
         BarrierSystem(prob, eta=-0.1, B=1)
     with pytest.raises(InvalidInput):
         BarrierSystem(prob, eta=0.02, B=0)
+
+
+def test_measure_escape_runs_brute_force_only_within_its_reach(prob):
+    """Brute force where its budget is ≥ 5 splitting estimates (then it is the measurement),
+    splitting alone beyond; ``rare`` is t ≥ 100 relaxation times."""
+    from logloss.experiments._barrier import measure_escape
+
+    kw = dict(B=1, steps=100_000, replicas=200, repetitions=8, split_replicas=60)
+    fast = measure_escape(prob.with_sigma2(50.0), eta=0.02, rng=np.random.default_rng(0), **kw)
+    assert fast["sgd_method"] == "brute force" and fast["sgd"] == fast["bf"]
+    assert not fast["rare"] and fast["bf_censored"] == 0
+    slow = measure_escape(prob.with_sigma2(4.0), eta=0.005, rng=np.random.default_rng(0), **kw)
+    assert slow["sgd_method"] == "splitting" and np.isnan(slow["bf"]) and slow["bf_cost"] == 0
+    assert slow["rare"] and slow["sgd"] > 5 * kw["steps"]
