@@ -23,6 +23,7 @@ from .core.version import __version__
 from .display import explore
 from .display.figures import plot, show
 from .display.tables import markdown_table
+from .dynamics.barrier_excursions import BarrierSystem
 from .dynamics.excursions import LinregSystem
 from .dynamics.linreg_sgd import SGDRun, sgd_linreg
 from .dynamics.mlp_sgd import replicate, sgd_mlp
@@ -92,6 +93,7 @@ __all__ = [
     "SGDRun",
     "make_linear_regression",
     "sgd_linreg",
+    "BarrierSystem",
     "replicate",
     "sgd_mlp",
     "train_sgd",
