@@ -119,7 +119,7 @@ def test_the_units_experiments_store_have_the_structure_their_specs_ask():
     prob = make_linear_regression(300, 1, np.random.default_rng(0))
     row = stationary._point(prob, 0.5, 2, dict(thin=2, samples=300, replicas=4), seed=1)
     assert conforms(row, stationary._ROW) and (row["eta"], row["B"]) == (0.5, 2)
-    p = dict(first_passage_linreg.LINREG_PRESETS["smoke"], replicas=8, steps=3000)
-    c = np.geomspace(p["c_min"], p["c_max"], p["n_c"])
-    case = first_passage_linreg._case(p, c, 300, 2, np.random.default_rng(2))
-    assert conforms(case, first_passage_linreg._case_spec(len(c), 300, 2))
+    case = first_passage_linreg.linreg_first_passage_case(
+        eta=0.1, B=1, d=2, N=300, cs=[1.5, 2.0], seed=2, data_seed=0,
+        estimator=dict(repetitions=2, replicas=20), brute_replicas=4, brute_steps=2000)
+    assert conforms(case, first_passage_linreg.CASE_SPEC)
