@@ -145,9 +145,10 @@ def splitting(system: System, bulk: np.ndarray, *, grid: np.ndarray, xi_A: float
     levels = np.arange(G)
     states = np.ascontiguousarray(bulk[rng.integers(0, bulk.shape[0], n)])
     start = np.full(n, -1, dtype=np.int64)  # in A: below every level
-    records = np.full((n, G, states.shape[1]), np.nan)
     ex = system.excursions(states, start, int(rng.integers(2**63)), grid=grid, xi_A=xi_A,
                            max_steps=max_steps)
+    # the records keep the system's dtype (a float32 net's states take half the memory)
+    records = np.full((n, G, states.shape[1]), np.nan, dtype=ex.records.dtype)
     _set_records(records, np.arange(n), states, start, ex)
     M = ex.level.copy()
     spent = int(ex.steps.sum())
@@ -193,12 +194,13 @@ def _set_records(records, rows, starts, start_level, ex: Excursions) -> None:
     """The records of the new trajectories ``rows``: their start state at the levels up to
     its own, then the states at which they first reached each higher level."""
     g = np.arange(records.shape[1])[None, :]
-    block = np.full((len(rows),) + records.shape[1:], np.nan)
-    own = g <= start_level[:, None]
-    fresh = (g > start_level[:, None]) & (g <= ex.level[:, None])
-    block[own] = np.broadcast_to(starts[:, None, :], block.shape)[own]
-    block[fresh] = ex.records[fresh]
-    records[rows] = block
+    # in place, entry by entry: a (rows, G, S) block would double the peak memory
+    r, k = np.nonzero(g <= start_level[:, None])
+    records[rows[r], k] = starts[r]
+    r, k = np.nonzero((g > start_level[:, None]) & (g <= ex.level[:, None]))
+    records[rows[r], k] = ex.records[r, k]
+    r, k = np.nonzero(g > np.maximum(start_level, ex.level)[:, None])
+    records[rows[r], k] = np.nan
 
 
 @dataclass
