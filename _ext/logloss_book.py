@@ -9,7 +9,7 @@
   it (and a CDN script to read it) in the page.  The static HTML has no kernel, so the
   state is dropped.
 * **plotly.js, once, offline.**  Pages with an interactive explorer
-  (:mod:`logloss.display.explore.html`, marked by the class ``logloss-plotly``) get the
+  (:mod:`logloss.display.explore.html`, marked by the class ``logloss-explorer``) get the
   plotly.js that ships inside the ``plotly`` wheel, copied once into
   ``_static/vendor/`` (not under the book's own ``_static/``, whose files go on every
   page).
@@ -17,6 +17,11 @@
   2022" (``bibtex_reference_style: author_year``); the pybtex style ``logloss``
   (``bibtex_default_style``) labels the references page the same way, instead of
   "[MZLU22]".
+* **No thebe.**  jupyter-book always loads ``sphinx_thebe``, which puts on every page a
+  script declaring ``THEBE_JS_URL`` (declared twice, a console error), that URL on a
+  remote server, and a thebe configuration naming a remote repository.  The book has no
+  live kernel (the explorers are precomputed), so the extension's handlers are
+  disconnected and none of it reaches a page.
 * **A list of theorems.**  The directive ``{logloss-theorems}`` lists every numbered
   theorem-like block of the book by chapter, each as a link with its number and title.
 """
@@ -32,7 +37,7 @@ from myst_nb.sphinx_ import NbMetadataCollector
 from sphinx.addnodes import pending_xref
 from sphinx.transforms.post_transforms import SphinxPostTransform
 
-PLOTLY_MARKER = 'class="logloss-plotly'
+PLOTLY_MARKER = 'class="logloss-explorer"'
 PLOTLY_STATIC = "vendor/plotly.min.js"
 THEOREMS_KEY = "logloss_theorem_list"
 
@@ -79,6 +84,21 @@ def copy_plotly(app, exception) -> None:
     target = Path(app.outdir) / "_static" / PLOTLY_STATIC
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(get_plotlyjs(), encoding="utf8")
+
+
+# --- thebe ---------------------------------------------------------------------------
+
+
+def drop_thebe(app, _config) -> None:
+    """Disconnect every handler of ``sphinx_thebe`` (its scripts, static files and the
+    per-page configuration), which jupyter-book loads whatever ``_config.yml`` says."""
+    for listeners in app.events.listeners.values():
+        for listener in list(listeners):
+            if getattr(listener.handler, "__module__", "").startswith("sphinx_thebe"):
+                app.disconnect(listener.id)
+    # and its stylesheet, whose file is no longer copied
+    app.registry.css_files[:] = [(name, attrs) for name, attrs in app.registry.css_files
+                                 if name != "sphinx-thebe.css"]
 
 
 # --- citation labels -------------------------------------------------------------
@@ -154,7 +174,7 @@ class TheoremsTransform(SphinxPostTransform):
                 ref += nodes.literal(text=label)
                 item_para = nodes.paragraph()
                 item_para += ref
-                title = _title(self.env, docname, label)
+                title = _title(self.env, docname, label, self.env.docname)
                 if title:
                     item_para += nodes.Text(": ")
                     item_para.extend(title)
@@ -165,9 +185,11 @@ class TheoremsTransform(SphinxPostTransform):
         return out
 
 
-def _title(env, docname: str, label: str) -> list[nodes.Node]:
+def _title(env, docname: str, label: str, here: str) -> list[nodes.Node]:
     """A copy of the title given to a theorem-like block (its citations included), read
-    from its page's doctree; sphinx-proof stores it as " (Title)"."""
+    from its page's doctree; sphinx-proof stores it as " (Title)".  Its cross-references
+    are resolved from ``here``, the page that shows the copy, so that a citation copied
+    from ``chapters/escape`` links to ``references.html``, not ``../references.html``."""
     doctree = env.get_doctree(docname)
     for node in doctree.findall(nodes.Element):
         if label in node.get("ids", []):
@@ -178,6 +200,8 @@ def _title(env, docname: str, label: str) -> list[nodes.Node]:
             for part in parts:
                 for sub in part.findall(nodes.Element) if isinstance(part, nodes.Element) else ():
                     sub["ids"] = []
+                    if isinstance(sub, pending_xref):
+                        sub["refdoc"] = here
             first = parts[0]
             if isinstance(first, nodes.Text):
                 parts[0] = nodes.Text(str(first).lstrip().removeprefix("("))
@@ -190,6 +214,7 @@ def _title(env, docname: str, label: str) -> list[nodes.Node]:
 
 def setup(app):
     _register_bib_style()
+    app.connect("config-inited", drop_thebe)
     app.connect("html-page-context", offer_notebook, priority=500)
     app.connect("html-page-context", add_plotly)
     app.connect("doctree-read", drop_widget_state, priority=900)

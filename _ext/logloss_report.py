@@ -14,9 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from docutils import nodes
-from logloss_status import _row, new_table, pages_marked, placeholder_directive, run_records
+from logloss_status import _row, doc_link, new_table, pages_marked, placeholder_directive, run_records
 from myst_nb.sphinx_ import NbMetadataCollector
-from sphinx.addnodes import pending_xref
 from sphinx.transforms.post_transforms import SphinxPostTransform
 
 from logloss.report import load_store, report_rows
@@ -51,12 +50,7 @@ class ReportPostTransform(SphinxPostTransform):
             node.replace_self(self._content())
 
     def _link(self, docname: str, text: str) -> nodes.paragraph:
-        ref = pending_xref(refdoc=self.env.docname, reftarget="/" + docname, reftype="doc",
-                           refdomain="std", refexplicit=True, refwarn=True)
-        ref += nodes.inline(text=text)
-        para = nodes.paragraph()
-        para += ref
-        return para
+        return doc_link(self.env.docname, docname, text)
 
     def _content(self) -> list[nodes.Node]:
         outdir = Path(self.app.outdir).parent / "jupyter_execute"

@@ -34,7 +34,7 @@ from sphinx.util.docutils import SphinxDirective
 
 RUN_MIME = "application/vnd.logloss.run+json"
 KEY = "logloss_status_table"
-DEFAULT_BUDGETS = {"chapters/escape": 240.0, "chapters/noise_and_loss": 180.0, "*": 150.0}
+DEFAULT_BUDGETS = {"chapters/escape_network": 240.0, "chapters/noise_and_loss": 180.0, "*": 150.0}
 DEFAULT_TOTAL_BUDGET = 600.0
 
 
@@ -165,6 +165,17 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "an unknown CPU"
 
 
+def doc_link(refdoc: str, docname: str, text: str | None = None) -> nodes.paragraph:
+    """A paragraph holding a link from page ``refdoc`` to page ``docname``: with ``text``,
+    or with the page's title when ``text`` is None."""
+    ref = pending_xref(refdoc=refdoc, reftarget="/" + docname, reftype="doc", refdomain="std",
+                       refexplicit=text is not None, refwarn=True)
+    ref += nodes.inline(text=text or docname)
+    para = nodes.paragraph()
+    para += ref
+    return para
+
+
 def _row(*cells) -> nodes.row:
     row = nodes.row()
     for cell in cells:
@@ -222,14 +233,10 @@ class StatusPostTransform(SphinxPostTransform):
             exec_data = metadata[docname].get("exec_data")
             if not exec_data or not docname.startswith("chapters/"):
                 continue
-            link = pending_xref(refdoc=self.env.docname, reftarget="/" + docname, reftype="doc",
-                                refdomain="std", refexplicit=True, refwarn=True)
             number = numbers[docname]
             prefix = "" if number == (999,) else ".".join(map(str, number)) + ". "
             title = prefix + self.env.titles[docname].astext()
-            link += nodes.inline(text=title)
-            para = nodes.paragraph()
-            para += link
+            para = doc_link(self.env.docname, docname, title)
             records = run_records(self._notebook(docname))
             cpus.update(int(r["cpu_count"]) for r in records if r.get("cpu_count"))
             devices.update(str(r["device"]) for r in records if r.get("device"))

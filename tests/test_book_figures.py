@@ -24,6 +24,8 @@ execute:
   execute_notebooks: force
   timeout: 300
 sphinx:
+  local_extensions:
+    logloss_book: __EXT__
   config:
     nb_execution_raise_on_error: true
     numfig: true
@@ -64,7 +66,7 @@ __DISPLAY__
 def _build(tmp_path: Path, display: str) -> Path:
     book = tmp_path / display.strip("();").replace("(", "_") or "none"
     book.mkdir()
-    (book / "_config.yml").write_text(CONFIG)
+    (book / "_config.yml").write_text(CONFIG.replace("__EXT__", str(ROOT / "_ext")))  # the book's: no thebe
     (book / "_toc.yml").write_text(TOC)
     (book / "intro.md").write_text("# Intro\n")
     (book / "ch.md").write_text(CHAPTER.replace("__DISPLAY__", display))

@@ -12,7 +12,7 @@ import pytest
 
 from logloss.core.errors import CorruptFile
 from logloss.experiments._registry import get_experiment
-from logloss.report import CLAIMS, Claim, load_store, report_rows, verdict
+from logloss.report import CLAIMS, Claim, Standard, load_store, report_rows, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,17 +25,20 @@ def test_every_claim_reads_declared_keys():
             continue
         keys = get_experiment(claim.experiment).keys
         assert claim.key in keys["measured"], claim
-        if claim.target is not None:
+        if isinstance(claim.target, tuple):
             assert claim.target[1] in keys[claim.target[0]], claim
-        else:
-            assert claim.tolerance is not None, claim
+        elif claim.target is None:
+            assert claim.standard.test == "bound", claim
+        if claim.standard.spread:
+            assert claim.standard.spread in keys["measured"], claim
         assert (ROOT / f"{claim.chapter}.md").is_file(), claim
 
 
-def _summary(value, stderr, target, scale="book"):
-    return {"experiment": "x", "scale": scale, "measured": {"m": {"value": value, "stderr": stderr}},
-            "theory": {"t": target}, "reference": {}, "device": "cpu (x86_64)", "date": "2026-12-01",
-            "git_commit": "abcdef0123"}
+def _summary(value, stderr, target, scale="book", seeds=5, sd=None):
+    return {"experiment": "x", "scale": scale,
+            "measured": {"m": {"value": value, "stderr": stderr}, "m_sd": {"value": sd, "stderr": None}},
+            "theory": {"t": target}, "reference": {}, "tables": {"seeds": [{}] * seeds},
+            "device": "cpu (x86_64)", "date": "2026-12-01", "git_commit": "abcdef0123"}
 
 
 CLAIM = Claim("R0", "t", "chapters/escape", "x", "m", ("theory", "t"), "p", "c", "why")
@@ -44,14 +47,47 @@ CLAIM = Claim("R0", "t", "chapters/escape", "x", "m", ("theory", "t"), "p", "c",
 def test_verdict_is_a_three_standard_error_test():
     assert verdict(CLAIM, _summary(10.5, 0.2, 10.0))[0] == "reproduced"  # z = 2.5
     word, stat = verdict(CLAIM, _summary(10.7, 0.2, 10.0))  # z = 3.5
-    assert word == "not reproduced" and stat == "z = +3.5"
+    assert word == "not reproduced" and stat.startswith("z = +3.5;") and "3 s.e." in stat
     assert verdict(CLAIM, _summary(10.5, None, 10.0))[0] == "not reproduced"  # no error bar
     assert verdict(CLAIM, None) == ("not yet run", "")
-    tol = Claim("R0", "t", "chapters/escape", "x", "m", ("theory", "t"), "p", "c", "why", tolerance=1.0)
+    tol = Claim("R0", "t", "chapters/escape", "x", "m", ("theory", "t"), "p", "c", "why",
+                Standard(test="bound", critical=1.0))
     assert verdict(tol, _summary(9.2, None, 10.0))[0] == "reproduced"
     assert verdict(tol, _summary(8.9, None, 10.0))[0] == "not reproduced"
     with pytest.raises(KeyError):
         verdict(Claim("R0", "t", "c", "x", "renamed", None, "p", "c", "why"), _summary(1, 1, 1))
+
+
+def _claim(standard, target=("theory", "t")):
+    return Claim("R0", "t", "chapters/escape", "x", "m", target, "p", "c", "why", standard)
+
+
+def test_verdict_uses_the_chapters_student_t():
+    """R3's chapter: Student t with seeds − 1 dof at 99 % two-sided; 5 seeds give 4.60."""
+    t4 = _claim(Standard(level=0.99, dof=lambda s: len(s["tables"]["seeds"]) - 1))
+    word, stat = verdict(t4, _summary(1.4, 0.1, 1.0))  # t = 4: inside 4.60, outside 3 normal s.e.
+    assert word == "reproduced" and "4 dof" in stat and "4.60" in stat
+    assert verdict(t4, _summary(1.47, 0.1, 1.0))[0] == "not reproduced"
+    assert verdict(t4, _summary(1.4, 0.1, 1.0, seeds=50))[0] == "not reproduced"  # 49 dof: 2.68
+
+
+def test_verdict_compares_a_single_published_value_with_the_seed_sd():
+    """R11: one published net against our seeds: the seed s.d., not the s.e. of their mean."""
+    one = _claim(Standard(critical=2.0, spread="m_sd"))
+    word, stat = verdict(one, _summary(80.0, 5.0, 95.0, sd=12.0))  # 3 s.e. but 1.25 s.d.
+    assert word == "reproduced" and "seed s.d." in stat
+    assert verdict(one, _summary(80.0, 5.0, 110.0, sd=12.0))[0] == "not reproduced"
+
+
+def test_verdict_chooses_between_two_laws():
+    """R5: the small-loss slope against 2, as the chapter's choice between 2 and 1."""
+    closer = _claim(Standard(test="closer", alternative=1.0, level=0.99,
+                             dof=lambda s: len(s["tables"]["seeds"]) - 1), target=2.0)
+    word, stat = verdict(closer, _summary(1.79, 0.03, None))  # 9.7 s.e. above 1.5
+    assert word == "reproduced" and "towards 2" in stat
+    assert verdict(closer, _summary(1.55, 0.03, None))[0] == "not reproduced"  # 1.7 < t(4) = 3.75
+    with pytest.raises(ValueError, match="alternative"):
+        Standard(test="closer")
 
 
 def test_rows_give_the_reason_only_where_a_run_disagrees(monkeypatch):

@@ -23,6 +23,7 @@ from .core.version import __version__
 from .display import explore
 from .display.figures import plot, show
 from .display.tables import markdown_table
+from .dynamics.excursions import LinregSystem
 from .dynamics.linreg_sgd import SGDRun, sgd_linreg
 from .dynamics.mlp_sgd import replicate, sgd_mlp
 from .dynamics.training import train_sgd
@@ -41,7 +42,8 @@ from .report import load_store, report_rows
 from .runs import save_run
 from .stats.first_passage import fit_slope, mean_first_passage
 from .stats.lines import fit_line, fit_power_law, local_slopes, rolling_slopes
-from .stats.phi_fits import hill_tail_index, phi_mle, phi_moment
+from .stats.phi_fits import hill_plot, hill_tail_index, phi_mle, phi_moment
+from .stats.splitting import RareFirstPassage, rare_first_passage
 from .stats.survival import kaplan_meier, weibull_shape
 from .sweeps import sweep
 
@@ -78,6 +80,9 @@ __all__ = [
     "SolverCheck",
     "ggn_jacobian",
     "predict_escape",
+    "rare_first_passage",
+    "RareFirstPassage",
+    "LinregSystem",
     "EscapePrediction",
     "NoiseMonitor",
     "SGDRun",
@@ -89,6 +94,7 @@ __all__ = [
     "phi_mle",
     "phi_moment",
     "hill_tail_index",
+    "hill_plot",
     "mean_first_passage",
     "fit_slope",
     "fit_line",

@@ -221,3 +221,62 @@ def _bench_noise_strength(quick: bool):
         name="noise-strength-mlp2000", unit="samples/s", rate=n / fast, naive_rate=n / loop,
         config=f"784-2000-2000-2000-10, N={n}, fast {fast:.1f} s, loop {n_loop} samples "
                f"extrapolated to {loop:.0f} s, {torch.get_num_threads()} threads")
+
+
+# ----------------------------------------------------------------- rare first passage
+
+_RARE: dict[bool, dict] = {}
+
+
+def _rare_rows(quick: bool) -> dict:
+    """Splitting on 1-d linear regression (N = 10⁴, η = 0.1, B = 1) at the thresholds where
+    the exact chain puts t_p at 10⁹ and 10¹², against brute force at the same relative error.
+
+    Brute force with exponential first-passage times needs 1/ε² crossings, each costing t_p
+    replica-steps, for a relative standard error ε of the mean: t_p/ε² replica-steps.  The
+    splitting estimator's ε is its delta-method error over repetitions, and its cost the
+    replica-steps it spent until the threshold's estimate was final (brute-force burn-in and
+    pilot included)."""
+    if quick in _RARE:
+        return _RARE[quick]
+    from .dynamics.excursions import LinregSystem
+    from .stats.splitting import rare_first_passage
+    from .theory import discrete_mfpt_1d
+
+    prob = make_linear_regression(_BENCH_N, 1, np.random.default_rng(0))
+    x = prob.X[:, 0]
+    a, b = 1 - _BENCH_ETA * x**2, _BENCH_ETA * x * (prob.y - x * prob.theta_star[0])
+    grid = np.linspace(2.0, 4.0, 41)
+    logT = np.log10([discrete_mfpt_1d(a, b, u_c=np.sqrt(2 * (c - 1) * prob.L_star / prob.h_star))
+                     for c in grid])
+    cs = np.interp([9.0, 12.0], logT, grid)  # where the exact t_p is 10⁹ and 10¹²
+    reps, n = (4, 100) if quick else (8, 300)
+    est = rare_first_passage(LinregSystem(prob, eta=_BENCH_ETA, B=1), cs, seed=0,
+                             repetitions=reps, replicas=n)
+    rel = est.t_p_stderr / est.t_p
+    _RARE[quick] = dict(cs=cs, t_p=est.t_p, rel=rel, cost=est.cost_to,
+                        brute=est.t_p / rel**2, reps=reps, n=n)
+    return _RARE[quick]
+
+
+def _rare_row(quick: bool, j: int, label: str) -> BenchResult:
+    r = _rare_rows(quick)
+    return BenchResult(f"rare-first-passage-{label}", "brute replica-steps", float(r["brute"][j]),
+                       float(r["cost"][j]),
+                       f"d=1 B=1 N={_BENCH_N} eta={_BENCH_ETA}, c={r['cs'][j]:.3f} (exact chain: "
+                       f"t_p = {label}), splitting t_p = {r['t_p'][j]:.3g} ± {100 * r['rel'][j]:.0f} %, "
+                       f"{r['reps']} repetitions x {r['n']} replicas; 'naive' here is the "
+                       "splitting cost, so the ratio is the replica-steps saved against brute "
+                       "force at the same relative error")
+
+
+@benchmark("rare-first-passage-1e9")
+def _bench_rare_9(quick: bool) -> BenchResult:
+    """Splitting against brute force at t_p = 10⁹ (replica-steps saved)."""
+    return _rare_row(quick, 0, "1e9")
+
+
+@benchmark("rare-first-passage-1e12")
+def _bench_rare_12(quick: bool) -> BenchResult:
+    """Splitting against brute force at t_p = 10¹² (replica-steps saved)."""
+    return _rare_row(quick, 1, "1e12")

@@ -5,9 +5,9 @@ paper's own statement, the independent computation it is checked against, and th
 sentence that says why we disagree where we do.  :func:`report_rows` turns summaries
 (``Result.summary()`` dictionaries, or the run records the chapters leave in their
 executed notebooks) into rows; :func:`load_store` reads the paper-scale results kept in
-``results/``.  The verdict is computed, never typed: a measured value agrees with its
-target when it lies within three standard errors of it (:data:`Z_AGREE`), or within the
-claim's stated absolute tolerance where the value has no standard error.
+``results/``.  The verdict is computed, never typed, and with the chapter's own statistic:
+each claim carries a :class:`Standard` (which spread, which distribution, which critical
+value, one- or two-sided) that the verdict states next to its number.
 """
 
 from __future__ import annotations
@@ -15,16 +15,86 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from scipy import stats
+
 from .core.errors import CorruptFile
 
-__all__ = ["Claim", "CLAIMS", "Z_AGREE", "verdict", "report_rows", "load_store"]
+__all__ = ["Claim", "CLAIMS", "Standard", "Z_AGREE", "verdict", "report_rows", "load_store"]
 
-#: A value agrees with its target within this many standard errors.
+#: The default standard: a value agrees with its target within this many standard errors.
 Z_AGREE = 3.0
+
+
+def rows_minus_one(table: str) -> Callable[[Mapping[str, Any]], int]:
+    """Degrees of freedom: the number of rows of a run's table (one per seed) less one."""
+    return lambda summary: len(summary["tables"][table]) - 1
+
+
+def field_minus_one(table: str, field: str) -> Callable[[Mapping[str, Any]], int]:
+    """Degrees of freedom: a count stored in the first row of a run's table, less one."""
+    return lambda summary: int(summary["tables"][table][0][field]) - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Standard:
+    """The statistic and critical value with which a chapter judges one number.
+
+    Attributes
+    ----------
+    test : {"two-sided", "closer", "bound"}
+        ``"two-sided"``: agreement when |value − target| ≤ critical · spread.
+        ``"closer"``: a choice between two laws; agreement when the value lies on the
+        target's side of the midpoint between target and ``alternative`` by more than
+        critical · spread (one-sided).  ``"bound"``: |value − target| ≤ critical, for a
+        value with no standard error (a grid step, a largest |z| over several tests).
+    critical : float
+        The critical value when ``level`` is None (normal multiples, or the bound).
+    level : float or None
+        Confidence level: the critical value is the Student-t quantile with ``dof``
+        degrees of freedom (two-sided for ``"two-sided"``, one-sided for ``"closer"``).
+    dof : callable or None
+        Summary → degrees of freedom (for example seeds − 1); None with ``level``: normal.
+    spread : str or None
+        Measured key of the spread to use instead of the value's standard error: the
+        seed-to-seed s.d. when one published value is compared with our seeds.
+    alternative : float or None
+        The other law's value, for ``"closer"``.
+    """
+
+    test: str = "two-sided"
+    critical: float = Z_AGREE
+    level: float | None = None
+    dof: Callable[[Mapping[str, Any]], int] | None = None
+    spread: str | None = None
+    alternative: float | None = None
+
+    def __post_init__(self):
+        if self.test not in ("two-sided", "closer", "bound"):
+            raise ValueError(f"unknown test {self.test!r}")
+        if (self.test == "closer") != (self.alternative is not None):
+            raise ValueError("an alternative value is needed by, and only by, test='closer'")
+
+    def critical_value(self, summary: Mapping[str, Any]) -> tuple[float, str]:
+        """The critical value for one run, and the words that state it (with its standard)."""
+        unit = "seed s.d." if self.spread else "s.e."
+        if self.test == "bound":
+            return self.critical, f"{self.critical:g}"
+        if self.level is None:
+            return self.critical, f"{self.critical:g} {unit}"
+        q = self.level if self.test == "closer" else (1 + self.level) / 2
+        side = "one-sided" if self.test == "closer" else "two-sided"
+        if self.dof is None:
+            crit, dist = float(stats.norm.ppf(q)), "normal"
+        else:
+            k = self.dof(summary)
+            if k < 1:
+                return math.inf, f"∞ (Student t with {k} dof: no test)"
+            crit, dist = float(stats.t.ppf(q, k)), f"Student t, {k} dof"
+        return crit, f"{crit:.2f} {unit} ({dist}, {self.level:.0%} {side})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,16 +113,17 @@ class Claim:
         The registered experiment that measures it; None for a derivation.
     key : str or None
         Its ``measured`` key.
-    target : tuple of (str, str) or None
-        ``("theory", key)`` or ``("reference", key)``: what the measured value is compared with.
+    target : tuple of (str, str), float or None
+        ``("theory", key)`` or ``("reference", key)``: what the measured value is compared
+        with; a number where the paper states the value itself (a slope of 2); None: 0.
     paper : str
         What the paper states or reports.
     check : str
         The independent computation the chapter compares with (oracle, closed form, quadrature).
     disagreement : str
         Why the book does not reproduce the claim, shown only when the verdict says so.
-    tolerance : float or None
-        Absolute tolerance, for a measured value without a standard error (say why in ``check``).
+    standard : Standard
+        How the chapter judges the number (default: within 3 standard errors).
     """
 
     result: str
@@ -60,80 +131,87 @@ class Claim:
     chapter: str
     experiment: str | None
     key: str | None
-    target: tuple[str, str] | None
+    target: tuple[str, str] | float | None
     paper: str
     check: str
     disagreement: str
-    tolerance: float | None = None
+    standard: Standard = Standard()
 
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("R1", "exact minibatch-noise covariance", "chapters/sgd_noise", "minibatch-covariance",
           "mean_z", ("theory", "mean_z"), "paper Eq. (8), derived, not measured",
           "Monte-Carlo minibatch gradients against paper Eq. (8), mean z-score over entries",
-          "the Monte-Carlo covariance differs from paper Eq. (8) beyond its sampling error"),
+          "the Monte-Carlo covariance differs from paper Eq. (8) beyond its sampling error",
+          Standard(critical=4.0)),
     Claim("R2", "decoupling approximation", "chapters/noise_and_loss", "decoupling",
           "max_abs_z_top1", None, "paper Fig. 1: the two spectra agree",
           "largest |z| of the exact against the decoupled top eigenvalue over the training stages",
           "the decoupled top eigenvalue differs from the exact one beyond its seed spread",
-          tolerance=Z_AGREE),
+          Standard(test="bound", critical=Z_AGREE)),
     Claim("R3", "Σ ≈ (2L/B)H near a minimum", "chapters/noise_and_loss", "noise-hessian",
           "mlp_top1_ratio", ("theory", "mlp_top1_ratio"), "paper Eqs. (6), (9), derived",
           "top eigenvalue of the exact noise covariance over that of (2L/B)·Hessian (true Hessian by Lanczos)",
-          "on the network the noise's top eigenvalue is not (2L/B) times the Hessian's"),
+          "on the network the noise's top eigenvalue is not (2L/B) times the Hessian's",
+          Standard(level=0.99, dof=field_minus_one("mlp", "seeds"))),
     Claim("R4", "noise strength 𝒩 ∝ L", "chapters/noise_and_loss", "noise-strength",
           "slope", ("theory", "slope"), "paper Fig. 2: 𝒩 tracks L on log–log axes",
           "log–log slope of 𝒩 against L over seeds, against 1",
-          "the late-training slope of 𝒩 against L is not 1 (see the chapter's scale-free check)"),
+          "the late-training slope of 𝒩 against L is not 1 (see the chapter's scale-free check)",
+          Standard(level=0.99, dof=rows_minus_one("seeds"))),
     Claim("R5", "cross-entropy: 𝒩 ∝ L, then L²", "chapters/noise_and_loss", "noise-strength-ce",
-          "slope", ("theory", "slope"), "paper Fig. 5: slope 1 at intermediate loss, 2 at small loss",
-          "log–log slope of 𝒩 against L over seeds, against 1",
-          "with cross-entropy the slope of 𝒩 against L is not 1 in the fitted range"),
+          "slope", 2.0, "paper Fig. 5: slope 1 at intermediate loss, 2 at small loss",
+          "late-training (small-loss) log–log slope of 𝒩 against L over seeds: closer to 2 than "
+          "to 1, the chapter's choice between the two laws",
+          "at small loss the slope of 𝒩 against L is not closer to 2 than to 1",
+          Standard(test="closer", alternative=1.0, level=0.99, dof=rows_minus_one("seeds"))),
     Claim("R6", "random time change to log L", "chapters/stationary", "time-change",
           "phi_difference", ("theory", "phi_difference"), "paper Eqs. (12)–(14), derived",
           "both SDEs simulated; φ of the two time-changed laws differs by exactly 1",
-          "the two SDEs do not agree in law after the time change"),
+          "the two SDEs do not agree in law after the time change",
+          Standard(critical=4.0)),
     Claim("R7", "power-law stationary law, φ = 1 + B/(ηh*)", "chapters/stationary", "stationary",
           "phi", ("theory", "phi_theory"), "paper Fig. 3a: fitted φ on the line 1 + B/(ηh*)",
           "maximum-likelihood φ against paper Eq. (17), first (η, B) point; the discrete-time φ "
           "in the chapter",
           "finite η shifts φ away from 1 + B/(ηh*) (the chapter separates discreteness and "
-          "curvature variance)"),
-    Claim("R8", "power-law escape rate", "chapters/escape", None, None, None,
+          "curvature variance)",
+          Standard(critical=4.0)),
+    Claim("R8", "power-law escape rate", "chapters/escape_kramers", None, None, None,
           "paper Eq. (15), Kramers–Laplace derivation (paper App. B)",
-          "the theorem restates it with every assumption where it is used",
+          "the theorem restates it with every assumption where it is used; the exact quadrature "
+          "of the paper's SDE (experiment escape-sde) reaches it only many decades of t_p out",
           "the derivation needs hᵢˢ = hᵢ* in the transverse directions, which paper App. B does not state"),
-    Claim("R9", "first passage, linear regression: paper Fig. 3b", "chapters/escape",
-          "first-passage-linreg", "slope", ("theory", "slope"),
-          "paper Fig. 3b: slopes B/(ηh*) + 1 − d/2, here d = 1 on the declared window",
-          "censoring-aware t_p per threshold and a weighted fit; the local-slope curve below",
-          "on this window SGD's slope differs from paper Eq. (15) at this η and N; the local-slope "
-          "curve of the next row shows where and why"),
-    Claim("R9", "first passage, linear regression: local slope", "chapters/escape", "first-passage-curve",
-          "slope_window", ("theory", "slope"), "paper Fig. 3b: slopes B/(ηh*) + 1 − d/2",
-          "exact mean first-passage time of the discrete 1-d SGD chain; SDE quadratures",
-          "the agreement holds on c ≲ 1.5 only, which is not the asymptotic regime; SGD escapes "
-          "by single large kicks no SDE has"),
-    Claim("R10", "first passage, network", "chapters/escape", "first-passage-nn",
+    Claim("R9", "first passage, linear regression: the far local slope", "chapters/escape_linreg",
+          "first-passage-linreg", "slope_far", ("theory", "slope_eq15"),
+          "paper Fig. 3b: slopes B/(ηh*) + 1 − d/2, here d = 1, N = 10⁴",
+          "SGD's t_p by splitting on log L over 20+ decades, the exact discrete chain, both SDE "
+          "quadratures and the Kesten index of the kicks; the local slope at the largest c where "
+          "escape is rare and the estimate resolved",
+          "where escape is rare SGD's local slope follows the Kesten index of its own kicks (for "
+          "a data set with no expanding sample it keeps growing), not paper Eq. (15)"),
+    Claim("R10", "first passage, network", "chapters/escape_network", "first-passage-nn",
           "n_fit", ("reference", "n_fit"), "paper Fig. 3c: slopes fitted with n = 9",
           "Kaplan–Meier survival (memoryless escape) and the Hessian's participation ratio",
           "the paper's protocol measures a relaxation, not escape; in the Kramers regime "
           "Assumption 4.6 fails and the fitted n is not the paper's"),
-    Claim("R11", "Hessian outliers: λ₁", "chapters/escape", "hessian-outliers",
+    Claim("R11", "Hessian outliers: λ₁", "chapters/escape_network", "hessian-outliers",
           "lambda_max", ("reference", "lambda_max"), "paper Fig. 6: λ₁ = 95.6",
           "Lanczos against the spectrum of the same Gauss–Newton matrix",
-          "our pretrained nets' λ₁ differs from the paper's single net beyond the seed spread"),
-    Claim("R11", "Hessian outliers: participation ratio", "chapters/escape", "hessian-outliers",
+          "our pretrained nets' λ₁ differs from the paper's single net beyond the seed spread",
+          Standard(critical=2.0, spread="lambda_max_seed_sd")),
+    Claim("R11", "Hessian outliers: participation ratio", "chapters/escape_network", "hessian-outliers",
           "participation_ratio", ("reference", "participation_ratio"),
           "paper App. E: participation ratio 12.7",
           "Lanczos against the spectrum of the same Gauss–Newton matrix",
-          "our pretrained nets' participation ratio differs from the paper's beyond the seed spread"),
-    Claim("R12", "critical effective dimension", "chapters/escape", "critical-dimension",
+          "our pretrained nets' participation ratio differs from the paper's beyond the seed spread",
+          Standard(critical=2.0, spread="participation_ratio_seed_sd")),
+    Claim("R12", "critical effective dimension", "chapters/escape_network", "critical-dimension",
           "crossover_dimension", ("theory", "n_c"), "paper Eq. (16): n_c = 2(B/(ηh*) + 1)",
           "the Lyapunov exponent of discrete SGD (tolerance: the grid step of d near the "
           "crossover, 1)",
           "discrete SGD stops trapping at the Lyapunov critical dimension, below paper Eq. (16)'s n_c",
-          tolerance=1.0),
+          Standard(test="bound", critical=1.0)),
     Claim("R13", "log barrier, not linear barrier", "chapters/barrier", "barrier",
           "log_tau_slope", ("theory", "log_tau_slope_eq15"), "none: beyond the paper",
           "the exact discrete chain and the SDE quadrature on the same landscape",
@@ -151,31 +229,50 @@ def _fmt(value: float, stderr: float = float("nan")) -> str:
     return f"{value:.4g}" if not math.isfinite(stderr) else f"{value:.4g} ± {stderr:.2g}"
 
 
+def _target(claim: Claim, summary: Mapping[str, Any]) -> float:
+    if claim.target is None:
+        return 0.0
+    if isinstance(claim.target, tuple):
+        return _number(summary[claim.target[0]][claim.target[1]])
+    return float(claim.target)
+
+
 def verdict(claim: Claim, summary: Mapping[str, Any] | None) -> tuple[str, str]:
     """The verdict on ``claim`` from one run's summary, and the statistic behind it.
 
     Returns ``("not yet run", "")`` without a summary, ``("derivation", ...)`` for a claim
-    with no experiment, else ``("reproduced" | "not reproduced", "z = …")``.  A summary
-    whose keys do not hold the claim's value raises :class:`KeyError`: the report must
-    follow the experiments' keys, not hide a renamed one.
+    with no experiment, else ``("reproduced" | "not reproduced", text)``, where the text
+    gives the statistic, its critical value and the standard (:class:`Standard`) that the
+    chapter uses.  A summary whose keys do not hold the claim's value raises
+    :class:`KeyError`: the report must follow the experiments' keys, not hide a renamed one.
     """
     if claim.experiment is None:
         return "derivation", "proved in the chapter, assumptions stated"
     if summary is None:
         return "not yet run", ""
+    std = claim.standard
     m = summary["measured"][claim.key]
-    value, stderr = _number(m["value"]), _number(m["stderr"])
-    target = 0.0 if claim.target is None else _number(summary[claim.target[0]][claim.target[1]])
+    value, target = _number(m["value"]), _target(claim, summary)
     if not (math.isfinite(value) and math.isfinite(target)):
         return "not reproduced", "no finite value (see the chapter)"
-    if claim.tolerance is not None and not math.isfinite(stderr):
+    crit, words = std.critical_value(summary)
+    if std.test == "bound":
         gap = abs(value - target)
-        ok = gap <= claim.tolerance
-        return ("reproduced" if ok else "not reproduced"), f"|Δ| = {gap:.3g} (tolerance {claim.tolerance:g})"
-    if not (math.isfinite(stderr) and stderr > 0):
+        return ("reproduced" if gap <= crit else "not reproduced"), \
+            f"|Δ| = {gap:.3g}; agreement at |Δ| ≤ {words}"
+    spread = _number(summary["measured"][std.spread]["value"] if std.spread else m["stderr"])
+    if not (math.isfinite(spread) and spread > 0):
         return "not reproduced", "no standard error to test with"
-    z = (value - target) / stderr
-    return ("reproduced" if abs(z) <= Z_AGREE else "not reproduced"), f"z = {z:+.1f}"
+    letter = "t" if std.dof else "z"
+    if std.test == "closer":
+        # distance beyond the midpoint, towards the target, in units of the spread
+        z = (value - (target + std.alternative) / 2) / spread * math.copysign(1, target - std.alternative)
+        return ("reproduced" if z > crit else "not reproduced"), \
+            (f"{letter} = {z:+.1f} from the midpoint of {target:g} and {std.alternative:g} "
+             f"towards {target:g}; agreement at {letter} > {words}")
+    z = (value - target) / spread
+    return ("reproduced" if abs(z) <= crit else "not reproduced"), \
+        f"{letter} = {z:+.1f}; agreement at |{letter}| ≤ {words}"
 
 
 def _cell(claim: Claim, summary: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -214,11 +311,12 @@ def report_rows(book: Mapping[str, Mapping[str, Any]],
         if claim.experiment is None:
             target = "—"
         elif claim.target is None:
-            target = "no difference (0)" if claim.tolerance is None else f"|z| ≤ {claim.tolerance:g}"
-        elif source is None:
+            target = "no difference (0)" if claim.standard.test != "bound" else \
+                f"|z| ≤ {claim.standard.critical:g}"
+        elif source is None and isinstance(claim.target, tuple):
             target = "—"
         else:
-            target = _fmt(_number(source[claim.target[0]][claim.target[1]]))
+            target = _fmt(_target(claim, source))
         cells = {"book": _cell(claim, run_book), "paper_scale": _cell(claim, run_paper)}
         disagree = any(c["verdict"][0] == "not reproduced" for c in cells.values()) or \
             claim.experiment is None

@@ -32,7 +32,7 @@ from ..core.validation import check_batch_size, check_learning_rate, check_posit
 from ..models.linreg import LinearRegression
 from .rng import normal, replica_states, subset_index
 
-__all__ = ["FluxRun", "Excursions", "LinregSystem", "flux_run"]
+__all__ = ["FluxRun", "Excursions", "LinregSystem", "flux_run", "record_rows"]
 
 _RESYNC = 1024
 
@@ -76,9 +76,11 @@ class Excursions:
         0: returned to A; 1: reached the top level (the target); 2: stopped by the step cap.
     level : ndarray of int64, shape (R,)
         The highest level index g with ξ ≥ grid[g] that the trajectory reached.
-    records : ndarray, shape (R, G, S)
-        Row r, level g: the state at which trajectory r first reached ξ ≥ grid[g], for
-        the levels above its start level up to ``level[r]`` (other entries untouched).
+    records : ndarray, shape (rows, G, S)
+        Row ``rows[r]``, level g: the state at which trajectory r first reached
+        ξ ≥ grid[g], for the levels above its start level up to ``level[r]`` (other entries
+        untouched).  The caller may pass the array and the rows (the splitting engine
+        does, so that nothing is copied); otherwise row r is trajectory r.
     """
 
     steps: np.ndarray
@@ -156,11 +158,12 @@ def _observe(L, L_star, L_A, k, burn, thin, r, state, in_A, levels, stored, bulk
 
 
 @numba.njit(cache=True, inline="always")
-def _climb(L, g, grid_L, records, r, state):
-    """Record ``state`` at every level of ``grid_L`` above g that L reaches; the new g."""
+def _climb(L, g, grid_L, records, row, state):
+    """Record ``state`` in row ``row`` at every level of ``grid_L`` above g that L reaches;
+    the new g."""
     while g + 1 < grid_L.shape[0] and L >= grid_L[g + 1]:
         g += 1
-        records[r, g] = state
+        records[row, g] = state
     return g
 
 
@@ -193,7 +196,8 @@ def _flux_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, states, burn, st
 
 @numba.njit(cache=True, nogil=True)
 def _excursion_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, starts, start_level,
-                      states, grid_L, L_A, max_steps, steps_out, outcome, level, records):
+                      states, grid_L, L_A, max_steps, steps_out, outcome, level, records,
+                      rows):
     R = starts.shape[0]
     d = theta_star.shape[0]
     G = grid_L.shape[0]
@@ -224,12 +228,21 @@ def _excursion_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, starts, sta
             if L <= L_A:
                 out = 0
                 break
-            g = _climb(L, g, grid_L, records, r, theta)
+            g = _climb(L, g, grid_L, records, rows[r], theta)
             if g == G - 1:
                 out = 1
         steps_out[r] = k
         outcome[r] = out
         level[r] = g
+
+
+def record_rows(records, rows, R: int, G: int, S: int, dtype=np.float64):
+    """The array an excursion kernel records into, and the row of each trajectory: the
+    caller's (the splitting engine keeps one array for all its replicas), or a new one of
+    ``dtype``."""
+    if records is None:
+        return np.full((R, G, S), np.nan, dtype=dtype), np.arange(R)
+    return records, np.ascontiguousarray(rows, dtype=np.int64)
 
 
 def flux_run(in_A, stored, bulk, levels, *, steps: int, burn: int) -> FluxRun:
@@ -303,18 +316,19 @@ class LinregSystem:
         return flux_run(in_A, stored, bulk, levels, steps=steps, burn=burn)
 
     def excursions(self, states: np.ndarray, start_level: np.ndarray, seed: int, *,
-                   grid: np.ndarray, xi_A: float, max_steps: int) -> Excursions:
+                   grid: np.ndarray, xi_A: float, max_steps: int,
+                   records: np.ndarray | None = None,
+                   rows: np.ndarray | None = None) -> Excursions:
         R, d = states.shape
-        G = grid.size
         steps = np.zeros(R, dtype=np.int64)
         outcome = np.zeros(R, dtype=np.int8)
         level = np.zeros(R, dtype=np.int64)
-        records = np.full((R, G, d), np.nan)
+        records, rows = record_rows(records, rows, R, grid.size, d)
         _excursion_kernel(*self._args(), np.ascontiguousarray(states, dtype=np.float64),
                           np.ascontiguousarray(start_level, dtype=np.int64),
                           replica_states(seed, R), self.L_star * np.exp(grid),
                           self.L_star * np.exp(xi_A), int(max_steps), steps, outcome, level,
-                          records)
+                          records, rows)
         self._check(np.where(outcome == 3, steps, 0))
         return Excursions(steps, outcome, level, records)
 

@@ -43,7 +43,7 @@ from torch import nn
 from ..core.errors import InvalidInput, SGDDiverged
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..measure.hessian import hessian_outliers
-from .excursions import Excursions, FluxRun, _climb, _observe, flux_run
+from .excursions import Excursions, FluxRun, _climb, _observe, flux_run, record_rows
 from .mlp_sgd import (_BLOCK, _LANES, _csr, _csr_row_block, _register_block,
                       _sparse_replica_steps, _tracked_step, replicate)
 from .rng import replica_states, subset_index
@@ -180,7 +180,7 @@ def _flux_kernel(theta_star, h, D, y, indptr, cols, vals, eta, B, L_star, states
 @numba.njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy")
 def _excursion_kernel(starts, start_level, order, clone, h, X, y, K, indptr, cols, vals, eta, B,
                       states, grid_L, L_A, max_steps, steps_out, outcome, level, records,
-                      record_L):
+                      rows, record_L):
     R = starts.shape[0]
     N, D = X.shape
     G = grid_L.shape[0]
@@ -218,7 +218,7 @@ def _excursion_kernel(starts, start_level, order, clone, h, X, y, K, indptr, col
             if L <= L_A:
                 out = 0
                 break
-            g_new = _climb(L, g, grid_L, records, r, theta)
+            g_new = _climb(L, g, grid_L, records, rows[r], theta)
             for lev in range(g + 1, g_new + 1):
                 record_L[r, lev] = L
             g = g_new
@@ -371,9 +371,13 @@ class MLPSystem:
         return run
 
     def excursions(self, states: np.ndarray, start_level: np.ndarray, seed: int, *,
-                   grid: np.ndarray, xi_A: float, max_steps: int) -> Excursions:
+                   grid: np.ndarray, xi_A: float, max_steps: int,
+                   records: np.ndarray | None = None,
+                   rows: np.ndarray | None = None) -> Excursions:
         """One trajectory from each state until it is back in A or at grid[-1] (see
-        :class:`~logloss.dynamics.excursions.Excursions`).  Trajectory r draws from stream r
+        :class:`~logloss.dynamics.excursions.Excursions`); the state at which trajectory r
+        first reaches level g goes to ``records[rows[r], g]`` (a new array in the data's
+        dtype if none is given).  Trajectory r draws from stream r
         of ``seed``; rows with the same start state (a splitting restarts several
         trajectories from one parent) share one exact recomputation of Aᵀ."""
         R, P = states.shape
@@ -383,7 +387,7 @@ class MLPSystem:
         steps = np.zeros(R, dtype=np.int64)
         outcome = np.zeros(R, dtype=np.int8)
         level = np.zeros(R, dtype=np.int64)
-        records = np.full((R, G, P), np.nan, dtype=self.X.dtype)
+        records, rows = record_rows(records, rows, R, G, P, dtype=self.X.dtype)
         record_L = np.full((R, G), np.nan)
         # restarts from one parent state share their exact Aᵀ: run them one after another
         keys = [hash(row.tobytes()) for row in states]
@@ -396,10 +400,10 @@ class MLPSystem:
                           self.y, self.K, *self.csr, self._eta, self.B, replica_states(seed, R),
                           self.L_star * np.exp(np.asarray(grid, dtype=float)),
                           self.L_star * np.exp(xi_A), int(max_steps), steps, outcome, level,
-                          records, record_L)
+                          records, rows, record_L)
         self._check(np.where(outcome == 3, steps, 0))
-        rows, cols = np.nonzero(np.isfinite(record_L))
-        self._remember(records[rows, cols], record_L[rows, cols])
+        r, g = np.nonzero(np.isfinite(record_L))
+        self._remember(records[rows[r], g], record_L[r, g])
         return Excursions(steps, outcome, level, records)
 
     def _check(self, diverged: np.ndarray) -> None:

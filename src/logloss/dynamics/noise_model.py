@@ -33,7 +33,7 @@ import numpy as np
 
 from ..core.errors import InvalidInput, SGDDiverged
 from ..core.validation import check_learning_rate, check_positive_int
-from .excursions import Excursions, FluxRun, _climb, _observe, flux_run
+from .excursions import Excursions, FluxRun, _climb, _observe, flux_run, record_rows
 from .rng import gamma, normal, replica_states
 
 __all__ = ["NoiseModelSystem", "lumped_spectrum"]
@@ -75,7 +75,7 @@ def _flux_kernel(h, m, eta, B, L_star, states, burn, steps, thin, L_A, in_A, sto
 
 @numba.njit(cache=True, nogil=True)
 def _excursion_kernel(h, m, eta, B, L_star, starts, start_level, states, grid_L, L_A,
-                      max_steps, steps_out, outcome, level, records):
+                      max_steps, steps_out, outcome, level, records, rows):
     R = starts.shape[0]
     G = grid_L.shape[0]
     for r in range(R):
@@ -94,7 +94,7 @@ def _excursion_kernel(h, m, eta, B, L_star, starts, start_level, states, grid_L,
             if L <= L_A:
                 out = 0
                 break
-            g = _climb(L, g, grid_L, records, r, q)
+            g = _climb(L, g, grid_L, records, rows[r], q)
             if g == G - 1:
                 out = 1
         steps_out[r] = k
@@ -227,19 +227,21 @@ class NoiseModelSystem:
         return flux_run(in_A, stored, bulk, levels, steps=steps, burn=int(burn))
 
     def excursions(self, states: np.ndarray, start_level: np.ndarray, seed: int, *,
-                   grid: np.ndarray, xi_A: float, max_steps: int) -> Excursions:
+                   grid: np.ndarray, xi_A: float, max_steps: int,
+                   records: np.ndarray | None = None,
+                   rows: np.ndarray | None = None) -> Excursions:
         R, S = states.shape
         G = grid.size
         steps = np.zeros(R, dtype=np.int64)
         outcome = np.zeros(R, dtype=np.int8)
         level = np.zeros(R, dtype=np.int64)
-        records = np.full((R, G, S), np.nan)
+        records, rows = record_rows(records, rows, R, G, S)
         _excursion_kernel(self.h, self.m, self.eta, self.B, self.L_star,
                           np.ascontiguousarray(states, dtype=np.float64),
                           np.ascontiguousarray(start_level, dtype=np.int64),
                           replica_states(seed, R), self.L_star * np.exp(np.asarray(grid, float)),
                           self.L_star * np.exp(xi_A), int(max_steps), steps, outcome, level,
-                          records)
+                          records, rows)
         self._check(np.where(outcome == 3, steps, 0))
         return Excursions(steps, outcome, level, records)
 

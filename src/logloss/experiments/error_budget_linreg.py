@@ -73,6 +73,8 @@ def run_error_budget_linreg(p: dict, rng: np.random.Generator) -> Outcome:
     est = mean_first_passage(sgd.first_passage, sgd.steps)
     paper = radial_mfpt(cs, eta=eta, B=B, d=1, h=H, L_star=L_star, exact_noise=False)
     D_star = eta * H * L_star / B
+    chain = discrete_mfpt_1d(1 - eta * x**2, eta * x * e, u_c=np.sqrt(2 * L_star * (cs - 1) / H),
+                             points=p["chain_points"])  # every c from one elimination
     rows = []
     for j, c in enumerate(cs):
         u_c = float(np.sqrt(2 * L_star * (c - 1) / H))
@@ -85,8 +87,7 @@ def run_error_budget_linreg(p: dict, rng: np.random.Generator) -> Outcome:
                    sgd_censored=est[j].censored, sgd_estimator=est[j].method)
         row.update({k: v for k, v in estimate(em, "sde_em").items()
                     if k in ("sde_em", "sde_em_stderr", "sde_em_censored")})
-        row["chain"] = discrete_mfpt_1d(1 - eta * x**2, eta * x * e, u_c=u_c,
-                                        points=p["chain_points"])
+        row["chain"] = float(chain[j])
         row["sde_quadrature"] = float(np.interp(0.0, u, T))
         row["sde_paper"] = float(paper[j])
         row["eq15"] = level_crossing_time(h=H, D_min=D_star, D_level=c * D_star,

@@ -1,110 +1,249 @@
-"""Experiment ``first-passage-linreg``: mean first-passage time t_p against c in linear
-regression (Fig. 3b, R9), against B/(ηh*) + 1 − d/2 (Eq. 15) and the SDE's exact quadrature."""
+"""Experiments ``first-passage-linreg`` (paper Fig. 3b, R9) and ``rare-first-passage-linreg``:
+mean first-passage times t_p(c) of SGD on linear regression over 20+ decades, by splitting
+on the levels of log L (:func:`logloss.rare_first_passage`).
+
+For each case (d, N, data set; N = 0 is online, a fresh sample every step) the estimator
+gives t_p at thresholds c from just above the quasi-stationary bulk to c_max, where
+paper Eq. (15)'s slope s predicts ``decades`` decades of t_p: c_max = c_lo·10^(decades/s)
+with s the smaller of Eq. (15)'s slope and the exact-noise SDE's asymptote (at least 1),
+a rule fixed by theory before any simulation.  Next to it, for every threshold:
+
+* brute force (``sgd_linreg`` from θ*, censoring-aware means) where its budget reaches,
+  and a z-score of the two in log t_p: the check that splitting has not missed a route;
+* the radial SDE quadratures with the paper's decoupled noise and with the exact noise of
+  Gaussian data (``theory.radial_mfpt``);
+* at d = 1 on a data set, the exact discrete chain (``theory.discrete_mfpt_1d``);
+* the asymptotes: Eq. (15), the exact-noise SDE's, and SGD's own, α/2 with α the
+  Kesten–Goldie index of the kicks (``theory.kesten_exponent`` of the data at d = 1,
+  ``theory.kesten_exponent_isotropic`` online).
+
+The regime of paper Eq. (15) is rare escape: a threshold is *in the regime* when its t_p is
+at least 100 relaxation times 1/(ηh*) and the splitting estimate is resolved (see
+:class:`logloss.RareFirstPassage`); local slopes are compared there only.
+"""
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 
+from ..core.errors import InvalidInput
 from ..core.measured import Measured
 from ..core.validation import check_batch_size
+from ..dynamics.excursions import LinregSystem
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
-from ..stats.first_passage import fit_slope
-from ..stats.lines import fit_line
+from ..stats.first_passage import mean_first_passage
+from ..stats.splitting import rare_first_passage
+from ..stats.survival import weibull_shape
 from ..theory import (
+    discrete_mfpt_1d,
     escape_exponent,
     escape_exponent_exact_noise,
+    kesten_exponent,
+    kesten_exponent_isotropic,
     radial_mfpt,
 )
 from ._registry import Outcome, RunContext, experiment
-from ._shared import _fp_rows, check_not_degenerate, check_thresholds, declared_window
 
-LINREG_PRESETS = {
-    "smoke": dict(N=10_000, B=1, eta=0.1, ds=[1, 10], replicas=20, steps=200_000,
-                  c_min=1.05, c_max=30.0, n_c=40, c_lo=1.1, decades=1.5, N_large=0, d_large=1),
-    # book: the window c in [1.1, 1.1·10^(1.5/s)] (1.5 decades of predicted t_p) is what a
-    # budget of 3·10⁵ steps resolves for d = 1 at N = 10⁴; three decades from c = 1.5
-    # leave thresholds uncrossed in bootstrap resamples.
-    "book": dict(N=10_000, B=1, eta=0.1, ds=[1, 4, 10, 16], replicas=50, steps=300_000,
-                 c_min=1.05, c_max=30.0, n_c=40, c_lo=1.1, decades=1.5, N_large=100_000,
-                 d_large=1),
-    "paper": dict(N=10_000, B=1, eta=0.1, ds=[1, 2, 4, 6, 10, 16], replicas=100,
-                  steps=20_000_000, c_min=1.05, c_max=30.0, n_c=30, c_lo=1.5, decades=3.0,
-                  N_large=100_000, d_large=1),
+__all__ = ["linreg_first_passage_case"]
+
+RARE = 100.0  # t_p of at least this many relaxation times 1/(ηh*): rare escape
+
+
+
+def _thresholds(c_lo: float, c_max: float, n_c: int) -> np.ndarray:
+    return np.geomspace(c_lo, c_max, n_c)
+
+
+def _slowest(*, eta: float, B: int, h: float, d: int) -> float:
+    """The smaller of the two SDE asymptotes (Eq. 15's and the exact noise's), at least 1."""
+    return max(1.0, min(escape_exponent(eta=eta, B=B, h=h, n=d),
+                        escape_exponent_exact_noise(eta=eta, B=B, h=h, d=d)))
+
+
+def _c_max(c_lo: float, decades: float, *, eta: float, B: int, h: float, d: int) -> float:
+    """c_lo·10^(decades/s): where the slowest SDE asymptote s gives ``decades``."""
+    return c_lo * 10 ** (decades / _slowest(eta=eta, B=B, h=h, d=d))
+
+
+def _spacing(*, eta: float, B: int, h: float, d: int) -> float:
+    """Level spacing in log c: ten levels per decade of t_p at the slowest SDE asymptote,
+    and at most 0.05 (a steeper t_p gets more levels per decade)."""
+    return min(0.05, np.log(10) / (10 * _slowest(eta=eta, B=B, h=h, d=d)))
+
+
+def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: int,
+                              data_seed: int, estimator: dict, brute_replicas: int,
+                              brute_steps: int) -> dict:
+    """One case: t_p(c) by splitting, brute force, the SDEs, the chain and the asymptotes.
+
+    Returns a dict with ``rows`` (one per threshold), ``slopes`` (one per pair of
+    neighbouring thresholds) and ``case`` (one summary row).
+    """
+    online = N == 0
+    prob = make_linear_regression(max(N, 2 * d + 2), d, np.random.default_rng(data_seed))
+    system = LinregSystem(prob, eta=eta, B=B, online=online)
+    h = system.h_star
+    L_star = system.L_star
+    c = np.asarray(cs, dtype=float)
+    res = rare_first_passage(system, c, seed=seed,
+                             spacing=_spacing(eta=eta, B=B, h=h, d=d), **estimator)
+    # brute force from θ*, the cross-check where its budget reaches
+    run = sgd_linreg(prob, eta=eta, B=B, steps=brute_steps, replicas=brute_replicas,
+                     seed=seed + 1, thresholds=c * L_star, online=online)
+    brute = mean_first_passage(run.first_passage, run.steps)
+    sde = {kind: radial_mfpt(c, eta=eta, B=B, d=d, h=h, L_star=L_star, exact_noise=exact)
+           for kind, exact in (("paper", False), ("exact", True))}
+    chain = np.full(c.size, np.nan)
+    kesten = np.nan
+    if d == 1 and not online and B == 1:
+        x = prob.X[:, 0]
+        a, b = 1 - eta * x**2, eta * x * (prob.y - x * prob.theta_star[0])
+        chain = np.array([discrete_mfpt_1d(a, b, u_c=np.sqrt(2 * (cj - 1) * L_star / h),
+                                           points=801) for cj in c])
+        kesten = kesten_exponent(a) / 2
+    elif online and B == 1:
+        kesten = kesten_exponent_isotropic(eta=eta, d=d) / 2
+    relax = res.relaxation
+    in_regime = res.resolved & (res.t_p >= RARE * relax)
+    rows = []
+    for j, cj in enumerate(c):
+        e = brute[j]
+        resolved_bf = e.censored <= e.replicas // 2
+        z = k_w = k_se = np.nan  # compared where both resolve a rare escape (brute force
+        # starts at θ*, the estimator in the quasi-stationary state: a relaxation time apart)
+        if resolved_bf and in_regime[j] and e.stderr > 0:
+            z = (np.log10(res.t_p[j]) - np.log10(e.mean)) / np.hypot(
+                res.log10_t_p_stderr[j], e.stderr / e.mean / np.log(10))
+            fp = run.first_passage[:, j]
+            wb = weibull_shape(np.where(fp > 0, fp, run.steps), fp > 0)
+            k_w, k_se = wb.shape, wb.shape_stderr
+        rows.append(dict(d=d, N=N, dataset=data_seed, c=float(cj), t_p=float(res.t_p[j]),
+                         t_p_stderr=float(res.t_p_stderr[j]),
+                         log10_t_p_stderr=float(res.log10_t_p_stderr[j]),
+                         relaxation_times=float(res.t_p[j] / relax),
+                         dominance=float(res.dominance[j]), resolved=bool(res.resolved[j]),
+                         in_regime=bool(in_regime[j]),
+                         t_brute=float(e.mean) if resolved_bf else np.nan,
+                         t_brute_stderr=float(e.stderr) if resolved_bf else np.nan,
+                         brute_censored=int(e.censored), brute_z=float(z),
+                         weibull_k=float(k_w), weibull_k_stderr=float(k_se),
+                         t_sde_paper=float(sde["paper"][j]), t_sde_exact=float(sde["exact"][j]),
+                         t_chain=float(chain[j])))
+    log_c = np.log(c)
+
+    def local(T):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.diff(np.log(T)) / np.diff(log_c)
+
+    slopes = []
+    for j in range(c.size - 1):
+        slopes.append(dict(d=d, N=N, dataset=data_seed, c_mid=float(res.c_mid[j]),
+                           slope=float(res.slope[j]), slope_stderr=float(res.slope_stderr[j]),
+                           in_regime=bool(in_regime[j] and in_regime[j + 1]),
+                           slope_sde_paper=float(local(sde["paper"])[j]),
+                           slope_sde_exact=float(local(sde["exact"])[j]),
+                           slope_chain=float(local(chain)[j])))
+    zs = np.array([r["brute_z"] for r in rows])
+    reg = np.flatnonzero(in_regime)
+    decades = (float(np.log10(res.t_p[reg[-1]] / res.t_p[reg[0]])) if reg.size > 1 else 0.0)
+    case = dict(d=d, N=N, dataset=data_seed, h_star=h, relaxation=relax,
+                c_A=res.settings["c_A"], slope_eq15=escape_exponent(eta=eta, B=B, h=h, n=d),
+                slope_exact_noise=escape_exponent_exact_noise(eta=eta, B=B, h=h, d=d),
+                slope_kesten=float(kesten), decades=decades,
+                brute_z_max=float(np.nanmax(np.abs(zs))) if np.isfinite(zs).any() else np.nan,
+                brute_compared=int(np.isfinite(zs).sum()), cost=int(res.cost),
+                brute_cost=int(brute_replicas * brute_steps),
+                max_eta_x2=float(eta * np.max(np.sum(prob.X**2, axis=1))) if not online else np.nan)
+    return dict(rows=rows, slopes=slopes, case=case)
+
+
+def _collect(cases: list[dict], out: Outcome) -> Outcome:
+    out.tables["first_passage"] = [r for cs in cases for r in cs["rows"]]
+    out.tables["slopes"] = [r for cs in cases for r in cs["slopes"]]
+    out.tables["cases"] = [cs["case"] for cs in cases]
+    dec = [cs["case"]["decades"] for cs in cases]
+    out.measured["decades_min"] = Measured(float(min(dec)))
+    zmax = [cs["case"]["brute_z_max"] for cs in cases if np.isfinite(cs["case"]["brute_z_max"])]
+    out.measured["brute_z_max"] = Measured(float(max(zmax)) if zmax else np.nan)
+    out.measured["cost"] = Measured(float(sum(cs["case"]["cost"] for cs in cases)))
+    # the first case (the paper's: d = 1, N = 10⁴ in the presets): its far local slope, the
+    # last one where escape is rare and the estimate resolved, against the asymptotes
+    first = cases[0]
+    far = [r for r in first["slopes"] if r["in_regime"] and np.isfinite(r["slope_stderr"])]
+    out.measured["slope_far"] = (Measured(far[-1]["slope"], far[-1]["slope_stderr"]) if far
+                                 else Measured(np.nan))
+    out.theory["slope_eq15"] = first["case"]["slope_eq15"]
+    out.theory["slope_kesten"] = first["case"]["slope_kesten"]
+    out.notes.append(f"a threshold is in the regime of paper Eq. (15) when t_p >= {RARE:.0f} "
+                     "relaxation times 1/(eta h*) and the splitting estimate is resolved")
+    return out
+
+
+R9_PRESETS = {
+    "smoke": dict(eta=0.1, B=1, ds=[1, 4], Ns=[10_000, 0], datasets=1, c_lo=1.1, decades=8.0,
+                  n_c=12, repetitions=4, replicas=100, brute_replicas=16,
+                  brute_steps=20_000),
+    "book": dict(eta=0.1, B=1, ds=[1, 4, 16], Ns=[10_000, 100_000, 0], datasets=1,
+                 c_lo=1.1, decades=22.0, n_c=40, repetitions=8, replicas=300,
+                 brute_replicas=32, brute_steps=200_000),
+    "paper": dict(eta=0.1, B=1, ds=[1, 2, 4, 8, 16], Ns=[10_000, 100_000, 0],
+                  datasets=3, c_lo=1.1, decades=30.0, n_c=60, repetitions=16, replicas=1000,
+                  brute_replicas=100, brute_steps=10_000_000),
 }
 
 
-def _case(p: dict, c: np.ndarray, N: int, d: int, rng: np.random.Generator) -> dict:
-    """One (N, d) of the scan: first-passage rows, the slope fit and the SDE's t_p curves."""
-    prob = make_linear_regression(N, d, rng)
-    hs = np.linalg.eigvalsh(prob.hessian)
-    h_star = prob.h_star
-    theory = escape_exponent(B=p["B"], eta=p["eta"], h=h_star, n=d)
-    # Spread of the slope from the spread of the Hessian eigenvalues (finite N):
-    h_spread = 0.5 * p["B"] / p["eta"] * (1 / hs.min() - 1 / hs.max())
-    window = declared_window(p["c_lo"], p["decades"], theory)
-    run = sgd_linreg(prob, eta=p["eta"], B=p["B"], steps=p["steps"], replicas=p["replicas"],
-                     seed=int(rng.integers(2**31)), thresholds=c * prob.L_star)
-    check_not_degenerate(c, run.first_passage, window, f"d={d}, N={N}, eta={p['eta']}")
-    fit = fit_slope(c, run.first_passage, run.steps, window=window, rng=rng)
-    rows = _fp_rows(c, run.first_passage, run.steps, fit, d=d, N=N)
-    # The SDE's exact mean first-passage time (radial quadrature), with the paper's
-    # decoupled noise and with the exact Gaussian-data noise, on the same window.
-    sde, arrays = {}, {}
-    for name, exact in (("paper", False), ("exact", True)):
-        T = radial_mfpt(c, eta=p["eta"], B=p["B"], d=d, h=h_star, L_star=prob.L_star,
-                        exact_noise=exact)
-        x, y = np.log(c[fit.used]), np.log(T[fit.used])
-        sde[name] = fit_line(x, y).slope
-        arrays[f"sde_{name}"] = T
-    cens = int(sum(e.censored for e, u in zip(fit.estimates, fit.used) if u))
-    slope = dict(d=d, N=N, h_star=h_star, slope=fit.slope, slope_stderr=fit.slope_stderr,
-                 slope_theory=theory, slope_sde_paper=sde["paper"],
-                 slope_sde_exact=sde["exact"],
-                 slope_asymptotic_exact=escape_exponent_exact_noise(B=p["B"], eta=p["eta"], h=h_star, d=d),
-                 h_spread=h_spread, window_lo=window[0],
-                 window_hi=window[1], censored_in_window=cens,
-                 z=(fit.slope - theory) / fit.slope_stderr)
-    return dict(rows=rows, slope=slope, arrays=arrays)
-
-
 @experiment("first-passage-linreg",
-            description="Mean first-passage time t_p against c in linear regression (Fig. 3b, R9)",
-            presets=LINREG_PRESETS,
-    measured=('slope', 'censored'),
-    theory=('slope',),
-    tables=('first_passage', 'slopes'),
-    checks=dict(N_large=">=0", c_min=">1", c_max=">1", c_lo=">1", n_c=">1"),
-)
-def run_linreg(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
-    check_batch_size(p["B"], p["N"])
-    if p["N_large"]:
-        check_batch_size(p["B"], p["N_large"])
-    check_thresholds(p)
-    out = Outcome()
-    c = np.geomspace(p["c_min"], p["c_max"], p["n_c"])
-    rows, fits, curves = [], [], []
-    cases = [(p["N"], d) for d in p["ds"]]
-    if p["N_large"]:
-        cases.append((p["N_large"], p["d_large"]))
-    # Each (N, d) is one unit of work with its own generator, spawned from the run's, so
-    # that a resumed run (which skips the stored units) gives the numbers of a whole one.
-    for i, ((N, d), case_rng) in enumerate(zip(cases, rng.spawn(len(cases)))):
-        case = ctx.store.unit(f"case{i}-N{N}-d{d}", partial(_case, p, c, N, d, case_rng))
-        rows += case["rows"]
-        fits.append(case["slope"])
-        curves.append(case["arrays"])
-    out.arrays["c"] = c
-    for kind in ("sde_paper", "sde_exact"):  # row i: the case of row i of table "slopes"
-        out.arrays[kind] = np.stack([a[kind] for a in curves])
-    out.tables["first_passage"] = rows
-    out.tables["slopes"] = fits
-    main = fits[0]
-    out.measured["slope"] = Measured(main["slope"], main["slope_stderr"])
-    out.theory["slope"] = main["slope_theory"]
-    out.measured["censored"] = Measured(sum(r["censored"] for r in rows))
-    out.notes.append(f"{p['replicas']} replicas per d, budget {p['steps']} steps; censored "
-                     "thresholds use the exponential MLE (open triangles)")
-    return out
+            description="t_p(c) of SGD on linear regression over 20+ decades by splitting on "
+                        "log L, for several d and N (Fig. 3b, R9)",
+            presets=R9_PRESETS,
+            measured=("decades_min", "brute_z_max", "cost", "slope_far"),
+            theory=("slope_eq15", "slope_kesten"),
+            tables=("first_passage", "slopes", "cases"),
+            checks=dict(Ns=">=0", c_lo=">1", decades=">0"))
+def run_r9(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
+    cases = []
+    todo = [(d, N, k) for N in p["Ns"] for d in p["ds"]
+            for k in range(p["datasets"] if N else 1)]
+    for N in p["Ns"]:
+        if N:
+            check_batch_size(p["B"], N)
+    est = dict(repetitions=p["repetitions"], replicas=p["replicas"])
+    for i, ((d, N, k), seed) in enumerate(zip(todo, rng.integers(2**31, size=len(todo)))):
+        cs = _thresholds(p["c_lo"], _c_max(p["c_lo"], p["decades"], eta=p["eta"], B=p["B"],
+                                           h=1.0, d=d), p["n_c"])
+        cases.append(ctx.store.unit(
+            f"case{i}", lambda d=d, N=N, k=k, seed=seed, cs=cs: linreg_first_passage_case(
+                eta=p["eta"], B=p["B"], d=d, N=N, cs=cs, seed=int(seed), data_seed=k,
+                estimator=est, brute_replicas=p["brute_replicas"], brute_steps=p["brute_steps"])))
+    return _collect(cases, Outcome())
+
+
+RARE_PRESETS = {
+    scale: dict(eta=0.1, B=1, d=1, N=10_000, cs=[1.5, 2.0, 3.0, 5.0, 10.0], data_seed=0,
+                repetitions=r, replicas=n, brute_replicas=br, brute_steps=bs)
+    for scale, r, n, br, bs in (("smoke", 4, 100, 16, 20_000), ("book", 8, 300, 32, 200_000),
+                                ("paper", 16, 1000, 100, 10_000_000))
+}
+
+
+@experiment("rare-first-passage-linreg",
+            description="t_p(c) of SGD on linear regression at any (eta, B, d, N, cs), by "
+                        "splitting on log L; N = 0: online",
+            presets=RARE_PRESETS,
+            measured=("decades_min", "brute_z_max", "cost", "slope_far"),
+            theory=("slope_eq15", "slope_kesten"),
+            tables=("first_passage", "slopes", "cases"),
+            checks=dict(N=">=0", cs=">1", data_seed=">=0"))
+def run_rare(p: dict, rng: np.random.Generator) -> Outcome:
+    if p["N"]:
+        check_batch_size(p["B"], p["N"])
+    cs = sorted(float(c) for c in p["cs"])
+    if len(set(cs)) != len(cs):
+        raise InvalidInput("thresholds cs must be distinct")
+    case = linreg_first_passage_case(
+        eta=p["eta"], B=p["B"], d=p["d"], N=p["N"], cs=cs, seed=int(rng.integers(2**31)),
+        data_seed=p["data_seed"],
+        estimator=dict(repetitions=p["repetitions"], replicas=p["replicas"]),
+        brute_replicas=p["brute_replicas"], brute_steps=p["brute_steps"])
+    return _collect([case], Outcome())

@@ -15,14 +15,16 @@ q = (L − L*)/L*, the density of q is ∝ q^(d/2 − 1) (1 + q)^(−φ), a beta
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import digamma, polygamma
 
 from ..core.measured import Measured
 
-__all__ = ["phi_mle", "phi_moment", "phi_histogram", "hill", "hill_tail_index", "replica_mean",
-           "ks_power_law"]
+__all__ = ["phi_mle", "phi_moment", "phi_histogram", "hill", "HillPlot", "hill_plot", "hill_tail_index",
+           "replica_mean", "ks_power_law"]
 
 
 def _as_2d(a: np.ndarray, name: str) -> np.ndarray:
@@ -145,24 +147,106 @@ def hill(x: np.ndarray, k: int) -> float:
     return float(1.0 / np.mean(np.log(top[:k] / top[k])))
 
 
+def _hill_curve(x: np.ndarray, ks: np.ndarray) -> np.ndarray:
+    """Hill's α̂ at each k of ``ks`` from one sort of the samples ``x``."""
+    logs = np.sort(np.log(np.asarray(x, dtype=float).ravel()))[::-1]
+    mean_top = np.cumsum(logs)[ks - 1] / ks
+    return 1.0 / (mean_top - logs[ks])
+
+
+@dataclass(frozen=True)
+class HillPlot:
+    """Hill's estimator over a range of tail fractions: a Hill plot with standard errors.
+
+    Attributes
+    ----------
+    fraction : ndarray, shape (m,)
+        The top fractions k/n of the samples, in the order given.
+    k : ndarray of int, shape (m,)
+        The number of order statistics used at each fraction (pooled samples).
+    alpha : ndarray, shape (m,)
+        Hill's α̂ from the pooled samples at each k.
+    stderr : ndarray, shape (m,)
+        Its standard error: the spread of the same estimate over groups of replicas,
+        divided by √groups (extremes cluster along a trajectory).  Statistical only.
+    per_group : ndarray, shape (groups, m)
+        The estimates of each group of replicas, for the error of differences.
+    """
+
+    fraction: np.ndarray
+    k: np.ndarray
+    alpha: np.ndarray
+    stderr: np.ndarray
+    per_group: np.ndarray
+
+    def at(self, i: int) -> Measured:
+        """α̂ at the i-th fraction, with its standard error."""
+        return Measured(float(self.alpha[i]), float(self.stderr[i]))
+
+    def change(self, i: int, j: int) -> Measured:
+        """α̂ at fraction j minus α̂ at fraction i, with the group spread of the difference.
+
+        Hill's bias shrinks as k/n → 0 (the top order statistics reach deeper into the
+        asymptotic tail), so a significant change from a larger to a smaller fraction
+        shows the bias of the larger one; a change within its error shows none resolved.
+        """
+        d = self.per_group[:, j] - self.per_group[:, i]
+        return Measured(float(self.alpha[j] - self.alpha[i]),
+                        float(d.std(ddof=1) / np.sqrt(d.size)))
+
+
+def hill_plot(x: np.ndarray, fractions, *, groups: int = 20) -> HillPlot:
+    """Hill's tail index of positive samples ``x`` (n, R) at several top fractions.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, R)
+        Positive samples, n along each of R independent replicas (for example |u| of SGD).
+    fractions : array_like
+        Top fractions k/n in (0, 1); each must leave at least 10 order statistics in
+        every group of replicas.
+    groups : int
+        The replicas are split into this many groups for the standard errors.
+
+    Returns
+    -------
+    HillPlot
+        α̂(k) of P(X > x) ~ x^(−α) with standard errors.  Hill's estimator is biased where
+        the top fraction is not deep in the asymptotic tail (for a Kesten–Goldie tail, it
+        lies below the index at large k): read the plot over k, not one number.
+
+    References
+    ----------
+    Hill, *Ann. Statist.* 3 (1975); Resnick, *Heavy-Tail Phenomena* (2007), Sec. 4.4.
+    """
+    x = _as_2d(x, "x")
+    if np.any(~(x > 0)):
+        raise ValueError("Hill's estimator needs positive samples")
+    fr = np.atleast_1d(np.asarray(fractions, dtype=float))
+    if np.any((fr <= 0) | (fr >= 1)):
+        raise ValueError(f"fractions must lie in (0, 1), got {fr}")
+    groups = min(int(groups), x.shape[1])
+    if groups < 2:
+        raise ValueError("hill_plot needs >= 2 groups of replicas for its standard errors")
+    parts = np.array_split(np.arange(x.shape[1]), groups)
+    k_group = [(fr * x[:, idx].size).astype(int) for idx in parts]
+    if min(int(kg.min()) for kg in k_group) < 10:
+        raise ValueError(f"the smallest fraction {fr.min():g} leaves < 10 order statistics in a "
+                         f"group of {x.shape[0]} x {len(parts[-1])} samples; use more samples")
+    k = (fr * x.size).astype(int)
+    alpha = _hill_curve(x, k)
+    per_group = np.array([_hill_curve(x[:, idx], kg) for idx, kg in zip(parts, k_group)])
+    return HillPlot(fr, k, alpha, per_group.std(axis=0, ddof=1) / np.sqrt(groups), per_group)
+
+
 def hill_tail_index(x: np.ndarray, fraction: float, *, groups: int = 20) -> Measured:
     """Hill tail index of positive samples ``x`` (n, R) from their top ``fraction``.
 
-    The estimate pools all samples (k = fraction·n·R); the standard error is the spread of
-    the same estimator on ``groups`` groups of replicas (each with its own top fraction),
-    divided by √groups, which accounts for clustered extremes along a trajectory.
-    It is a statistical error only: Hill's bias from a not-yet-asymptotic tail is not in it.
+    One point of :func:`hill_plot`: the estimate pools all samples; the standard error is
+    the spread over ``groups`` groups of replicas.  It is a statistical error only: Hill's
+    bias from a not-yet-asymptotic tail is not in it (read :func:`hill_plot` over k).
     """
-    x = _as_2d(x, "x")
-    groups = min(groups, x.shape[1])
-    k = int(fraction * x.size)
-    value = hill(x, k)
-    parts = np.array_split(np.arange(x.shape[1]), groups)
-    fits = []
-    for idx in parts:
-        xs = x[:, idx]
-        fits.append(hill(xs, max(1, int(fraction * xs.size))))
-    return Measured(value, float(np.std(fits, ddof=1) / np.sqrt(groups)))
+    return hill_plot(x, [fraction], groups=groups).at(0)
 
 
 def ks_power_law(L: np.ndarray, L_star: float, phi: float, d: int = 1, *,

@@ -81,8 +81,11 @@ class System(Protocol):
         in A, and states drawn from A."""
 
     def excursions(self, states: np.ndarray, start_level: np.ndarray, seed: int, *,
-                   grid: np.ndarray, xi_A: float, max_steps: int) -> Excursions:
-        """One trajectory from each state, with fresh randomness from ``seed``."""
+                   grid: np.ndarray, xi_A: float, max_steps: int,
+                   records: np.ndarray | None = None,
+                   rows: np.ndarray | None = None) -> Excursions:
+        """One trajectory from each state, with fresh randomness from ``seed``; the first
+        state at each level goes to ``records[rows[r], level]``."""
 
 
 def level_grid(c_A: float, cs, spacing: float) -> np.ndarray:
@@ -145,11 +148,11 @@ def splitting(system: System, bulk: np.ndarray, *, grid: np.ndarray, xi_A: float
     levels = np.arange(G)
     states = np.ascontiguousarray(bulk[rng.integers(0, bulk.shape[0], n)])
     start = np.full(n, -1, dtype=np.int64)  # in A: below every level
+    # in the states' own floating dtype (a float32 net's records take half the memory)
+    records = np.full((n, G, states.shape[1]), np.nan,
+                      dtype=np.result_type(states.dtype, np.float32))
     ex = system.excursions(states, start, int(rng.integers(2**63)), grid=grid, xi_A=xi_A,
-                           max_steps=max_steps)
-    # the records keep the system's dtype (a float32 net's states take half the memory)
-    records = np.full((n, G, states.shape[1]), np.nan, dtype=ex.records.dtype)
-    _set_records(records, np.arange(n), states, start, ex)
+                           max_steps=max_steps, records=records, rows=np.arange(n))
     M = ex.level.copy()
     spent = int(ex.steps.sum())
     capped = int((ex.outcome == 2).sum())
@@ -173,13 +176,15 @@ def splitting(system: System, bulk: np.ndarray, *, grid: np.ndarray, xi_A: float
             break  # extinction: every level above Z has estimate 0
         weight *= 1.0 - killed.size / n
         parents = survivors[rng.integers(0, survivors.size, killed.size)]
-        # restart from the state at which the parent first went above Z (later kill levels
-        # are higher still, so the records below Z are never needed again)
-        new = np.ascontiguousarray(records[parents, Z + 1])
+        # restart from the state at which the parent first went above Z; that state is the
+        # first state of the clone at every level from Z + 1 up to its own (later kill levels
+        # are higher still, so the records below Z are never read again)
+        new = records[parents, Z + 1].copy()
         lvl = np.searchsorted(grid, system.levels(new), side="right") - 1
+        for row, top, state in zip(killed, lvl, new):
+            records[row, Z + 1:top + 1] = state
         ex = system.excursions(new, lvl, int(rng.integers(2**63)), grid=grid, xi_A=xi_A,
-                               max_steps=max_steps)
-        _set_records(records, killed, new, lvl, ex)
+                               max_steps=max_steps, records=records, rows=killed)
         M[killed] = ex.level
         spent += int(ex.steps.sum())
         capped += int((ex.outcome == 2).sum())
@@ -188,19 +193,6 @@ def splitting(system: System, bulk: np.ndarray, *, grid: np.ndarray, xi_A: float
     prob[rest] = weight * (M[None, :] >= levels[rest][:, None]).mean(axis=1)
     cost[rest] = spent
     return SplittingRun(prob, cost, iterations, capped)
-
-
-def _set_records(records, rows, starts, start_level, ex: Excursions) -> None:
-    """The records of the new trajectories ``rows``: their start state at the levels up to
-    its own, then the states at which they first reached each higher level."""
-    g = np.arange(records.shape[1])[None, :]
-    # in place, entry by entry: a (rows, G, S) block would double the peak memory
-    r, k = np.nonzero(g <= start_level[:, None])
-    records[rows[r], k] = starts[r]
-    r, k = np.nonzero((g > start_level[:, None]) & (g <= ex.level[:, None]))
-    records[rows[r], k] = ex.records[r, k]
-    r, k = np.nonzero(g > np.maximum(start_level, ex.level)[:, None])
-    records[rows[r], k] = np.nan
 
 
 @dataclass
@@ -270,7 +262,8 @@ def rare_first_passage(system: System, cs, *, seed: int, c_A: float | None = Non
     system : System
         The kernel (e.g. :class:`logloss.LinregSystem`).
     cs : array_like
-        Increasing thresholds c > c_A (L ≥ c·L*).
+        Increasing thresholds c (L ≥ c·L*).  Those inside the bulk (c ≤ c_A), where escape
+        is not a rare event, get t_p = NaN: measure them by brute force.
     seed : int
         Master seed: the pilot run and repetition m draw from children of
         ``SeedSequence(seed)``.
@@ -328,13 +321,14 @@ def rare_first_passage(system: System, cs, *, seed: int, c_A: float | None = Non
         if ratio.size == 0:
             raise InvalidInput("the pilot run recorded no loss: give c_A")
         c_A = float(np.median(ratio))
-    if not (np.isfinite(c_A) and 1.0 <= c_A < c[0]):
-        raise InvalidInput(f"need 1 <= c_A < min(c), where A = {{L <= c_A L*}} is the "
-                           f"quasi-stationary bulk; got c_A = {c_A:.4g}, min(c) = {c[0]:.4g}: "
+    if not (np.isfinite(c_A) and 1.0 <= c_A < c[-1]):
+        raise InvalidInput(f"need 1 <= c_A < max(c), where A = {{L <= c_A L*}} is the "
+                           f"quasi-stationary bulk; got c_A = {c_A:.4g}, max(c) = {c[-1]:.4g}: "
                            "raise the thresholds above the bulk")
-    grid = level_grid(c_A, c, spacing)
+    above = c > c_A
+    grid = level_grid(c_A, c[above], spacing)
     kill = max(1, int(round(kill_fraction * n)))
-    at = np.searchsorted(grid, np.log(c))
+    at = np.searchsorted(grid, np.log(c[above]))
     xi_A = float(np.log(c_A))
 
     def repetition(m: int):
@@ -353,9 +347,11 @@ def rare_first_passage(system: System, cs, *, seed: int, c_A: float | None = Non
         done = list(progress(pool.map(repetition, range(M)), total=M,
                              desc="splitting repetitions"))
     p_A = np.array([fr.in_A / fr.exposure for fr, _ in done])
-    rates = np.array([p_A[m] * run.probability[at] for m, (_, run) in enumerate(done)])
+    rates = np.full((M, c.size), np.nan)
+    rates[:, above] = np.array([p_A[m] * run.probability[at] for m, (_, run) in enumerate(done)])
     cost = pilot_cost + sum(fr.cost + int(run.cost[-1]) for fr, run in done)
-    cost_to = sum(fr.cost + run.cost[at] for fr, run in done)
+    cost_to = np.full(c.size, np.nan)
+    cost_to[above] = sum(fr.cost + run.cost[at] for fr, run in done)
     with np.errstate(divide="ignore", invalid="ignore"):
         dominance = rates.max(axis=0) / rates.sum(axis=0)
     mean_rate = rates.mean(axis=0)
@@ -370,7 +366,7 @@ def rare_first_passage(system: System, cs, *, seed: int, c_A: float | None = Non
         log_t = -np.log(rates[draws].mean(axis=1))  # (bootstrap, K)
         slopes_b = np.diff(log_t, axis=1) / np.diff(log_c)
         slope = -np.diff(np.log(mean_rate)) / np.diff(log_c)
-    ok = np.all(np.isfinite(slopes_b), axis=0)
+    ok = np.all(np.isfinite(slopes_b), axis=0)  # NaN below the bulk and beyond extinction
     slope_se = np.where(ok, np.std(np.where(np.isfinite(slopes_b), slopes_b, 0.0), axis=0,
                                    ddof=1), np.nan)
     return RareFirstPassage(

@@ -5,7 +5,8 @@
 * :mod:`.mfpt`: exact 1-d mean first-passage times (SDE quadrature, the discrete SGD
   chain's backward equation) and the Kramers limit with state-dependent noise;
 * :mod:`.discrete_sgd`: discrete-time SGD on linear regression without the SDE: the exact
-  mean first-passage time of the 1-d recursion and the Lyapunov exponent (critical dimension);
+  mean first-passage time of the 1-d recursion (a data set or online) and the Lyapunov
+  exponent (critical dimension);
 * :mod:`.stationary`: the exact finite-η stationary moment of SGD on linear regression,
   tail indices and the densities of P ∝ L^(−φ).
 

@@ -8,30 +8,17 @@ ipywidgets builder for JupyterLab wired by :func:`explorer`.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .. import plotting
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-__all__ = ["MEASURED_COLOR", "HIGHLIGHT_COLOR", "SECOND_COLOR", "corner_label", "time_update", "explorer"]
+__all__ = ["MEASURED_COLOR", "HIGHLIGHT_COLOR", "SECOND_COLOR", "time_update", "explorer"]
 
 MEASURED_COLOR = plotting.OKABE_ITO[0]  # blue, as measured points in the book's figures
 HIGHLIGHT_COLOR = plotting.OKABE_ITO[1]  # vermilion: the reader's chosen setting
 SECOND_COLOR = plotting.OKABE_ITO[2]  # bluish green: a second measured series
-
-
-def corner_label(fig: Figure, text: str) -> Figure:
-    """Write a small grey label in the bottom-right corner (explorer grids are not Results)."""
-    engine = fig.get_layout_engine()
-    if engine is not None and hasattr(engine, "set"):
-        engine.set(rect=(0, 0.045, 1, 0.955))
-    fig.text(0.995, 0.005, text, ha="right", va="bottom", fontsize=6.5, color="0.45")
-    return fig
-
 
 
 def time_update(fn, *args, repeat: int = 5, **kwargs) -> float:

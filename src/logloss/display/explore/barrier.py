@@ -10,7 +10,7 @@ import numpy as np
 
 from ... import theory
 from .. import plotting
-from ._widgets import HIGHLIGHT_COLOR, MEASURED_COLOR, corner_label, explorer
+from ._widgets import HIGHLIGHT_COLOR, MEASURED_COLOR, explorer
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -103,24 +103,22 @@ def draw_barrier(data: Mapping[str, Any], axes: Sequence[Axes], *, legend: bool 
             f"paper Eq. (15) slope in c: {data['exponent']:.3g}", transform=ax.transAxes,
             va="top", fontsize=7.5)
     if legend:
-        ax.legend(loc="lower right", fontsize=6.2)
+        ax.legend(loc="lower right")
 
 
 def barrier_grid(landscape: Mapping[str, float], etas: Sequence[float] = (0.01, 0.02, 0.04),
                  Bs: Sequence[int] = (1, 4), *, sigma2: float = 4.0,
                  measured: Mapping[str, Any] | None = None) -> Figure:
-    """Small multiples of :func:`barrier_data`: rows B, columns η; the measurement in its panel."""
-    fig, axes = plotting.figure(len(etas), len(Bs), width=2.6, height=2.3)
+    """Small multiples of :func:`barrier_data`, one panel per (B, η), each labelled with its
+    values, laid out by :func:`logloss.display.plotting.grid` (at most two a row); the
+    measurement in its panel."""
+    fig, axes = plotting.grid(len(Bs), len(etas), height=2.6)
     for i, B in enumerate(Bs):
         for j, eta in enumerate(etas):
-            ax = axes[i * len(etas) + j]
             draw_barrier(barrier_data(landscape, eta=eta, B=B, sigma2=sigma2, measured=measured),
-                         [ax], legend=(i == 0 and j == 0))
-            if j:
-                ax.set_ylabel("")
-            if i < len(Bs) - 1:
-                ax.set_xlabel("")
-    return corner_label(fig, "logloss · explorer grid · barrier laws")
+                         [axes[i][j]], legend=(i == 0 and j == 0))
+    plotting.outer_labels(axes)
+    return plotting.corner_text(fig, "logloss · explorer grid · barrier laws")
 
 
 def barrier_explorer(landscape: Mapping[str, float], measured: Mapping[str, Any] | None = None,

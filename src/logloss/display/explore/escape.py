@@ -10,7 +10,7 @@ import numpy as np
 
 from ... import theory
 from .. import plotting
-from ._widgets import HIGHLIGHT_COLOR, MEASURED_COLOR, corner_label, explorer
+from ._widgets import HIGHLIGHT_COLOR, MEASURED_COLOR, explorer
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -146,7 +146,7 @@ def draw_escape(data: Mapping[str, Any], axes: Sequence[Axes], *, legend: bool =
             f"slope $B/(\\eta h^*)+1-n/2$ = {data['exponent']:.3g}",
             transform=ax.transAxes, va="top", fontsize=7.5)
     if legend:
-        ax.legend(loc="lower right", fontsize=7)
+        ax.legend(loc="lower right")
     if len(axes) > 1:
         ax = axes[1]
         ax.plot(data["n_grid"], data["exponent_vs_n"], color=plotting.THEORY_COLOR,
@@ -159,7 +159,7 @@ def draw_escape(data: Mapping[str, Any], axes: Sequence[Axes], *, legend: bool =
         ax.set_xlabel("effective dimension $n$")
         ax.set_ylabel(r"exponent $B/(\eta h^*)+1-n/2$")
         if legend:
-            ax.legend(loc="upper right", fontsize=7)
+            ax.legend(loc="upper right")
 
 
 def escape_grid(etas: Sequence[float] = (0.05, 0.1, 0.2), Bs: Sequence[int] = (1, 2), *,
@@ -172,11 +172,11 @@ def escape_grid(etas: Sequence[float] = (0.05, 0.1, 0.2), Bs: Sequence[int] = (1
     ``c``, ``t_p``, optional ``stderr``, ``eta``, ``B``, ``n``) is overlaid in the panel
     with its η and B, every law's prefactor fitted to it there.
     """
-    fig, axes = plotting.figure(len(etas), len(Bs), width=2.5, height=2.2)
+    fig, axes = plotting.grid(len(Bs), len(etas), height=2.5)
     markers = ("o", "s", "^", "D", "v", "P")
     for i, B in enumerate(Bs):
         for j, eta in enumerate(etas):
-            ax = axes[i * len(etas) + j]
+            ax = axes[i][j]
             here = (measured is not None and math.isclose(float(measured.get("eta", np.nan)), eta)
                     and int(measured.get("B", -1)) == B)
             for k, n in enumerate(ns):
@@ -198,10 +198,11 @@ def escape_grid(etas: Sequence[float] = (0.05, 0.1, 0.2), Bs: Sequence[int] = (1
             ax.set_ylim(t_all.min() / 3, data["t_arrhenius_saddle"].max() * 1e3)
             ax.text(0.03, 0.97, f"η={eta:g}, B={B}\n$n_c$={data['n_c']:.3g}",
                     transform=ax.transAxes, va="top", fontsize=7.5)
-            ax.set_xlabel(r"$c = L(\theta^s)/L(\theta^*)$" if i == len(Bs) - 1 else "")
-            ax.set_ylabel(r"$t_p$ ($t=\eta k$)" if j == 0 else "")
-    axes[0].legend(loc="lower right", fontsize=6)
-    return corner_label(fig, f"logloss · explorer grid · escape laws · h*={h:g}")
+            ax.set_xlabel(r"$c = L(\theta^s)/L(\theta^*)$")
+            ax.set_ylabel(r"$t_p$ ($t=\eta k$)")
+    plotting.outer_labels(axes)
+    axes[0][0].legend(loc="lower right")
+    return plotting.corner_text(fig, f"logloss · explorer grid · escape laws · h*={h:g}")
 
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ...stats.lines import fit_line
 from .. import plotting
-from ._widgets import HIGHLIGHT_COLOR, MEASURED_COLOR, SECOND_COLOR, corner_label, explorer
+from ._widgets import HIGHLIGHT_COLOR, MEASURED_COLOR, SECOND_COLOR, explorer
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -154,7 +154,7 @@ def draw_noise(data: Mapping[str, Any], axes: Sequence[Axes], *, legend: bool = 
     ax.text(0.02, 0.98, f"local slope {s:.2f}" if np.isfinite(s) else "local slope: (end point)",
             transform=ax.transAxes, va="top", fontsize=7.5)
     if legend:
-        ax.legend(loc="lower right", fontsize=7)
+        ax.legend(loc="lower right")
     if len(axes) > 1:
         ax = axes[1]
         x = np.where(e > 0, e, np.nan) if np.any(e > 0) else e
@@ -166,7 +166,7 @@ def draw_noise(data: Mapping[str, Any], axes: Sequence[Axes], *, legend: bool = 
         ax.set_xlabel("epoch (log scale; epoch 0 not shown)")
         ax.set_ylabel(r"$L$, $\mathcal{N}$")
         if legend:
-            ax.legend(loc="lower left", fontsize=7)
+            ax.legend(loc="lower left")
 
 
 def noise_grid(history: Any, *, label: str | None = None) -> Figure:
@@ -175,10 +175,10 @@ def noise_grid(history: Any, *, label: str | None = None) -> Figure:
     and seed that produced the history) is written in the corner."""
     recs = _records(history)
     names = _order(recs)
-    fig, axes = plotting.figure(len(names), 2, width=3.2, height=2.6)
+    fig, axes = plotting.grid(2, len(names), height=2.6)
     for j, name in enumerate(names):
         data = noise_data(history, name, -1)
-        top, bottom = axes[j], axes[len(names) + j]
+        top, bottom = axes[0][j], axes[1][j]
         draw_noise(data, [top, bottom], legend=(j == 0))
         for line in top.lines[-1:]:  # drop the highlighted point: the colours carry the epoch
             line.remove()
@@ -188,8 +188,8 @@ def noise_grid(history: Any, *, label: str | None = None) -> Figure:
         if j == len(names) - 1:
             fig.colorbar(sc, ax=top, label="log₁₀ epoch")
         if top.get_legend() is not None:
-            top.legend(loc="lower right", fontsize=7)
-    return corner_label(fig, label or "logloss · explorer grid · noise strength")
+            top.legend(loc="lower right")
+    return plotting.corner_text(fig, label or "logloss · explorer grid · noise strength")
 
 
 

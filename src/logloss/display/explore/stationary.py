@@ -17,7 +17,7 @@ from ...core.errors import SGDDiverged
 from ...dynamics.linreg_sgd import sgd_linreg
 from ...models.linreg import make_linear_regression
 from .. import plotting
-from ._widgets import HIGHLIGHT_COLOR, MEASURED_COLOR, corner_label, explorer
+from ._widgets import HIGHLIGHT_COLOR, MEASURED_COLOR, explorer
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -172,7 +172,7 @@ def draw_stationary(data: Mapping[str, Any], axes: Sequence[Axes], *, legend: bo
                 f"$h^*$ = {data['h_star']:.3f}, $n_c$ = {data['n_c']:.3g}",
                 transform=ax.transAxes, va="top", fontsize=7.5)
     if legend:
-        ax.legend(loc="upper right", fontsize=6.5)
+        ax.legend(loc="upper right")
     if len(axes) > 1:
         ax = axes[1]
         _draw_hist(ax, data["x_edges"], data["x_density"], "SGD")
@@ -190,7 +190,7 @@ def draw_stationary(data: Mapping[str, Any], axes: Sequence[Axes], *, legend: bo
         if pos.size:
             ax.set_ylim(pos.min() / 3, pos.max() * 3)
         if legend:
-            ax.legend(loc="lower left", fontsize=7)
+            ax.legend(loc="lower left")
 
 
 def stationary_grid(etas: Sequence[float] = (0.02, 0.1, 0.5), Bs: Sequence[int] = (1, 4, 16), *,
@@ -203,10 +203,10 @@ def stationary_grid(etas: Sequence[float] = (0.02, 0.1, 0.5), Bs: Sequence[int] 
     """
     if view not in {"loss", "u"}:
         raise ValueError(f"view must be 'loss' or 'u', got {view!r}")
-    fig, axes = plotting.figure(len(etas), len(Bs), width=2.5, height=2.1, sharex=False)
+    fig, axes = plotting.grid(len(Bs), len(etas), height=2.3)
     for i, B in enumerate(Bs):
         for j, eta in enumerate(etas):
-            ax = axes[i * len(etas) + j]
+            ax = axes[i][j]
             data = stationary_data(B=B, eta=eta, d=d, seed=seed, **kwargs)
             if view == "u":
                 draw_stationary(data, [ax], legend=False, annotate=False)
@@ -215,13 +215,9 @@ def stationary_grid(etas: Sequence[float] = (0.02, 0.1, 0.5), Bs: Sequence[int] 
             txt = f"η={eta:g}, B={B}\nφ={data['phi']:.3g}"
             if data["phi_discrete"] is not None:
                 txt += f", $φ_d$={data['phi_discrete']:.3g}"
-            ax.text(0.97, 0.97, txt, transform=ax.transAxes,
-                    ha="right", va="top", fontsize=7.5)
-            if i < len(Bs) - 1:
-                ax.set_xlabel("")
-            if j > 0:
-                ax.set_ylabel("")
-    return corner_label(fig, f"logloss · explorer grid · stationary law · d={d} · seed={seed}")
+            ax.text(0.97, 0.97, txt, transform=ax.transAxes, ha="right", va="top")
+    plotting.outer_labels(axes)
+    return plotting.corner_text(fig, f"logloss · explorer grid · stationary law · d={d} · seed={seed}")
 
 
 class _Dummy:

@@ -52,18 +52,28 @@ def show(obj, *, dpi: int = 200) -> None:
     ``Figure``.  The figure is rendered to PNG at ``dpi`` and shown with IPython's
     ``display``, then closed, so that a book built with ``MPLBACKEND=Agg`` (where no
     figure is picked up automatically) still has every image, and none is shown twice.
+    The image is declared :data:`~logloss.display.plotting.SCREEN_DPI` CSS pixels wide per
+    inch of figure (its design size: 6.72 in fill the book's 672-px column), so that its
+    text is shown at the size it was drawn for, sharp on high-density screens.
     A figure passed in is :func:`~logloss.display.plotting.tidy`-ed first (those drawn
-    by :func:`plot` already are).
+    by :func:`plot` already are); one that still breaks the book's figure rules
+    (:func:`~logloss.display.plotting.check_figure`: at most two panels a row, text large
+    enough, legends off the data, no titles) is an error that says what.
     """
     import io
 
     import matplotlib.pyplot as plt
     from IPython.display import Image, display
 
-    from ..plotting import tidy
+    from ..plotting import SCREEN_DPI, check_figure, tidy
 
     fig = tidy(obj) if hasattr(obj, "savefig") else plot(obj)
+    problems = check_figure(fig)
+    if problems:
+        plt.close(fig)
+        raise ValueError("the figure breaks the book's figure rules (logloss.display.plotting): "
+                         + "; ".join(problems))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
-    display(Image(data=buf.getvalue(), format="png"))
+    display(Image(data=buf.getvalue(), format="png", width=round(fig.get_figwidth() * SCREEN_DPI)))

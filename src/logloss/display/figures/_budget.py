@@ -29,5 +29,5 @@ def budget_figure(result, layers: Sequence[str], labels: Mapping[str, str],
     ax.axhline(1, color="0.6", lw=0.8)
     ax.set_xticks(pos, [labels[k] for k in layers], rotation=35, ha="right", fontsize=7)
     ax.set(yscale="log", ylabel="escape time / discrete SGD")
-    ax.legend(fontsize=7)
+    ax.legend()
     return plotting.stamp(fig, result)

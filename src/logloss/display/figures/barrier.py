@@ -47,11 +47,11 @@ def plot(result: Result):
     ax.set(xscale="log", yscale="log", ylim=(0.3 * t.min(), ymax),
            xlabel=r"$\Delta L / L(\theta^*)$ (label noise $\sigma^2$ decreasing →)",
            ylabel=r"mean escape time $\langle k\rangle$ (SGD steps)")
-    flat = ", ".join(f"{labels[k]}: {result.arrays[f'curve_{k}'][0]:.1e}"
-                     for k in ("arrhenius_const", "xss"))
-    ax.text(0.98, 0.02, f"flat, off scale ↑ ({flat} steps)", transform=ax.transAxes,
-            ha="right", va="bottom", fontsize=5.8, wrap=True)
-    ax.legend(fontsize=6.3, loc="upper left", ncol=1)
+    flat = "\n".join(f"{labels[k]}: {result.arrays[f'curve_{k}'][0]:.1e}"
+                      for k in ("arrhenius_const", "xss"))
+    ax.text(0.98, 0.02, f"off scale ↑ (flat, steps):\n{flat}", transform=ax.transAxes,
+            ha="right", va="bottom")
+    ax.legend(loc="upper left", ncol=1)
     # right: ratio to SGD
     ax = axes[1]
     ax.fill_between(xr, 1 - 2 * se / t, 1 + 2 * se / t, color="C0", alpha=0.2,
@@ -68,5 +68,5 @@ def plot(result: Result):
     ax.set(xscale="log", yscale="log", ylim=(1e-3, 1e3),
            xlabel=r"$\Delta L / L(\theta^*)$",
            ylabel=r"prediction / SGD  (escape time)")
-    ax.legend(fontsize=6.3, loc="lower left")
+    ax.legend(loc="lower left")
     return plotting.stamp(fig, result)

@@ -60,7 +60,7 @@ def plot(result: Result):
                         label=lab if ax_ is axes[0] else None)
     ax.set(yscale="log", xlabel="effective dimension $n$ (1 + number of spectators)",
            ylabel=r"mean escape time $\langle k\rangle$ (SGD steps)")
-    ax.legend(fontsize=5.8, loc="upper right")
+    ax.legend(loc="upper right")
     ax = axes[1]
     for rr, color, label in _cases(result):
         rr = [r for r in rr if r["n"] > 1]
@@ -74,7 +74,7 @@ def plot(result: Result):
     ax.plot([], [], "--", color=plotting.THEORY_COLOR, label="stationary, SDE")
     ax.set(yscale="log", xlabel="effective dimension $n$",
            ylabel=r"median $\frac{1}{2}h_s|\varphi|^2 / L(\theta^*)$ at exit")
-    ax.legend(fontsize=6, loc="upper left")
+    ax.legend(loc="upper left")
     for ax_ in axes:
         ax_.xaxis.set_major_locator(MaxNLocator(integer=True))
     return plotting.stamp(fig, result)

@@ -25,7 +25,7 @@ def plot(result: Result):
     for shade, d in zip(shades, ds):
         ax.plot(k, main[d] / np.log(10), color=shade, label=f"d={d}")
     ax.set(xlabel="step $k$", ylabel="median $\\log_{10}[L(\\theta_k)/L(\\theta^*)]$")
-    ax.legend(title=f"B={B}, η={result.params['eta']}", ncol=3, fontsize=7)
+    ax.legend(title=f"B={B}, η={result.params['eta']}", ncol=3)
     ax = axes[1]
     rows = result.tables["critical"]
     for j, (Bv, eta) in enumerate(sorted({(r["B"], r["eta"]) for r in rows if r["data"] == "gaussian"})):
@@ -48,5 +48,5 @@ def plot(result: Result):
                 color="C2", lw=1.2, label="2λ, Lyapunov (sphere)")
     ax.axhline(0, color="0.5", lw=0.6)
     ax.set(xlabel="dimension $d$", ylabel="growth of median $\\log L$ per step")
-    ax.legend(fontsize=7)
+    ax.legend()
     return plotting.stamp(fig, result)

@@ -13,7 +13,7 @@ from . import draws
 def plot(result: Result):
     """Histograms of log10 eigenvalues, exact against decoupled, one panel per stage."""
     stages = [r["epoch"] for r in result.tables["stages"]]
-    fig, axes = plotting.figure(ncols=len(stages), width=3.0)
+    fig, axes = plotting.panels(len(stages))
     for ax, e, ex, dc in zip(axes, stages, result.arrays["spectrum_exact"],
                              result.arrays["spectrum_decoupled"]):
         floor = 1e-14 * dc[0]
@@ -24,5 +24,5 @@ def plot(result: Result):
                 label="exact $\\frac{1}{N}\\sum \\ell_\\mu C_f$")
         ax.set(yscale="log", xlabel="$\\log_{10}$ eigenvalue", ylabel="count")
         ax.text(0.03, 0.92, f"epoch {e}", transform=ax.transAxes)
-    axes[0].legend(loc="lower left", fontsize=7)
+    axes[0].legend(loc="lower left")
     return plotting.stamp(fig, result)

@@ -28,7 +28,7 @@ def _plain_ticks(ax):
 
 @draws("first-passage-nn")
 def plot(result: Result):
-    fig, axes = plotting.figure(ncols=2, nrows=2, width=3.4, height=2.9)
+    fig, axes = plotting.panels(4, height=2.9)
     net = result.params["nets"][0]
     tp, sl = result.tables["first_passage"], result.tables["slopes"]
     ax, bx = axes[0], axes[1]
@@ -69,11 +69,11 @@ def plot(result: Result):
     ax.set(xscale="log", yscale="log", xlabel="$c = L/L(\\theta^*)$",
            ylabel="$t_p$ (SGD steps)")
     _plain_ticks(ax)
-    ax.legend(fontsize=7)
+    ax.legend()
     bx.set(xscale="log", xlabel="$c$ (geometric midpoint)",
            ylabel="local slope $d\\log t_p/d\\log c$")
     _plain_ticks(bx)
-    bx.legend(fontsize=7)
+    bx.legend()
     cx = axes[2]
     beta0 = result.params["betas"][0]
     surv = result.tables["survival"]
@@ -95,7 +95,7 @@ def plot(result: Result):
     cx.plot([], [], "--", color="grey", lw=0.8, label="exponential, same mean")
     cx.set(xscale="log", yscale="log", ylim=(0.02, 1.1), xlabel="step $k$",
            ylabel="survival $S(k)$ (Kaplan–Meier)")
-    cx.legend(fontsize=6)
+    cx.legend()
     dx = axes[3]
     trans = result.tables["transient"]
     c = np.array([r["c"] for r in trans])
@@ -103,5 +103,5 @@ def plot(result: Result):
     dx.plot(c, [r["t_p"] for r in trans], "s", color="C3", ms=3.5, mfc="none",
             label="mean $t_p$ (exponential MLE)")
     dx.set(xscale="log", yscale="log", xlabel="$c = L/L(\\theta^*)$", ylabel="steps")
-    dx.legend(fontsize=7)
+    dx.legend()
     return plotting.stamp(fig, result)

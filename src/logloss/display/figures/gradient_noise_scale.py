@@ -21,7 +21,7 @@ def plot(result: Result):
     axes[0].plot(e[m], a["noise"][m], label=r"$\mathcal{N}=\mathrm{tr}\,\Sigma_1$")
     axes[0].plot(e[m], a["grad_sq"][m], label=r"$\|\nabla L\|^2$")
     axes[0].set(xscale="log", yscale="log", xlabel="epoch", ylabel="value")
-    axes[0].legend(fontsize=7)
+    axes[0].legend()
     axes[1].plot(e[m], a["noise"][m] / a["grad_sq"][m], color="C0",
                  label=r"exact $B_{\rm simple}=\mathcal{N}/\|\nabla L\|^2$")
     rows = result.tables["checkpoints"]
@@ -40,5 +40,5 @@ def plot(result: Result):
     axes[1].set(xscale="log", yscale="log", xlabel="epoch", ylabel=r"$B_{\rm simple}$")
     # above the panel: late in training the estimates' error bars span the whole axis, and a
     # legend pushed out to the right would squeeze both panels
-    axes[1].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.02), borderaxespad=0)
+    axes[1].legend(loc="lower left", bbox_to_anchor=(0, 1.02), borderaxespad=0)
     return plotting.stamp(fig, result)

@@ -17,7 +17,7 @@ def plot(result: Result):
     """tr Σ against B for both models: Monte Carlo, paper Eq. (8), and the with-replacement law."""
     rows = [r for r in result.tables["covariance"] if r["statistic"] == "trace"]
     models = sorted({r["model"] for r in rows})
-    fig, axes = plotting.figure(ncols=len(models))
+    fig, axes = plotting.panels(len(models))
     for ax, model in zip(axes, models):
         sel = [r for r in rows if r["model"] == model]
         B = np.array([r["B"] for r in sel])

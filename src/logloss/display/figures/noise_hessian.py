@@ -28,12 +28,12 @@ def plot(result: Result):
     axes[0].set(xlabel=r"distance $\|\theta-\theta^*\|$", ylabel="relative Frobenius gap", yscale="log")
     # above its own panel: every corner of this one holds data, and a legend above both
     # panels would read as if it named the right panel's lines too
-    axes[0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.02), borderaxespad=0)
+    axes[0].legend(loc="lower left", bbox_to_anchor=(0, 1.02), borderaxespad=0)
     a = result.arrays
     i = np.arange(1, len(a["hess_top"]) + 1)
     axes[1].plot(i, a["hess_top"], "o-", ms=4, color=plotting.THEORY_COLOR, label="Hessian $H$")
     axes[1].plot(i, a["gn_top"], "s--", ms=4, mfc="none", label=r"$\frac{1}{N}\sum\nabla f\nabla f^T$, paper Eq. (11)")
     axes[1].plot(i, a["sigma_top"], "^", ms=5, label=r"$\Sigma\cdot B/(2L)$")
     axes[1].set(xlabel="eigenvalue index $i$", ylabel="eigenvalue", yscale="log")
-    axes[1].legend(fontsize=7)
+    axes[1].legend()
     return plotting.stamp(fig, result)

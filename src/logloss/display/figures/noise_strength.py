@@ -14,7 +14,7 @@ from . import draws
 def plot(result: Result):
     """(a) L and rescaled 𝒩 against epoch, (b) 𝒩 against L with slope guides, (c) local slope."""
     a = result.arrays
-    fig, axes = plotting.figure(ncols=3, width=3.1)
+    fig, axes = plotting.panels(3)
     seeds = int(a["L"].shape[0])
     for s in range(seeds):
         e, L, n = a["epochs"], a["L"][s], a["noise"][s]

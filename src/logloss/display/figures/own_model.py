@@ -23,7 +23,7 @@ def _ticks_on_a_short_log_axis(axis, values) -> None:
 @draws("own-model")
 def plot(result):
     a = result.arrays
-    fig, axes = plotting.figure(ncols=4, width=2.9, height=2.7)
+    fig, axes = plotting.panels(4, height=2.7)
     steps = np.maximum(a["step"], 1)
     ax = axes[0]
     ax.plot(steps, a["L"], "o-", ms=3, label="loss $L$")
@@ -68,5 +68,5 @@ def plot(result):
     ax.set_xticks([], minor=True)
     # above the panel: inside, it can cover a point, and pushed out to the right it would
     # narrow every panel of the row
-    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.02), borderaxespad=0, fontsize=7)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.02), borderaxespad=0)
     return plotting.stamp(fig, result)

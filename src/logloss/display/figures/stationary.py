@@ -32,5 +32,5 @@ def plot(result: Result):
     ax.plot([], [], color="0.3", lw=1.2, label=r"exact discrete $\phi_d$")
     ax.plot([], [], color=plotting.THEORY_COLOR, ls="--", lw=1, label=r"$1+B/(\eta h^*)$, paper Eq. (17)")
     ax.set(xscale="log", yscale="log", xlabel="minibatch size $B$", ylabel=r"exponent $\phi$")
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="upper left")
     return plotting.stamp(fig, result)

@@ -11,22 +11,29 @@ from . import draws
 
 @draws("stationary-tail")
 def plot(result: Result):
-    """Survival function of |u| on log–log axes with two of the predicted tail slopes."""
+    """Left: survival function of |u| with the Kesten–Goldie and paper slopes; right: Hill plot."""
     rows = result.tables["tail"]
     a = result.arrays
-    fig, axes = plotting.figure(width=4.6, height=3.4)
-    ax = axes[0]
+    fig, (ax, bx) = plotting.figure(2, width=3.3, height=3.0)
     for i, r in enumerate(rows):
+        color = plotting.OKABE_ITO[i % len(plotting.OKABE_ITO)]
+        label = rf"$\eta={r['eta']:g}, B={r['B']}$"
         x, s = a[f"x_{i}"], a[f"surv_{i}"]
-        ax.loglog(x, s, color=f"C{i}", label=rf"$\eta={r['eta']:g}, B={r['B']}$")
+        ax.loglog(x, s, color=color, label=label)
         x0, s0 = x[-1] / 30, np.interp(x[-1] / 30, x, s)
         xs = np.array([x0, x[-1]])
-        ax.loglog(xs, s0 * (xs / x0) ** -r["kesten_alpha"], color=f"C{i}", ls=":", lw=1)
+        ax.loglog(xs, s0 * (xs / x0) ** -r["kesten_alpha"], color=color, ls=":", lw=1.2)
         ax.loglog(xs, s0 * (xs / x0) ** -r["alpha_paper"], color=plotting.THEORY_COLOR, ls="--",
                   lw=0.8)
-    ax.plot([], [], ":", color="0.3", label="Kesten–Goldie slope")
-    ax.plot([], [], "--", color=plotting.THEORY_COLOR, lw=0.8, label=r"slope $2\phi-1$ (paper)")
-    ax.set(xlabel=r"threshold $x$ on $|u| = |\theta-\theta^*|$", ylabel=r"survival $P(|u| > x)$")
+        f, al, se = a[f"hill_fraction_{i}"], a[f"hill_alpha_{i}"], a[f"hill_stderr_{i}"]
+        bx.fill_between(f, al - 2 * se, al + 2 * se, color=color, alpha=0.25, lw=0)
+        bx.semilogx(f, al, color=color, marker="o", ms=3, label=label)
+        bx.axhline(r["kesten_alpha"], color=color, ls=":", lw=1.2)
+    ax.plot([], [], ":", color="0.3", label="Kesten–Goldie")
+    ax.plot([], [], "--", color=plotting.THEORY_COLOR, lw=0.8, label=r"$2\phi-1$ (paper)")
+    ax.set(xlabel=r"$x$ on $|u| = |\theta-\theta^*|$", ylabel=r"survival $P(|u| > x)$")
     ax.set_xlim(left=1e-2)
-    ax.legend(loc="lower left", fontsize=7)
+    ax.legend(loc="lower left")
+    bx.set(xlabel=r"tail fraction $k/n$", ylabel=r"Hill's $\hat\alpha$")
+    bx.invert_xaxis()
     return plotting.stamp(fig, result)

@@ -22,7 +22,7 @@ def plot(result: Result):
     ax.loglog(a["L_grid"], ref, color=plotting.THEORY_COLOR, lw=1, ls="--",
               label=r"$\propto L^{-1}$ (paper App. C)")
     ax.set(xlabel=r"loss $L(\theta)$", ylabel="density per unit $L$ (arb. units)")
-    ax.legend(loc="lower left", fontsize=7)
+    ax.legend(loc="lower left")
     ax = axes[1]
     for j, tau in enumerate(result.params["tau_targets"]):
         x = np.sort(a["at_tau_12"][j])
@@ -34,5 +34,5 @@ def plot(result: Result):
     ax.plot([], [], color="0.4", label=r"paper Eq. (12) at $t(\tau)$")
     ax.plot([], [], color="0.4", ls=":", lw=2.2, label="paper Eq. (14)")
     ax.set(xlabel=r"$u = \theta-\theta^*$", ylabel="cumulative probability")
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="upper left")
     return plotting.stamp(fig, result)

@@ -1,0 +1,27 @@
+"""A chapter opened in JupyterLab as the README says renders its MyST (equations, theorems),
+in headless Chromium (scripts/check_jupyterlab.py).  Needs requirements-dev.txt, which CI
+does not install: skipped without JupyterLab, jupyterlab-myst, Playwright or chromium."""
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("jupyterlab", "jupyterlab_myst", "jupytext", "playwright"))
+    or shutil.which("chromium") is None,
+    reason="needs requirements-dev.txt (JupyterLab, jupyterlab-myst), Playwright and chromium")
+
+
+def test_escape_chapter_renders_equations_and_theorems_in_jupyterlab(tmp_path):
+    spec = importlib.util.spec_from_file_location("check_jupyterlab", ROOT / "scripts" / "check_jupyterlab.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["check_jupyterlab"] = module
+    spec.loader.exec_module(module)
+    problems, seen = module.check("chapters/escape_kramers.md", tmp_path)
+    assert problems == [], (problems, seen)
+    assert seen["math"] > 10 and seen["theorems"] >= 1

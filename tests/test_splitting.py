@@ -1,0 +1,143 @@
+"""The rare-event estimator against independent references.
+
+* brute force (``sgd_linreg``, censoring-aware means) where both reach;
+* the exact discrete chain of 1-d SGD on a data set (``theory.discrete_mfpt_1d``) up to
+  t_p ≥ 10¹²;
+* the splitting probability against direct excursions from the same bulk states;
+* the SDE with the exact Gaussian-data noise (``theory.radial_mfpt``) for d > 1 at weak
+  noise, where discrete SGD tends to it;
+* the cost: replica-steps per decade of t_p grow at most linearly with log t_p.
+
+Tolerances: z-scores of log t_p with the estimator's delta-method standard error over its
+repetitions (and the reference's own error where it has one), 3.5 s.e. for a family of a
+few thresholds (a two-sided family-wise level of about 0.2 % for four independent tests).
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from logloss import make_linear_regression, mean_first_passage, sgd_linreg, theory
+from logloss.core.errors import InvalidInput
+from logloss.dynamics.excursions import LinregSystem
+from logloss.stats.splitting import level_grid, rare_first_passage, splitting
+
+os.environ.setdefault("LOGLOSS_PROGRESS", "0")
+Z = 3.5
+
+
+def _z(estimate, reference, reference_se=None):
+    ref_se = 0.0 if reference_se is None else reference_se / reference / np.log(10)
+    return ((np.log10(estimate.t_p) - np.log10(reference))
+            / np.hypot(estimate.log10_t_p_stderr, ref_se))
+
+
+@pytest.fixture(scope="module")
+def data_1d():
+    return make_linear_regression(10_000, 1, np.random.default_rng(0))
+
+
+def test_estimator_agrees_with_brute_force(data_1d):
+    """Finite data, d = 1 and d = 4, at thresholds whose t_p brute force measures (≤ 10⁵)."""
+    for prob, cs in ((data_1d, [1.5, 1.7, 2.0]),
+                     (make_linear_regression(10_000, 4, np.random.default_rng(1)),
+                      [2.4, 2.8, 3.2])):
+        system = LinregSystem(prob, eta=0.1, B=1)
+        est = rare_first_passage(system, cs, seed=3, repetitions=8, replicas=200)
+        run = sgd_linreg(prob, eta=0.1, B=1, steps=400_000, replicas=64, seed=4,
+                         thresholds=np.asarray(cs) * prob.L_star)
+        bf = mean_first_passage(run.first_passage, run.steps)
+        assert all(e.censored == 0 for e in bf)
+        assert np.all(est.t_p >= 10 * est.relaxation)  # escapes, not relaxations
+        z = _z(est, np.array([e.mean for e in bf]), np.array([e.stderr for e in bf]))
+        assert np.all(np.abs(z) < Z), (prob.d, est.t_p, [e.mean for e in bf], z)
+
+
+def test_estimator_agrees_with_the_exact_chain_beyond_1e12(data_1d):
+    prob = data_1d
+    x = prob.X[:, 0]
+    a, b = 1 - 0.1 * x**2, 0.1 * x * (prob.y - x * prob.theta_star[0])
+    cs = np.array([2.0, 3.0, 4.0])
+    chain = np.array([theory.discrete_mfpt_1d(a, b, u_c=np.sqrt(2 * (c - 1) * prob.L_star
+                                                                 / prob.h_star), points=801)
+                      for c in cs])
+    assert chain[-1] > 1e12
+    est = rare_first_passage(LinregSystem(prob, eta=0.1, B=1), cs, seed=5, repetitions=8,
+                             replicas=200)
+    assert np.all(est.resolved)
+    z = _z(est, chain)
+    assert np.all(np.abs(z) < Z), (np.log10(est.t_p), np.log10(chain), z)
+
+
+def test_splitting_probability_agrees_with_direct_excursions(data_1d):
+    """The splitting step alone: P(reach c before A) from the same bulk states."""
+    system = LinregSystem(data_1d, eta=0.1, B=1)
+    xi_A = np.log(1.03)
+    bulk = system.flux(1, replicas=8, burn=200, steps=4000, xi_A=xi_A, cap=128).bulk
+    cs = np.array([1.3, 1.6])
+    grid = level_grid(1.03, cs, 0.02)
+    at = np.searchsorted(grid, np.log(cs))
+    R = 400_000
+    ex = system.excursions(bulk[np.random.default_rng(2).integers(0, len(bulk), R)],
+                           np.full(R, -1), 7, grid=grid, xi_A=xi_A, max_steps=100_000)
+    direct = np.array([(ex.level >= g).mean() for g in at])
+    runs = np.array([splitting(system, bulk, grid=grid, xi_A=xi_A, replicas=200, kill=20,
+                               rng=np.random.default_rng(10 + m), max_steps=100_000).probability[at]
+                     for m in range(40)])
+    se = np.hypot(runs.std(axis=0, ddof=1) / np.sqrt(len(runs)), np.sqrt(direct / R))
+    assert np.all(np.abs(runs.mean(axis=0) - direct) < Z * se), (runs.mean(axis=0), direct, se)
+
+
+def test_weak_noise_d4_tends_to_the_exact_noise_sde():
+    """Online d = 4: as η → 0 at a fixed depth of the thresholds in units of the bulk
+    (c − 1 = mηd/2), discrete SGD's local slope tends to that of the SDE with the exact
+    Gaussian-data noise.  (Its t_p keeps an O(1) factor from the discreteness of the steps
+    near the threshold, whose width scales with the bulk's.)  The relative slope difference
+    must fall from η = 0.04 to η = 0.01 by more than 3 of its standard errors, and by about
+    the ratio of the η (at least half of it)."""
+    prob = make_linear_regression(10, 4, np.random.default_rng(0))
+    rel, se = [], []
+    for eta in (0.04, 0.01):
+        cs = 1 + np.array([5.0, 10.0]) * eta * 4 / 2
+        est = rare_first_passage(LinregSystem(prob, eta=eta, B=1, online=True), cs, seed=6,
+                                 repetitions=8, replicas=200)
+        sde = theory.radial_mfpt(cs, eta=eta, B=1, d=4, exact_noise=True)
+        slope_sde = np.log(sde[1] / sde[0]) / np.log(cs[1] / cs[0])
+        rel.append(abs(est.slope[0] - slope_sde) / slope_sde)
+        se.append(est.slope_stderr[0] / slope_sde)
+    assert rel[0] - rel[1] > 3 * np.hypot(*se), (rel, se)
+    assert rel[1] < rel[0] / 2, rel
+
+
+def test_cost_per_decade_grows_at_most_linearly_with_log_tp(data_1d):
+    """Replica-steps spent until each threshold's estimate is final, per decade of t_p,
+    divided by log₁₀ t_p: constant for a cost linear in (log t_p)², growing for worse."""
+    est = rare_first_passage(LinregSystem(data_1d, eta=0.1, B=1), [1.5, 2.0, 3.0, 4.5], seed=8,
+                             repetitions=4, replicas=200)
+    logt = np.log10(est.t_p)
+    per_decade = est.cost_to / logt
+    ratio = per_decade / logt
+    # criterion: the last ratio at most twice the first (a cost per decade growing like
+    # (log t_p)² would multiply it by the log₁₀ t_p ratio, here about 5)
+    assert ratio[-1] < 2 * ratio[0], (logt, est.cost_to, ratio)
+
+
+def test_thresholds_inside_the_bulk_are_nan_and_bad_input_is_refused(data_1d):
+    system = LinregSystem(data_1d, eta=0.1, B=1)
+    est = rare_first_passage(system, [1.0001, 1.5], seed=1, repetitions=2, replicas=50)
+    assert np.isnan(est.t_p[0]) and np.isfinite(est.t_p[1])
+    for bad in ([], [1.5, 1.4], [1.5, np.inf]):
+        with pytest.raises(InvalidInput):
+            rare_first_passage(system, bad, seed=1)
+    with pytest.raises(InvalidInput):
+        rare_first_passage(system, [1.5], seed=1, repetitions=1)
+    with pytest.raises(InvalidInput):
+        rare_first_passage(system, [1.01], seed=1, c_A=1.05)
+
+
+def test_same_seed_same_numbers_whatever_the_thread_count(data_1d):
+    system = LinregSystem(data_1d, eta=0.1, B=1)
+    a = rare_first_passage(system, [1.5, 2.0], seed=9, repetitions=4, replicas=60, jobs=1)
+    b = rare_first_passage(system, [1.5, 2.0], seed=9, repetitions=4, replicas=60, jobs=2)
+    np.testing.assert_array_equal(a.rates, b.rates)
