@@ -44,8 +44,16 @@ from ..core.errors import InvalidInput, SGDDiverged
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..measure.hessian import hessian_outliers
 from .excursions import Excursions, FluxRun, _climb, _observe, flux_run, record_rows
-from .mlp_sgd import (_BLOCK, _LANES, _csr, _csr_row_block, _register_block,
-                      _sparse_replica_steps, _tracked_step, replicate)
+from .mlp_sgd import (
+    _BLOCK,
+    _LANES,
+    _csr,
+    _csr_row_block,
+    _register_block,
+    _sparse_replica_steps,
+    _tracked_step,
+    replicate,
+)
 from .rng import replica_states, subset_index
 
 __all__ = ["MLPSystem"]
