@@ -65,8 +65,8 @@ NN_PRESETS = {
                   brute_replicas=32, transient_steps=60),
     # one β in the page's budget (the other experiments of the page take 150 s of its 240 s)
     "book": dict(_COMMON, n=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2], nets=[0],
-                 betas=[100.0], decades=8.0, replicas=100, repetitions=8,
-                 flux_replicas=16, burn_relax=400.0, window_relax=400.0, model_replicas=200,
+                 betas=[100.0], decades=6.0, replicas=100, repetitions=8,
+                 flux_replicas=16, burn_relax=400.0, window_relax=400.0, model_replicas=100,
                  model_repetitions=8, model_flux_replicas=32, brute_replicas=32,
                  brute_budget_relax=300.0),
     "paper": dict(_COMMON, n=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2, 3, 4],
