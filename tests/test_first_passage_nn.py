@@ -32,11 +32,11 @@ def smoke():
 
 def test_curves_share_thresholds_and_eq15_is_absolute(smoke):
     tp = smoke.tables["first_passage"]
-    cs = {s: [r["c"] for r in tp if r["system"] == s] for s in ("net", "noise model", "Eq. (15)")}
-    assert cs["net"] == cs["noise model"] == cs["Eq. (15)"] and len(cs["net"]) >= 4
+    cs = {s: [r["c"] for r in tp if r["system"] == s] for s in ("net", "noise model", "paper Eq. (15)")}
+    assert cs["net"] == cs["noise model"] == cs["paper Eq. (15)"] and len(cs["net"]) >= 4
     run = smoke.tables["runs"][0]
     fit = next(f for f in smoke.tables["fits"] if f["system"] == "net")
-    for r in (r for r in tp if r["system"] == "Eq. (15)"):
+    for r in (r for r in tp if r["system"] == "paper Eq. (15)"):
         assert r["t_p"] == pytest.approx(2 * np.pi * run["relaxation"] * r["c"] ** fit["slope_eq15"])
     # the user's β sets η = B/(βλ₁): one relaxation time 1/(ηλ₁) = β/B steps
     assert run["relaxation"] == pytest.approx(30.0 / smoke.params["B"])

@@ -196,7 +196,7 @@ CLAIMS: tuple[Claim, ...] = (
           "relaxation times that the repetitions resolve, against brute force and Kaplan–Meier "
           "where it reaches; n = 2(β + 1 − slope) beside the same inversion on the paper's "
           "noise model fed the net's measured spectrum",
-          "the paper's protocol measures a relaxation, not escape; the inversion of Eq. (15) "
+          "the paper's protocol measures a relaxation, not escape; the inversion of paper Eq. (15) "
           "assumes equal curvatures, and the noise model on the net's unequal ones shows how far "
           "that alone moves the fitted n"),
     Claim("R11", "Hessian outliers: λ₁", "chapters/escape_network", "hessian-outliers",

@@ -18,7 +18,7 @@ For each net and β = B/(ηλ₁) (η set from the net's measured λ₁):
   |hˢ| = h* (the thresholds are level sets, not saddles: an assumption, stated).
 
 The local slope d log t_p/d log c is reported for the net and the model at every pair of
-thresholds; n is implied from Eq. (15) on the thresholds selected by a rule declared before
+thresholds; n is implied from paper Eq. (15) on the thresholds selected by a rule declared before
 the fit: t_p ≥ 100 relaxation times 1/(ηλ₁) (``MIN_RELAX``, a rule of the physics, not a
 parameter: the same at every scale and for every (η, B) a user passes), and resolved by the
 repetitions (the estimator's own flag: dominance ≤ ½; a threshold one repetition carries is
@@ -27,6 +27,12 @@ lowest thresholds: its t_p is compared with the splitting's, and its Kaplan–Me
 with an exponential (a censored Weibull shape k, which is 1 for a memoryless escape; the
 power of |k − 1| < 3 s.e. against k = 2, a transit, is reported).  The paper's protocol
 (from θ* at β = 6) is run as the transient it is.
+
+n is reported under two assumptions: paper Eq. (15) inverted, n = 2(β + 1 − slope) (equal
+curvatures, h* = λ₁; ``n_fit``, and ``n_fit_model`` for the noise model, whose true
+participation ratio is known), and calibrated by the noise model on the net's spectrum,
+n = PR + 2(slope_model − slope_net) (the net departs from paper Eq. (15) as its noise model
+does; ``n_calibrated``).
 """
 
 from __future__ import annotations
@@ -97,7 +103,7 @@ def _brute(net, data, K, *, eta, B, burn, steps, replicas, thresholds, seed):
 
 
 def _thresholds(c_A: float, slope15: float, decades: float, n_c: int) -> np.ndarray:
-    """c spread evenly in Eq. (15)'s predicted log t_p: from 1/2 decade above the bulk
+    """c spread evenly in paper Eq. (15)'s predicted log t_p: from 1/2 decade above the bulk
     (median L/L* c_A) to ``decades`` decades above it."""
     return c_A * 10 ** (np.linspace(0.5, decades, n_c) / slope15)
 
@@ -154,7 +160,7 @@ def _weibull(t, obs):
 @experiment("first-passage-nn",
             description="Escape of the pretrained 784-10-1 MLP from its quasi-stationary state "
                         "over many decades: the net, the paper's noise model on its spectrum, "
-                        "Eq. (15) (Fig. 3c, R10)",
+                        "paper Eq. (15) (paper Fig. 3c, R10)",
             presets=NN_PRESETS,
     measured=('slope', 'slope_stderr_model', 'slope_model', 'n_fit', 'n_fit_model',
               'n_calibrated', 'slope_difference_per_beta', 'decades', 'decades_model', 'brute_z_max', 'weibull_k_escape',
@@ -182,7 +188,7 @@ def run_nn(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     data = mnist_even_odd(p["n"])
     pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"], device=ctx.device)
     K = data.x @ data.x.T  # shared by every kernel (N² floats)
-    # two thresholds per decade of Eq. (15): the lowest rare one (t_p ≥ 100 relaxation times)
+    # two thresholds per decade of paper Eq. (15): the lowest rare one (t_p ≥ 100 relaxation times)
     # then lies within half a decade of the floor, where brute force still crosses it
     n_c = max(4, int(round(2 * p["decades"])) + 1)
     tp_rows, slope_rows, fits, brute_rows, surv, runs, nets = [], [], [], [], [], [], []
@@ -252,7 +258,7 @@ def run_nn(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
             model_seconds += time.perf_counter() - t1
             tag = dict(net=net_index, beta=beta)
             tp_rows += _tp_rows(rf, "net", **tag) + _tp_rows(mf, "noise model", **tag)
-            tp_rows += [dict(tag, system="Eq. (15)", c=float(c),
+            tp_rows += [dict(tag, system="paper Eq. (15)", c=float(c),
                              t_p=float(2 * np.pi * relax * c**s15), t_p_stderr=float("nan"),
                              log10_t_p=float(np.log10(2 * np.pi * relax) + s15 * np.log10(c)),
                              log10_t_p_stderr=float("nan"),
@@ -375,7 +381,7 @@ def _summary(out, p, fits, brute_rows, trans, runs, nets, cost, seconds, mem) ->
             out.measured[key] = Measured(float((w * v).sum() / w.sum()), float(w.sum() ** -0.5))
         else:
             out.measured[key] = Measured(float("nan"))
-    # n under the assumption that the net departs from Eq. (15) as the noise model on its own
+    # n under the assumption that the net departs from paper Eq. (15) as the noise model on its own
     # spectrum does (unequal curvatures bias the inversion n = 2(β + 1 − slope) alike)
     cal, cal_se = [], []
     for f in fits:

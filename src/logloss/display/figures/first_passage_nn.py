@@ -11,7 +11,7 @@ from .. import plotting
 from . import draws
 from ._first_passage import errorbar_log
 
-_MODEL, _EQ15 = "noise model", "Eq. (15)"
+_MODEL, _EQ15 = "noise model", "paper Eq. (15)"
 
 
 def _rows(table, **match):
@@ -49,7 +49,7 @@ def plot(result: Result):
                 label="noise model" if i == 0 else None)
         eq = _rows(tp, system=_EQ15, net=net, beta=beta)
         ax.plot([r["c"] for r in eq], [r["t_p"] for r in eq], "--", color=color, lw=1,
-                label="Eq. (15), n = PR" if i == 0 else None)
+                label="paper Eq. (15), n = PR" if i == 0 else None)
         br = _rows(result.tables["brute"], net=net, beta=beta)
         if br:
             ax.plot([r["c"] for r in br], [r["t_p_brute"] for r in br], "x", color="k", ms=4,
@@ -65,7 +65,7 @@ def plot(result: Result):
         bx.plot([r["c_mid"] for r in s_mod], [r["slope"] for r in s_mod], "-", color=color, lw=1,
                 label="noise model" if i == 0 else None)
         bx.axhline(s_net[0]["slope_eq15"], ls="--", color=color, lw=1,
-                   label="Eq. (15), n = PR" if i == 0 else None)
+                   label="paper Eq. (15), n = PR" if i == 0 else None)
     ax.set(xscale="log", yscale="log", xlabel="$c = L/L(\\theta^*)$",
            ylabel="$t_p$ (SGD steps)")
     _plain_ticks(ax)
