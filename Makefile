@@ -31,15 +31,8 @@ $(CHROME):
 	  { echo "no chromium: install it (apt-get install chromium); scripts/check_html.py needs it"; exit 1; }
 	@touch $@
 
-# A book build has been seen, rarely, to stall for exactly the cell timeout with the kernel
-# and nbclient both idle: a lost wake-up of zmq's edge-triggered socket, after which the
-# build went on normally. _ext/logloss_executor.py makes the executor poll in 1-s slices,
-# so such a miss costs a second. If a build fails, one retry follows. A chapter whose check
-# really fails fails both attempts.
 book: $(STAMP) $(CHROME)
-	$(BIN)/jupyter-book build . --all -W --keep-going || \
-	  { echo "book: the build failed; retrying once (see the Makefile)"; \
-	    $(BIN)/jupyter-book build . --all -W --keep-going; }
+	$(BIN)/jupyter-book build . --all -W --keep-going
 	$(BIN)/python scripts/check_html.py _build/html --sources .
 	$(BIN)/python scripts/check_explorer.py _build/html --out _build/shots
 	@echo "book: $(CURDIR)/_build/html/index.html"

@@ -156,3 +156,72 @@ def test_pretrained_nets_come_back_as_replicas(cache):
     assert torch.equal(a["params"].W1, b["params"].W1)
     assert isinstance(b["curve"], np.ndarray) and b["params"].model(0)(torch.zeros(1, 784)).shape
     assert pickle.dumps(b["loss"])
+
+
+def test_an_entry_copied_under_another_key_is_rebuilt(cache):
+    """A file copied or linked to another entry's name never stands in for it: each entry
+    records the key it was stored under."""
+    calls = []
+    cached("thing", {"n": 1}, lambda: calls.append(1) or {"n": 1})
+    cached("thing", {"n": 2}, lambda: calls.append(2) or {"n": 2})
+    one, two = (next(cache.glob(f"thing-{cache_mod.cache_key('thing', {'n': n})}.pt"))
+                for n in (1, 2))
+    shutil.copyfile(one, two)  # the entry of n = 1 under the name of n = 2
+    with pytest.warns(RuntimeWarning, match="stored for another key"):
+        value = cached("thing", {"n": 2}, lambda: calls.append(2) or {"n": 2})
+    assert value == {"n": 2} and calls == [1, 2, 2]
+    two.unlink()
+    two.symlink_to(one)  # a link, likewise
+    with pytest.warns(RuntimeWarning, match="stored for another key"):
+        assert cached("thing", {"n": 2}, lambda: {"n": 2}) == {"n": 2}
+    assert one.is_file()  # the link was removed, not its target
+
+
+@pytest.mark.parametrize("crafted", [[], {}, "text", {"x": "not an array"}, {"x": np.zeros(2)}])
+def test_a_crafted_entry_with_a_valid_checksum_is_rebuilt(cache, crafted):
+    """An entry whose checksum and key are right but whose value is not what the code
+    stores there (a hand-made file) is reported and rebuilt, never handed to the code."""
+    spec = {"x": cache_mod.shaped(np.ndarray, 3), "n": cache_mod.NUMBER}
+    calls = []
+    cached("thing", {"n": 1}, _make(calls), spec=spec)
+    (path,) = cache.glob("thing-*.pt")
+    cache_mod.write_entry(path, crafted, path.stem)
+    with pytest.warns(RuntimeWarning, match="structure"):
+        value = cached("thing", {"n": 1}, _make(calls), spec=spec)
+    assert len(calls) == 2 and np.array_equal(value["x"], np.arange(3.0))
+
+
+def test_the_pretrained_net_of_one_seed_never_serves_another(cache):
+    """Issue 26: a pretrained net's entry copied to the name of another seed's was served
+    (λ₁ 29.5 instead of 45.8)."""
+    from logloss.dynamics.pretrain import pretrain
+
+    kw = dict(n=200, B=10, steps=4, log_every=2)
+    zero = pretrain(seeds=[0], **kw)
+    one = pretrain(seeds=[1], **kw)
+    files = sorted(cache.glob("pretrain-mlp-*.pt"), key=lambda f: f.stat().st_mtime_ns)
+    shutil.copyfile(files[0], files[1])  # seed 0's nets under seed 1's name
+    with pytest.warns(RuntimeWarning, match="stored for another key"):
+        again = pretrain(seeds=[1], **kw)
+    assert torch.equal(again["params"].W1, one["params"].W1)
+    assert not torch.equal(again["params"].W1, zero["params"].W1)
+
+
+def test_the_stored_experiment_values_have_the_structure_their_specs_ask(cache):
+    """The shared caches read back what they stored without a warning (pytest turns one
+    into an error): a spec that refused genuine values would recompute them every time."""
+    from logloss.data import mnist_even_odd
+    from logloss.dynamics.pretrain import pretrain
+    from logloss.experiments import first_passage_nn
+    from logloss.experiments._shared import pretrained_spectrum
+
+    kw = dict(n=200, pre_steps=4, pre_seeds=[0], index=0, k=5)
+    assert np.array_equal(pretrained_spectrum(**kw)["eigenvalues"],
+                          pretrained_spectrum(**kw)["eigenvalues"])
+    net = pretrain(n=200, steps=4, seeds=[0], B=10)["params"].model(0)
+    data = mnist_even_odd(200)
+    K = data.x @ data.x.T
+    run = dict(eta=0.01, B=10, burn=2, steps=3, replicas=2, thresholds=[1.0, 2.0], seed=1)
+    a = first_passage_nn._brute(net, data, K, **run)
+    b = first_passage_nn._brute(net, data, K, **run)
+    assert np.array_equal(a["first_passage"], b["first_passage"])

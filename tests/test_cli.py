@@ -45,7 +45,7 @@ def test_run_writes_outputs_and_prints_json_last(tmp_path):
         (["run", "minibatch-covariance", "--scale", "smoke", "--set", "N=abc"],
          "parameter N='abc' is not a valid int"),
         (["run", "minibatch-covariance", "--scale", "smoke", "--set", "N=20000"],
-         "number of samples N must be in 1..10000"),
+         "N=20000 exceeds the 10000 images of the vendored MNIST subset"),
     ],
 )
 def test_bad_input_is_one_line_without_traceback(args, message, tmp_path):

@@ -37,6 +37,7 @@ VALID = {
     ("*", "data_seed", "0"): "0 is a valid seed",
     ("*", "u0", "-1"): "u0 is a starting point: any finite value",
     ("*", "a", "-1"): "a is the regression coefficient of x in the barrier landscape: any finite value",
+    ("rare-first-passage-linreg", "N", "0"): "N = 0 is online SGD (a fresh sample every step)",
     ("hessian-outliers", "model", ""): "empty means our pretrained nets",
     ("hessian-outliers", "data", ""): "empty means our pretrained nets",
 }
@@ -78,7 +79,6 @@ EXTRA = [
     ["run", "first-passage-nn", "--set", "nets=5"],
     ["run", "first-passage-nn", "--set", "B=0"],
     ["run", "first-passage-nn", "--set", "decades=0.3"],
-    ["run", "first-passage-linreg", "--set", "c_lo=100"],
     ["run", "decoupling", "--set", "top_k=0"],
     ["run", "decoupling", "--set", "top_k=-3"],
     ["run", "decoupling", "--set", "widths=10,1"],
@@ -105,6 +105,42 @@ EXTRA = [
     ["run", "nope"],
     ["frobnicate"],
     [],
+    # issue 26: duplicates, absurd sizes and values, B = N, repeated keys
+    ["run", "first-passage-nn", "--set", "betas=15,15"],
+    ["run", "first-passage-nn", "--set", "nets=0,0"],
+    ["run", "first-passage-nn", "--set", "pre_seeds=0,0"],
+    ["run", "first-passage-nn", "--set", "pre_seeds=18446744073709551616"],
+    ["run", "hessian-outliers", "--set", "pre_seeds=18446744073709551616"],
+    ["run", "hessian-outliers", "--set", "n=1"],
+    ["run", "first-passage-nn", "--set", "n=50"],
+    ["run", "stationary", "--set", "eta=5e-324"],
+    ["run", "stationary", "--set", "eta=1e-300"],
+    ["run", "stationary", "--set", "N=1e10"],
+    ["run", "stationary", "--set", "B=10000"],
+    ["run", "stationary-tail", "--set", "eta=5e-324,5e-324"],
+    ["run", "time-change", "--set", "dt=1e-300"],
+    ["run", "time-change", "--set", "dt=5e-324"],
+    ["run", "time-change", "--set", "tau_max=1e300"],
+    ["run", "time-change", "--set", "tau_targets=1e300"],
+    ["run", "minibatch-covariance", "--set", "batch_sizes=40"],
+    ["run", "minibatch-covariance", "--set", "d=1e10"],
+    ["run", "minibatch-covariance", "--set", "draws=1e15"],
+    ["run", "noise-hessian", "--set", "B=2000"],
+    ["run", "barrier", "--set", "N=1e10"],
+    ["run", "barrier", "--set", "chain_grid=3000000"],
+    ["run", "barrier", "--set", "steps=18446744073709551616"],
+    ["run", "barrier", "--set", "eta=5e-324"],
+    ["run", "error-budget", "--set", "eta=1e-300"],
+    ["run", "barrier-dimension", "--set", "eta=1e300"],
+    ["run", "critical-dimension", "--set", "B2=10001"],
+    ["run", "first-passage-curve", "--set", "half_ds=4,4"],
+    ["run", "time-change", "--set", "tau_targets=0.5,0.05"],  # rows were compared out of order
+    ["run", "error-budget-linreg", "--set", "cs=1.3,1.1"],
+    ["run", "first-passage-curve", "--set", "half_c=1.05,1.03"],
+    ["run", "decoupling", "--set", "permutations_topk=60"],
+    ["run", "own-model", "--set", "channels=4,8,8"],
+    ["run", "stationary", "--set", "eta=0.1", "--set", "eta=7"],
+    ["run", "stationary", "--set", "eta=0.1", "--set", " eta =0.1"],
 ]
 
 
@@ -167,6 +203,24 @@ def test_messages_say_what_is_wrong(capsys, tmp_path):
     assert "seed must be an integer in [0, 2**63)" in msg("run", "minibatch-covariance",
                                                           "--seed", str(2**70))
     assert "invalid choice" in msg("run", "minibatch-covariance", "--scale", "bogus")
+    assert "repeats an entry" in msg("run", "first-passage-nn", "--set", "betas=15,15")
+    assert "in [0, 2**63) (a seed)" in msg("run", "first-passage-nn", "--set",
+                                           "pre_seeds=18446744073709551616")
+    assert "pretrained with minibatches of B = 100" in msg("run", "hessian-outliers",
+                                                           "--set", "n=1")
+    assert "--set eta is given twice" in msg("run", "stationary", "--set", "eta=0.1",
+                                             "--set", "eta=7")
+    assert "equals the number of samples N=40" in msg("run", "minibatch-covariance", "--set",
+                                                      "batch_sizes=40")
+    line = msg("run", "stationary", "--set", "eta=1e-300")  # a burn-in of 20/(eta h*) steps
+    assert "more memory than any machine has" in line and "1/eta" in line
+    assert "(a normal float64), got 5e-324" in msg("run", "stationary", "--set", "eta=5e-324")
+    line = msg("run", "time-change", "--set", "dt=1e-300")
+    assert "more memory than any machine has" in line and "tau_max/dt" in line
+    line = msg("run", "stationary", "--set", "thin=1e12")
+    assert "would take about" in line and "LOGLOSS_MAX_HOURS" in line
+    line = msg("run", "stationary", "--set", "N=1e10")
+    assert "of memory" in line and "estimated from its parameters" in line
 
 
 def _module_file(path):
@@ -342,3 +396,49 @@ def test_through_a_real_subprocess(argv, tmp_path):
 def test_skipped_values_are_listed_with_a_reason():
     assert all(why for *_, why in SKIPPED)
     assert {(k, v) for _, k, v, _ in SKIPPED} <= {(k, v) for _, k, v in VALID}
+
+
+def test_a_model_whose_jacobian_is_zero_is_one_line(capsys, tmp_path):
+    """Issue 26: a model whose outputs do not depend on its parameters divided by zero."""
+    class Zero(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(5, 1)
+
+        def forward(self, v):
+            return self.lin(v) * 0.0
+
+    batch = {0: torch.export.Dim("batch", min=1)}
+    torch.export.save(torch.export.export(Zero(), (torch.zeros(4, 5),), dynamic_shapes=(batch,)),
+                      tmp_path / "zero.pt2")
+    np.savez(tmp_path / "x.npz", x=np.random.default_rng(0).standard_normal((30, 5)))
+    line = _check(capsys, ["run", "hessian-outliers", "--set", f"model={tmp_path / 'zero.pt2'}",
+                           "--set", f"data={tmp_path / 'x.npz'}", "--set", "k=3"], tmp_path)
+    assert "Jacobian J is 0" in line
+
+
+def test_warnings_are_one_line_each_and_dropped_on_failure(capsys, monkeypatch, tmp_path):
+    def warns(args):
+        warnings.warn("first\nsecond line", RuntimeWarning)
+        if args.name == "fail":
+            raise cli.InvalidInput("it failed")
+
+    monkeypatch.setattr(cli, "_cmd_list", warns)
+    monkeypatch.setattr(cli.argparse.Namespace, "name", "ok", raising=False)
+    assert cli.main(["list"]) == 0
+    assert capsys.readouterr().err == "warning: first second line\n"
+    monkeypatch.setattr(cli.argparse.Namespace, "name", "fail", raising=False)
+    assert cli.main(["list"]) == 2
+    assert capsys.readouterr().err == "error: it failed\n"
+
+
+def test_an_arithmetic_failure_is_one_line(capsys, monkeypatch):
+    """The last guard for float parameters at the edge of float64 (eta=1e300 in the barrier
+    predictions): an overflow or a zero denominator is one line, not a traceback."""
+    def overflows(_args):
+        raise OverflowError(34, "Numerical result out of range")
+
+    monkeypatch.setattr(cli, "_cmd_list", overflows)
+    assert cli.main(["list"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "too extreme for float64" in err[0], err

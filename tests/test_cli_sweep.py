@@ -67,6 +67,8 @@ def test_text_output_names_each_point(capsys):
     (["--grid", "B=1", "--seeds", "x"], "integer >= 1"),
     (["--grid", "B=1", "--device", "tpu"], "device must be one of"),
     ([], "at least one --grid"),
+    (["--grid", "B=1,20000"], "exceeds the number of samples"),  # every point, not the first
+    (["--grid", "N=100,1e10"], "of memory"),
 ])
 def test_bad_input_is_one_line(capsys, extra, message):
     assert cli.main(["sweep", "stationary", "--scale", "smoke", *extra]) == 2
@@ -77,3 +79,20 @@ def test_bad_input_is_one_line(capsys, extra, message):
 def test_an_unknown_experiment_is_one_line(capsys):
     assert cli.main(["sweep", "nope", "--grid", "B=1"]) == 2
     assert "unknown experiment" in capsys.readouterr().err
+
+
+def test_jobs_are_capped_at_the_cores_and_the_tasks(capsys, monkeypatch):
+    """Issue 26: --jobs 100000 started hundreds of workers (809 leaked semaphores)."""
+    import logloss.sweeps as sw
+
+    monkeypatch.setattr(sw, "usable_cpus", lambda: 2)
+    seen = []
+    monkeypatch.setattr(cli, "sweep", lambda *_, **k: seen.append(k["jobs"]) or [])
+    assert cli.main(["sweep", "stationary", "--scale", "smoke", "--grid", "B=1,5,10",
+                     "--jobs", "100000"]) == 0
+    assert seen == [2]
+    assert capsys.readouterr().err.strip() == ("note: --jobs 100000 lowered to 2 (at most one "
+                                               "worker per CPU core and per task)")
+    assert cli.main(["sweep", "stationary", "--scale", "smoke", "--grid", "B=1", "--jobs",
+                     "8"]) == 0
+    assert seen == [2, 1]

@@ -68,3 +68,13 @@ def test_stationary_without_a_trusted_moment_error_says_so():
                          replicas=10, N=1000, verbose=False)
     assert np.isnan(res.summary()["measured"]["max_abs_z_moment"]["value"] or np.nan)
     assert any("max_abs_z_moment is nan" in n for n in res.summary()["notes"])
+
+
+def test_the_critical_crossover_is_the_smallest_growing_dimension_in_any_order():
+    """ds=20,4,9 must give the crossover of ds=4,9,20: it was the first growing d in the
+    order the list was given."""
+    from logloss.experiments.critical_dimension import _crossover
+
+    rows = [dict(d=d, growth_rate=g, growth_rate_stderr=0.1) for d, g in
+            ((4, -1.0), (9, 1.0), (20, 2.0))]
+    assert _crossover(rows) == _crossover(rows[::-1]) == _crossover([rows[2], rows[0], rows[1]]) == 9

@@ -118,6 +118,22 @@ def test_store_reads_complete_paper_runs_only(tmp_path):
         load_store(tmp_path)
 
 
+@pytest.mark.parametrize("text", ["[]", "{}", '"x"', '{"experiment": "a", "scale": "paper"}',
+                                  '{"experiment": "a", "scale": "paper", "measured": [], '
+                                  '"theory": {}, "reference": {}}',
+                                  '{"experiment": "a", "scale": "paper", "measured": {"k": 1}, '
+                                  '"theory": {}, "reference": {}}'])
+def test_a_stored_summary_of_the_wrong_structure_is_one_line(tmp_path, text):
+    """A summary.json that is valid JSON but not a run summary is a one-line CorruptFile
+    naming it, not a TypeError or KeyError inside the report."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "summary.json").write_text(text)
+    (tmp_path / "a" / "complete.json").write_text("{}")
+    with pytest.raises(CorruptFile, match="a/summary.json is not a run summary") as info:
+        load_store(tmp_path)
+    assert "\n" not in str(info.value)
+
+
 def test_stored_results_were_produced_by_this_repository():
     store = load_store(ROOT / "results")
     for name, summary in store.items():

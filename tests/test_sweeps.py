@@ -63,3 +63,40 @@ def test_bad_sweeps_fail_before_work():
         sweep_tasks("stationary", {"B": []}, scale="smoke")
     with pytest.raises(ValueError, match="jobs"):
         sweep("stationary", GRID, jobs=0, scale="smoke")
+
+
+@pytest.mark.parametrize("damage", ["summary {}", "summary truncated", "arrays truncated",
+                                    "task.json of another task", "summary of another task",
+                                    "no task.json"])
+def test_an_unusable_stored_task_is_named_and_run_again(tmp_path, monkeypatch, damage):
+    """Issue 26: a truncated task summary.json gave json's parse message, naming neither the
+    file nor a remedy, and was never recomputed; one set to {} was a traceback."""
+    import logloss.sweeps as sw
+
+    grid = {"draws": [2, 3]}
+    first = sweep("minibatch-covariance", grid, scale="smoke", out=tmp_path)
+    folders = {r.params["draws"]: tmp_path / "tasks" / sw._task_key(
+        dict(name="minibatch-covariance", scale="smoke", seed=r.seed, overrides={"draws": r.params["draws"]}))
+        for r in first}
+    a, b = folders[2], folders[3]
+    if damage == "summary {}":
+        (a / "summary.json").write_text("{}")
+    elif damage == "summary truncated":
+        (a / "summary.json").write_text((a / "summary.json").read_text()[:50])
+    elif damage == "arrays truncated":
+        (a / "arrays.npz").write_bytes((a / "arrays.npz").read_bytes()[:30])
+    elif damage == "task.json of another task":
+        (a / "task.json").write_text((b / "task.json").read_text())
+    elif damage == "summary of another task":
+        (a / "summary.json").write_text((b / "summary.json").read_text())
+    else:
+        (a / "task.json").unlink()
+    runs = []
+    real = sw.run_experiment
+    monkeypatch.setattr(sw, "run_experiment", lambda *x, **k: runs.append(k) or real(*x, **k))
+    with pytest.warns(RuntimeWarning, match=f"stored sweep task {a}/.* is unusable .* running the "
+                                            "task again"):
+        again = sweep("minibatch-covariance", grid, scale="smoke", out=tmp_path)
+    assert [k["draws"] for k in runs] == [2]  # only the damaged task ran again
+    assert [r.summary()["measured"] for r in again] == [f.summary()["measured"] for f in first]
+    assert sweep("minibatch-covariance", grid, scale="smoke", out=tmp_path)  # healed: no warning

@@ -1,9 +1,12 @@
 """Command line: ``python -m logloss list | run NAME | sweep NAME | bench``.
 
 Failures print one line ``error: ...`` on stderr and exit with status 2, no traceback:
-usage errors, bad parameters (checked before any work), unusable ``--out`` folders,
-files and divergence.  Ctrl-C exits with status 130 and leaves no complete-looking
-folder; ``run`` with the same ``--out`` resumes from the last finished unit of work.
+usage errors, bad parameters (checked before any work, with the run's estimated memory
+and time), unusable ``--out`` folders, files and divergence.  Warnings raised during a
+command are printed as one line ``warning: ...`` each when it succeeds, and dropped when
+it fails (the error says what matters).  Ctrl-C exits with status 130 and leaves no
+complete-looking folder; ``run`` with the same ``--out`` resumes from the last finished
+unit of work.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import hashlib
 import json
 import shutil
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +27,7 @@ from .core.scales import SCALES, resolve_scale
 from .core.validation import check_seed
 from .experiments._registry import get_experiment, list_experiments, run_experiment
 from .runs import open_run, run_manifest, save_run
-from .sweeps import sweep
+from .sweeps import sweep, worker_count
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,9 +58,13 @@ def _parse_sets(pairs: Sequence[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
+        key = key.strip()
         if not sep or not key:
-            raise LoglossError(f"--set expects key=value, got {pair!r}")
-        out[key.strip()] = value.strip()
+            raise InvalidInput(f"--set expects key=value, got {pair!r}")
+        if key in out:
+            raise InvalidInput(f"--set {key} is given twice ({key}={out[key]} and {key}="
+                               f"{value.strip()}); give each parameter once")
+        out[key] = value.strip()
     return out
 
 
@@ -121,6 +129,14 @@ def _parse_grid(pairs: Sequence[str]) -> dict[str, list[str]]:
     return grid
 
 
+def _points(grid: dict[str, list[str]]) -> int:
+    """The number of grid points (every combination of the values)."""
+    count = 1
+    for values in grid.values():
+        count *= len(values)
+    return count
+
+
 def _cmd_sweep(args: argparse.Namespace) -> None:
     grid = _parse_grid(args.grid)
     exp = get_experiment(args.name)
@@ -131,8 +147,13 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     check_seed(args.seed)
     device = resolve_device(args.device)
     cache_dir()
+    tasks = args.seeds * _points(grid)
+    jobs = worker_count(args.jobs, tasks)
+    if jobs < args.jobs and not args.scheduler:
+        print(f"note: --jobs {args.jobs} lowered to {jobs} (at most one worker per CPU core "
+              f"and per task)", file=sys.stderr)
     results = sweep(args.name, grid, seeds=args.seeds, seed=args.seed, scale=scale,
-                    jobs=args.jobs, scheduler=args.scheduler, out=args.out, device=device)
+                    jobs=jobs, scheduler=args.scheduler, out=args.out, device=device)
     if args.json:
         print(json.dumps({"experiment": args.name, "scale": scale, "seed": args.seed,
                           "grid": grid, "seeds": args.seeds,
@@ -219,12 +240,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed on one line
         return int(exc.code or 0)
-    try:
-        args.func(args)
-    except (LoglossError, ValueError, OSError) as exc:  # diagnosed problems, SGDDiverged included
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # each distinct warning once
+        try:
+            args.func(args)
+        except (LoglossError, ValueError, OSError) as exc:  # diagnosed problems, SGDDiverged included
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            return 2
+        except MemoryError:  # beyond what the estimate before the run foresaw
+            print("error: out of memory: the run needed more memory than this machine has "
+                  "free; lower its sizes", file=sys.stderr)
+            return 2
+        except ArithmeticError as exc:  # float64 overflow or a zero denominator
+            print(f"error: the computation failed ({type(exc).__name__}: {_one_line(exc)}); a "
+                  "parameter is probably too extreme for float64 arithmetic", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            return 130
+    for w in caught:
+        print(f"warning: {_one_line(w.message)}", file=sys.stderr)
     return 0

@@ -21,6 +21,7 @@ from typing import Any
 
 from scipy import stats
 
+from .core.cache import conforms
 from .core.errors import CorruptFile
 
 __all__ = ["Claim", "CLAIMS", "Standard", "Z_AGREE", "verdict", "report_rows", "load_store"]
@@ -329,6 +330,17 @@ def report_rows(book: Mapping[str, Mapping[str, Any]],
     return rows
 
 
+def _values(measured: Any) -> bool:
+    number = (int, float, type(None))
+    return isinstance(measured, dict) and all(conforms(m, {"value": number, "stderr": number})
+                                              for m in measured.values())
+
+
+#: The part of a run summary (:meth:`logloss.Result.summary`) the report reads.
+_SUMMARY = {"experiment": str, "scale": str, "measured": _values, "theory": dict,
+            "reference": dict}
+
+
 def load_store(root: str | Path = "results") -> dict[str, dict[str, Any]]:
     """The paper-scale summaries in the results store, by experiment name.
 
@@ -346,6 +358,10 @@ def load_store(root: str | Path = "results") -> dict[str, dict[str, Any]]:
             summary = json.loads((folder / "summary.json").read_text())
         except (OSError, ValueError) as exc:
             raise CorruptFile(f"results store: {folder}/summary.json is unreadable ({exc})") from None
+        if not conforms(summary, _SUMMARY):
+            raise CorruptFile(f"results store: {folder}/summary.json is not a run summary (it lacks "
+                              "experiment, scale or measured values of the summary's form); "
+                              "run the experiment again into that folder")
         name = summary["experiment"]
         if summary.get("scale") != "paper":
             raise CorruptFile(f"results store: {folder} holds a {summary.get('scale')!r} run, "

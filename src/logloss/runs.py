@@ -16,6 +16,7 @@ complete run is never replaced silently: only with ``overwrite=True`` (``--force
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -33,7 +34,8 @@ from .core.version import __version__
 from .display.figures import plot
 from .experiments._registry import Result, _jsonable
 
-__all__ = ["save_run", "prepare_out", "open_run", "run_manifest", "COMPLETE", "MANIFEST", "UNITS"]
+__all__ = ["save_run", "prepare_out", "open_run", "run_manifest", "run_scope", "COMPLETE",
+           "MANIFEST", "UNITS"]
 
 #: The completion marker, written last.
 COMPLETE = "complete.json"
@@ -105,11 +107,27 @@ def prepare_out(out: str | Path, *, overwrite: bool = False,
     return out
 
 
+#: What a manifest holds, and the JSON type of each entry.
+_MANIFEST_KEYS = {"experiment": str, "scale": str, "seed": int, "params": dict, "version": str,
+                  "code": str}
+
+
 def _read_manifest(out: Path) -> dict[str, Any] | None:
+    """The folder's manifest, or ``None`` if it cannot be read as one (not JSON, or not an
+    object with the keys and types :func:`run_manifest` writes)."""
     try:
-        return json.loads((out / MANIFEST).read_text())
+        manifest = json.loads((out / MANIFEST).read_text())
     except (OSError, ValueError):
         return None
+    if not (isinstance(manifest, dict) and set(manifest) == set(_MANIFEST_KEYS)
+            and all(isinstance(manifest[k], t) for k, t in _MANIFEST_KEYS.items())):
+        return None
+    return manifest
+
+
+def run_scope(manifest: Mapping[str, Any]) -> str:
+    """A digest of the run's identity (its manifest), recorded in each of its units."""
+    return hashlib.sha256(json.dumps(dict(manifest), sort_keys=True).encode()).hexdigest()[:20]
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -147,7 +165,7 @@ def open_run(out: str | Path, manifest: Mapping[str, Any], *, overwrite: bool = 
         shutil.rmtree(out / UNITS, ignore_errors=True)
     if overwrite or not (out / MANIFEST).is_file():
         _write_json(out / MANIFEST, dict(manifest))
-    return UnitStore(out / UNITS)
+    return UnitStore(out / UNITS, scope=run_scope(manifest))
 
 
 def save_run(result: Result, out: str | Path, *, dpi: int = 200, overwrite: bool = False) -> Path:

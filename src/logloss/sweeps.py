@@ -8,10 +8,18 @@ place in which it runs.  Tasks run through joblib on one machine (``jobs``), or 
 Dask cluster through joblib's ``dask`` backend (``scheduler``: the address of a running
 ``dask.distributed`` scheduler).  No job system is written here.
 
-With ``out``, each finished task is stored in ``out/tasks/<key>/`` (its summary and
-arrays), where the key hashes the experiment, scale, parameters, seed and the package's
-code; tasks already stored are loaded instead of run, so an interrupted sweep resumes
-where it stopped and a finished one is never recomputed.
+With ``out``, each finished task is stored in ``out/tasks/<key>/`` (its summary, arrays
+and ``task.json``, which records the key), where the key hashes the experiment, scale,
+parameters, seed and the package's code; tasks already stored are loaded instead of run,
+so an interrupted sweep resumes where it stopped and a finished one is never recomputed.
+A stored task that cannot be used (a truncated or altered file, or a folder that records
+another key or another task) is reported in a one-line warning naming the file, and run
+again.
+
+Every point of the grid is checked before any work (its parameters, their cross rules and
+its estimated memory and time, :meth:`~logloss.experiments.Experiment.params`); with
+``jobs`` workers, that many runs must fit in memory at once.  ``jobs`` is capped at the
+CPU cores this process may use and at the number of tasks.
 """
 
 from __future__ import annotations
@@ -19,7 +27,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import tempfile
+import warnings
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,10 +41,11 @@ from .core.cache import cache_key
 from .core.device import resolve_device
 from .core.errors import InvalidInput
 from .core.measured import Measured
+from .core.resources import check_fits, usable_cpus
 from .core.scales import resolve_scale
-from .experiments._registry import Result, get_experiment, run_experiment
+from .experiments._registry import Result, _jsonable, get_experiment, run_experiment
 
-__all__ = ["sweep_tasks", "sweep"]
+__all__ = ["sweep_tasks", "sweep", "worker_count"]
 
 
 def sweep_tasks(name: str, grid: Mapping[str, Sequence[Any]], *, seeds: int = 1, seed: int = 0,
@@ -62,7 +74,8 @@ def sweep_tasks(name: str, grid: Mapping[str, Sequence[Any]], *, seeds: int = 1,
         if not isinstance(grid[k], (list, tuple)) or not grid[k]:
             raise InvalidInput(f"sweep grid entry {k!r} must be a non-empty list of values")
     points = [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
-    exp.params(scale, points[0])  # unknown parameters fail here, before any work
+    for point in points:  # every point's parameters and cross rules, before any work
+        exp.params(scale, point)
     children = np.random.SeedSequence(int(seed)).spawn(len(points) * int(seeds))
     tasks = []
     for i, (point, rep) in enumerate(itertools.product(points, range(int(seeds)))):
@@ -79,41 +92,87 @@ def _task_key(task: Mapping[str, Any]) -> str:
 
 
 def _store(result: Result, folder: Path) -> None:
-    """Write the task's summary and arrays atomically (a folder renamed into place)."""
+    """Write the task's summary, arrays and key atomically (a folder renamed into place)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
     np.savez_compressed(tmp / "arrays.npz", **result.arrays)
     (tmp / "summary.json").write_text(json.dumps(result.summary(), allow_nan=False))
+    (tmp / "task.json").write_text(json.dumps({"key": folder.name}))
+    shutil.rmtree(folder, ignore_errors=True)  # an unusable stored task, replaced
     os.replace(tmp, folder)
 
 
-def _load(folder: Path) -> Result:
-    s = json.loads((folder / "summary.json").read_text())
-    with np.load(folder / "arrays.npz", allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    nan = float("nan")
+def _result(s: Mapping[str, Any], task: Mapping[str, Any]) -> Result:
+    """The :class:`Result` of a stored summary (without its arrays); ``ValueError`` if it
+    is the summary of another task."""
+    exp = get_experiment(task["name"])
+    params = _jsonable(exp.params(task["scale"], task["overrides"]))
+    if (s["experiment"], s["scale"], s["seed"], s["params"]) != \
+            (task["name"], task["scale"], task["seed"], params):
+        raise ValueError("it is the summary of another task")
 
     def num(v):
-        return nan if v is None else float(v)
+        return float("nan") if v is None else float(v)
 
     return Result(
         measured={k: Measured(num(v["value"]), num(v["stderr"])) for k, v in s["measured"].items()},
         theory={k: num(v) for k, v in s["theory"].items()},
         reference={k: num(v) for k, v in s["reference"].items()},
-        arrays=arrays, tables=s["tables"], notes=s["notes"], device=s["device"],
+        tables=dict(s["tables"]), notes=list(s["notes"]), device=str(s["device"]),
         name=s["experiment"], scale=s["scale"], seed=s["seed"], params=s["params"],
-        wall_time_s=s["wall_time_s"], cpu_time_s=s.get("cpu_time_s", 0.0), date=s.get("date", ""))
+        wall_time_s=float(s["wall_time_s"]), cpu_time_s=float(s.get("cpu_time_s", 0.0)),
+        date=str(s.get("date", "")))
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # closed on failure too
+        return {k: z[k] for k in z.files}
+
+
+def _load(folder: Path, task: Mapping[str, Any]) -> Result:
+    """The stored result of ``task`` in ``folder``; ``ValueError`` naming the file that
+    cannot be used and why (truncated, altered, or the record of another task)."""
+    def read(name, parse):
+        try:
+            return parse(folder / name)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError,
+                zipfile.BadZipFile) as exc:
+            why = " ".join(str(exc).split())
+            why = why if why.startswith("it ") else f"{type(exc).__name__}: {why}"
+            raise ValueError(f"stored sweep task {folder / name} is unusable ({why})") from None
+
+    def key(path):
+        recorded = json.loads(path.read_text())["key"]
+        if recorded != folder.name:
+            raise ValueError(f"it records the key {recorded!r}, not its folder's")
+
+    read("task.json", key)
+    result = read("summary.json", lambda path: _result(json.loads(path.read_text()), task))
+    result.arrays = read("arrays.npz", _arrays)
+    return result
 
 
 def _run_task(task: Mapping[str, Any], out: str | None, device: str = "cpu") -> Result:
     folder = Path(out) / "tasks" / _task_key(task) if out else None
-    if folder is not None and (folder / "summary.json").is_file():
-        return _load(folder)
+    if folder is not None and folder.exists():
+        try:
+            return _load(folder, task)
+        except ValueError as exc:
+            warnings.warn(f"{exc}; running the task again (its result replaces the folder)",
+                          RuntimeWarning, stacklevel=2)
     result = run_experiment(task["name"], task["scale"], seed=task["seed"], verbose=False,
                             device=device, **task["overrides"])
     if folder is not None:
         _store(result, folder)
     return result
+
+
+def worker_count(jobs: int, tasks: int) -> int:
+    """The parallel workers a sweep of ``tasks`` tasks uses when ``jobs`` are asked for:
+    at most the CPU cores this process may use, and at most one per task."""
+    if isinstance(jobs, bool) or int(jobs) != jobs or jobs < 1:
+        raise InvalidInput(f"jobs must be an integer >= 1, got {jobs!r}")
+    return max(1, min(int(jobs), usable_cpus(), int(tasks)))
 
 
 def sweep(name: str, grid: Mapping[str, Sequence[Any]], *, seeds: int = 1, seed: int = 0,
@@ -127,6 +186,7 @@ def sweep(name: str, grid: Mapping[str, Sequence[Any]], *, seeds: int = 1, seed:
         As in :func:`sweep_tasks`.
     jobs : int
         Parallel workers on this machine (joblib, ``loky`` processes); 1 runs serially.
+        Capped at :func:`worker_count` (the CPU cores, and the number of tasks).
     scheduler : str, optional
         Address of a ``dask.distributed`` scheduler (``tcp://host:8786``): the tasks run
         on that cluster through joblib's ``dask`` backend (``jobs`` is then ignored).
@@ -143,9 +203,14 @@ def sweep(name: str, grid: Mapping[str, Sequence[Any]], *, seeds: int = 1, seed:
     """
     import joblib
 
-    if int(jobs) != jobs or jobs < 1:
-        raise InvalidInput(f"jobs must be an integer >= 1, got {jobs!r}")
+    worker_count(jobs, 1)  # a bad jobs value fails before anything else
     tasks = sweep_tasks(name, grid, seeds=seeds, seed=seed, scale=scale)
+    jobs = worker_count(jobs, len(tasks))
+    exp = get_experiment(name)
+    if jobs > 1 and not scheduler:  # that many runs share this machine's memory
+        for task in tasks:
+            check_fits(exp.estimate(exp.params(task["scale"], task["overrides"])),
+                       f"{name} with {jobs} parallel workers", copies=jobs)
     device = resolve_device(device)
     out_s = None
     if out is not None:

@@ -8,8 +8,11 @@ The folder is ``$LOGLOSS_CACHE``, else ``~/.cache/logloss``.
 Entries are never unpickled: a value is stored with ``torch.save`` (tensors, numpy arrays,
 dicts, lists and tuples of them and of plain numbers and strings) and read back with
 ``torch.load(weights_only=True)``.  Each file starts with a header holding the sha256 of
-its payload; an entry that is empty, truncated, altered or unloadable is reported with a
-warning naming the file, deleted and rebuilt.
+its payload, and the payload records the key the entry was stored under, so that a file
+copied or linked under another name never stands in for another entry.  A caller may also
+give the structure the value must have (``spec``, see :func:`conforms`).  An entry that is
+empty, truncated, altered, unloadable, stored for another key or of another structure is
+reported with a warning naming the file, deleted and rebuilt.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ import torch
 from .errors import InvalidInput
 
 __all__ = ["cache_dir", "cache_key", "cached", "source_digest", "read_entry", "load_entry",
-           "write_entry", "MISSING"]
+           "write_entry", "conforms", "shaped", "MISSING", "NUMBER"]
 
 ENV_VAR = "LOGLOSS_CACHE"
-_MAGIC = b"logloss-cache-v2\n"
+_MAGIC = b"logloss-cache-v3\n"
+#: ``spec`` of a plain number (bools are ints).
+NUMBER = (int, float)
 _ARRAY_TAG = "__logloss_ndarray__"
 _TUPLE_TAG = "__logloss_tuple__"
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -113,23 +118,63 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def read_entry(path: Path) -> Any:
-    """The value in the entry ``path``; ``ValueError`` saying what is wrong with it."""
+def conforms(value: Any, spec: Any) -> bool:
+    """Whether ``value`` has the structure ``spec``.
+
+    ``spec`` is a type or a tuple of types (``isinstance``), a dict (``value`` is a dict
+    with at least these keys, each value conforming to its spec), a one-element list
+    (``value`` is a list whose items all conform to the element), or a callable predicate.
+    """
+    if isinstance(spec, dict):
+        return isinstance(value, dict) and all(k in value and conforms(value[k], v)
+                                               for k, v in spec.items())
+    if isinstance(spec, list):
+        return isinstance(value, list) and all(conforms(v, spec[0]) for v in value)
+    if isinstance(spec, (type, tuple)):
+        return isinstance(value, spec)
+    return bool(spec(value))
+
+
+def shaped(kind: type, *shape: int | None) -> Callable[[Any], bool]:
+    """A ``spec`` for :func:`conforms`: an instance of ``kind`` (``np.ndarray``,
+    ``torch.Tensor``) of this shape; ``None`` accepts any length along its axis."""
+    def check(value: Any) -> bool:
+        return isinstance(value, kind) and len(value.shape) == len(shape) and all(
+            s is None or int(n) == s for n, s in zip(value.shape, shape))
+    return check
+
+
+def read_entry(path: Path, key: str | None = None, spec: Any = None) -> Any:
+    """The value in the entry ``path``; ``ValueError`` saying what is wrong with it.
+
+    ``key``: the key it must have been stored under; ``spec``: the structure its value
+    must have (:func:`conforms`).
+    """
     raw = path.read_bytes()
     if not raw:
         raise ValueError("it is empty")
     if not raw.startswith(_MAGIC):
-        raise ValueError("it is not a logloss cache entry")
+        raise ValueError("it is not a logloss cache entry of this version")
     digest, sep, payload = raw[len(_MAGIC):].partition(b"\n")
     if not sep or hashlib.sha256(payload).hexdigest().encode() != digest:
         raise ValueError("its checksum does not match (truncated or altered)")
     try:
-        return _decode(torch.load(io.BytesIO(payload), weights_only=True))
+        entry = torch.load(io.BytesIO(payload), weights_only=True)
     except Exception as exc:  # any failure to load means a bad entry
         raise ValueError(f"it cannot be loaded ({type(exc).__name__})") from None
+    if not (isinstance(entry, dict) and set(entry) == {"key", "value"}
+            and isinstance(entry["key"], str)):
+        raise ValueError("it does not record its key")
+    if key is not None and entry["key"] != key:
+        raise ValueError(f"it was stored for another key ({entry['key'][:60]!r}), not {key!r}")
+    value = _decode(entry["value"])
+    if spec is not None and not conforms(value, spec):
+        raise ValueError("its value does not have the structure this code stores there")
+    return value
 
 
-def cached(name: str, params: Mapping[str, Any], make: Callable[[], Any]) -> Any:
+def cached(name: str, params: Mapping[str, Any], make: Callable[[], Any], *,
+           spec: Any = None) -> Any:
     """Return ``make()``'s value, computing it once per key and storing it on disk.
 
     Parameters
@@ -143,14 +188,17 @@ def cached(name: str, params: Mapping[str, Any], make: Callable[[], Any]) -> Any
         Computes the value: tensors, numpy arrays, numbers, strings, and lists, tuples
         and dicts of them (no other objects: entries are loaded with
         ``weights_only=True``).
+    spec : optional
+        The structure of ``make()``'s value (:func:`conforms`); a stored entry that does
+        not have it is rebuilt.
     """
-    key = cache_key(name, params)
-    path = cache_dir() / f"{name}-{key}.pt"
-    value = load_entry(path, "cache entry")
+    key = f"{name}-{cache_key(name, params)}"
+    path = cache_dir() / f"{key}.pt"
+    value = load_entry(path, "cache entry", key, spec)
     if value is not MISSING:
         return value
     value = make()
-    write_entry(path, value)
+    write_entry(path, value, key)
     return value
 
 
@@ -158,13 +206,14 @@ def cached(name: str, params: Mapping[str, Any], make: Callable[[], Any]) -> Any
 MISSING = object()
 
 
-def load_entry(path: Path, what: str) -> Any:
-    """The value stored in ``path``, or :data:`MISSING` if there is none; an unusable
-    file (``what`` names it in the warning) is reported, deleted and treated as absent."""
+def load_entry(path: Path, what: str, key: str, spec: Any = None) -> Any:
+    """The value stored in ``path`` under ``key``, or :data:`MISSING` if there is none; an
+    unusable file (``what`` names it in the warning: damaged, stored for another key, or
+    not of the structure ``spec``) is reported, deleted and treated as absent."""
     if not path.is_file():
         return MISSING
     try:
-        return read_entry(path)
+        return read_entry(path, key, spec)
     except ValueError as exc:
         warnings.warn(f"{what} {path} is unusable ({exc}); deleting and rebuilding it",
                       RuntimeWarning, stacklevel=3)
@@ -172,11 +221,12 @@ def load_entry(path: Path, what: str) -> Any:
         return MISSING
 
 
-def write_entry(path: Path, value: Any) -> None:
-    """Store ``value`` in the file ``path`` (checksummed), atomically: a temporary file in
-    the same folder renamed into place, so an interrupted write never leaves half an entry."""
+def write_entry(path: Path, value: Any, key: str) -> None:
+    """Store ``value`` under ``key`` in the file ``path`` (checksummed), atomically: a
+    temporary file in the same folder renamed into place, so an interrupted write never
+    leaves half an entry."""
     buf = io.BytesIO()
-    torch.save(_encode(value), buf)
+    torch.save({"key": key, "value": _encode(value)}, buf)
     payload = buf.getvalue()
     with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as fh:
         try:

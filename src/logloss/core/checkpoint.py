@@ -7,7 +7,11 @@ block of pretraining steps.  Each finished unit is stored at once in its own fil
 cache entries of :mod:`logloss.core.cache`); when the run is started again on the same
 store, the stored units are read back instead of recomputed.  Whether a store belongs to
 the same experiment, parameters, seed and code is checked by whoever opens it (the run
-folder's manifest, :mod:`logloss.runs`; the cache key, for pretraining), not here.
+folder's manifest, :mod:`logloss.runs`; the cache key, for pretraining), who gives the
+store a ``scope`` (a digest of that identity): every unit records ``scope/key``, and a
+unit file copied from another run, or renamed to another unit, is refused (reported,
+deleted and recomputed), as is a unit whose value does not have the structure the caller
+expects (``spec``).
 """
 
 from __future__ import annotations
@@ -33,10 +37,14 @@ class UnitStore:
     folder : path or None
         Where the units live (created on the first write).  ``None`` gives a store that
         keeps nothing, so that code written for resuming also runs without a folder.
+    scope : str
+        What the units belong to (a digest of the run's identity); recorded in each unit
+        with its key and checked when it is read.
     """
 
-    def __init__(self, folder: str | Path | None):
+    def __init__(self, folder: str | Path | None, scope: str = ""):
         self.folder = None if folder is None else Path(folder)
+        self.scope = str(scope)
 
     def __repr__(self) -> str:
         return f"UnitStore({str(self.folder) if self.folder else None!r})"
@@ -46,12 +54,16 @@ class UnitStore:
             raise InvalidInput(f"unit key {key!r}: use letters, digits and _.=+- only")
         return self.folder / f"{key}.pt"
 
-    def get(self, key: str) -> Any | None:
-        """The stored value of unit ``key``, or ``None`` if it is not done (or unreadable,
-        which is reported with a warning, and the file deleted)."""
+    def _full_key(self, key: str) -> str:
+        return f"{self.scope}/{key}"
+
+    def get(self, key: str, spec: Any = None) -> Any | None:
+        """The stored value of unit ``key``, or ``None`` if it is not done (or unusable:
+        damaged, stored for another unit or run, or not of the structure ``spec``, see
+        :func:`~logloss.core.cache.conforms`; reported with a warning, the file deleted)."""
         if self.folder is None:
             return None
-        value = load_entry(self._path(key), "stored unit")
+        value = load_entry(self._path(key), "stored unit", self._full_key(key), spec)
         return None if value is MISSING else value
 
     def put(self, key: str, value: Any) -> Any:
@@ -59,12 +71,13 @@ class UnitStore:
         if self.folder is not None:
             path = self._path(key)
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_entry(path, value)
+            write_entry(path, value, self._full_key(key))
         return value
 
-    def unit(self, key: str, make: Callable[[], Any]) -> Any:
-        """The value of unit ``key``: read back if stored, else ``make()``, stored at once."""
-        value = self.get(key)
+    def unit(self, key: str, make: Callable[[], Any], spec: Any = None) -> Any:
+        """The value of unit ``key``: read back if stored (and of the structure ``spec``),
+        else ``make()``, stored at once."""
+        value = self.get(key, spec)
         return self.put(key, make()) if value is None else value
 
     def discard(self, key: str) -> None:

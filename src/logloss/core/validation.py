@@ -25,6 +25,16 @@ def check_batch_size(B: int, N: int) -> int:
     return int(B)
 
 
+def check_noisy_batch(B: int, N: int) -> int:
+    """Require 1 ≤ B < N: a minibatch of all N samples has no noise (Σ = 0 in Eq. 8), so an
+    experiment that measures the noise, or needs it, has nothing to work with at B = N."""
+    B = check_batch_size(B, N)
+    if B == N:
+        raise InvalidInput(f"minibatch size B={B} equals the number of samples N={N}: a batch of "
+                           "every sample has no noise (Σ = 0, Eq. 8); use B < N")
+    return B
+
+
 def check_positive_int(value: int, name: str) -> int:
     """Require an integer ≥ 1 (sample counts, dimensions, replicas)."""
     if int(value) != value or value < 1:

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from ..core.resources import NORMAL_DRAW
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..models.barrier import BarrierRegression, SpectatorBarrier
+from .chunks import group_size, run_in_chunks
 from .rng import normal, replica_states, subset_index
 
 __all__ = ["ExitRun", "sgd_barrier", "em_first_passage"]
@@ -53,19 +55,25 @@ class ExitRun:
 
 
 @numba.njit(cache=True, parallel=True)
-def _sgd_kernel(m, u, A, k, a, b, sigma, eta, B, steps, theta0, lo, hi, states, fp, side, spec):
+def _sgd_kernel(m, u, A, k, a, b, sigma, eta, B, k0, k1, theta, phi, lo, hi, states, perms, fp,
+                side, spec):
+    """Steps k0 + 1, …, k1 of every replica that has not exited (``fp[r] < 0``), from its
+    θ (``theta[r]``), spectators φ (``phi[r]``), generator (``states[r]``) and permutation
+    (``perms[r]``), all updated in place; ``spec[r]`` is |φ|² after the last step run."""
     N = m.shape[0]
     S = u.shape[1]
     R = states.shape[0]
     Ak = A * k
     for r in numba.prange(R):
+        if fp[r] >= 0:
+            continue
         s0 = states[r, 0]
         s1 = states[r, 1]
-        perm = np.arange(N if B > 1 else 0)
-        th = theta0
-        phi = np.zeros(S)
+        perm = perms[r]
+        th = theta[r]
+        ph = phi[r].copy()  # private: rows of a shared array share cache lines between threads
         gphi = np.zeros(S)
-        for step in range(1, steps + 1):
+        for step in range(k0 + 1, k1 + 1):
             c = np.cos(k * th)
             s = np.sin(k * th)
             w0, w1, w2, w3 = th - a, A * c - b, A * s, -sigma
@@ -77,20 +85,24 @@ def _sgd_kernel(m, u, A, k, a, b, sigma, eta, B, steps, theta0, lo, hi, states, 
                 mu, s0, s1 = subset_index(perm, j, B, N, s0, s1)
                 res = w0 * m[mu, 0] + w1 * m[mu, 1] + w2 * m[mu, 2] + w3 * m[mu, 3]
                 for i in range(S):
-                    res += phi[i] * u[mu, i]
+                    res += ph[i] * u[mu, i]
                 g += res * (m[mu, 0] + v1 * m[mu, 1] + v2 * m[mu, 2])
                 for i in range(S):
                     gphi[i] += res * u[mu, i]
             th -= eta * g / B
             for i in range(S):
-                phi[i] -= eta * gphi[i] / B
+                ph[i] -= eta * gphi[i] / B
             if th <= lo or th >= hi or not np.isfinite(th):
                 fp[r] = step
                 side[r] = -1 if th <= lo else 1
                 break
+        theta[r] = th
+        phi[r] = ph
+        states[r, 0] = s0
+        states[r, 1] = s1
         q = 0.0
         for i in range(S):
-            q += phi[i] * phi[i]
+            q += ph[i] * ph[i]
         spec[r] = q
 
 
@@ -119,27 +131,49 @@ def sgd_barrier(problem: BarrierRegression | SpectatorBarrier, *, eta: float, B:
     R = check_positive_int(replicas, "replicas")
     if not lo < theta0 < hi:
         raise ValueError("theta0 must lie inside (lo, hi)")
-    u = spect.u if spect else np.zeros((base.N, 0))
+    u = np.ascontiguousarray(spect.u if spect else np.zeros((base.N, 0)))
+    m = np.ascontiguousarray(base.m)
     fp = np.full(R, -1, dtype=np.int64)
     side = np.zeros(R, dtype=np.int8)
     spec = np.zeros(R)
-    _sgd_kernel(np.ascontiguousarray(base.m), np.ascontiguousarray(u), base.A, base.k, base.a,
-                base.b, base.sigma, float(eta), B, steps, float(theta0), float(lo), float(hi),
-                replica_states(seed, R), fp, side, spec)
+    theta = np.full(R, float(theta0))
+    phi = np.zeros((R, u.shape[1]))
+    states = replica_states(seed, R)
+    perm_len = base.N if B > 1 else 0
+    perms = np.empty((0, perm_len), dtype=np.int64)
+
+    def call(g0, g1, k0, k1):  # replicas g0..g1 − 1, steps k0 + 1..k1 (chunks.run_in_chunks)
+        nonlocal perms
+        if k0 == 0:  # a new group: each replica's permutation starts as range(N)
+            perms = np.tile(np.arange(perm_len, dtype=np.int64), (g1 - g0, 1))
+        th, ph, st = theta[g0:g1].copy(), phi[g0:g1].copy(), states[g0:g1].copy()
+        f, sd, sp = fp[g0:g1].copy(), side[g0:g1].copy(), spec[g0:g1].copy()
+        _sgd_kernel(m, u, base.A, base.k, base.a, base.b, base.sigma, float(eta), B, k0, k1, th,
+                    ph, float(lo), float(hi), st, perms, f, sd, sp)
+        theta[g0:g1], phi[g0:g1], states[g0:g1] = th, ph, st
+        fp[g0:g1], side[g0:g1], spec[g0:g1] = f, sd, sp
+        return bool((f >= 0).all())
+
+    run_in_chunks(call, replicas=R, steps=steps, work=B * (8 + 2 * u.shape[1]) + 10,
+                  group=group_size(R, 8.0 * perm_len), desc="SGD replicas")
     h_s = spect.h_spectator if spect else 0.0
     return ExitRun(fp[:, None], side, steps, 0.5 * h_s * spec)
 
 
 @numba.njit(cache=True, parallel=True)
-def _em_kernel(x0, dx, mu, D, dt, per_step, max_sub, theta0, states, fp, side):
+def _em_kernel(x0, dx, mu, D, dt, per_step, n0, n1, theta, states, fp, side):
+    """Euler steps n0 + 1, …, n1 of every replica that has not exited, from its θ
+    (``theta[r]``) and generator (``states[r]``), updated in place."""
     M = mu.shape[0]
     hi = x0 + dx * (M - 1)
     R = states.shape[0]
     for r in numba.prange(R):
+        if fp[r] >= 0:
+            continue
         s0 = states[r, 0]
         s1 = states[r, 1]
-        th = theta0
-        for n in range(1, max_sub + 1):
+        th = theta[r]
+        for n in range(n0 + 1, n1 + 1):
             u = (th - x0) / dx
             j = int(u)
             if j > M - 2:
@@ -153,6 +187,9 @@ def _em_kernel(x0, dx, mu, D, dt, per_step, max_sub, theta0, states, fp, side):
                 fp[r] = (n + per_step - 1) // per_step
                 side[r] = -1 if th <= x0 else 1
                 break
+        theta[r] = th
+        states[r, 0] = s0
+        states[r, 1] = s1
 
 
 def em_first_passage(grid, mu, D, *, eta: float, substeps: int, steps: int, replicas: int,
@@ -181,6 +218,17 @@ def em_first_passage(grid, mu, D, *, eta: float, substeps: int, steps: int, repl
         raise ValueError("theta0 must lie inside the grid")
     fp = np.full(R, -1, dtype=np.int64)
     side = np.zeros(R, dtype=np.int8)
-    _em_kernel(float(x[0]), float(x[1] - x[0]), np.asarray(mu, float), np.asarray(D, float),
-               eta / sub, sub, steps * sub, float(theta0), replica_states(seed, R), fp, side)
+    theta = np.full(R, float(theta0))
+    states = replica_states(seed, R)
+    mu_, D_ = np.ascontiguousarray(mu, dtype=float), np.ascontiguousarray(D, dtype=float)
+
+    def call(g0, g1, n0, n1):  # replicas g0..g1 − 1, Euler steps n0 + 1..n1
+        th, st = theta[g0:g1].copy(), states[g0:g1].copy()
+        f, sd = fp[g0:g1].copy(), side[g0:g1].copy()
+        _em_kernel(float(x[0]), float(x[1] - x[0]), mu_, D_, eta / sub, sub, n0, n1, th, st, f, sd)
+        theta[g0:g1], states[g0:g1], fp[g0:g1], side[g0:g1] = th, st, f, sd
+        return bool((f >= 0).all())
+
+    run_in_chunks(call, replicas=R, steps=steps * sub, work=NORMAL_DRAW + 10, group=R,
+                  desc="Euler-Maruyama replicas")
     return ExitRun(fp[:, None], side, steps)

@@ -24,16 +24,15 @@ the online mode every sample is a fresh x ~ N(0, I_d), y ~ N(0, 1): d + 1 draws 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
 from ..core.errors import SGDDiverged
-from ..core.progress import progress
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..models.linreg import LinearRegression
+from .chunks import group_size, run_in_chunks
 from .rng import normal, replica_states, subset_index
 
 __all__ = ["SGDRun", "sgd_linreg"]
@@ -78,20 +77,21 @@ def _crossings(L, L_prev, k, r, nxt, thresholds, first_passage, pre_loss):
 
 
 @numba.njit(cache=True, inline="always")
-def _replica_d1(r, x, y, theta_star, h, L_star, c, B, steps, theta0, s0, s1, record_every,
-                thresholds, stop_early, samples, first_passage, diverged, online, pre_loss):
-    """Replica r at d = 1: the loop of :func:`_replica` with θ a scalar, kept in a register.
+def _replica_d1(r, x, y, theta_star, h, L_star, c, B, k0, k1, theta, s0, s1, nxt, L_prev,
+                perm, record_every, thresholds, stop_early, samples, first_passage, diverged,
+                online, pre_loss):
+    """Steps k0 + 1, …, k1 of replica r at d = 1: the loop of :func:`_replica` with θ a
+    scalar, kept in a register.  Returns the replica's state after them:
+    ``(θ, s0, s1, nxt, L_prev, stopped)``.
 
     The step is written θ(1 − cΣx²) + cΣxy so that a single multiply-add depends on the
     previous θ: the loop is bound by the random draws, not by the latency of the update.
     """
     N = x.shape[0]
     n_thr = thresholds.shape[0]
-    perm = np.arange(N if B > 1 and not online else 0)
-    th = theta0
-    nxt = 0
-    L_prev = L_star
-    for k in range(1, steps + 1):
+    th = theta
+    stopped = False
+    for k in range(k0 + 1, k1 + 1):
         sxx = 0.0
         sxy = 0.0
         for b in range(B):
@@ -108,6 +108,7 @@ def _replica_d1(r, x, y, theta_star, h, L_star, c, B, steps, theta0, s0, s1, rec
         th = th * (1.0 - c * sxx) + c * sxy
         if not np.isfinite(th):
             diverged[r] = k
+            stopped = True
             break
         if nxt < n_thr:
             u = th - theta_star
@@ -115,10 +116,11 @@ def _replica_d1(r, x, y, theta_star, h, L_star, c, B, steps, theta0, s0, s1, rec
             nxt = _crossings(L, L_prev, k, r, nxt, thresholds, first_passage, pre_loss)
             L_prev = L
             if stop_early and nxt == n_thr and record_every == 0:
+                stopped = True
                 break
         if record_every > 0 and k % record_every == 0:
             samples[k // record_every - 1, r, 0] = th
-    return th
+    return th, s0, s1, nxt, L_prev, stopped
 
 
 _RESYNC = 1024  # steps between exact recomputations of v = Sᵀ(θ − θ*)
@@ -136,9 +138,11 @@ def _sqrt_h_coords(theta, theta_star, S, v):
 
 
 @numba.njit(cache=True, inline="always")
-def _replica(r, X, y, theta_star, S, Z, L_star, c, B, steps, theta, s0, s1, record_every,
-             thresholds, stop_early, samples, first_passage, diverged, online, pre_loss):
-    """Replica r from θ_0 = ``theta`` (updated in place), any d.
+def _replica(r, X, y, theta_star, S, Z, L_star, c, B, k0, k1, theta, v, s0, s1, nxt, L_prev,
+             perm, record_every, thresholds, stop_early, samples, first_passage, diverged,
+             online, pre_loss):
+    """Steps k0 + 1, …, k1 of replica r, any d, on its θ and v (updated in place).  Returns
+    ``(s0, s1, nxt, L_prev, stopped)``.
 
     The loss L* + ½uᵀHu (u = θ − θ*) is tracked as L* + ½|v|² with v = Sᵀu, H = SSᵀ:
     a step changes v by −(η/B) Σ_b Z[μ_b] r_b with Z = XS, which costs B·d instead of
@@ -148,17 +152,12 @@ def _replica(r, X, y, theta_star, S, Z, L_star, c, B, steps, theta, s0, s1, reco
     N = X.shape[0]
     d = theta.shape[0]
     n_thr = thresholds.shape[0]
-    perm = np.arange(N if B > 1 and not online else 0)
     grad = np.empty(d)
     gz = np.empty(d)
-    v = np.empty(d)
     xs = np.empty(d + 1)  # x, then y, of an online sample
-    nxt = 0
-    L_prev = L_star
-    if n_thr > 0:
-        _sqrt_h_coords(theta, theta_star, S, v)
+    stopped = False
     # thresholds already met at k = 0 still need a step k >= 1 to be recorded
-    for k in range(1, steps + 1):
+    for k in range(k0 + 1, k1 + 1):
         for i in range(d):
             grad[i] = 0.0
             gz[i] = 0.0
@@ -190,6 +189,7 @@ def _replica(r, X, y, theta_star, S, Z, L_star, c, B, steps, theta, s0, s1, reco
                 finite = False
         if not finite:
             diverged[r] = k
+            stopped = True
             break
         if nxt < n_thr:
             if k % _RESYNC == 0:
@@ -204,32 +204,51 @@ def _replica(r, X, y, theta_star, S, Z, L_star, c, B, steps, theta, s0, s1, reco
             nxt = _crossings(L, L_prev, k, r, nxt, thresholds, first_passage, pre_loss)
             L_prev = L
             if stop_early and nxt == n_thr and record_every == 0:
+                stopped = True
                 break
         if record_every > 0 and k % record_every == 0:
             row = k // record_every - 1
             for i in range(d):
                 samples[row, r, i] = theta[i]
+    return s0, s1, nxt, L_prev, stopped
 
 
 @numba.njit(cache=True, parallel=True)
-def _sgd_kernel(X, y, theta_star, H, S, Z, L_star, eta, B, steps, theta0, states, record_every,
-                thresholds, stop_early, samples, first_passage, theta_final, diverged,
-                online, pre_loss):
-    R, d = theta0.shape
+def _sgd_kernel(X, y, theta_star, H, S, Z, L_star, eta, B, k0, k1, theta, v, states, nxt,
+                L_prev, perms, done, record_every, thresholds, stop_early, samples,
+                first_passage, diverged, online, pre_loss):
+    """Steps k0 + 1, …, k1 of every replica r not ``done``, continuing from its state: θ
+    (``theta[r]``), the tracked v (``v[r]``), the generator (``states[r]``), the number of
+    thresholds crossed (``nxt[r]``), the last loss (``L_prev[r]``) and its permutation of
+    range(N) (``perms[r]``), all updated in place."""
+    R, d = theta.shape
     c = eta / B
     x = np.ascontiguousarray(X[:, 0])
     for r in numba.prange(R):
+        if done[r]:
+            continue
         if d == 1:
-            theta_final[r, 0] = _replica_d1(
-                r, x, y, theta_star[0], H[0, 0], L_star, c, B, steps, theta0[r, 0],
-                states[r, 0], states[r, 1], record_every, thresholds, stop_early, samples,
-                first_passage, diverged, online, pre_loss)
+            th, s0, s1, nx, lp, stop = _replica_d1(
+                r, x, y, theta_star[0], H[0, 0], L_star, c, B, k0, k1, theta[r, 0],
+                states[r, 0], states[r, 1], nxt[r], L_prev[r], perms[r], record_every,
+                thresholds, stop_early, samples, first_passage, diverged, online, pre_loss)
+            theta[r, 0] = th
         else:
-            theta = theta0[r].copy()
-            _replica(r, X, y, theta_star, S, Z, L_star, c, B, steps, theta, states[r, 0],
-                     states[r, 1], record_every, thresholds, stop_early, samples,
-                     first_passage, diverged, online, pre_loss)
-            theta_final[r] = theta
+            th_r = theta[r].copy()  # private copies: rows of a shared array would share
+            v_r = v[r].copy()       # cache lines between the threads
+            if k0 == 0 and thresholds.shape[0] > 0:
+                _sqrt_h_coords(th_r, theta_star, S, v_r)
+            s0, s1, nx, lp, stop = _replica(
+                r, X, y, theta_star, S, Z, L_star, c, B, k0, k1, th_r, v_r, states[r, 0],
+                states[r, 1], nxt[r], L_prev[r], perms[r], record_every, thresholds,
+                stop_early, samples, first_passage, diverged, online, pre_loss)
+            theta[r] = th_r
+            v[r] = v_r
+        states[r, 0] = s0
+        states[r, 1] = s1
+        nxt[r] = nx
+        L_prev[r] = lp
+        done[r] = stop
 
 
 def sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int, replicas: int,
@@ -319,30 +338,40 @@ def sgd_linreg(problem: LinearRegression, *, eta: float, B: int, steps: int, rep
     diverged = np.zeros(replicas, dtype=np.int64)
     pre_loss = np.full((replicas, thr.size), np.nan)
     states = replica_states(seed, replicas)
-    # The kernel runs on groups of replicas, so that Ctrl-C (seen by Python between calls)
-    # stops a long run within about a second, and a progress bar can follow it.  Replica
-    # r depends only on its own stream and θ_0, so the results are bitwise those of one call.
-    threads = max(1, numba.get_num_threads())
-    lo, group = 0, 4 * threads  # each call costs ~20 ms to launch: start with a few waves
-    bar = progress(range(replicas), total=replicas, desc="SGD replicas")  # a tqdm bar
-    while lo < replicas:
-        hi = min(replicas, lo + group)
-        start = time.perf_counter()
-        fp, tf, dv = first_passage[lo:hi].copy(), theta_final[lo:hi].copy(), diverged[lo:hi].copy()
-        pl = pre_loss[lo:hi].copy()
-        smp = np.ascontiguousarray(samples[:, lo:hi])
-        _sgd_kernel(X, y, theta_star, H, S, Z, L_star, eta, B, steps,
-                    np.ascontiguousarray(th0[lo:hi]), states[lo:hi].copy(), record_every, thr,
-                    bool(stop_when_all_crossed), smp, fp, tf, dv, bool(online), pl)
-        samples[:, lo:hi], first_passage[lo:hi], theta_final[lo:hi], diverged[lo:hi] = smp, fp, tf, dv
-        pre_loss[lo:hi] = pl
-        bar.update(hi - lo)
-        # about 0.5 s per call: short enough for Ctrl-C, long enough to cost nothing; never
-        # fewer replicas than threads (a wave of replicas runs in parallel)
-        wave = (time.perf_counter() - start) / -(-(hi - lo) // threads)
-        group = threads * max(1, int(0.5 / wave) if wave > 0 else replicas)
-        lo = hi
-    bar.close()
+    # The kernel runs on groups of replicas and chunks of steps (chunks.run_in_chunks), so
+    # that Ctrl-C (seen by Python between calls) stops a run of any length within about a
+    # second, and a progress bar can follow it.  Replica r depends only on its own stream
+    # and θ_0, and carries its whole state from call to call, so the results are bitwise
+    # those of one call.
+    theta = th0.copy()
+    v = np.empty((replicas, d))  # v = Sᵀ(θ − θ*), set by the kernel's first call
+    nxt = np.zeros(replicas, dtype=np.int64)
+    L_prev = np.full(replicas, L_star)
+    done = np.zeros(replicas, dtype=np.bool_)
+    perm_len = problem.N if B > 1 and not online else 0
+    group = group_size(replicas, 8.0 * perm_len)
+    perms = np.empty((0, perm_len), dtype=np.int64)
+
+    def call(lo, hi, k0, k1):
+        nonlocal perms
+        if k0 == 0:  # a new group: each replica's permutation starts as range(N)
+            perms = np.tile(np.arange(perm_len, dtype=np.int64), (hi - lo, 1))
+        smp = np.ascontiguousarray(samples[:, lo:hi])  # the array itself for a single group
+        fp, pl, dv = first_passage[lo:hi].copy(), pre_loss[lo:hi].copy(), diverged[lo:hi].copy()
+        th, vv, st, nx, lp, dn = (a[lo:hi].copy() for a in (theta, v, states, nxt, L_prev, done))
+        _sgd_kernel(X, y, theta_star, H, S, Z, L_star, eta, B, k0, k1, th, vv, st, nx, lp, perms,
+                    dn, record_every, thr, bool(stop_when_all_crossed), smp, fp, dv,
+                    bool(online), pl)
+        if smp is not samples:
+            samples[:, lo:hi] = smp
+        first_passage[lo:hi], pre_loss[lo:hi], diverged[lo:hi] = fp, pl, dv
+        theta[lo:hi], v[lo:hi], states[lo:hi], nxt[lo:hi], L_prev[lo:hi], done[lo:hi] = \
+            th, vv, st, nx, lp, dn
+        return bool(dn.all())
+
+    run_in_chunks(call, replicas=replicas, steps=steps, work=B * (d + 1) + 2 * d, group=group,
+                  desc="SGD replicas")
+    theta_final[:] = theta
     if diverged.any():
         r = int(np.argmax(diverged > 0))
         raise SGDDiverged(

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from ..core.cache import cache_dir, cache_key, cached
+from ..core.cache import NUMBER, cache_dir, cache_key, cached, shaped
 from ..core.checkpoint import UnitStore
 from ..core.progress import progress
 from ..data import mnist_even_odd
@@ -37,6 +37,17 @@ def stack(models) -> MLPReplicas:
     """Replicas with different parameters, one per ``Sequential(Linear, ReLU, Linear)``."""
     reps = [replicate(m, 1) for m in models]
     return MLPReplicas(*(torch.cat([getattr(r, f) for r in reps]) for f in _FIELDS))
+
+
+def _spec(R: int, hidden: int, D: int, checkpoint: bool) -> dict:
+    """The structure of a stored pretraining (``checkpoint``: a partial one): the
+    parameters of R replicas of a D-hidden-1 MLP, the loss curve and the time taken."""
+    T = torch.Tensor
+    spec = {"params": {"W1": shaped(T, R, hidden, D), "b1": shaped(T, R, hidden),
+                       "w2": shaped(T, R, hidden), "b2": shaped(T, R)},
+            "curve_steps": shaped(np.ndarray, None), "curve": shaped(np.ndarray, None, R),
+            "seconds": NUMBER}
+    return {**spec, "rng": str} if checkpoint else {**spec, "loss": shaped(np.ndarray, R)}
 
 
 def pretrain(*, hidden: int = 10, n: int = 10_000, eta: float = 0.01, B: int = 100,
@@ -80,7 +91,7 @@ def pretrain(*, hidden: int = 10, n: int = 10_000, eta: float = 0.01, B: int = 1
         data = mnist_even_odd(n)
         x, y = data.x.to(device), data.y.to(device)
         store = UnitStore(cache_dir() / "partial")
-        ck = store.get(unit)
+        ck = store.get(unit, spec=_spec(len(seeds), hidden, x.shape[1], checkpoint=True))
         if ck is None:
             params = stack([mlp([784, hidden, 1], seed=int(s)) for s in seeds]).to(device)
             rng = np.random.default_rng(list(seeds))
@@ -105,7 +116,7 @@ def pretrain(*, hidden: int = 10, n: int = 10_000, eta: float = 0.01, B: int = 1
                 "curve_steps": np.array(marks), "curve": np.array(curve),
                 "seconds": before + time.perf_counter() - start}
 
-    out = dict(cached("pretrain-mlp", key, make))
+    out = dict(cached("pretrain-mlp", key, make, spec=_spec(len(seeds), hidden, 784, False)))
     UnitStore(cache_dir() / "partial").discard(unit)
     out["params"] = MLPReplicas(*(out["params"][f] for f in _FIELDS)).to(device)
     return out

@@ -23,7 +23,9 @@ import numba
 import numpy as np
 
 from ..core.errors import SGDDiverged
+from ..core.resources import NORMAL_DRAW
 from ..core.validation import check_learning_rate, check_positive_int
+from .chunks import run_in_chunks
 from .rng import normal, replica_states
 
 __all__ = ["SDERun", "QuadraticMinimum", "em_sgd_sde", "em_log_sde"]
@@ -82,21 +84,24 @@ class SDERun:
 
 
 @numba.njit(cache=True, parallel=True)
-def _em_kernel(H, Hs, L_star, a, dt, steps, u0, states, record_every, targets, log_form,
-               samples, taus, at_tau, u_final):
+def _em_kernel(H, Hs, L_star, a, dt, k0, k1, u_all, tau_all, nxt_all, states, record_every,
+               targets, log_form, samples, taus, at_tau):
+    """Steps k0 + 1, …, k1 of every replica, from its u (``u_all[r]``), clock τ
+    (``tau_all[r]``), targets reached (``nxt_all[r]``) and generator (``states[r]``),
+    all updated in place."""
     # log_form = False: du = −Hu dt + √(a·L·dt) Hs ξ,  τ += L dt     (Eq. 12, a = 2η/B)
     # log_form = True:  du = −Hu/L dt + √(a·dt) Hs ξ,  τ = t           (Eq. 14)
-    R, d = u0.shape
+    R, d = u_all.shape
     n_t = targets.shape[0]
     for r in numba.prange(R):
         s0 = states[r, 0]
         s1 = states[r, 1]
-        u = u0[r].copy()
+        u = u_all[r].copy()  # private: rows of a shared array share cache lines between threads
         xi = np.empty(d)
         Hu = np.empty(d)
-        tau = 0.0
-        nxt = 0
-        for k in range(1, steps + 1):
+        tau = tau_all[r]
+        nxt = nxt_all[r]
+        for k in range(k0 + 1, k1 + 1):
             q = 0.0
             for i in range(d):
                 s = 0.0
@@ -129,8 +134,11 @@ def _em_kernel(H, Hs, L_star, a, dt, steps, u0, states, record_every, targets, l
                 taus[row, r] = tau
                 for i in range(d):
                     samples[row, r, i] = u[i]
-        for i in range(d):
-            u_final[r, i] = u[i]
+        u_all[r] = u
+        tau_all[r] = tau
+        nxt_all[r] = nxt
+        states[r, 0] = s0
+        states[r, 1] = s1
 
 
 def _run(model, eta, B, dt, steps, replicas, seed, u0, record_every, tau_targets, log_form):
@@ -151,11 +159,20 @@ def _run(model, eta, B, dt, steps, replicas, seed, u0, record_every, tau_targets
     samples = np.full((n_rec, replicas, d), np.nan)
     taus = np.full((n_rec, replicas), np.nan)
     at_tau = np.full((targets.size, replicas, d), np.nan)
-    u_final = np.empty((replicas, d))
     H = np.ascontiguousarray(model.H, dtype=float)
-    _em_kernel(H, np.ascontiguousarray(model.sqrt_hessian()), float(model.L_star), 2 * eta / B,
-               float(dt), int(steps), u0, replica_states(seed, replicas), int(record_every),
-               targets, bool(log_form), samples, taus, at_tau, u_final)
+    Hs = np.ascontiguousarray(model.sqrt_hessian())
+    u_final = u0.copy()  # each replica's u, carried from call to call
+    tau = np.zeros(replicas)
+    nxt = np.zeros(replicas, dtype=np.int64)
+    states = replica_states(seed, replicas)
+
+    def call(_lo, _hi, k0, k1):  # every replica (one group), steps k0 + 1..k1
+        _em_kernel(H, Hs, float(model.L_star), 2 * eta / B, float(dt), k0, k1, u_final, tau, nxt,
+                   states, int(record_every), targets, bool(log_form), samples, taus, at_tau)
+        return False
+
+    run_in_chunks(call, replicas=replicas, steps=int(steps), work=d * NORMAL_DRAW + 2 * d * d,
+                  group=replicas, desc="Euler-Maruyama replicas")
     if not np.all(np.isfinite(u_final)):
         raise SGDDiverged(f"Euler–Maruyama diverged with dt = {dt}, eta (η) = {eta}; lower dt")
     return SDERun(samples, taus, at_tau, u_final)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import InvalidInput
+from ..core.resources import Cost
+from ..core.validation import check_noisy_batch
 from ..dynamics.barrier_sgd import sgd_barrier
 from ..models.barrier import BarrierRegression, make_barrier_regression
 from ..stats.first_passage import mean_first_passage
 from ..stats.lines import fit_line
 from ..stats.survival import kaplan_meier, weibull_shape
 from ..theory import kramers_escape_time, markov_chain_mfpt, sde_mfpt, spectator_loss_ratio
+from ._cost import F8, barrier_sgd, chain_mfpt
 
 #: The laws compared with the data: key, label (figure, tables).
 LAWS = (
@@ -53,6 +56,7 @@ def predictions(p: BarrierRegression, *, eta: float, B: int, D_ref: float, grid:
     (the value at σ² = 0); ``xss_s`` the path parameter s of Xie et al.'s formula.
     """
     lr = landscape_row(p, B=B)
+    eta = np.float64(eta)  # times beyond float64 are inf (numpy), not an OverflowError
     L0 = lr["L_star"]
     h_star, h_n = lr["h_star"], lr["h_noise"]
     D_star = eta * lr["Sigma_star"] / 2
@@ -102,6 +106,38 @@ def predictions(p: BarrierRegression, *, eta: float, B: int, D_ref: float, grid:
     else:
         out["chain"] = float("nan")
     return dict(times=out, landscape=lr)
+
+
+def validate(p: dict) -> None:
+    """The barrier experiments' shared rule: B < N (at B = N there is no noise to escape by)."""
+    check_noisy_batch(p["B"], p["N"])
+
+
+def data_cost(p: dict) -> Cost:
+    """The barrier data set (N × 4 features and their moments)."""
+    return Cost(memory=8 * float(p["N"]) * F8)
+
+
+def prediction_cost(p: dict, *, chain: bool = True) -> Cost:
+    """:func:`predictions` at one σ²: arrays on the grid and, with ``chain``, the discrete
+    chain, whose kicks are the N per-sample gradients (B = 1) or 4096 sampled minibatch
+    means (a 4096 × N table of shuffles)."""
+    N, B = float(p["N"]), float(p["B"])
+    grid = Cost(memory=30 * float(p["grid"]) * F8, seconds=1e-5 * float(p["grid"]))
+    if not chain:
+        return grid
+    if B == 1:
+        mc = chain_mfpt(points=p["chain_grid"], kicks=N)
+    else:
+        mc = chain_mfpt(points=p["chain_grid"], kicks=4096 * B)
+        mc = Cost(mc.memory + 2 * 4096 * N * F8, mc.seconds)
+    return grid.then(mc)
+
+
+def sgd_cost(p: dict, spectators: int = 0) -> Cost:
+    """One SGD escape run of the barrier experiments."""
+    return barrier_sgd(N=p["N"], spectators=spectators, B=p["B"], steps=p["steps"],
+                       replicas=p["replicas"])
 
 
 def estimate(run, label: str) -> dict:

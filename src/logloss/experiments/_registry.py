@@ -23,7 +23,7 @@ import inspect
 import math
 import pkgutil
 import platform
-import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -35,7 +35,9 @@ import torch
 from ..core.checkpoint import UnitStore
 from ..core.device import resolve_device
 from ..core.errors import InvalidInput
+from ..core.gitstate import git_state
 from ..core.measured import Measured, json_float
+from ..core.resources import Cost, check_fits
 from ..core.scales import SCALES, resolve_scale
 from ..core.validation import check_seed
 
@@ -168,6 +170,12 @@ class Experiment:
     checks : mapping of str to rule
         Constraints that differ from the default rule of the preset's type (see
         :func:`check_param`).
+    cost : callable
+        ``cost(params) -> Cost``: the run's peak memory and compute time, estimated from
+        its parameters (:mod:`logloss.core.resources`).
+    validate : callable or None
+        ``validate(params)`` raises :class:`~logloss.core.errors.InvalidInput` for rules
+        that involve several parameters (B ≤ N, c_min < c_max, files that must load).
     """
 
     name: str
@@ -175,11 +183,16 @@ class Experiment:
     presets: Mapping[str, Mapping[str, Any]]
     fn: Callable[[dict[str, Any], np.random.Generator], Outcome]
     keys: Mapping[str, tuple[str, ...]]
+    cost: Callable[[dict[str, Any]], Cost]
     checks: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    validate: Callable[[dict[str, Any]], None] | None = None
 
     def params(self, scale: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Preset parameters at ``scale`` with ``overrides`` applied, type-checked and checked
-        against each parameter's rule, so that bad input fails before any work."""
+        """Preset parameters at ``scale`` with ``overrides`` applied and checked before any
+        work: each value against its type and rule, then the rules that involve several
+        parameters (``validate``, which builds nothing large: the sizes are not checked
+        yet), then the run's estimated memory and time against this machine
+        (:meth:`estimate`, :func:`~logloss.core.resources.check_fits`)."""
         params = dict(self.presets[scale])
         for key, value in (overrides or {}).items():
             if key not in params:
@@ -189,7 +202,18 @@ class Experiment:
                 )
             params[key] = _coerce(key, value, params[key])
             check_param(key, params[key], self.presets[scale][key], self.checks.get(key))
+        if self.validate is not None:
+            self.validate(params)
+        check_fits(self.estimate(params), f"{self.name} at these parameters")
         return params
+
+    def estimate(self, params: Mapping[str, Any]) -> Cost:
+        """The run's estimated peak memory and compute time at ``params`` (checked values);
+        sizes too large for a float are an infinite cost."""
+        try:
+            return self.cost(dict(params))
+        except (OverflowError, ZeroDivisionError):
+            return Cost(math.inf, math.inf)
 
 
 _REGISTRY: dict[str, Experiment] = {}
@@ -208,6 +232,8 @@ def experiment(
     reference: tuple[str, ...] = (),
     tables: tuple[str, ...] = (),
     checks: Mapping[str, Any] | None = None,
+    cost: Callable[[dict[str, Any]], Cost],
+    validate: Callable[[dict[str, Any]], None] | None = None,
 ) -> Callable:
     """Register ``fn(params, rng) -> Outcome`` (or ``fn(params, rng, ctx)``, see
     :class:`RunContext`) as the experiment ``name``.
@@ -215,8 +241,10 @@ def experiment(
     ``measured``, ``theory``, ``reference`` and ``tables`` name the summary's keys; a run
     whose outcome has other keys is an error, and the keys are appended to ``fn``'s
     docstring.  ``checks`` gives the rule of each parameter whose rule is not the default
-    of its type (see :func:`check_param`); checks that involve several parameters go at the
-    top of ``fn``.
+    of its type (see :func:`check_param`); ``validate(params)`` checks the rules that
+    involve several parameters, and ``cost(params)`` estimates the run's memory and time
+    (a :class:`~logloss.core.resources.Cost`).  All three run in :meth:`Experiment.params`,
+    before any work (and before ``--force`` discards anything).
     """
     missing = set(SCALES) - set(presets)
     if missing:
@@ -239,7 +267,7 @@ def experiment(
         lines = [f"    {kind}: {', '.join(keys[kind]) or '(none)'}" for kind in _KEY_KINDS]
         fn.__doc__ = (fn.__doc__ or description).rstrip() + "\n\n    Summary keys\n    ------------\n" \
             + "\n".join(lines) + "\n"
-        _REGISTRY[name] = Experiment(name, description, presets, fn, keys, checks)
+        _REGISTRY[name] = Experiment(name, description, presets, fn, keys, cost, checks, validate)
         return fn
 
     return register
@@ -261,7 +289,7 @@ def variant(base: str, name: str, *, description: str,
         if unknown:
             raise ValueError(f"variant {name!r} changes unknown parameters {sorted(unknown)}")
         presets[scale] = {**exp.presets[scale], **changes[scale]}
-    _REGISTRY[name] = Experiment(name, description, presets, exp.fn, exp.keys, exp.checks)
+    _REGISTRY[name] = dataclasses.replace(exp, name=name, description=description, presets=presets)
 
 
 def _load_all() -> None:
@@ -461,6 +489,8 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
 
 
 _RULE_TEXT = {">0": "> 0", ">=0": ">= 0", ">=1": ">= 1", ">1": "> 1", "any": "finite"}
+#: Words a list's rule may add to the rule of its entries.
+_LIST_WORDS = ("distinct", "increasing")
 
 
 def check_param(key: str, value: Any, default: Any, rule: Any = None, *, where: str = "") -> None:
@@ -468,10 +498,13 @@ def check_param(key: str, value: Any, default: Any, rule: Any = None, *, where: 
 
     Default rules, from the type of the preset value: an int is a count (>= 1), a float
     is finite and > 0, a list is non-empty and each entry follows the rule of its type,
-    a string is non-empty.  A ``rule`` overrides the default: ``">=0"``, ``">0"``,
+    a string is non-empty; a float is never subnormal (below 2.2·10⁻³⁰⁸ in size, where 1/x
+    overflows and digits are lost).  A ``rule`` overrides the default: ``">=0"``, ``">0"``,
     ``">=1"``, ``">1"``, ``"any"`` (any finite number, or any string), an interval string
-    such as ``"(0,1)"`` or ``"[0,1)"``, or a tuple of allowed strings.  For a list the
-    rule applies to each entry.
+    such as ``"(0,1)"`` or ``"[0,1)"``, ``"seed"`` (an integer in [0, 2⁶³)), or a tuple of
+    allowed strings.  For a list the rule applies to each entry, and may add the words
+    ``distinct`` (no entry twice) or ``increasing`` (strictly), as in ``">0 distinct"``
+    or ``"increasing"`` (the entries' default rule).
     """
     label = f"{where}: " if where else ""
     if isinstance(default, bool):
@@ -481,8 +514,17 @@ def check_param(key: str, value: Any, default: Any, rule: Any = None, *, where: 
     if isinstance(default, (list, tuple)):
         if not isinstance(value, (list, tuple)) or len(value) == 0:
             raise InvalidInput(f"{label}parameter {key} must be a non-empty list, got {value!r}")
+        words = rule.split() if isinstance(rule, str) else []
+        entry_rule = " ".join(w for w in words if w not in _LIST_WORDS) or \
+            (None if isinstance(rule, str) else rule)
         for v in value:
-            _check_scalar(key, v, default[0] if default else v, rule, label, entry=True)
+            _check_scalar(key, v, default[0] if default else v, entry_rule, label, entry=True)
+        shown = ",".join(map(str, value))
+        if "distinct" in words and len(set(value)) < len(value):
+            raise InvalidInput(f"{label}parameter {key}={shown} repeats an entry; give each value "
+                               "once")
+        if "increasing" in words and any(a >= b for a, b in zip(value[:-1], value[1:])):
+            raise InvalidInput(f"{label}parameter {key}={shown} must be strictly increasing")
         return
     _check_scalar(key, value, default, rule, label)
 
@@ -501,11 +543,16 @@ def _check_scalar(key, value, default, rule, label, entry=False) -> None:
         raise InvalidInput(f"{label}{what} must be a number, got {value!r}")
     if is_int and int(value) != value:
         raise InvalidInput(f"{label}{what} must be an integer, got {value!r}")
-    if not math.isfinite(value):
+    if not (is_int or math.isfinite(value)):
         raise InvalidInput(f"{label}{what} must be a finite number, got {value!r}")
+    if not is_int and 0 < abs(value) < sys.float_info.min:  # subnormal: 1/value overflows
+        raise InvalidInput(f"{label}{what} must be 0 or at least {sys.float_info.min:.3g} in "
+                           f"size (a normal float64), got {value!r}")
     rule = rule if rule is not None else (">=1" if is_int else ">0")
     kind = "an integer" if is_int else "a number"
-    if rule in _RULE_TEXT:
+    if rule == "seed":
+        ok, text = 0 <= value < 2**63, "in [0, 2**63) (a seed)"
+    elif rule in _RULE_TEXT:
         ok = {">0": value > 0, ">=0": value >= 0, ">=1": value >= 1, ">1": value > 1,
               "any": True}[rule]
         text = _RULE_TEXT[rule]
@@ -533,14 +580,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _git_state() -> tuple[str | None, bool | None]:
-    """The commit of the source tree, and whether it has uncommitted changes."""
-    here = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                              text=True, timeout=5)
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                cwd=here, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None, None
-    commit = head.stdout.strip() or None
-    return commit, (bool(status.stdout.strip()) if commit else None)
+    """The commit of the package's own source checkout and whether it has uncommitted
+    changes, read from its git files (:func:`logloss.core.gitstate.git_state`): git is
+    never run, so no repository configuration is ever acted on."""
+    return git_state(Path(__file__).resolve().parents[1])

@@ -5,13 +5,60 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import InvalidInput
+from ..core.resources import FLOP_RATE, NUMBA_RATE, Cost
 from ..data import mnist_even_odd
 from ..dynamics.pretrain import pretrain
 from ..measure.hessian import hessian_outliers
 from ..stats.first_passage import mean_first_passage
+from ._cost import F4, F8, jacobian_matrix
 
 # What the paper reports (App. E, Sec. 5.3.2): measurements on its own nets, not theory.
 PAPER = {"lambda_max": 95.6, "participation_ratio": 12.7, "n_fit": 9.0, "pretrained_loss": 0.035}
+
+
+#: Parameters P of the paper's 784-10-1 net.
+NET_PARAMS = 7861
+#: Minibatch size B of the pretraining (:func:`logloss.dynamics.pretrain.pretrain`).
+PRETRAIN_B = 100
+#: Images in the vendored MNIST and Fashion-MNIST subsets.
+VENDORED = 10_000
+
+
+def check_mnist_n(n: int, name: str) -> None:
+    """Refuse more samples than the vendored MNIST subset holds (``name``: the parameter)."""
+    if n > VENDORED:
+        raise InvalidInput(f"{name}={n} exceeds the {VENDORED} images of the vendored MNIST "
+                           f"subset; use {name} <= {VENDORED}")
+
+
+def check_pretraining(p: dict) -> None:
+    """The pretraining's sizes: n MNIST images (at least its minibatch of 100)."""
+    check_mnist_n(p["n"], "n")
+    if p["n"] < PRETRAIN_B:
+        raise InvalidInput(f"n={p['n']}: the nets are pretrained with minibatches of "
+                           f"B = {PRETRAIN_B} images, so n must be >= {PRETRAIN_B}")
+
+
+def pretrain_cost(p: dict) -> Cost:
+    """:func:`~logloss.dynamics.pretrain.pretrain` of ``len(pre_seeds)`` nets for
+    ``pre_steps`` steps (the sparse kernel touches ~150 of 784 pixels), with the full loss
+    every 2000 steps."""
+    n, R, steps = float(p["n"]), float(len(p["pre_seeds"])), float(p["pre_steps"])
+    return Cost(memory=3 * n * 784 * F4 + R * NET_PARAMS * F8,
+                seconds=R * steps * PRETRAIN_B * 150 * 10 * 4 / NUMBA_RATE
+                + R * steps / 2000 * 2 * n * NET_PARAMS / FLOP_RATE)
+
+
+def spectrum_cost(n, k) -> Cost:
+    """:func:`~logloss.measure.hessian.hessian_outliers` of the 784-10-1 net on n images:
+    the Jacobian J (n × P, float32), its float64 copy and square (for tr H), and the
+    n × n (or P × P) eigenproblem when the smaller is at most 3000 (else k Lanczos
+    vectors)."""
+    n, P = float(n), float(NET_PARAMS)
+    J = jacobian_matrix(N=n, params=P)
+    small = min(n, P)
+    solve = 3 * small * small * F8 if small <= 3000 else 3 * float(k) * P * F8
+    return Cost(5 * J.memory + solve, J.seconds * 40 + 10 * small ** 3 / FLOP_RATE)
 
 
 def declared_window(c_lo: float, decades: float, slope_theory: float) -> tuple[float, float]:
@@ -20,7 +67,8 @@ def declared_window(c_lo: float, decades: float, slope_theory: float) -> tuple[f
     It spans ``decades`` decades of t_p if t_p ∝ c^s with the theory slope s.
     """
     s = max(slope_theory, 0.5)
-    return c_lo, c_lo * 10 ** (decades / s)
+    with np.errstate(over="ignore"):  # beyond float64: the window is open above
+        return c_lo, float(c_lo * np.power(10.0, decades / s))
 
 
 def check_thresholds(p: dict) -> None:
@@ -66,7 +114,7 @@ def pretrained_spectrum(*, n: int, pre_steps: int, pre_seeds, index: int, k: int
     """Gauss–Newton spectrum of pretrained net ``index`` (cached; shared by two experiments).
 
     The nets are pretrained on ``device``; the spectrum is computed on the CPU."""
-    from ..core.cache import cached
+    from ..core.cache import NUMBER, cached, shaped
 
     def make():
         pre = pretrain(n=n, steps=pre_steps, seeds=pre_seeds, device=device)
@@ -81,4 +129,9 @@ def pretrained_spectrum(*, n: int, pre_steps: int, pre_seeds, index: int, k: int
 
     key = dict(n=n, pre_steps=pre_steps, pre_seeds=list(pre_seeds), index=index, k=k,
                device=str(device))
-    return cached("gn-spectrum", key, make)
+    spec = {"eigenvalues": lambda a: shaped(np.ndarray, None)(a) and a.size >= k,
+            "eigenvectors": shaped(np.ndarray, NET_PARAMS, None),
+            "method": str, **{key: NUMBER for key in (
+                "trace", "trace_sq", "participation_ratio", "participation_ratio_stderr",
+                "lambda_max", "P", "N", "loss")}}
+    return cached("gn-spectrum", key, make, spec=spec)

@@ -6,8 +6,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.measured import Measured
+from ..core.resources import Cost
 from ..stats.lines import fit_line
-from ._barrier import EXACT, LAWS, estimate, predictions, sigma2_points
+from ._barrier import (
+    EXACT,
+    LAWS,
+    data_cost,
+    estimate,
+    prediction_cost,
+    predictions,
+    sgd_cost,
+    sigma2_points,
+    validate,
+)
 from ._registry import Outcome, experiment
 
 _COMMON = dict(N=10_000, A=2.0, k=2.0, a=0.0, b=1.0, eta=0.02, B=1, grid=4001, xss_s=0.5)
@@ -22,13 +33,26 @@ BARRIER_PRESETS = {
 }
 
 
+def _cost(p: dict) -> Cost:
+    """Per σ²: the predictions (with the discrete chain) and the SGD replicas; then 41
+    points of the smooth curves."""
+    point = prediction_cost(p).then(sgd_cost(p))
+    curves = prediction_cost(p, chain=False)
+    data = data_cost(p)
+    return Cost(data.memory + max(point.memory, curves.memory),
+                len(p["sigma2s"]) * point.seconds + 41 * curves.seconds,
+                "N, replicas, steps, grid, chain_grid")
+
+
 @experiment("barrier",
             description="Escape over a real barrier as label noise moves L(θ*) at fixed ΔL (R13)",
             presets=BARRIER_PRESETS,
             measured=("log_tau_slope", "censored"),
             theory=("log_tau_slope_eq15", "delta_L", "h_star", "h_noise", "gauss_newton_star"),
             tables=("points", "landscape", "separation"),
-            checks=dict(a="any", sigma2s=">=0"))
+            checks=dict(a="any", sigma2s=">=0"),
+            cost=_cost,
+            validate=validate)
 def run_barrier(p: dict, rng: np.random.Generator) -> Outcome:
     out = Outcome()
     eta, B = p["eta"], p["B"]

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import InvalidInput
 from ..core.measured import Measured
+from ..core.resources import Cost
 from ..dynamics.barrier_sgd import sgd_barrier
 from ..models.barrier import add_spectators, make_barrier_regression
 from ..stats.lines import fit_line
@@ -34,7 +36,16 @@ from ..theory import (
     mean_square_critical_dimension,
     spectator_loss_ratio,
 )
-from ._barrier import estimate, landscape_row, spectator_times
+from ._barrier import (
+    data_cost,
+    estimate,
+    landscape_row,
+    prediction_cost,
+    sgd_cost,
+    spectator_times,
+    validate,
+)
+from ._cost import F8
 from ._registry import Outcome, experiment
 from .barrier import _COMMON
 
@@ -72,6 +83,29 @@ def _slope(rows, key, se_key=None):
     return fit.slope, fit.slope_stderr
 
 
+def _validate(p: dict) -> None:
+    validate(p)
+    if len(set(p["ns"])) < 3:
+        raise InvalidInput(f"ns={','.join(map(str, p['ns']))}: the slope against n needs >= 3 "
+                           "distinct effective dimensions")
+
+
+def _cost(p: dict) -> Cost:
+    """Per case and n: n − 1 spectators (N × m), the SGD replicas and the adiabatic
+    predictions (the discrete chain among them); a second per Lyapunov quadrature."""
+    cases = len(p["sigma2s"]) + 1
+    cost = Cost()
+    for n in p["ns"]:
+        m = float(n) - 1
+        run = sgd_cost(p, spectators=m)
+        pred = prediction_cost(p)
+        cost = cost.then(Cost(float(p["N"]) * m * F8 + max(run.memory, pred.memory),
+                              run.seconds + pred.seconds + 1.0))
+    data = data_cost(p)
+    return Cost(data.memory + cost.memory, cases * cost.seconds,
+                "N, ns, replicas, steps, grid, chain_grid")
+
+
 @experiment("barrier-dimension",
             description="Escape over the barrier with n − 1 spectator valleys at fixed c: "
                         "the c^(n/2) factor of Eq. (15) up to and beyond n_c (R12)",
@@ -80,12 +114,12 @@ def _slope(rows, key, se_key=None):
             theory=("slope_eq15", "slope_eq15_discrete", "slope_chain", "slope_sde", "slope_control_chain",
                     "n_c", "n_c_mean_square", "n_c_lyapunov", "h_noise"),
             tables=("points", "slopes"),
-            checks=dict(a="any", sigma2s=">=0", control_sigma2=">=0"))
+            checks=dict(a="any", sigma2s=">=0", control_sigma2=">=0"),
+            cost=_cost,
+            validate=_validate)
 def run_barrier_dimension(p: dict, rng: np.random.Generator) -> Outcome:
     out = Outcome()
     eta, B = p["eta"], p["B"]
-    if any(int(n) != n or n < 1 for n in p["ns"]):
-        raise ValueError("ns: effective dimensions must be integers >= 1")
     base = make_barrier_regression(p["N"], rng, A=p["A"], k=p["k"], a=p["a"], b=p["b"])
     cp = base.critical_points
     h_noise = landscape_row(base, B=B)["h_noise"]

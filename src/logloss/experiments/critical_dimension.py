@@ -15,6 +15,7 @@ import numpy as np
 
 from ..core.errors import InvalidInput, SGDDiverged
 from ..core.measured import Measured
+from ..core.resources import Cost
 from ..core.validation import check_batch_size
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import LinearRegression, make_linear_regression
@@ -26,6 +27,7 @@ from ..theory import (
     lyapunov_exponent_sphere,
     mean_square_critical_dimension,
 )
+from ._cost import F8, linreg_data, linreg_sgd
 from ._registry import Outcome, experiment
 
 CRIT_PRESETS = {
@@ -50,6 +52,42 @@ def _sphere(N: int, d: int, rng: np.random.Generator) -> LinearRegression:
     return LinearRegression(X, prob.y)
 
 
+def _runs(p: dict) -> list[tuple[str, int, float, int]]:
+    """(data, B, η, d) of every SGD run: the two Gaussian scans, then the sphere."""
+    return ([("gaussian", p["B"], p["eta"], d) for d in p["ds"]]
+            + [("gaussian", p["B2"], p["eta2"], d) for d in p["ds2"]]
+            + [("sphere", 1, p["eta"], d) for d in p["sphere_ds"]])
+
+
+def _validate(p: dict) -> None:
+    check_batch_size(p["B"], p["N"])
+    check_batch_size(p["B2"], p["N"])
+    if p["steps"] // p["record_every"] < 4:
+        raise InvalidInput(f"steps={p['steps']} with record_every={p['record_every']} gives "
+                           f"{p['steps'] // p['record_every']} records; the growth rate needs >= 4")
+
+
+def _cost(p: dict) -> Cost:
+    """Each run: its data and θ every record_every steps (with the log-loss ratios); a
+    second per Lyapunov quadrature."""
+    R, records = p["replicas"], float(p["steps"]) / p["record_every"]
+    cost = Cost()
+    for _, B, _, d in _runs(p):
+        run = linreg_sgd(N=p["N"], d=d, B=B, steps=p["steps"], replicas=R, records=records)
+        data = linreg_data(p["N"], d)
+        cost = cost.then(Cost(data.memory + run.memory + 2 * records * R * F8,
+                              data.seconds + run.seconds + 1.0))
+    quadratures = 3.0 * (len(p["limit_etas"]) + len(p["limit_etas2"]))
+    return Cost(cost.memory, cost.seconds + quadratures, "N, ds, replicas, steps/record_every")
+
+
+def _crossover(rows: list[dict]) -> float:
+    """The measured crossover: the smallest d whose median log L grows by more than 3
+    standard errors of its rate (whatever the order of the list of dimensions)."""
+    return float(next((r["d"] for r in sorted(rows, key=lambda r: r["d"])
+                       if r["growth_rate"] > 3 * r["growth_rate_stderr"]), float("nan")))
+
+
 @experiment("critical-dimension",
             description="Linear regression with d below and above n_c = 2(B/(eta h*)+1) (Eq. 16, R12)",
             presets=CRIT_PRESETS,
@@ -58,18 +96,13 @@ def _sphere(N: int, d: int, rng: np.random.Generator) -> LinearRegression:
     theory=('n_c', 'lyapunov_critical_dimension', 'mean_square_critical_dimension',
             'sphere_critical_dimension'),
     tables=('critical', 'critical_dimensions', 'criteria_limit'),
+    cost=_cost,
+    validate=_validate,
 )
 def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
-    check_batch_size(p["B"], p["N"])
-    if p["steps"] // p["record_every"] < 4:
-        raise InvalidInput(f"steps={p['steps']} with record_every={p['record_every']} gives "
-                           f"{p['steps'] // p['record_every']} records; the growth rate needs >= 4")
     out = Outcome()
     rows, curves = [], []
-    runs = ([("gaussian", p["B"], p["eta"], d) for d in p["ds"]]
-            + [("gaussian", p["B2"], p["eta2"], d) for d in p["ds2"]]
-            + [("sphere", 1, p["eta"], d) for d in p["sphere_ds"]])
-    for data, B, eta, d in runs:
+    for data, B, eta, d in _runs(p):
         prob = (make_linear_regression if data == "gaussian" else _sphere)(p["N"], d, rng)
         h_star = prob.h_star
         try:
@@ -132,15 +165,9 @@ def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
     for r in out.tables["criteria_limit"]:
         r["relative_gap"] = (r["n_c"] - r["lyapunov"]) / r["two_B_over_eta"]
 
-    # measured crossover: the smallest d (of each set) whose median log L grows by more
-    # than 3 standard errors of its rate
-    def crossover(sel):
-        return float(next((r["d"] for r in sel if r["growth_rate"] > 3 * r["growth_rate_stderr"]),
-                          float("nan")))
-
-    out.measured["crossover_dimension"] = Measured(crossover(main))
+    out.measured["crossover_dimension"] = Measured(_crossover(main))
     out.measured["sphere_crossover_dimension"] = Measured(
-        crossover([r for r in rows if r["data"] == "sphere"]))
+        _crossover([r for r in rows if r["data"] == "sphere"]))
     out.theory["sphere_critical_dimension"] = 2 / p["eta"]
     below = [r for r in main if r["d"] < r["n_c"]]
     above = [r for r in main if r["d"] > r["n_c"]]

@@ -9,13 +9,16 @@ from scipy.sparse.linalg import eigsh
 
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
+from ..core.resources import FLOP_RATE, Cost
 from ..core.validation import check_batch_size
 from ..data import mnist_even_odd
 from ..dynamics.training import train_sgd
 from ..measure.gram import decoupling_spectra, ntk_gram
 from ..measure.losses import get_loss, loss_weights
 from ..models.nets import mlp
+from ._cost import F8, dense_symmetric, mlp_params, torch_training
 from ._registry import Outcome, RunContext, experiment
+from ._shared import check_mnist_n
 
 PRESETS = {
     "smoke": dict(N=300, widths=[784, 100, 100, 1], eta=0.01, B=100, stages=[0, 20, 100],
@@ -69,6 +72,37 @@ def _log_ratios(K: np.ndarray, w: np.ndarray, k: int):
                            np.log(spec.trace_ratio())])
 
 
+def _validate(p: dict) -> None:
+    if p["widths"][0] != 784 or p["widths"][-1] != 1:
+        raise InvalidInput("widths must start with 784 inputs and end with 1 output (scalar f)")
+    check_mnist_n(p["N"], "N")
+    check_batch_size(p["B"], p["N"])
+    if p["top_k"] >= p["N"]:
+        raise InvalidInput(f"top_k={p['top_k']} must be below the number of samples N={p['N']}")
+    if p["permutations"] < 2:
+        raise InvalidInput(f"permutations={p['permutations']}: the null spread needs >= 2")
+    if not 2 <= p["permutations_topk"] <= p["permutations"]:
+        raise InvalidInput(f"permutations_topk={p['permutations_topk']} must lie in 2..permutations "
+                           f"= {p['permutations']} (its null spread needs >= 2)")
+
+
+def _cost(p: dict) -> Cost:
+    """Training to the last stage, then at each stage the N × N Gram matrix, its weighted
+    copies and eigendecompositions, and the permutation null (N × permutations)."""
+    N, P = float(p["N"]), mlp_params(p["widths"])
+    train = torch_training(N=N, features=784, params=P, epochs=max(p["stages"]),
+                           activations=sum(p["widths"]))
+    gram = dense_symmetric(N, copies=5)
+    null = Cost(memory=6 * N * p["permutations"] * F8,
+                seconds=(200 * N * N * p["permutations"] + 30 * N * N * p["top_k"]
+                         * p["permutations_topk"]) / FLOP_RATE)
+    stage = Cost(gram.memory + null.memory, gram.seconds + null.seconds
+                 + 2 * N * N * sum(p["widths"]) / FLOP_RATE)
+    return Cost(train.memory + stage.memory,
+                p["seeds"] * (train.seconds + len(p["stages"]) * stage.seconds),
+                "N, widths, stages, permutations, seeds")
+
+
 @experiment(
     "decoupling",
     description="Exact (1/N)Σℓ_μ∇f∇fᵀ against decoupled L·(1/N)Σ∇f∇fᵀ spectra (R2, Eq. 7, Fig. 1)",
@@ -77,15 +111,10 @@ def _log_ratios(K: np.ndarray, w: np.ndarray, k: int):
               'max_seed_sd_log_topk', 'max_seed_sd_log_trace'),
     tables=('stages', 'seed_spread'),
     checks=dict(stages=">=0", loss=("mse", "ce"), mass_threshold="(0,1)"),
+    cost=_cost,
+    validate=_validate,
 )
 def run(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
-    if p["widths"][0] != 784 or p["widths"][-1] != 1:
-        raise InvalidInput("widths must start with 784 inputs and end with 1 output (scalar f)")
-    check_batch_size(p["B"], p["N"])
-    if p["top_k"] > p["N"]:
-        raise InvalidInput(f"top_k={p['top_k']} exceeds the number of samples N={p['N']}")
-    if p["permutations"] < 2:
-        raise InvalidInput(f"permutations={p['permutations']}: the null spread needs >= 2")
     loss = get_loss(p["loss"])
     data = mnist_even_odd(p["N"])
     x, y = data.x.to(ctx.device), data.y.to(ctx.device)

@@ -15,8 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.measured import Measured
+from ..core.resources import Cost
 from ..dynamics.barrier_sgd import em_first_passage
-from ._barrier import estimate, sigma2_points
+from ._barrier import data_cost, estimate, prediction_cost, sgd_cost, sigma2_points, validate
+from ._cost import em_exit
 from ._registry import Outcome, experiment
 from .barrier import _COMMON
 
@@ -34,6 +36,16 @@ LAYERS = ("sgd", "chain", "sde_em", "sde_quadrature", "kramers_exact", "eq15",
           "arrhenius_min", "arrhenius_const")
 
 
+def _cost(p: dict) -> Cost:
+    """Per σ²: the predictions, the SGD replicas and the Euler–Maruyama replicas."""
+    em = em_exit(grid=p["grid"], substeps=p["substeps"], steps=p["steps"],
+                 replicas=p["replicas"])
+    point = prediction_cost(p).then(sgd_cost(p)).then(em)
+    data = data_cost(p)
+    return Cost(data.memory + point.memory, len(p["sigma2s"]) * point.seconds,
+                "N, replicas, steps, substeps, grid, chain_grid")
+
+
 @experiment("error-budget",
             description="Error budget of the escape time: SGD, chain, SDE (EM, quadrature), "
                         "Kramers, Eq. (15), Arrhenius (X2)",
@@ -41,7 +53,9 @@ LAYERS = ("sgd", "chain", "sde_em", "sde_quadrature", "kramers_exact", "eq15",
             measured=("discreteness_ratio", "em_ratio", "censored"),
             theory=("asymptotic_ratio",),
             tables=("budget",),
-            checks=dict(a="any", sigma2s=">=0"))
+            checks=dict(a="any", sigma2s=">=0"),
+            cost=_cost,
+            validate=validate)
 def run_error_budget(p: dict, rng: np.random.Generator) -> Outcome:
     out = Outcome()
     eta, B = p["eta"], p["B"]

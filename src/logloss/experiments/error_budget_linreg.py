@@ -27,12 +27,15 @@ import numpy as np
 
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
+from ..core.resources import Cost
+from ..core.validation import check_batch_size
 from ..dynamics.barrier_sgd import em_first_passage
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.first_passage import mean_first_passage
 from ..theory import discrete_mfpt_1d, level_crossing_time, radial_mfpt, sde_mfpt
 from ._barrier import estimate
+from ._cost import discrete_mfpt, em_exit, linreg_data, linreg_sgd
 from ._registry import Outcome, experiment
 
 LINREG_BUDGET_PRESETS = {
@@ -48,6 +51,25 @@ LINREG_BUDGET_PRESETS = {
 LAYERS = ("sgd", "chain", "sde_em", "sde_quadrature", "sde_paper", "eq15", "arrhenius_min")
 
 
+def _validate(p: dict) -> None:
+    if p["B"] != 1:
+        raise InvalidInput("error-budget-linreg: the exact discrete chain needs B = 1")
+    check_batch_size(p["B"], p["N"])
+
+
+def _cost(p: dict) -> Cost:
+    """The data, the SGD replicas (every threshold in one run), and per c an
+    Euler–Maruyama run and the exact discrete chain."""
+    N, R, steps = p["N"], p["replicas"], p["steps"]
+    sgd = linreg_sgd(N=N, d=1, B=p["B"], steps=steps, replicas=R, thresholds=len(p["cs"]))
+    per_c = em_exit(grid=p["grid"], substeps=p["substeps"], steps=steps, replicas=R).then(
+        discrete_mfpt(points=p["chain_points"], N=N))
+    data = linreg_data(N, 1)
+    return Cost(data.memory + max(sgd.memory, per_c.memory),
+                data.seconds + sgd.seconds + len(p["cs"]) * per_c.seconds,
+                "N, replicas, steps, substeps, chain_points")
+
+
 @experiment("error-budget-linreg",
             description="Error budget of the first-passage time of 1-d linear regression "
                         "(Fig. 3b, d = 1): SGD, chain, SDE (EM, quadrature, decoupled), "
@@ -56,11 +78,11 @@ LAYERS = ("sgd", "chain", "sde_em", "sde_quadrature", "sde_paper", "eq15", "arrh
             measured=("discreteness_ratio", "em_ratio", "censored"),
             theory=("decoupling_ratio", "asymptotic_ratio", "h_star", "L_star"),
             tables=("budget",),
-            checks=dict(cs=">1"))
+            checks=dict(cs=">1 increasing"),  # the SGD thresholds c·L*, in one run
+            cost=_cost,
+            validate=_validate)
 def run_error_budget_linreg(p: dict, rng: np.random.Generator) -> Outcome:
     eta, B = p["eta"], p["B"]
-    if B != 1:
-        raise InvalidInput("error-budget-linreg: the exact discrete chain needs B = 1")
     out = Outcome()
     prob = make_linear_regression(p["N"], 1, rng)
     x = prob.X[:, 0]

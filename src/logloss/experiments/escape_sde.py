@@ -17,11 +17,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..theory import escape_exponent, escape_exponent_exact_noise, radial_mfpt
+from ..core.resources import Cost
+from ._cost import radial_quadrature
 from ._registry import Outcome, experiment
 
 _PRESETS = {scale: dict(eta=0.1, B=1, h=1.0, ns=[1, 2, 4, 8, 16], c_max=1e5, n_c=121)
             for scale in ("smoke", "book", "paper")}
 _PRESETS["smoke"] = dict(_PRESETS["smoke"], n_c=41)
+
+
+def _cost(p: dict) -> Cost:
+    """Two radial quadratures (paper and exact noise) per dimension."""
+    cost = radial_quadrature(curves=2 * len(p["ns"]), thresholds=p["n_c"])
+    return Cost(cost.memory, cost.seconds, "ns, n_c")
 
 
 @experiment("escape-sde",
@@ -30,7 +38,8 @@ _PRESETS["smoke"] = dict(_PRESETS["smoke"], n_c=41)
             presets=_PRESETS,
             theory=("slope_eq15_n1", "n_half_ratio_far"),
             tables=("asymptote", "curves"),
-            checks=dict(c_max=">1"))
+            checks=dict(c_max=">1", ns=">0 distinct"),
+            cost=_cost)
 def run_escape_sde(p: dict, rng: np.random.Generator) -> Outcome:  # noqa: ARG001 (no randomness)
     c = np.geomspace(1.01, p["c_max"], p["n_c"])
     mid = np.sqrt(c[1:] * c[:-1])

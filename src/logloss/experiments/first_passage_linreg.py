@@ -12,7 +12,8 @@ a rule fixed by theory before any simulation.  Next to it, for every threshold:
   and a z-score of the two in log t_p: the check that splitting has not missed a route;
 * the radial SDE quadratures with the paper's decoupled noise and with the exact noise of
   Gaussian data (``theory.radial_mfpt``);
-* at d = 1 on a data set, the exact discrete chain (``theory.discrete_mfpt_1d``);
+* at d = 1 (B = 1), the exact discrete chain, on the data set (``theory.discrete_mfpt_1d``)
+  or online (``theory.discrete_mfpt_online_1d``);
 * the asymptotes: Eq. (15), the exact-noise SDE's, and SGD's own, α/2 with α the
   Kesten–Goldie index of the kicks (``theory.kesten_exponent`` of the data at d = 1,
   ``theory.kesten_exponent_isotropic`` online).
@@ -26,9 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.errors import InvalidInput
+from ..core.cache import NUMBER
 from ..core.measured import Measured
-from ..core.validation import check_batch_size
+from ..core.resources import Cost
+from ..core.validation import check_noisy_batch
 from ..dynamics.excursions import LinregSystem
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
@@ -37,17 +39,20 @@ from ..stats.splitting import rare_first_passage
 from ..stats.survival import weibull_shape
 from ..theory import (
     discrete_mfpt_1d,
+    discrete_mfpt_online_1d,
     escape_exponent,
     escape_exponent_exact_noise,
     kesten_exponent,
     kesten_exponent_isotropic,
     radial_mfpt,
 )
+from ._cost import discrete_chain_online, discrete_mfpt, linreg_data, linreg_sgd, splitting
 from ._registry import Outcome, RunContext, experiment
 
-__all__ = ["linreg_first_passage_case"]
+__all__ = ["linreg_first_passage_case", "case_cost", "collect_cases", "CASE_SPEC"]
 
 RARE = 100.0  # t_p of at least this many relaxation times 1/(ηh*): rare escape
+CHAIN_POINTS = 1601  # nodes of the exact chain's finest grid (d = 1)
 
 
 
@@ -70,6 +75,32 @@ def _spacing(*, eta: float, B: int, h: float, d: int) -> float:
     """Level spacing in log c: ten levels per decade of t_p at the slowest SDE asymptote,
     and at most 0.05 (a steeper t_p gets more levels per decade)."""
     return min(0.05, np.log(10) / (10 * _slowest(eta=eta, B=B, h=h, d=d)))
+
+
+#: The structure of a stored case (:func:`linreg_first_passage_case`).
+CASE_SPEC = {"rows": [{"c": NUMBER, "t_p": NUMBER, "t_p_stderr": NUMBER, "in_regime": bool}],
+             "slopes": [{"c_mid": NUMBER, "slope": NUMBER, "in_regime": bool}],
+             "case": {"d": NUMBER, "N": NUMBER, "decades": NUMBER, "cost": NUMBER}}
+
+
+def case_cost(*, eta: float, B: int, d: int, N: int, cs, repetitions: int, replicas: int,
+              brute_replicas: int, brute_steps: int) -> Cost:
+    """Estimated memory and time of :func:`linreg_first_passage_case` (h* ≈ 1): the data,
+    the splitting over the decades the steepest SDE asymptote gives up to max(cs), brute
+    force, and at d = 1 the chain."""
+    s = max(escape_exponent(eta=eta, B=B, h=1.0, n=d),
+            escape_exponent_exact_noise(eta=eta, B=B, h=1.0, d=d))
+    decades = s * np.log10(max(cs) / 1.1) if max(cs) > 1.1 else 1.0
+    online = N == 0
+    cost = linreg_data(max(N, 2 * d + 2), d).then(
+        splitting(repetitions=repetitions, replicas=replicas, decades=decades,
+                  relaxation=1 / eta, d=d, B=B, online=online)).then(
+        linreg_sgd(N=N, d=d, B=B, steps=brute_steps, replicas=brute_replicas,
+                   thresholds=len(cs), online=online))
+    if d == 1 and B == 1:
+        cost = cost.then(discrete_chain_online(points=CHAIN_POINTS, thresholds=len(cs)) if online
+                         else discrete_mfpt(points=CHAIN_POINTS, N=N))
+    return cost
 
 
 def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: int,
@@ -96,12 +127,16 @@ def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: i
            for kind, exact in (("paper", False), ("exact", True))}
     chain = np.full(c.size, np.nan)
     kesten = np.nan
-    if d == 1 and not online and B == 1:
+    inside = c > 1
+    if d == 1 and B == 1 and not online:
         x = prob.X[:, 0]
         a, b = 1 - eta * x**2, eta * x * (prob.y - x * prob.theta_star[0])
-        chain = np.array([discrete_mfpt_1d(a, b, u_c=np.sqrt(2 * (cj - 1) * L_star / h),
-                                           points=801) for cj in c])
+        chain[inside] = discrete_mfpt_1d(a, b, u_c=np.sqrt(2 * (c[inside] - 1) * L_star / h),
+                                         points=CHAIN_POINTS)
         kesten = kesten_exponent(a) / 2
+    elif d == 1 and B == 1:
+        chain[inside] = discrete_mfpt_online_1d(c[inside], eta=eta, points=CHAIN_POINTS)
+        kesten = kesten_exponent_isotropic(eta=eta, d=1) / 2
     elif online and B == 1:
         kesten = kesten_exponent_isotropic(eta=eta, d=d) / 2
     relax = res.relaxation
@@ -158,7 +193,7 @@ def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: i
     return dict(rows=rows, slopes=slopes, case=case)
 
 
-def _collect(cases: list[dict], out: Outcome) -> Outcome:
+def collect_cases(cases: list[dict], out: Outcome) -> Outcome:
     out.tables["first_passage"] = [r for cs in cases for r in cs["rows"]]
     out.tables["slopes"] = [r for cs in cases for r in cs["slopes"]]
     out.tables["cases"] = [cs["case"] for cs in cases]
@@ -175,6 +210,13 @@ def _collect(cases: list[dict], out: Outcome) -> Outcome:
                                  else Measured(np.nan))
     out.theory["slope_eq15"] = first["case"]["slope_eq15"]
     out.theory["slope_kesten"] = first["case"]["slope_kesten"]
+    for cs in cases:
+        lost = [r["c"] for r in cs["rows"] if not r["resolved"] and r["c"] > cs["case"]["c_A"]]
+        if lost:
+            out.notes.append(
+                f"d={cs['case']['d']}, N={cs['case']['N']}: {len(lost)} of {len(cs['rows'])} "
+                f"thresholds unresolved (c = {min(lost):.4g} to {max(lost):.4g}: the splitting "
+                "lost its replicas or one branch dominates); their t_p is NaN, not a bound")
     out.notes.append(f"a threshold is in the regime of paper Eq. (15) when t_p >= {RARE:.0f} "
                      "relaxation times 1/(eta h*) and the splitting estimate is resolved")
     return out
@@ -193,6 +235,33 @@ R9_PRESETS = {
 }
 
 
+def _todo(p: dict) -> list[tuple[int, int, int]]:
+    """The cases (d, N, data set) of a run: several data sets per finite N."""
+    return [(d, N, k) for N in p["Ns"] for d in p["ds"] for k in range(p["datasets"] if N else 1)]
+
+
+def _case_thresholds(p: dict, d: int) -> np.ndarray:
+    return _thresholds(p["c_lo"], _c_max(p["c_lo"], p["decades"], eta=p["eta"], B=p["B"],
+                                         h=1.0, d=d), p["n_c"])
+
+
+def _validate(p: dict) -> None:
+    for N in p["Ns"]:
+        if N:
+            check_noisy_batch(p["B"], N)
+
+
+def _cost(p: dict) -> Cost:
+    cost = Cost()
+    for d, N, _ in _todo(p):
+        cost = cost.then(case_cost(eta=p["eta"], B=p["B"], d=d, N=N,
+                                   cs=_case_thresholds(p, d), repetitions=p["repetitions"],
+                                   replicas=p["replicas"], brute_replicas=p["brute_replicas"],
+                                   brute_steps=p["brute_steps"]))
+    return Cost(cost.memory, cost.seconds, "ds, Ns, datasets, decades, repetitions, replicas, "
+                                           "brute_replicas, brute_steps")
+
+
 @experiment("first-passage-linreg",
             description="t_p(c) of SGD on linear regression over 20+ decades by splitting on "
                         "log L, for several d and N (Fig. 3b, R9)",
@@ -200,50 +269,18 @@ R9_PRESETS = {
             measured=("decades_min", "brute_z_max", "cost", "slope_far"),
             theory=("slope_eq15", "slope_kesten"),
             tables=("first_passage", "slopes", "cases"),
-            checks=dict(Ns=">=0", c_lo=">1", decades=">0"))
+            checks=dict(c_lo=">1", decades=">0", Ns=">=0 distinct", ds="distinct"),
+            cost=_cost,
+            validate=_validate)
 def run_r9(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     cases = []
-    todo = [(d, N, k) for N in p["Ns"] for d in p["ds"]
-            for k in range(p["datasets"] if N else 1)]
-    for N in p["Ns"]:
-        if N:
-            check_batch_size(p["B"], N)
+    todo = _todo(p)
     est = dict(repetitions=p["repetitions"], replicas=p["replicas"])
     for i, ((d, N, k), seed) in enumerate(zip(todo, rng.integers(2**31, size=len(todo)))):
-        cs = _thresholds(p["c_lo"], _c_max(p["c_lo"], p["decades"], eta=p["eta"], B=p["B"],
-                                           h=1.0, d=d), p["n_c"])
+        cs = _case_thresholds(p, d)
         cases.append(ctx.store.unit(
             f"case{i}", lambda d=d, N=N, k=k, seed=seed, cs=cs: linreg_first_passage_case(
                 eta=p["eta"], B=p["B"], d=d, N=N, cs=cs, seed=int(seed), data_seed=k,
-                estimator=est, brute_replicas=p["brute_replicas"], brute_steps=p["brute_steps"])))
-    return _collect(cases, Outcome())
-
-
-RARE_PRESETS = {
-    scale: dict(eta=0.1, B=1, d=1, N=10_000, cs=[1.5, 2.0, 3.0, 5.0, 10.0], data_seed=0,
-                repetitions=r, replicas=n, brute_replicas=br, brute_steps=bs)
-    for scale, r, n, br, bs in (("smoke", 4, 100, 16, 20_000), ("book", 8, 300, 32, 200_000),
-                                ("paper", 16, 1000, 100, 10_000_000))
-}
-
-
-@experiment("rare-first-passage-linreg",
-            description="t_p(c) of SGD on linear regression at any (eta, B, d, N, cs), by "
-                        "splitting on log L; N = 0: online",
-            presets=RARE_PRESETS,
-            measured=("decades_min", "brute_z_max", "cost", "slope_far"),
-            theory=("slope_eq15", "slope_kesten"),
-            tables=("first_passage", "slopes", "cases"),
-            checks=dict(N=">=0", cs=">1", data_seed=">=0"))
-def run_rare(p: dict, rng: np.random.Generator) -> Outcome:
-    if p["N"]:
-        check_batch_size(p["B"], p["N"])
-    cs = sorted(float(c) for c in p["cs"])
-    if len(set(cs)) != len(cs):
-        raise InvalidInput("thresholds cs must be distinct")
-    case = linreg_first_passage_case(
-        eta=p["eta"], B=p["B"], d=p["d"], N=p["N"], cs=cs, seed=int(rng.integers(2**31)),
-        data_seed=p["data_seed"],
-        estimator=dict(repetitions=p["repetitions"], replicas=p["replicas"]),
-        brute_replicas=p["brute_replicas"], brute_steps=p["brute_steps"])
-    return _collect([case], Outcome())
+                estimator=est, brute_replicas=p["brute_replicas"], brute_steps=p["brute_steps"]),
+            spec=CASE_SPEC))
+    return collect_cases(cases, Outcome())

@@ -42,10 +42,11 @@ import time
 import numpy as np
 from scipy import stats
 
-from ..core.cache import cached
+from ..core.cache import cached, shaped
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
-from ..core.validation import check_batch_size
+from ..core.resources import NUMBA_RATE, Cost
+from ..core.validation import check_noisy_batch
 from ..data import mnist_even_odd
 from ..dynamics.mlp_excursions import MLPSystem
 from ..dynamics.mlp_sgd import replicate, sgd_mlp
@@ -55,8 +56,9 @@ from ..stats.first_passage import exponential_mle
 from ..stats.splitting import rare_first_passage
 from ..stats.survival import kaplan_meier, weibull_shape
 from ..theory import escape_exponent
+from ._cost import F4
 from ._registry import Outcome, RunContext, experiment
-from ._shared import PAPER, pretrained_spectrum
+from ._shared import NET_PARAMS, PAPER, check_pretraining, pretrain_cost, pretrained_spectrum, spectrum_cost
 
 # escape is rare when t_p is at least this many relaxation times 1/(ηλ₁) of the top outlier:
 # the state has forgotten its start long before it leaves (declared before any fit)
@@ -99,7 +101,9 @@ def _brute(net, data, K, *, eta, B, burn, steps, replicas, thresholds, seed):
     key = dict(eta=float(eta), B=B, burn=burn, steps=steps, replicas=replicas, seed=int(seed),
                thresholds=[float(t) for t in thresholds], w=float(W.double().sum()),
                w2=float(W.double().square().sum()))
-    return cached("nn-escape-brute", key, make)
+    spec = {"first_passage": shaped(np.ndarray, replicas, len(thresholds)),
+            "steps_run": shaped(np.ndarray, replicas)}
+    return cached("nn-escape-brute", key, make, spec=spec)
 
 
 def _thresholds(c_A: float, slope15: float, decades: float, n_c: int) -> np.ndarray:
@@ -157,6 +161,53 @@ def _weibull(t, obs):
         return float("nan"), float("nan")
 
 
+def _validate(p: dict) -> None:
+    check_pretraining(p)
+    check_noisy_batch(p["B"], p["n"])
+    bad = [i for i in p["nets"] if i >= len(p["pre_seeds"])]
+    if bad:
+        raise InvalidInput(f"nets={','.join(map(str, p['nets']))}: there are only "
+                           f"{len(p['pre_seeds'])} pretrained nets (one per entry of pre_seeds), "
+                           f"indices 0..{len(p['pre_seeds']) - 1}")
+    if p["k"] > NET_PARAMS:
+        raise InvalidInput(f"k={p['k']} exceeds the P = {NET_PARAMS} parameters of the "
+                           "784-10-1 net")
+    if p["decades"] <= 0.5:
+        raise InvalidInput(f"decades={p['decades']} must exceed 0.5 (the lowest threshold sits "
+                           "half a decade above the bulk)")
+
+
+def _cost(p: dict) -> Cost:
+    """Pretraining and spectra, the data Gram matrix K = XXᵀ (n × n, float32), and per
+    (net, β): the quasi-stationary flux runs (sparse steps), the splitting's excursions
+    (monitored steps, the replicas' level records of P floats each) and the brute force.
+
+    Splitting steps: repetitions × replicas × (2 + 2.3·decades) × 10 relaxation times
+    (measured: 1.3·10⁶ replica-steps for 8 × 100 replicas over 6 decades at β = 100)."""
+    n, B, P = float(p["n"]), float(p["B"]), float(NET_PARAMS)
+    monitored = n * B * 10 * 3 / NUMBA_RATE  # one step of one replica, Aᵀ through K
+    sparse = B * 150 * 10 * 4 / NUMBA_RATE
+    levels = float(p["decades"]) * (float(p["levels_per_decade"]) + 2) + 1
+    seconds = 0.0
+    for beta in p["betas"]:
+        relax = float(beta) / B
+        flux = (float(p["repetitions"]) * float(p["flux_replicas"]) + float(p["flux_replicas"])) \
+            * (float(p["burn_relax"]) + float(p["window_relax"])) * relax * sparse
+        split = float(p["repetitions"]) * float(p["replicas"]) \
+            * (2 + 2.3 * float(p["decades"])) * 10 * relax * monitored
+        brute = float(p["brute_replicas"]) * relax * (float(p["burn_relax"]) * sparse
+                                                      + float(p["brute_budget_relax"]) * monitored)
+        seconds += flux + split + brute
+    seconds = seconds * len(p["nets"]) + float(p["brute_replicas"]) * p["transient_steps"] * monitored
+    records = float(p["replicas"]) * levels * P * F4 * min(float(p["repetitions"]), 2)
+    run = Cost(memory=records + 2 * float(p["brute_replicas"]) * 10 * n * F4, seconds=seconds)
+    spectra = spectrum_cost(n, p["k"])
+    pre = pretrain_cost(p)
+    return Cost(n * n * F4 + max(pre.memory, spectra.memory, run.memory + n * 784 * F4),
+                pre.seconds + len(p["nets"]) * spectra.seconds + run.seconds,
+                "n, pre_steps, betas, decades, replicas, repetitions, brute_budget_relax")
+
+
 @experiment("first-passage-nn",
             description="Escape of the pretrained 784-10-1 MLP from its quasi-stationary state "
                         "over many decades: the net, the paper's noise model on its spectrum, "
@@ -170,20 +221,12 @@ def _weibull(t, obs):
     theory=('slope', 'qs_loss_ratio_model_exact'),
     reference=('lambda_max', 'participation_ratio', 'n_fit', 'pretrained_loss'),
     tables=('first_passage', 'slopes', 'fits', 'brute', 'survival', 'runs', 'transient', 'nets'),
-    checks=dict(pre_seeds=">=0", nets=">=0", kill_fraction="(0,1)"),
+    checks=dict(pre_seeds="seed distinct", nets=">=0 distinct", betas=">0 distinct",
+                kill_fraction="(0,1)"),
+    cost=_cost,
+    validate=_validate,
 )
 def run_nn(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
-    check_batch_size(p["B"], p["n"])
-    bad = [i for i in p["nets"] if i >= len(p["pre_seeds"])]
-    if bad:
-        raise InvalidInput(f"nets={','.join(map(str, p['nets']))}: there are only "
-                           f"{len(p['pre_seeds'])} pretrained nets (one per entry of pre_seeds), "
-                           f"indices 0..{len(p['pre_seeds']) - 1}")
-    if p["k"] > 7861:
-        raise InvalidInput(f"k={p['k']} exceeds the P = 7861 parameters of the 784-10-1 net")
-    if p["decades"] <= 0.5:
-        raise InvalidInput(f"decades={p['decades']} must exceed 0.5 (the lowest threshold sits "
-                           "half a decade above the bulk)")
     out = Outcome(device="cpu")  # the rare-event kernels are numba (CPU)
     data = mnist_even_odd(p["n"])
     pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"], device=ctx.device)

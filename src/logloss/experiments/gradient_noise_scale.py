@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import InvalidInput
 from ..core.measured import Measured
+from ..core.resources import FLOP_RATE, Cost
+from ..core.validation import check_batch_size
 from ..data import mnist_even_odd
 from ..dynamics.training import log_schedule, train_sgd
 from ..measure.noise_scale import gradient_noise_scale
 from ..models.nets import mlp
+from ._cost import mlp_params, torch_training
 from ._registry import Outcome, experiment
+from ._shared import check_mnist_n
 
 PRESETS = {
     "smoke": dict(N=300, widths=[784, 10, 1], eta=0.01, B=100, epochs=60, points=20, checkpoints=4,
@@ -22,6 +27,29 @@ PRESETS = {
 }
 
 
+def _validate(p: dict) -> None:
+    check_mnist_n(p["N"], "N")
+    if p["widths"][0] != 784 or p["widths"][-1] != 1:
+        raise InvalidInput("widths must start with 784 inputs and end with 1 output (scalar f)")
+    check_batch_size(p["B"], p["N"])
+    check_batch_size(p["B_big"], p["N"])
+    if p["B_small"] >= p["B_big"]:
+        raise InvalidInput(f"need B_small < B_big, got B_small={p['B_small']}, B_big={p['B_big']}")
+    if p["draws"] < 2:
+        raise InvalidInput(f"draws={p['draws']}: a standard error needs >= 2 draws")
+
+
+def _cost(p: dict) -> Cost:
+    """Training with 𝒩 at ``points`` epochs, and at each checkpoint twice the exact 𝒩 and
+    ``draws`` pairs of minibatch gradients."""
+    N, P = float(p["N"]), mlp_params(p["widths"])
+    train = torch_training(N=N, features=784, params=P, epochs=p["epochs"],
+                           activations=sum(p["widths"]), records=p["points"])
+    check = 2 * (18 * N * P + 6 * p["draws"] * (p["B_small"] + p["B_big"]) * P) / FLOP_RATE
+    return Cost(train.memory, train.seconds + p["checkpoints"] * check,
+                "N, widths, epochs, points, checkpoints, draws")
+
+
 @experiment(
     "gradient-noise-scale",
     description="Simple noise scale B_simple = 𝒩/‖∇L‖² along SGD: exact vs two-batch estimator",
@@ -29,6 +57,8 @@ PRESETS = {
     measured=("b_simple_final", "b_simple_growth", "two_batch_final", "max_abs_z_two_batch",
               "one_over_B_bias_over_grad_sq"),
     tables=("checkpoints",),
+    cost=_cost,
+    validate=_validate,
 )
 def run(p: dict, rng: np.random.Generator) -> Outcome:
     data = mnist_even_odd(p["N"])

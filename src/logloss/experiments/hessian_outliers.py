@@ -7,13 +7,22 @@ import numpy as np
 
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
+from ..core.resources import Cost
 from ..data import mnist_even_odd
 from ..dynamics.pretrain import pretrain
 from ..measure.gradients import jacobian
 from ..measure.hessian import hessian_outliers, lanczos_dense_check, spectral_density
 from ..models.user_files import load_user_inputs, load_user_model
+from ._cost import F4, dense_symmetric, jacobian_matrix
 from ._registry import Outcome, RunContext, experiment
-from ._shared import PAPER, pretrained_spectrum
+from ._shared import (
+    NET_PARAMS,
+    PAPER,
+    check_pretraining,
+    pretrain_cost,
+    pretrained_spectrum,
+    spectrum_cost,
+)
 
 # The book pretrains as the paper does (10⁵ iterations), three seeds to fit the chapter's
 # CPU budget (the paper scale has five); the nets are cached and shared with
@@ -30,6 +39,47 @@ HESS_PRESETS = {
 }
 
 
+def _user_files(p: dict):
+    """The reader's model and inputs (checked: loadable, and k within the GN matrix)."""
+    model = load_user_model(p["model"], trust=p["trust_model"])
+    x = load_user_inputs(p["data"], model)
+    if p["k"] > x.shape[0] * sum(q.numel() for q in model.parameters()):
+        raise InvalidInput(f"k={p['k']} exceeds the size of the Gauss-Newton matrix")
+    return model, x
+
+
+def _validate(p: dict) -> None:
+    if p["data"] and not p["model"]:
+        raise InvalidInput("data= was given without model=: set both, --set model=PATH "
+                           "--set data=PATH, or neither for the pretrained nets")
+    if p["model"]:
+        if not p["data"]:
+            raise InvalidInput("model= needs its inputs: --set data=PATH (.pt tensor or dict "
+                               "with 'x', or .npz with array 'x')")
+        _user_files(p)  # files that cannot be used fail now, before any work
+        return
+    check_pretraining(p)
+    if p["k"] > NET_PARAMS:
+        raise InvalidInput(f"k={p['k']} exceeds the P = {NET_PARAMS} parameters of the "
+                           "784-10-1 net")
+
+
+def _cost(p: dict) -> Cost:
+    """The pretraining (or nothing, for the reader's model: its size is unknown before
+    loading it), the Jacobians of the spectra and the dense check."""
+    if p["model"]:
+        return Cost()
+    n = p["n"]
+    spectra = len(p["pre_seeds"]) * spectrum_cost(n, p["k"]).seconds
+    check_n = min(p["check_n"], n)  # the check takes at most the n inputs there are
+    check = jacobian_matrix(N=check_n, params=NET_PARAMS).then(dense_symmetric(check_n))
+    density = jacobian_matrix(N=n, params=NET_PARAMS, itemsize=2 * F4)
+    pre = pretrain_cost(p)
+    return Cost(max(pre.memory, density.memory + check.memory, spectrum_cost(n, p["k"]).memory),
+                pre.seconds + spectra + check.seconds + p["density_steps"] * p["density_probes"]
+                * density.seconds, "n, pre_steps, the number of pre_seeds")
+
+
 @experiment("hessian-outliers",
             description="Gauss-Newton spectrum, lambda_1 and participation ratio (Fig. 6, R11); "
                         "--set model=PATH data=PATH for your own model",
@@ -38,23 +88,14 @@ HESS_PRESETS = {
               'participation_ratio_seed_sd', 'solver_check_worst'),
     reference=('lambda_max', 'participation_ratio', 'pretrained_loss'),
     tables=('seeds', 'top_eigenvalues', 'top_eigenvalues_mean', 'solver_check', 'pretraining'),
-    checks=dict(model="any", data="any", pre_seeds=">=0"),
+    checks=dict(model="any", data="any", pre_seeds="seed distinct"),
+    cost=_cost,
+    validate=_validate,
 )
 def run_hessian(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     out = Outcome()
-    if not p["model"] and p["k"] > 7861:
-        raise InvalidInput(f"k={p['k']} exceeds the P = 7861 parameters of the 784-10-1 net")
-    if p["data"] and not p["model"]:
-        raise InvalidInput("data= was given without model=: set both, --set model=PATH "
-                           "--set data=PATH, or neither for the pretrained nets")
     if p["model"]:
-        if not p["data"]:
-            raise InvalidInput("model= needs its inputs: --set data=PATH (.pt tensor or dict "
-                               "with 'x', or .npz with array 'x')")
-        model = load_user_model(p["model"], trust=p["trust_model"])
-        x = load_user_inputs(p["data"], model)
-        if p["k"] > x.shape[0] * sum(q.numel() for q in model.parameters()):
-            raise InvalidInput(f"k={p['k']} exceeds the size of the Gauss-Newton matrix")
+        model, x = _user_files(p)
         models = [model]
         out.notes.append(f"user model: {p['model']} on {p['data']}")
         out.tables["pretraining"] = []  # nothing pretrained
@@ -75,8 +116,13 @@ def run_hessian(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
                          f"{pre['seconds']:.0f} s when it was computed (then cached)")
     rows, tops = [], []
     for s, m in enumerate(models):
+        J = jacobian(m, x) if p["model"] or s == 0 else None  # the net's J, once
         if p["model"]:
-            spec = hessian_outliers(m, x, k=p["k"], seed=0)
+            if not bool((J != 0).any()):
+                raise InvalidInput(f"model {p['model']}: its outputs do not depend on its "
+                                   "parameters at these inputs (the Jacobian J is 0), so the "
+                                   "Gauss-Newton matrix JᵀJ/N is 0 and has no outliers")
+            spec = hessian_outliers(m, x, k=p["k"], seed=0, J=J)
             spec = dict(eigenvalues=spec.eigenvalues, trace=spec.trace, trace_sq=spec.trace_sq,
                         participation_ratio=spec.participation_ratio,
                         participation_ratio_stderr=spec.participation_ratio_stderr,
@@ -88,14 +134,13 @@ def run_hessian(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
                                        device=ctx.device)
         top = spec["eigenvalues"][: p["k"]]
         if s == 0:
-            J = jacobian(m, x)
             nodes, counts = spectral_density(J, x.shape[0], steps=p["density_steps"],
                                              probes=p["density_probes"],
                                              seed=int(rng.integers(2**31)))
-            del J
             out.arrays["density_nodes"], out.arrays["density_counts"] = nodes, counts
             out.arrays["top"] = top
             out.tables["top_eigenvalues"] = [dict(i=i + 1, h=float(h)) for i, h in enumerate(top)]
+        del J
         tops.append(top)
         rows.append(dict(seed=s, **{k: spec[k] for k in ("lambda_max", "trace", "trace_sq",
                                                           "participation_ratio",

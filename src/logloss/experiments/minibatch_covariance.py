@@ -6,7 +6,8 @@ import numpy as np
 
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
-from ..core.validation import check_batch_size
+from ..core.resources import FLOP_RATE, Cost
+from ..core.validation import check_noisy_batch
 from ..data import mnist_even_odd
 from ..measure.covariance import (
     finite_population_factor,
@@ -16,7 +17,9 @@ from ..measure.covariance import (
 from ..measure.gradients import per_sample_grads
 from ..models.linreg import make_linear_regression
 from ..models.nets import mlp
+from ._cost import F4, F8, linreg_data, mlp_params
 from ._registry import Outcome, experiment
+from ._shared import check_mnist_n
 
 PRESETS = {
     "smoke": dict(N=40, d=3, widths=[784, 4, 1], draws=600, batch_sizes=[1, 4, 20, 38]),
@@ -40,6 +43,28 @@ def _models(p: dict, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, st
     }
 
 
+def _validate(p: dict) -> None:
+    N = p["N"]
+    check_mnist_n(N, "N")
+    for B in p["batch_sizes"]:
+        check_noisy_batch(B, N)  # at B = N, Σ = 0 and every z would be 0/0
+    if p["widths"][0] != 784 or p["widths"][-1] != 1:
+        raise InvalidInput("widths must start with 784 inputs and end with 1 output (scalar f)")
+    if p["draws"] < 2:
+        raise InvalidInput(f"draws={p['draws']}: a Monte-Carlo standard error needs >= 2 draws")
+
+
+def _cost(p: dict) -> Cost:
+    """Per-sample gradients G (N × P, float32 and float64, centred), the Gram matrix G Gᵀ
+    when N < P, chunks of 1024 minibatches, and draws·N·min(N, P) flops per batch size."""
+    N, P, draws = float(p["N"]), mlp_params(p["widths"]), float(p["draws"])
+    memory = (N * 784 * F4 + N * P * (F4 + 2 * F8) + (N * N * F8 if N < P else 0)
+              + 2 * 1024 * max(N, P) * F8 + 4 * draws * F8)
+    flops = 6 * N * P + len(p["batch_sizes"]) * draws * 2 * N * (min(N, P) + p["d"])
+    data = linreg_data(N, p["d"])
+    return Cost(memory + data.memory, flops / FLOP_RATE, "N, widths, draws")
+
+
 @experiment(
     "minibatch-covariance",
     description="Monte-Carlo covariance of minibatch gradients against the exact Eq. (8) (R1)",
@@ -47,15 +72,11 @@ def _models(p: dict, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, st
     measured=('max_abs_z', 'mean_z'),
     theory=('max_abs_z', 'mean_z'),
     tables=('covariance',),
+    cost=_cost,
+    validate=_validate,
 )
 def run(p: dict, rng: np.random.Generator) -> Outcome:
     N = p["N"]
-    for B in p["batch_sizes"]:
-        check_batch_size(B, N)
-    if p["widths"][0] != 784 or p["widths"][-1] != 1:
-        raise InvalidInput("widths must start with 784 inputs and end with 1 output (scalar f)")
-    if p["draws"] < 2:
-        raise InvalidInput(f"draws={p['draws']}: a Monte-Carlo standard error needs >= 2 draws")
     out = Outcome()
     rows = []
     for model, (G, label) in _models(p, rng).items():

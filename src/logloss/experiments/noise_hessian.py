@@ -7,7 +7,8 @@ import numpy as np
 
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
-from ..core.validation import check_batch_size
+from ..core.resources import FLOP_RATE, Cost
+from ..core.validation import check_noisy_batch
 from ..data import mnist_even_odd
 from ..dynamics.training import train_sgd
 from ..measure.covariance import finite_population_factor, minibatch_noise_covariance
@@ -16,7 +17,9 @@ from ..measure.gram import ntk_gram
 from ..measure.hessian import hessian_top_eigenvalues
 from ..models.linreg import make_linear_regression
 from ..models.nets import mlp
+from ._cost import F4, F8, dense_symmetric, linreg_data, mlp_params, torch_training
 from ._registry import Outcome, experiment
+from ._shared import check_mnist_n
 
 NH_PRESETS = {
     "smoke": dict(N_lin=2000, d=5, distances=[0.0, 0.5, 1.0, 2.0], replicas=10, B=10,
@@ -55,6 +58,37 @@ def _linreg_rows(p: dict, rng: np.random.Generator) -> list[dict]:
     return rows
 
 
+def _validate(p: dict) -> None:
+    if 0.0 not in [float(s) for s in p["distances"]]:
+        raise InvalidInput("distances must include 0 (the minimum itself, where Eq. 6 is exact)")
+    if p["replicas"] < 2:
+        raise InvalidInput(f"replicas={p['replicas']}: a standard error needs >= 2 data sets")
+    check_noisy_batch(p["B"], p["N_lin"])
+    check_noisy_batch(p["B_mlp"], p["N_mlp"])
+    if p["widths"][0] != 784 or p["widths"][-1] != 1:
+        raise InvalidInput("widths must start with 784 inputs and end with 1 output (scalar f)")
+    if p["top_k"] >= min(p["N_mlp"], p["widths"][1] * 785):
+        raise InvalidInput(f"top_k={p['top_k']} must be below N_mlp and the number of parameters")
+    check_mnist_n(p["N_mlp"], "N_mlp")
+
+
+def _cost(p: dict) -> Cost:
+    """Linear regression: a data set per replica, Σ (d × d) at each distance; the MLP per
+    seed: training, per-sample gradients G (N × P), the N × N Gram matrices and their
+    eigenvalues."""
+    N, P, d = float(p["N_mlp"]), mlp_params(p["widths"]), float(p["d"])
+    lin = linreg_data(p["N_lin"], d)
+    lin = Cost(lin.memory * 2, p["replicas"] * len(p["distances"]) * 4 * float(p["N_lin"])
+               * d * d / FLOP_RATE)
+    train = torch_training(N=N, features=784, params=P, epochs=p["epochs"],
+                           activations=sum(p["widths"]), records=1)
+    grams = dense_symmetric(N, copies=3)
+    seed = Cost(train.memory + N * P * (F4 + 2 * F8) + grams.memory,
+                train.seconds + grams.seconds + (4 * N * N * P + 60 * N * P * p["top_k"]) / FLOP_RATE)
+    return Cost(max(lin.memory, seed.memory), lin.seconds + p["seeds"] * seed.seconds,
+                "N_lin, d, replicas, N_mlp, widths, epochs, seeds")
+
+
 @experiment(
     "noise-hessian",
     description="Σ against (2L/B)H near a minimum: linear regression and a small MLP (R3, Eqs. 6–11)",
@@ -63,18 +97,10 @@ def _linreg_rows(p: dict, rng: np.random.Generator) -> list[dict]:
     theory=('mlp_gn_top1_ratio', 'mlp_top1_ratio', 'mlp_topk_geomean_ratio'),
     tables=('linreg', 'mlp'),
     checks=dict(distances=">=0"),
+    cost=_cost,
+    validate=_validate,
 )
 def run_noise_hessian(p: dict, rng: np.random.Generator) -> Outcome:
-    if 0.0 not in [float(s) for s in p["distances"]]:
-        raise InvalidInput("distances must include 0 (the minimum itself, where Eq. 6 is exact)")
-    if p["replicas"] < 2:
-        raise InvalidInput(f"replicas={p['replicas']}: a standard error needs >= 2 data sets")
-    check_batch_size(p["B"], p["N_lin"])
-    check_batch_size(p["B_mlp"], p["N_mlp"])
-    if p["widths"][0] != 784 or p["widths"][-1] != 1:
-        raise InvalidInput("widths must start with 784 inputs and end with 1 output (scalar f)")
-    if p["top_k"] >= min(p["N_mlp"], p["widths"][1] * 785):
-        raise InvalidInput(f"top_k={p['top_k']} must be below N_mlp and the number of parameters")
     out = Outcome()
     lin_rows = _linreg_rows(p, rng)
     out.tables["linreg"] = lin_rows

@@ -8,13 +8,16 @@ from scipy.stats import ks_2samp
 
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
+from ..core.resources import FLOP_RATE, Cost
 from ..core.validation import check_batch_size
-from ..data import DatasetMissingError, cifar10, fashion_mnist
+from ..data import DatasetMissingError, cifar10, data_dir, fashion_mnist
 from ..dynamics.training import log_schedule, train_sgd
 from ..measure.losses import get_loss
 from ..models.nets import cnn, mlp
 from ..stats.lines import fit_power_law, rolling_slopes
+from ._cost import F4, mlp_params, torch_training
 from ._registry import Outcome, RunContext, experiment
+from ._shared import VENDORED
 
 PRESETS = {
     "smoke": dict(model="mlp", dataset="auto", loss="mse", N=200, widths=[64, 64, 64],
@@ -35,9 +38,7 @@ PRESETS = {
 def _data(p: dict):
     """Inputs, one-hot targets and a description; CIFAR-10 only where the user has it."""
     notes = []
-    want = p["dataset"]
-    if want not in {"auto", "fashion-mnist", "cifar10"}:
-        raise ValueError(f"dataset must be auto, fashion-mnist or cifar10, got {want!r}")
+    want = p["dataset"]  # checked by _validate: cifar10 only with model=cnn
     if p["model"] == "cnn" and want in {"auto", "cifar10"}:
         try:
             d = cifar10(p["N"])
@@ -47,8 +48,6 @@ def _data(p: dict):
                 raise
             notes.append(f"CIFAR-10 not available ({exc}); the CNN runs on Fashion-MNIST "
                          "(1×28×28) instead of the paper's CIFAR-10")
-    if want == "cifar10":
-        raise ValueError("dataset=cifar10 is only for model=cnn")
     d = fashion_mnist(p["N"])
     if p["model"] == "cnn":
         return d.x.reshape(-1, 1, 28, 28), d.y, d.name, 1, 28, notes
@@ -90,6 +89,58 @@ def _scale_free_row(ra: np.ndarray, rb: np.ndarray, n_boot: int, rng: np.random.
                 m2_a=float(obs[1]), m2_a_sd=float(sd[1]), m2_b=float(obs[2]), m2_b_sd=float(sd[2]))
 
 
+def _image(p: dict) -> tuple[int, int]:
+    """(channels, side) of the CNN's input: CIFAR-10 when asked for, else Fashion-MNIST
+    (the smaller image, which ``auto`` falls back to)."""
+    return (3, 32) if p["dataset"] == "cifar10" else (1, 28)
+
+
+def _validate(p: dict) -> None:
+    check_batch_size(p["B"], p["N"])
+    if len(p["mid_window"]) != 2 or not p["mid_window"][0] < p["mid_window"][1]:
+        raise InvalidInput(f"mid_window={p['mid_window']} must be two fractions lo < hi")
+    if p["points"] < 3:
+        raise InvalidInput(f"points={p['points']}: the slope fits need >= 3 records")
+    if len({int(round(f * p["epochs"])) for f in p["ratio_at"]}) != 2:
+        raise InvalidInput(f"ratio_at={p['ratio_at']} must name two fractions of training that "
+                           f"fall on distinct epochs of the {p['epochs']}")
+    if p["dataset"] == "cifar10" and p["model"] != "cnn":
+        raise InvalidInput("dataset=cifar10 is only for model=cnn")
+    if p["dataset"] == "cifar10" or p["N"] > VENDORED:
+        data_dir()  # the full data sets live there: a one-line error if it is not set
+    if p["model"] == "cnn" and _image(p)[1] >> len(p["cnn_widths"]) < 1:
+        raise InvalidInput(f"cnn_widths has {len(p['cnn_widths'])} stacks, each halving the "
+                           f"{_image(p)[1]}-pixel image: too many")
+
+
+def _network(p: dict) -> tuple[float, float, float]:
+    """(features, parameters, activations per sample) of the network the run trains."""
+    if p["model"] == "mlp":
+        widths = [784, *p["widths"], 10]
+        return 784.0, mlp_params(widths), float(sum(widths))
+    channels, side = _image(p)
+    P, act, c, convs = 0.0, 0.0, float(channels), float(p["convs_per_stack"])
+    for w in p["cnn_widths"]:  # a stack: one convolution from c channels, then convs − 1 from w
+        P += 9 * c * w + w + (convs - 1) * (9 * w * w + w)
+        act += 2 * convs * w * float(side) ** 2
+        c = float(w)
+        side //= 2
+    return float(channels * _image(p)[1] ** 2), P + (c * side * side + 1) * 10, act
+
+
+def _cost(p: dict) -> Cost:
+    """Every seed trains the network for ``epochs`` and measures 𝒩 at ``points`` epochs;
+    a CNN's parameters are reused over the image, so its flops count the activations."""
+    D, P, act = _network(p)
+    work = P if p["model"] == "mlp" else max(P, act * 9 * max(p["cnn_widths"]) / 2)
+    run = torch_training(N=p["N"], features=D, params=work, epochs=p["epochs"],
+                         activations=act, records=p["points"])
+    boot = float(p["bootstrap"]) * p["N"] * 50 / FLOP_RATE
+    net = "widths" if p["model"] == "mlp" else "cnn_widths, convs_per_stack"
+    return Cost(run.memory + 2 * P * F4 + float(p["N"]) * 10 * F4,
+                p["seeds"] * (run.seconds + boot), f"N, {net}, epochs, points, seeds, bootstrap")
+
+
 @experiment(
     "noise-strength",
     description="Noise strength 𝒩 against the loss L during SGD (R4 Fig. 2, R5 Fig. 5)",
@@ -100,20 +151,15 @@ def _scale_free_row(ra: np.ndarray, rb: np.ndarray, n_boot: int, rng: np.random.
     tables=('seeds', 'scale_free'),
     checks=dict(model=("mlp", "cnn"), dataset=("auto", "fashion-mnist", "cifar10"),
                 loss=("mse", "ce"), fit_from="[0,1)", mid_window="[0,1]"),
+    cost=_cost,
+    validate=_validate,
 )
 def run(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
-    check_batch_size(p["B"], p["N"])
-    if len(p["mid_window"]) != 2 or not p["mid_window"][0] < p["mid_window"][1]:
-        raise InvalidInput(f"mid_window={p['mid_window']} must be two fractions lo < hi")
-    if p["points"] < 3:
-        raise InvalidInput(f"points={p['points']}: the slope fits need >= 3 records")
     loss = get_loss(p["loss"])
     x, y, dname, channels, side, notes = _data(p)
     x, y = x.to(ctx.device), y.to(ctx.device)
     sched = log_schedule(p["epochs"], p["points"])
     ratio_epochs = sorted({int(round(f * p["epochs"])) for f in p["ratio_at"]})
-    if len(ratio_epochs) != 2:
-        raise ValueError(f"ratio_at must name two distinct fractions of training, got {p['ratio_at']}")
     out = Outcome(notes=notes, device=ctx.device)
     Ls, Ns, Gs, slopes, rows, sf_rows = [], [], [], [], [], []
     for s in range(int(p["seeds"])):

@@ -26,16 +26,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.errors import InvalidInput
 from ..core.measured import Measured
+from ..core.resources import FLOP_RATE, Cost
 from ..core.sampling import uniform_subsets
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
-from ..data import fashion_mnist
+from ..data import data_dir, fashion_mnist
 from ..measure.losses import cross_entropy_per_sample
 from ..measure.monitor import NoiseMonitor
 from ..measure.predict import predict_escape
 from ..stats.first_passage import mean_first_passage
 from ..stats.lines import fit_power_law
+from ._cost import F4, jacobian_matrix
 from ._registry import Outcome, experiment
+from ._shared import VENDORED
 
 PRESETS = {
     "smoke": dict(N=200, channels=[4, 8], eta=0.05, B=50, epochs=6, monitor_every=4, k=10,
@@ -68,6 +72,41 @@ def _full_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return float(cross_entropy_per_sample(model(x), y).mean())
 
 
+def _validate(p: dict) -> None:
+    if p["N"] > VENDORED:
+        data_dir()  # the full Fashion-MNIST lives there: a one-line error if it is not set
+    check_batch_size(p["B"], p["N"])
+    if len(p["channels"]) != 2:
+        raise InvalidInput(f"channels={','.join(map(str, p['channels']))} must give the two "
+                           "convolutions' widths, c1,c2")
+    if p["k"] >= _parameters(p["channels"]):
+        raise InvalidInput(f"k={p['k']} must be below the {_parameters(p['channels']):.0f} "
+                           "parameters of the CNN")
+
+
+def _parameters(channels) -> float:
+    """Parameters of :func:`small_cnn` (convolutions, BatchNorm, read-out)."""
+    c1, c2 = (float(c) for c in channels[:2])
+    return 10 * c1 + 2 * c1 + 9 * c1 * c2 + c2 + 2 * c2 + (49 * c2 + 1) * 10
+
+
+def _cost(p: dict) -> Cost:
+    """Training with the monitor's 𝒩 every ``monitor_every`` steps, the cross-entropy
+    GGN Jacobian (N·10 × P) of predict_escape, and the first-passage replicas, each step a
+    forward pass over the N samples."""
+    N, P = float(p["N"]), _parameters(p["channels"])
+    c1, c2 = (float(c) for c in p["channels"][:2])
+    flops = 2 * 9 * (784 * c1 + 196 * c1 * c2)  # per sample and forward pass
+    steps = p["epochs"] * N / p["B"]
+    train = Cost(memory=N * 784 * F4 + 3 * min(N, 1000.0) * 784 * (c1 + c2) * F4,
+                 seconds=(3 * flops * N * p["epochs"]
+                          + 3 * flops * N * steps / p["monitor_every"]) / FLOP_RATE)
+    ggn = jacobian_matrix(N=N, params=P, outputs=10)
+    fp = Cost(seconds=p["replicas"] * p["fp_steps"] * flops * (N + 3 * p["B"]) / FLOP_RATE)
+    return Cost(train.memory + ggn.memory, train.seconds + ggn.seconds + fp.seconds,
+                "N, channels, epochs, replicas, fp_steps")
+
+
 @experiment(
     "own-model",
     description="The toolkit on a CNN with BatchNorm: 𝒩/L, B_simple, GGN outliers, predicted exponent, first passage",
@@ -76,6 +115,9 @@ def _full_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
               "participation_ratio", "exponent", "censored"),
     theory=("exponent", "n_c"),
     tables=("first_passage", "warnings"),
+    checks=dict(c=">1"),
+    cost=_cost,
+    validate=_validate,
 )
 def run(p: dict, rng: np.random.Generator) -> Outcome:
     eta = check_learning_rate(p["eta"])

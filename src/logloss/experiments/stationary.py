@@ -9,12 +9,15 @@ from functools import partial
 import numpy as np
 
 from .. import theory
+from ..core.cache import NUMBER, conforms
 from ..core.measured import Measured
 from ..core.progress import progress
-from ..core.validation import check_batch_size
+from ..core.resources import Cost
+from ..core.validation import check_noisy_batch
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.phi_fits import ks_power_law, phi_histogram, phi_mle, phi_moment
+from ._cost import F8, dense_symmetric, linreg_data, linreg_sgd
 from ._registry import Outcome, RunContext, experiment
 
 ST_PRESETS = {
@@ -29,10 +32,45 @@ ST_PRESETS = {
 }
 
 
+def _burn(eta: float, h: float, thin: int) -> int:
+    """Records dropped as burn-in: ≥ 20 relaxation times 1/(ηh*)."""
+    return int(np.ceil(20 / (eta * h) / thin))
+
+
+def _validate(p: dict) -> None:
+    for B in p["B"]:
+        check_noisy_batch(B, p["N"])
+
+
+def _cost(p: dict) -> Cost:
+    """The data, held throughout, then the exact discrete φ (a d² × d² system) and, per
+    grid point, the recorded θ with two copies (h* ≈ 1 for x ~ N(0, I) sets the burn-in)."""
+    N, d, R = p["N"], p["d"], p["replicas"]
+    d2 = float(d) ** 2
+    phases = Cost(memory=(2 * float(N) * d2 + 4 * d2 * d2) * F8).then(dense_symmetric(d2, 0))
+    for eta in p["eta"]:
+        for B in p["B"]:
+            records = 20 / float(eta) / p["thin"] + 1 + p["samples"]  # _burn at h* = 1
+            run = linreg_sgd(N=N, d=d, B=B, steps=records * p["thin"], replicas=R,
+                             records=records)
+            phases = phases.then(Cost(run.memory + 2 * records * R * d * F8, run.seconds))
+    data = linreg_data(N, d)
+    return Cost(data.memory + phases.memory, data.seconds + phases.seconds,
+                "N, d, replicas, samples, thin, 1/eta")
+
+
+#: What every row of table "phi" holds (plus phi_hist and its s.e. at d = 1): the
+#: structure a stored unit must have.
+_ROW = {k: NUMBER for k in ("eta", "B", "phi", "phi_stderr", "phi_moment", "phi_moment_stderr",
+                            "phi_theory", "phi_discrete", "kesten_alpha", "h_star", "L_star",
+                            "moment_se_reliable", "z_moment", "ks_statistic", "ks_p",
+                            "ks_samples")}
+
+
 def _point(prob, eta, B, p, seed) -> dict:
     """The table row of one grid point (η, B): φ fits, predictions and goodness of fit."""
     h = prob.h_star
-    burn = int(np.ceil(20 / (eta * h) / p["thin"]))  # records: ≥ 20 relaxation times 1/(ηh*)
+    burn = _burn(eta, h, p["thin"])
     run = sgd_linreg(prob, eta=eta, B=B, steps=(burn + p["samples"]) * p["thin"],
                      replicas=p["replicas"], seed=seed, record_every=p["thin"])
     u = run.samples[burn:] - prob.theta_star
@@ -68,11 +106,11 @@ def _point(prob, eta, B, p, seed) -> dict:
     measured=('max_abs_z_moment', 'phi'),
     theory=('L_star', 'h_star', 'phi_discrete', 'phi_theory'),
     tables=('phi',),
-    checks=dict(data_seed=">=0"),
+    checks=dict(data_seed="seed"),
+    cost=_cost,
+    validate=_validate,
 )
 def run_stationary(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
-    for B in p["B"]:
-        check_batch_size(B, p["N"])
     prob = make_linear_regression(p["N"], p["d"], np.random.default_rng(p["data_seed"]))
     grid = [(float(eta), int(B)) for eta in p["eta"] for B in p["B"]]
     seeds = rng.integers(2**31, size=len(grid))
@@ -80,7 +118,9 @@ def run_stationary(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcom
     for i, ((eta, B), seed) in enumerate(progress(zip(grid, seeds), total=len(grid),
                                                   desc="stationary")):
         rows.append(ctx.store.unit(f"point{i}-eta{eta:g}-B{B}",
-                                   partial(_point, prob, eta, B, p, int(seed))))
+                                   partial(_point, prob, eta, B, p, int(seed)),
+                                   spec=lambda r, eta=eta, B=B: conforms(r, _ROW)
+                                   and (r["eta"], r["B"]) == (eta, B)))
     out = Outcome()
     out.tables["phi"] = rows
     first = rows[0]

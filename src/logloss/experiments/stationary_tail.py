@@ -8,10 +8,12 @@ import numpy as np
 from .. import theory
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
-from ..core.validation import check_batch_size
+from ..core.resources import Cost
+from ..core.validation import check_noisy_batch
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.phi_fits import hill_plot
+from ._cost import F8, linreg_data, linreg_sgd
 from ._registry import Outcome, experiment
 
 # The last case of each scale has a light tail (Kesten–Goldie index above 5), where Hill's
@@ -29,38 +31,58 @@ PLOT_FRACTIONS = 10.0 ** np.linspace(-1, -4, 16)
 GROUPS = 20
 
 
+def _burn(eta: float, h: float) -> float:
+    """The burn-in, 50/(ηh*) steps (rounded up)."""
+    return float(np.ceil(50 / (eta * h)))
+
+
+def _validate(p: dict) -> None:
+    if len(p["eta"]) != len(p["B"]):
+        raise InvalidInput("eta and B must be lists of the same length (paired cases)")
+    for B in p["B"]:
+        check_noisy_batch(B, p["N"])
+    for eta in p["eta"]:
+        burn = _burn(eta, 1.0)  # h* = E x² = 1 for the data x ~ N(0, 1)
+        if p["steps"] <= 2 * burn:
+            raise InvalidInput(f"steps={p['steps']} must exceed twice the burn-in of 50/(eta h*) = "
+                               f"{burn:.4g} steps at eta={eta} (h* ≈ 1)")
+        per_group = min(p["fractions"]) * (p["steps"] - burn) * (p["replicas"] // GROUPS)
+        if not 0 < min(p["fractions"]) <= max(p["fractions"]) < 1 or per_group < 10:
+            raise InvalidInput(f"fractions={p['fractions']} must lie in (0, 1) and leave >= 10 "
+                               f"samples in each of {GROUPS} groups of {p['steps'] - burn:.0f} "
+                               f"steps x {p['replicas'] // GROUPS} replicas for Hill's estimator")
+
+
+def _cost(p: dict) -> Cost:
+    """Every step of every replica is recorded, then sorted (three copies)."""
+    R, steps = p["replicas"], p["steps"]
+    cost = linreg_data(p["N"], 1)
+    for B in p["B"]:
+        run = linreg_sgd(N=p["N"], d=1, B=B, steps=steps, replicas=R, records=steps)
+        cost = cost.then(Cost(run.memory + 3 * float(steps) * R * F8, run.seconds))
+    return Cost(cost.memory, cost.seconds, "N, replicas, steps")
+
+
 @experiment(
     "stationary-tail",
     description="Far tail of SGD's stationary law: Hill index vs 2φ−1, 1+B/(ηh*) and Kesten–Goldie (R7, beyond the paper)",
     presets=TAIL_PRESETS,
     measured=('max_abs_z_kesten',),
     tables=('tail',),
-    checks=dict(data_seed=">=0"),
+    checks=dict(data_seed="seed"),
+    cost=_cost,
+    validate=_validate,
 )
 def run_tail(p: dict, rng: np.random.Generator) -> Outcome:
-    if len(p["eta"]) != len(p["B"]):
-        raise InvalidInput("eta and B must be lists of the same length (paired cases)")
-    for B in p["B"]:
-        check_batch_size(B, p["N"])
     prob = make_linear_regression(p["N"], 1, np.random.default_rng(p["data_seed"]))
     h = prob.h_star
-    for eta in p["eta"]:
-        burn = int(np.ceil(50 / (eta * h)))
-        if p["steps"] <= 2 * burn:
-            raise InvalidInput(f"steps={p['steps']} must exceed twice the burn-in of 50/(eta h*) = "
-                               f"{burn} steps at eta={eta}")
-        per_group = min(p["fractions"]) * (p["steps"] - burn) * (p["replicas"] // GROUPS)
-        if not 0 < min(p["fractions"]) <= max(p["fractions"]) < 1 or per_group < 10:
-            raise InvalidInput(f"fractions={p['fractions']} must lie in (0, 1) and leave >= 10 "
-                               f"samples in each of {GROUPS} groups of {p['steps'] - burn} steps x "
-                               f"{p['replicas'] // GROUPS} replicas for Hill's estimator")
     seeds = rng.integers(2**31, size=len(p["B"]))
     out = Outcome()
     rows = []
     for i, (eta, B, seed) in enumerate(zip(p["eta"], p["B"], seeds)):
         run = sgd_linreg(prob, eta=float(eta), B=int(B), steps=p["steps"],
                          replicas=p["replicas"], seed=int(seed), record_every=1)
-        burn = int(np.ceil(50 / (eta * h)))
+        burn = int(_burn(eta, h))
         x = np.abs(run.samples[burn:, :, 0] - prob.theta_star[0])
         fr = np.asarray(p["fractions"], dtype=float)
         plot_fr = PLOT_FRACTIONS[PLOT_FRACTIONS * (p["steps"] - burn) * (p["replicas"] // GROUPS)

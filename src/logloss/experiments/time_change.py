@@ -9,9 +9,11 @@ from scipy import stats
 from .. import theory
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
+from ..core.resources import Cost
 from ..dynamics.sde import QuadraticMinimum, em_log_sde, em_sgd_sde
 from ..stats.lines import fit_line
 from ..stats.phi_fits import phi_mle
+from ._cost import em_sde
 from ._registry import Outcome, experiment
 
 TC_PRESETS = {
@@ -66,6 +68,29 @@ def _ratio_slope(La: np.ndarray, Lb: np.ndarray, edges: np.ndarray, L_star: floa
                 density_14=db, ratio=ratio)
 
 
+def _validate(p: dict) -> None:
+    if p["tau_max"] / p["dt"] < 1000:
+        raise InvalidInput(f"tau_max/dt = {p['tau_max'] / p['dt']:g} steps; the stationary fits "
+                           "need >= 1000 (raise tau_max or lower dt)")
+    if min(p["tau_targets"]) < p["dt"]:
+        raise InvalidInput(f"tau_targets must be >= dt = {p['dt']}")
+    if p["replicas"] < 2 or p["transient_replicas"] < 2:
+        raise InvalidInput("replicas and transient_replicas must be >= 2")
+
+
+def _cost(p: dict) -> Cost:
+    """Eqs. (12) and (14) over tau_max/dt steps (about 1000 records), then the matched-τ
+    runs: Eq. (12) until τ passes the last target, Eq. (14) recorded at every step."""
+    dt, R2 = float(p["dt"]), p["transient_replicas"]
+    steps = p["tau_max"] / dt
+    long = em_sde(d=1, steps=steps, replicas=p["replicas"], records=min(steps, 2000))
+    last = max(p["tau_targets"]) / dt
+    c = em_sde(d=1, steps=1.5 * last / p["L_star"] + 10, replicas=R2)
+    d = em_sde(d=1, steps=last, replicas=R2, records=last)
+    return Cost(long.memory + c.memory + d.memory, 2 * long.seconds + c.seconds + d.seconds,
+                "tau_max/dt, replicas, transient_replicas, tau_targets/dt")
+
+
 @experiment(
     "time-change",
     description="Eq. (12) vs the time-changed Eq. (14): P_s ∝ L^-1 P̃_s and equal laws at matched τ (R6)",
@@ -75,16 +100,11 @@ def _ratio_slope(La: np.ndarray, Lb: np.ndarray, edges: np.ndarray, L_star: floa
     theory=('phi_12', 'phi_14', 'phi_difference', 'ratio_slope', 'ratio_slope_away',
             'ratio_slope_unbinned'),
     tables=('matched_tau', 'ratio_slope'),
-    checks=dict(u0="any"),
+    checks=dict(u0="any", tau_targets="increasing"),  # Eq. (12)'s at_tau rows come sorted
+    cost=_cost,
+    validate=_validate,
 )
 def run_time_change(p: dict, rng: np.random.Generator) -> Outcome:
-    if p["tau_max"] / p["dt"] < 1000:
-        raise InvalidInput(f"tau_max/dt = {p['tau_max'] / p['dt']:g} steps; the stationary fits "
-                           "need >= 1000 (raise tau_max or lower dt)")
-    if min(p["tau_targets"]) < p["dt"]:
-        raise InvalidInput(f"tau_targets must be >= dt = {p['dt']}")
-    if p["replicas"] < 2 or p["transient_replicas"] < 2:
-        raise InvalidInput("replicas and transient_replicas must be >= 2")
     model = QuadraticMinimum(np.array([[p["h"]]]), p["L_star"])
     eta, B, dt = p["eta"], p["B"], p["dt"]
     T = theory.temperature(eta=eta, B=B, h=p["h"])

@@ -142,8 +142,10 @@ def discrete_mfpt_1d(a, b, *, u_c, u0: float = 0.0, points: int = 801, weights=N
         logT = (64 * logT[0] - 20 * logT[1] + logT[2]) / 45
     else:
         logT = logT[0]
-    small = np.isnan(logT)  # thresholds within the first cell of a grid this wide
-    if small.any():
+    # thresholds within the first cell of a grid this wide get a grid of their own; where
+    # every threshold fails (T beyond float64), the grid is theirs already: NaN stays
+    small = np.isnan(logT)
+    if small.any() and not small.all():
         logT[small] = np.log(discrete_mfpt_1d(a, b, u_c=uc[small], u0=u0, points=points,
                                               weights=p, extrapolate=extrapolate))
     T = np.exp(logT)
