@@ -90,7 +90,7 @@ def _seconds_to_start_python():
 
 
 def test_sigint_during_a_long_kernel_exits_at_once_without_a_complete_folder(tmp_path):
-    """10¹⁰ steps of 4 replicas: before the kernels ran in chunks of steps, Ctrl-C waited for
+    """10¹⁰ brute-force steps of 4 replicas (after the splitting, seconds): before the kernels ran in chunks of steps, Ctrl-C waited for
     a replica's whole trajectory (minutes).  The allowance is two kernel calls plus the
     time this machine takes, now, to start Python and import logloss (which bounds what an
     exit costs), so that it holds on a loaded machine too."""
@@ -98,9 +98,9 @@ def test_sigint_during_a_long_kernel_exits_at_once_without_a_complete_folder(tmp
     env = os.environ | {"LOGLOSS_PROGRESS": "1", "LOGLOSS_CACHE": str(tmp_path / "cache")}
     calibration = _seconds_to_start_python()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "logloss", "run", "first-passage-linreg", "--scale", "smoke",
-         "--set", "steps=10000000000", "--set", "replicas=4", "--set", "ds=1", "--set", "eta=0.01",
-         "--set", "N_large=0", "--out", str(out)],
+        [sys.executable, "-m", "logloss", "run", "rare-first-passage-linreg", "--scale", "smoke",
+         "--set", "brute_steps=10000000000", "--set", "brute_replicas=4", "--set", "eta=0.01",
+         "--set", "cs=1.2,1.3", "--out", str(out)],
         stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     seen = b""
     with selectors.DefaultSelector() as sel:  # wait until the kernel's progress bar shows

@@ -22,7 +22,7 @@ from logloss.dynamics import pretrain as pretrain_mod
 # lands between the first stored unit and the end
 CASES = [
     ("stationary", ["samples=1500", "B=1,2,5"], signal.SIGINT),
-    ("first-passage-linreg", ["ds=1,2,3,4", "steps=400000"], signal.SIGKILL),
+    ("first-passage-linreg", ["ds=1,2,3,4", "Ns=0", "decades=6"], signal.SIGKILL),
 ]
 
 

@@ -247,8 +247,7 @@ def _rare_rows(quick: bool) -> dict:
     x = prob.X[:, 0]
     a, b = 1 - _BENCH_ETA * x**2, _BENCH_ETA * x * (prob.y - x * prob.theta_star[0])
     grid = np.linspace(2.0, 4.0, 41)
-    logT = np.log10([discrete_mfpt_1d(a, b, u_c=np.sqrt(2 * (c - 1) * prob.L_star / prob.h_star))
-                     for c in grid])
+    logT = np.log10(discrete_mfpt_1d(a, b, u_c=np.sqrt(2 * (grid - 1) * prob.L_star / prob.h_star)))
     cs = np.interp([9.0, 12.0], logT, grid)  # where the exact t_p is 10⁹ and 10¹²
     reps, n = (4, 100) if quick else (8, 300)
     est = rare_first_passage(LinregSystem(prob, eta=_BENCH_ETA, B=1), cs, seed=0,

@@ -780,29 +780,35 @@ def _kesten_root(moment, what: str) -> float:
     return float(optimize.brentq(lambda x: math.log(moment(x)), lo, hi, xtol=1e-8))
 
 
-def kesten_exponent(a) -> float:
-    """Tail exponent α of u_{k+1} = a_μ u_k + b_μ, μ uniform over the N kicks: (1/N) Σ|a_μ|^α = 1.
+def kesten_exponent(a, *, weights=None) -> float:
+    """Tail exponent α of u_{k+1} = a_μ u_k + b_μ over the kicks μ: Σ p_μ|a_μ|^α = 1.
 
     Parameters
     ----------
     a : array_like
-        The multipliers a_μ = 1 − η x_μ² of the N samples (d = 1, B = 1).
+        The multipliers a_μ, for example 1 − η x_μ² of the N samples (d = 1, B = 1).
+    weights : array_like, optional
+        Their probabilities p_μ (normalised here); equal (1/N) if omitted.
 
     Returns
     -------
     float
         α > 0 (Kesten–Goldie: P(|u| > r) ∝ r^(−α), so t_p ∝ c^(α/2) as c → ∞), or ``inf``
-        when every |a_μ| ≤ 1 (no sample is multiplicatively expanding, η x_μ² ≤ 2): the tail
-        is then lighter than any power and the local slope of t_p grows without bound.
+        when every |a_μ| ≤ 1 (no kick expands |u|, e.g. η x_μ² ≤ 2 for every sample): the
+        tail is then lighter than any power and the local slope of t_p grows without bound.
     """
-    a = np.abs(np.asarray(a, dtype=float))
+    a = np.abs(np.asarray(a, dtype=float)).ravel()
     if a.size == 0 or not np.all(np.isfinite(a)):
         raise ValueError("multipliers a must be a non-empty array of finite numbers")
-    if not np.any(a > 1):
+    p = np.full(a.size, 1.0 / a.size) if weights is None else np.asarray(weights, float).ravel()
+    if p.shape != a.shape or np.any(p < 0) or not p.sum() > 0:
+        raise ValueError("weights must be as many non-negative numbers as multipliers, not all 0")
+    p = p / p.sum()
+    if not np.any((a > 1) & (p > 0)):
         return math.inf
-    top = a.max()
-    # (1/N) Σ (a/top)^α · top^α, computed in logs so large α does not overflow
-    return _kesten_root(lambda x: float(np.mean((a / top) ** x)) * top**x, "kesten_exponent")
+    top = a[p > 0].max()
+    # Σ p (a/top)^α · top^α, computed in logs so large α does not overflow
+    return _kesten_root(lambda x: float(p @ (a / top) ** x) * top**x, "kesten_exponent")
 
 
 def kesten_exponent_gaussian(*, eta: float) -> float:
