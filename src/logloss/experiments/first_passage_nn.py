@@ -71,12 +71,13 @@ NN_PRESETS = {
                   burn_relax=100.0,
                   window_relax=100.0, model_replicas=100, model_repetitions=4,
                   brute_replicas=32, transient_steps=60),
-    # one β in the page's budget (the other experiments of the page take 150 s of its 240 s)
+    # one β in the page's budget (the other experiments of the page take about 190 s of its
+    # 240 s at book scale on 2 cores)
     "book": dict(_COMMON, n=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2], nets=[0],
-                 betas=[100.0], decades=6.0, replicas=100, repetitions=8,
+                 betas=[100.0], decades=6.0, replicas=80, repetitions=6,
                  flux_replicas=16, burn_relax=400.0, window_relax=400.0, model_replicas=100,
-                 model_repetitions=8, model_flux_replicas=32, brute_replicas=32,
-                 brute_budget_relax=300.0),
+                 model_repetitions=6, model_flux_replicas=32, brute_replicas=32,
+                 brute_budget_relax=200.0),
     "paper": dict(_COMMON, n=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2, 3, 4],
                   nets=[0, 1, 2], betas=[25.0, 50.0, 100.0], decades=14.0, replicas=500,
                   repetitions=16, flux_replicas=64, burn_relax=400.0, window_relax=800.0,
