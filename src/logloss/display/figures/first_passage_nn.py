@@ -79,7 +79,7 @@ def plot(result: Result):
     surv = result.tables["survival"]
     esc = _rows(surv, regime="escape", net=net, beta=beta0)
     levels = sorted({r["c"] for r in esc})
-    for j, cj in enumerate(levels[:3]):
+    for j, cj in enumerate(levels[-3:]):  # the rarest thresholds brute force crosses
         rr = _rows(esc, c=cj)
         cx.step([r["t"] for r in rr], [r["S"] for r in rr], where="post", color="C0",
                 alpha=0.5 + 0.25 * j, lw=1, label=f"escape, β = {beta0:g}, c = {cj:.3f}")
