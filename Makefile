@@ -41,7 +41,7 @@ book: $(STAMP) $(CHROME)
 # asserts run in `make book`, where any failing cell fails the build.
 test: $(STAMP)
 	@$(MAKE) --no-print-directory $(CHROME) || echo "test: no chromium, the tests in a browser are skipped"
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check .
 	LOGLOSS_SCALE=smoke $(BIN)/python -m pytest
 
 clean:

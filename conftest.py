@@ -17,7 +17,7 @@ from nbval import plugin
 @contextlib.contextmanager
 def _read_with_jupytext():
     original = plugin.nbformat.read
-    plugin.nbformat.read = lambda path, as_version=4: jupytext.read(path)
+    plugin.nbformat.read = lambda path, as_version=4: jupytext.read(path)  # noqa: ARG005 (nbformat.read signature)
     try:
         yield
     finally:

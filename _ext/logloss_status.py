@@ -34,7 +34,7 @@ from sphinx.util.docutils import SphinxDirective
 
 RUN_MIME = "application/vnd.logloss.run+json"
 KEY = "logloss_status_table"
-DEFAULT_BUDGETS = {"chapters/escape_network": 240.0, "chapters/noise_and_loss": 180.0, "*": 150.0}
+DEFAULT_BUDGETS = {"chapters/escape_network": 240.0, "chapters/noise_strength": 180.0, "*": 150.0}
 DEFAULT_TOTAL_BUDGET = 600.0
 
 

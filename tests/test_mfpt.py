@@ -102,3 +102,22 @@ def test_markov_chain_reduces_to_geometric_law():
     vals = np.array([0.0, 0.0, 0.0, 10.0, -10.0])
     T = theory.markov_chain_mfpt(grid, lambda th: np.broadcast_to(vals, (th.size, 5)), eta=1.0)
     assert np.allclose(T, 2.5)
+
+
+def test_markov_chain_is_exact_for_an_astronomical_exit_time():
+    """A birth-death chain on the grid 0…M−1 (η = 1, unit spacing): up with p = 1/20, down
+    with r = 1/2 (staying at 0), exit above M − 1; from 0, T = Σ_k Σ_{j≤k} (1/p)(r/p)^{k−j},
+    about 10³⁹ steps.  ``np.linalg.solve`` on I − P loses every digit here (it forms
+    1 − P_ii); the chain's answer must be exact to rounding."""
+    M, p, r = 40, 1 / 20, 1 / 2
+    grid = np.arange(M, dtype=float)
+
+    def kicks(th):  # θ′ = θ − g: 1 kick up, 10 down, 9 stay out of 20
+        g = np.concatenate([np.full((th.size, 1), -1.0), np.full((th.size, 10), 1.0),
+                            np.zeros((th.size, 9))], axis=1)
+        g[th == 0, 1:11] = 0.0  # reflecting at 0
+        return g
+
+    exact = sum((1 / p) * (r / p) ** (k - j) for k in range(M) for j in range(k + 1))
+    assert exact > 1e38
+    assert theory.markov_chain_mfpt(grid, kicks, eta=1.0)[0] == pytest.approx(exact, rel=1e-9)

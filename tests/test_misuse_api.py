@@ -20,11 +20,29 @@ from torch import nn
 from logloss import InvalidInput, theory
 from logloss.measure import _guard
 from logloss.measure.covariance import minibatch_noise_covariance, per_sample_covariance_moments
-from logloss.measure.gradients import jacobian, per_sample_grad_stats, per_sample_grads
+from logloss.measure.curvature import CurvatureOperator
+from logloss.measure.ggn import ggn_jacobian
+from logloss.measure.gradients import (
+    flat_params,
+    jacobian,
+    per_sample_grad_stats,
+    per_sample_grads,
+    supports_fast_path,
+)
 from logloss.measure.gram import ntk_gram
-from logloss.measure.hessian import gauss_newton, hessian_outliers, spectral_density
+from logloss.measure.hessian import (
+    gauss_newton,
+    hessian_outliers,
+    hessian_top_eigenvalues,
+    lanczos_dense_check,
+    participation_ratio,
+    spectral_density,
+)
 from logloss.measure.losses import cross_entropy_per_sample, mse_per_sample
+from logloss.measure.monitor import NoiseMonitor
 from logloss.measure.noise import noise_covariance, noise_strength
+from logloss.measure.noise_scale import batch_noise_scale, gradient_noise_scale, minibatch_grad_sq_norm
+from logloss.measure.predict import predict_escape
 from logloss.reference import per_sample_sq_norms_loop
 from logloss.stats.first_passage import fit_slope, mean_first_passage
 
@@ -162,6 +180,56 @@ def test_custom_randomness_and_batch_coupling_are_detected(method):
         noise_strength(_Centred().to(D), x, y, method=method)
 
 
+class _MixesLargeBatches(nn.Module):
+    """Per-sample in batches of up to 16 samples; beyond, it adds a tenth of the batch mean
+    (a layer that switches to batch statistics for large batches)."""
+
+    def __init__(self, limit=16):
+        super().__init__()
+        self.lin, self.limit = nn.Linear(8, 1), limit
+
+    def forward(self, x):
+        h = x + 0.1 * x.mean(dim=0, keepdim=True) if x.shape[0] > self.limit else x
+        return self.lin(h)
+
+
+class _RollsLargeBatches(nn.Module):
+    """Mixes each sample with its neighbour in the batch, only in batches of 32 or more."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.lin(x + 0.1 * x.roll(1, 0) if x.shape[0] >= 32 else x)
+
+
+@pytest.mark.parametrize("make", [_MixesLargeBatches, _RollsLargeBatches])
+def test_coupling_only_in_large_batches_is_detected(make):
+    """The probe compared 4 samples with their batch of 4; the measurement runs batches of
+    up to chunk_size, so the probe now checks at that size."""
+    net = make().to(D)
+    x, y = _x(n=200), torch.randn(200, dtype=D)
+    for f in (lambda: noise_strength(net, x, y), lambda: noise_strength(net, x, y, method="generic"),
+              lambda: hessian_outliers(net, x, k=1), lambda: per_sample_grads(net, x, y)):
+        with pytest.raises(InvalidInput, match="depends on the other samples"):
+            f()
+
+
+def test_coupling_beyond_the_measured_batch_cannot_matter():
+    """A layer that mixes samples only beyond the chunk the measurement uses gives the
+    per-sample value (the loop's, one sample at a time)."""
+    net = _MixesLargeBatches(limit=16).to(D)
+    x, y = _x(n=60), torch.randn(60, dtype=D)
+    rows = []
+    for mu in range(60):  # each sample alone
+        g = torch.autograd.grad(mse_per_sample(net(x[mu:mu + 1]), y[mu:mu + 1]).sum(), list(net.parameters()))
+        rows.append(torch.cat([t.reshape(-1) for t in g]))
+    G = torch.stack(rows)
+    ref = float(G.pow(2).sum(1).mean() - G.mean(0).pow(2).sum())
+    assert noise_strength(net, x, y, chunk_size=16).noise == pytest.approx(ref, rel=1e-10)
+
+
 class _Counter(nn.Module):
     """Deterministic, per-sample, but counts its calls in a buffer (an in-place update)."""
 
@@ -236,6 +304,38 @@ def test_integer_labels_with_cross_entropy_equal_one_hot():
         noise_strength(net, x, labels, loss="hinge")
 
 
+def test_one_output_cross_entropy_is_torch_binary_cross_entropy_on_0_1_labels():
+    """Labels 0/1 were read as ±1: every y = 0 sample had loss log 2 and no gradient."""
+    F = nn.functional
+    net = nn.Sequential(nn.Linear(8, 6), nn.Tanh(), nn.Linear(6, 1)).to(D)
+    x = _x()
+    q = (torch.rand(24, generator=torch.Generator().manual_seed(1)) < 0.5).to(D)
+    out = net(x)
+    for labels in (q, q.long(), q[:, None]):
+        torch.testing.assert_close(cross_entropy_per_sample(out, labels),
+                                   F.binary_cross_entropy_with_logits(out[:, 0], q, reduction="none"),
+                                   rtol=1e-14, atol=0)
+    soft = torch.rand(24, generator=torch.Generator().manual_seed(2), dtype=D)  # probabilities
+    torch.testing.assert_close(cross_entropy_per_sample(out, soft),
+                               F.binary_cross_entropy_with_logits(out[:, 0], soft, reduction="none"),
+                               rtol=1e-13, atol=1e-15)
+
+    def bce(o, t):
+        return F.binary_cross_entropy_with_logits(o.reshape(-1), t.reshape(-1).to(o.dtype), reduction="none")
+
+    ref = _noise_loop(net, x, q, bce)
+    for labels in (q, q.long(), 2 * q - 1):  # 0/1 and the logistic ±1 give one 𝒩
+        for method in ("auto", "generic"):
+            assert noise_strength(net, x, labels, loss="ce", method=method).noise == pytest.approx(ref, rel=1e-10)
+    with pytest.raises(InvalidInput, match="mix -1 with 0"):
+        noise_strength(net, x, torch.where(q > 0, 0.0, -1.0).to(D).index_fill(0, torch.tensor([0]), 1.0)
+                       .index_fill(0, torch.tensor([1]), 0.0), loss="ce")
+    with pytest.raises(InvalidInput, match=r"labels in \{0, 1\}.*got the value 2"):
+        noise_strength(net, x, 2 * q, loss="ce")
+    with pytest.raises(InvalidInput, match="got the value 2"):
+        cross_entropy_per_sample(out, 2 * q)
+
+
 # ---------------------------------------------------------------- parameters and dtypes
 
 def test_no_or_frozen_parameters_are_clear_errors():
@@ -308,7 +408,7 @@ def _seq3d():
 
 
 @pytest.mark.parametrize("make, x, k", [
-    (_Tied, (20, 6), 2), (_Reused, (20, 6), 1), (_Functional, (20, 6), 1), (_seq3d, (20, 5, 6), 5),
+    (_Tied, (20, 6), 2), (_Reused, (20, 6), 1), (_Functional, (20, 6), 1),
 ])
 def test_auto_falls_back_to_generic_and_matches_the_loop(make, x, k):
     torch.manual_seed(3)
@@ -323,6 +423,22 @@ def test_auto_falls_back_to_generic_and_matches_the_loop(make, x, k):
     assert noise_strength(net, x, y).noise == pytest.approx(_noise_loop(net, x, y), rel=1e-10)
     with pytest.raises(InvalidInput, match="fast path: "):
         per_sample_grad_stats(net, x, y, method="fast")
+
+
+def test_linear_layers_on_sequences_take_the_fast_path_and_match_the_loop():
+    """(batch, T, features) inputs: the per-sample gradient of a Linear layer is a sum over T,
+    whose norm is formed by the ghost (T small) or the materialised route (T large)."""
+    torch.manual_seed(3)
+    net = _seq3d().to(D)
+    g = torch.Generator().manual_seed(4)
+    for T in (2, 40):  # T·(6 + 4) < 24 takes the ghost route, T = 40 materialises
+        x = torch.randn(20, T, 6, generator=g, dtype=D)
+        y = torch.randn(20, T, generator=g, dtype=D)
+        auto = per_sample_grad_stats(net, x, y)
+        assert auto.method == "fast"
+        torch.testing.assert_close(auto.sq_norms, per_sample_sq_norms_loop(net, x, y), rtol=1e-12, atol=0)
+        gen = per_sample_grad_stats(net, x, y, method="generic")
+        torch.testing.assert_close(auto.mean_grad, gen.mean_grad, rtol=1e-12, atol=1e-15)
 
 
 def test_ntk_gram_falls_back_for_tied_weights():
@@ -450,23 +566,136 @@ class _Everything(nn.Module):
         return self.b(self.drop(torch.tanh(self.bn(self.a(x)))))
 
 
+def _reused_layer():
+    """The issue's model: one Linear layer called twice (registered under two names)."""
+    lin = nn.Linear(8, 8)
+    return nn.Sequential(lin, nn.Tanh(), lin, nn.Tanh(), nn.Linear(8, 1))
+
+
+class _TiedWithBuffer(nn.Module):
+    """Two layers that share one weight Parameter, and a buffer used in the forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.out = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 1)
+        self.b.weight = self.a.weight
+        self.register_buffer("scale", torch.linspace(0.5, 1.5, 8))
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.b(torch.tanh(self.a(x))) * self.scale))
+
+
+class _SharedSubmodule(nn.Module):
+    """One block (with an eval-mode BatchNorm's buffers) registered in two parents."""
+
+    def __init__(self):
+        super().__init__()
+        block = nn.Sequential(nn.Linear(8, 8), nn.BatchNorm1d(8), nn.Tanh())
+        self.left = nn.Sequential(block)
+        self.right = nn.ModuleDict({"inner": block})
+        self.out = nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.out(self.right["inner"](self.left(x)))
+
+
+MODELS = {"everything": _Everything, "reused_layer": _reused_layer, "tied_with_buffer": _TiedWithBuffer,
+          "shared_submodule": _SharedSubmodule}
+
+
+def _every_slot(model):
+    """(module name, attribute, object) for every parameter and buffer slot, duplicates included."""
+    return [(mn, k, t) for mn, m in model.named_modules(remove_duplicate=False)
+            for d in (m._parameters, m._buffers) for k, t in d.items()]
+
+
 def _state(model):
-    return ({k: v.clone() for k, v in model.state_dict().items()},
-            [(n, m.training) for n, m in model.named_modules()],
+    return ({k: v.clone() for k, v in model.state_dict(keep_vars=False).items()},
+            [(n, m.training) for n, m in model.named_modules(remove_duplicate=False)],
             [(n, p.dtype, p.requires_grad, None if p.grad is None else p.grad.clone())
-             for n, p in model.named_parameters()])
+             for n, p in model.named_parameters(remove_duplicate=False)],
+            [(mn, k, id(t), type(t)) for mn, k, t in _every_slot(model)])
 
 
-@pytest.mark.parametrize("name", CALLS)
-def test_no_measure_function_mutates_the_model(name):
+def _make(name):
     torch.manual_seed(0)
-    net = _Everything().to(D).eval()
-    net.a.weight.grad = torch.full_like(net.a.weight, 0.5)  # a caller's accumulated gradient
+    net = MODELS[name]().to(D).eval()
+    first = next(p for p in net.parameters() if p.requires_grad)
+    first.grad = torch.full_like(first, 0.5)  # a caller's accumulated gradient
+    return net
+
+
+def _every_public_model_function():
+    """Every public function (or class) of the measure layer whose first argument is a model."""
+    import inspect
+
+    import logloss.measure as pkg
+    found = set()
+    for info in __import__("pkgutil").iter_modules(pkg.__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = __import__(f"logloss.measure.{info.name}", fromlist=["__all__"])
+        for name in getattr(mod, "__all__", ()):
+            obj = getattr(mod, name)
+            target = obj.__init__ if inspect.isclass(obj) else obj
+            if not callable(obj) or not hasattr(target, "__code__"):
+                continue
+            params = [p for p in inspect.signature(target).parameters if p != "self"]
+            if params and params[0] == "model":
+                found.add(name)
+    return found
+
+
+def _monitor(m, x, y):
+    mon = NoiseMonitor(m, x, y, every=2)
+    mon(0)
+    mon.record(3)
+    return mon.history()
+
+
+# every public measure function that takes a model, as f(model, x, y) (scalar targets)
+EVERY = CALLS | {
+    "flat_params": lambda m, _x, _y: flat_params(m),
+    "supports_fast_path": lambda m, _x, _y: supports_fast_path(m),
+    "ggn_jacobian": lambda m, x, _y: ggn_jacobian(m, x, loss="mse"),
+    "hessian_top_eigenvalues": lambda m, x, y: hessian_top_eigenvalues(m, x, y, k=2),
+    "lanczos_dense_check": lambda m, x, _y: lanczos_dense_check(m, x, k=2),
+    "predict_escape": lambda m, x, _y: predict_escape(m, x, eta=0.01, B=4, k=3),
+    "gradient_noise_scale": lambda m, x, y: gradient_noise_scale(m, x, y, B_small=2, B_big=8, rng=0, draws=3),
+    "minibatch_grad_sq_norm": lambda m, x, y: minibatch_grad_sq_norm(m, x, y),
+    "batch_noise_scale": lambda m, x, y: [batch_noise_scale(m, x, y, B_small=b, N=100) for b in (1, 5)],
+    "NoiseMonitor": _monitor,
+    "CurvatureOperator": lambda m, x, y: [CurvatureOperator(m, x, y, curvature=c, cache=cache).matmat(
+        torch.ones(sum(p.numel() for p in m.parameters() if p.requires_grad), dtype=D))
+        for c in ("ggn", "hessian") for cache in (True, False)],
+    "hessian_outliers_ce_float32": lambda m, x, _y: hessian_outliers(m, x, loss="ce", k=2, dtype=torch.float32,
+                                                                     method="lanczos"),
+    "hessian_outliers_hessian": lambda m, x, y: hessian_outliers(m, x, y, curvature="hessian", k=2,
+                                                                 method="lanczos", trace="hutch++"),
+    "participation_ratio": lambda m, x, _y: participation_ratio(m, x, k=2),
+}
+FUNCTION_OF = {"per_sample_grad_stats_generic": "per_sample_grad_stats",
+               "hessian_outliers_ce_float32": "hessian_outliers", "hessian_outliers_hessian": "hessian_outliers"}
+
+
+def test_every_public_model_function_is_in_the_no_mutation_test():
+    assert _every_public_model_function() <= {FUNCTION_OF.get(k, k) for k in EVERY}
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("name", EVERY)
+def test_no_measure_function_mutates_the_model(name, model):
+    """Identity and value: every slot keeps its own object (a Parameter stays the same
+    Parameter), values, gradients, flags, modes, buffers and the RNG state are unchanged."""
+    net = _make(model)
     x, y = _x(), torch.randn(24, dtype=D)
     before = _state(net)
     rng = torch.random.get_rng_state()
-    CALLS[name](net, x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # predict_escape's warnings on a random net
+        EVERY[name](net, x, y)
     after = _state(net)
+    assert before[3] == after[3]  # identity and type of every parameter and buffer slot
     assert before[1] == after[1]
     for (n, dt, rg, g), (_, dt2, rg2, g2) in zip(before[2], after[2]):
         assert (dt, rg) == (dt2, rg2), n
@@ -474,6 +703,22 @@ def test_no_measure_function_mutates_the_model(name):
     for k, v in before[0].items():
         assert torch.equal(v, after[0][k]), k
     assert torch.equal(torch.random.get_rng_state(), rng)
+
+
+def test_an_optimizer_built_before_a_measurement_still_trains_a_reused_layer():
+    """The issue's scenario: the reused layer's weight lost its Parameter, so SGD built
+    beforehand stopped updating it, and gradient_noise_scale then crashed."""
+    net = _reused_layer().to(D)
+    x, y = _x(), torch.randn(24, 1, dtype=D)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    noise_strength(net, x, y, method="generic")
+    hessian_outliers(net, x, k=2)
+    w0 = net[0].weight.detach().clone()
+    opt.zero_grad()
+    mse_per_sample(net(x), y).mean().backward()
+    opt.step()
+    assert not torch.equal(net[0].weight, w0)
+    gradient_noise_scale(net, x, y, B_small=2, B_big=8, rng=0, draws=3)
 
 
 def test_measure_sources_never_convert_or_switch_the_model():

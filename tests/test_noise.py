@@ -132,3 +132,16 @@ def test_benchmark_quick_mode_runs_and_fast_path_wins():
     res = _bench_noise_strength(quick=True)
     assert res.rate > 0 and res.naive_rate > 0
     assert res.ratio > 1  # a sanity floor only; the 20× target is measured by `logloss bench`
+
+
+def test_peer_benchmark_row_runs_and_checks_values_first(capsys):
+    """One row of `logloss bench --peers --quick` (the table itself is measured by the command)."""
+    pytest.importorskip("curvlinops")
+    from logloss.benchmarks import run_peer_benchmarks
+
+    rows = run_peer_benchmarks(quick=True, reps=1, only="gn-top6-784-10-1-big")
+    assert [r["name"] for r in rows] == ["gn-top6-784-10-1-big"]
+    r = rows[0]
+    assert r["ours_s"] > 0 and r["peer_s"] > 0 and r["ratio"] == pytest.approx(r["ours_s"] / r["peer_s"])
+    assert "curvlinops float64" in r["check"]
+    assert "ratio" in capsys.readouterr().out

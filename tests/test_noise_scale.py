@@ -83,3 +83,70 @@ def test_same_rng_same_answer_and_bad_sizes():
         gradient_noise_scale(model, x, y, B_small=2, B_big=x.shape[0] + 1, draws=5, rng=0)
     with pytest.raises(InvalidInput):
         gradient_noise_scale(model, x, y, B_small=2, B_big=10, draws=1, rng=0)
+
+
+def _blocks_brute_force(model, xb, yb, B_small, loss=mse_per_sample):
+    """mean |G_small,i|² over the consecutive small batches and |G_big|², by backward()."""
+    params = list(model.parameters())
+
+    def g(x, y):
+        return torch.cat([t.reshape(-1) for t in torch.autograd.grad(loss(model(x), y).mean(), params)]).double()
+
+    m = xb.shape[0] // B_small
+    small = np.mean([float(g(xb[i * B_small:(i + 1) * B_small], yb[i * B_small:(i + 1) * B_small]).pow(2).sum())
+                     for i in range(m)])
+    return small, float(g(xb, yb).pow(2).sum())
+
+
+@pytest.mark.parametrize("B_small", [1, 3, 4])
+def test_batch_estimates_match_brute_force_on_the_fast_and_generic_paths(B_small):
+    from logloss.measure.noise_scale import batch_noise_scale
+
+    x, y = _data(n=26, k=2)
+    fast_model = mlp([6, 5, 2], seed=0).double()
+    ln = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.LayerNorm(5), torch.nn.Linear(5, 2)).double()
+    for model in (fast_model, ln):
+        est = batch_noise_scale(model, x, y, B_small=B_small, N=400)
+        small, big = _blocks_brute_force(model, x, y, B_small)
+        assert (est.small_sq, est.big_sq) == pytest.approx((small, big), rel=1e-10)
+        cs, cb = (400 - B_small) / (B_small * 399), (400 - 26) / (26 * 399)
+        assert est.trace == pytest.approx((small - big) / (cs - cb), rel=1e-10)
+        assert est.blocks == 26 // B_small
+
+
+def test_nested_small_batches_beat_one_small_batch_nested_at_equal_compute():
+    """The issue's peer estimator (one small batch nested in the big one) against ours (all
+    ⌊B_big/B_small⌋ small batches of the same big batch): same samples and passes per draw.
+    The standard error of 𝒮 over 1000 draws each must be smaller by a margin that sampling
+    cannot produce (F test of the two variances, one-sided, p < 1e-6)."""
+    from scipy import stats
+
+    model = mlp([6, 8, 1], seed=2).double()
+    x, y = _data(n=400, seed=3)
+    draws, Bs, Bb, N = 1000, 5, 40, 400
+    ours = gradient_noise_scale(model, x, y, B_small=Bs, B_big=Bb, draws=draws, rng=0, exact=False)
+    rng = np.random.default_rng(1)
+    cs, cb = (N - Bs) / (Bs * (N - 1)), (N - Bb) / (Bb * (N - 1))
+    S = []
+    for _ in range(draws):
+        idx = torch.as_tensor(rng.choice(N, Bb, replace=False))
+        small, big = _blocks_brute_force(model, x[idx[:Bs]], y[idx[:Bs]], Bs)[0], \
+            _blocks_brute_force(model, x[idx], y[idx], Bb)[1]
+        S.append((small - big) / (cs - cb))
+    var_ours = (ours.trace_estimate.stderr * np.sqrt(draws)) ** 2
+    F = np.var(S, ddof=1) / var_ours
+    # tolerance: statistical: one-sided F test of equal variances, 999 and 999 dof, p < 1e-6
+    assert F > stats.f.ppf(1 - 1e-6, draws - 1, draws - 1), F
+
+
+def test_no_exact_pass_unless_asked(monkeypatch):
+    import logloss.measure.noise_scale as ns
+
+    def refuse(*_a, **_k):
+        raise AssertionError("an exact pass over all N")
+
+    monkeypatch.setattr(ns, "noise_strength", refuse)
+    model = mlp([6, 5, 1], seed=4).double()
+    x, y = _data()
+    g = gradient_noise_scale(model, x, y, B_small=2, B_big=10, draws=5, rng=0, exact=False)
+    assert np.isnan(g.b_simple) and np.isnan(g.noise) and np.isfinite(g.b_simple_two_batch.value)

@@ -64,3 +64,50 @@ def test_noise_monitor_records_every_k_steps_and_matches_a_loop():
     assert list(h["step"]) == [0, 3, 6, 9]
     np.testing.assert_allclose(h["noise"], brute, rtol=1e-9)
     np.testing.assert_allclose(h["noise_scale"], h["noise"] / h["grad_sq_norm"])
+
+
+def test_watch_records_the_nested_estimates_from_the_loops_own_backward_pass():
+    """NoiseMonitor.watch reuses the loop's forward and backward pass (one forward per
+    watched step, counted) and gives the estimates of batch_noise_scale on that minibatch."""
+    from logloss.measure.losses import mse_per_sample
+    from logloss.measure.noise_scale import batch_noise_scale
+
+    model = _model()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(200, 5, generator=g, dtype=torch.float64), torch.randn(200, generator=g, dtype=torch.float64)
+    calls = []
+    model[0].register_forward_hook(lambda *_: calls.append(1))
+    mon = logloss.NoiseMonitor(model, every=2, B_small=4, N=200)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    refs = []
+    for step in range(6):
+        idx = torch.arange(step * 30, step * 30 + 30)
+        if step % 2 == 0:
+            refs.append(batch_noise_scale(model, x[idx], y[idx], B_small=4, N=200))
+        calls.clear()
+        opt.zero_grad()
+        with mon.watch(step):
+            mse_per_sample(model(x[idx]), y[idx]).mean().backward()
+        assert len(calls) == 1  # nothing but the loop's own forward pass
+        opt.step()
+    h = mon.history()
+    assert list(h["watched_step"]) == [0, 2, 4]
+    np.testing.assert_allclose(h["trace_estimate"], [r.trace for r in refs], rtol=1e-10)
+    np.testing.assert_allclose(h["grad_sq_estimate"], [r.grad_sq for r in refs], rtol=1e-10)
+    ns = mon.noise_scale()
+    assert ns.value == pytest.approx(np.mean(h["trace_estimate"]) / np.mean(h["grad_sq_estimate"]))
+
+
+def test_watch_refuses_what_it_cannot_estimate():
+    bn = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.Linear(4, 1)).double()
+    x = torch.randn(20, 5, dtype=torch.float64)
+    mon = logloss.NoiseMonitor(bn)
+    with pytest.raises(logloss.InvalidInput, match="BatchNorm1d '1' in train mode"):
+        with mon.watch(0):
+            bn(x).sum().backward()
+    ln = nn.Sequential(nn.Linear(5, 4), nn.LayerNorm(4), nn.Linear(4, 1)).double()
+    with pytest.raises(logloss.InvalidInput, match="Linear or Conv layers"):
+        with logloss.NoiseMonitor(ln).watch(0):
+            ln(x).sum().backward()
+    with pytest.raises(logloss.InvalidInput, match="record.*need the data"):
+        logloss.NoiseMonitor(_model()).record(0)

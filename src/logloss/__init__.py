@@ -23,6 +23,7 @@ from .core.version import __version__
 from .display import explore
 from .display.figures import plot, show
 from .display.tables import markdown_table
+from .dynamics.barrier_excursions import BarrierSystem
 from .dynamics.excursions import LinregSystem
 from .dynamics.linreg_sgd import SGDRun, sgd_linreg
 from .dynamics.mlp_excursions import MLPSystem
@@ -31,13 +32,14 @@ from .dynamics.noise_model import NoiseModelSystem, lumped_spectrum
 from .dynamics.training import train_sgd
 from .experiments._registry import Result, list_experiments, run_experiment
 from .measure.covariance import minibatch_noise_covariance
+from .measure.curvature import CurvatureOperator
 from .measure.ggn import ggn_jacobian
 from .measure.gradients import per_sample_grads
 from .measure.gram import decoupling_spectra, ntk_gram
 from .measure.hessian import SolverCheck, hessian_outliers, lanczos_dense_check, participation_ratio
 from .measure.monitor import NoiseMonitor
 from .measure.noise import noise_strength
-from .measure.noise_scale import GradientNoiseScale, gradient_noise_scale
+from .measure.noise_scale import BatchNoise, GradientNoiseScale, batch_noise_scale, gradient_noise_scale
 from .measure.predict import EscapePrediction, predict_escape
 from .models.linreg import make_linear_regression
 from .report import load_store, report_rows
@@ -74,6 +76,9 @@ __all__ = [
     "noise_strength",
     "gradient_noise_scale",
     "GradientNoiseScale",
+    "batch_noise_scale",
+    "BatchNoise",
+    "CurvatureOperator",
     "ntk_gram",
     "decoupling_spectra",
     "hessian_outliers",
@@ -93,6 +98,7 @@ __all__ = [
     "SGDRun",
     "make_linear_regression",
     "sgd_linreg",
+    "BarrierSystem",
     "replicate",
     "sgd_mlp",
     "train_sgd",

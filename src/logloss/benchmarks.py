@@ -279,3 +279,356 @@ def _bench_rare_9(quick: bool) -> BenchResult:
 def _bench_rare_12(quick: bool) -> BenchResult:
     """Splitting against brute force at t_p = 10¹² (replica-steps saved)."""
     return _rare_row(quick, 1, "1e12")
+
+
+# ================================================================= logloss against its peers
+#
+# ``logloss bench --peers``: each row runs logloss and a peer library on the same inputs,
+# in one process, with one thread each (torch, and BLAS through the environment that the
+# command sets), interleaved (ours, peer, peer, ours, ...), and reports the medians and
+# their ratio (logloss time / peer time; below 1 logloss is faster).  Before timing, the
+# two sides' values are compared with each other and with a float64 reference.  Extra
+# memory is the peak resident memory of one call above the memory before it, measured in
+# a fresh process per side (glibc set to return freed blocks, so that the baseline is
+# honest).  The peers are an optional extra: pip install -c constraints.txt -r
+# requirements-peers.txt.
+
+PEER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@dataclass
+class PeerRow:
+    """One row of the peer table: what is measured, both sides' medians, their ratio."""
+
+    name: str
+    task: str
+    sizes: str
+    peer: str
+    ours_s: float
+    peer_s: float
+    ratio: float
+    check: str
+    ours_mb: float | None = None
+    peer_mb: float | None = None
+    note: str = ""
+
+
+def _mnist10(n: int):
+    """The first n Fashion-MNIST images (784 features) with integer class labels."""
+    data = fashion_mnist(n)
+    return data.x.reshape(n, -1), data.y.argmax(dim=1)
+
+
+def _ggn_case(widths, N, loss):
+    """(model, x, labels-or-targets) of a GGN eigenvalue row; MNIST for one output, else
+    Fashion-MNIST's ten classes."""
+    net = mlp(widths, seed=0)
+    if widths[-1] == 1:
+        x = mnist_even_odd(N).x
+        y = torch.zeros(N, 1)
+    else:
+        x, labels = _mnist10(N)
+        y = labels if loss == "ce" else torch.zeros(N, widths[-1])
+    return net, x, y
+
+
+def _ggn_sides(widths, N, k, loss, dtype=torch.float32, tol=1e-6):
+    """(ours, peer) callables returning the top-k GGN eigenvalues in the same convention
+    (ours: (1/N) Σ JᵀΛJ with ℓ = ½‖f − y‖² or the cross-entropy)."""
+    import curvlinops
+    from scipy.sparse.linalg import eigsh
+
+    from .measure.hessian import hessian_outliers
+
+    net, x, y = _ggn_case(widths, N, loss)
+    net, x = net.to(dtype), x.to(dtype)
+    y = y.to(dtype) if y.is_floating_point() else y
+    K = widths[-1]
+    params = [p for p in net.parameters()]
+    P = sum(p.numel() for p in params)
+    # torch's MSELoss(mean) averages over N·K entries of (f − y)², whose Hessian is 2I:
+    # its GGN is (2/K) times ours
+    scale = K / 2 if loss == "mse" else 1.0
+    lf = torch.nn.MSELoss(reduction="mean") if loss == "mse" else torch.nn.CrossEntropyLoss(reduction="mean")
+
+    def ours():
+        return hessian_outliers(net, x, loss=loss, k=k, tol=tol, trace=None, seed=0).eigenvalues[:k]
+
+    def peer():
+        op = curvlinops.GGNLinearOperator(net, lf, params, [(x, y)], check_deterministic=False)
+        v0 = np.random.default_rng(0).standard_normal(P)
+        w = eigsh(op.to_scipy(), k=k, which="LA", v0=v0, tol=tol)[0]
+        return np.sort(w)[::-1] * scale
+
+    return ours, peer, (net, x, y)
+
+
+def _dense_reference(net, x, loss, k):
+    """Top-k eigenvalues of the GGN in float64 from J̃ and the smaller Gram matrix."""
+    from .measure.hessian import _dense_factor, _dense_spectrum
+
+    J, _ = _dense_factor(net, x, loss, None)
+    return _dense_spectrum(J, x.shape[0], 1)[0][:k]
+
+
+def _compare(a, b) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.max(np.abs(a - b) / np.abs(b).max()))
+
+
+def _ggn_row(widths, N, k, loss, dense: bool):
+    ours, peer, (net, x, _) = _ggn_sides(widths, N, k, loss)
+    o, p = ours(), peer()
+    if dense:
+        ref = _dense_reference(net, x, loss, k)
+        how = "dense float64"
+    else:  # too big for a dense oracle: the two sides in float64, tol 1e-10
+        o64, p64 = (f() for f in _ggn_sides(widths, N, k, loss, torch.float64, 1e-10)[:2])
+        ref, how = p64, f"curvlinops float64 (logloss float64 differs by {_compare(o64, p64):.1e})"
+    check = (f"top {k} vs {how}: logloss {_compare(o, ref):.1e}, peer {_compare(p, ref):.1e} "
+             "(relative to λ₁; float32 runs)")
+    return ours, peer, check
+
+
+def _interleaved(ours, peer, reps: int) -> tuple[float, float]:
+    """Median seconds of each side over ``reps`` interleaved runs (order alternating)."""
+    t = {"ours": [], "peer": []}
+    for r in range(reps):
+        for side in (("ours", "peer") if r % 2 == 0 else ("peer", "ours")):
+            fn = ours if side == "ours" else peer
+            start = time.perf_counter()
+            fn()
+            t[side].append(time.perf_counter() - start)
+    return float(np.median(t["ours"])), float(np.median(t["peer"]))
+
+
+def _norms_sides(kind: str, N: int):
+    """Per-sample ‖∇ℓ_μ‖² (and ∇L) of an MLP or a CNN with the cross-entropy: ours and the
+    peers, each returning the squared norms."""
+    import copy
+
+    from .measure.gradients import per_sample_grad_stats
+    from .models.nets import cnn
+
+    x, labels = _mnist10(N)
+    if kind == "cnn":
+        net = cnn((16, 32), seed=0, convs_per_stack=1, in_channels=1, image_size=28)
+        x = x.reshape(N, 1, 28, 28)
+    else:
+        net = mlp([784, 256, 256, 10], seed=0)
+    ce = torch.nn.functional.cross_entropy
+
+    def ours():
+        return per_sample_grad_stats(net, x, labels, loss="ce").sq_norms
+
+    peers = {}
+    if kind == "mlp":
+        from backpack import backpack, extend
+        from backpack.extensions import BatchL2Grad
+        from opacus.grad_sample import GradSampleModuleFastGradientClipping
+
+        bnet = extend(copy.deepcopy(net))
+        bloss = extend(torch.nn.CrossEntropyLoss(reduction="sum"))
+
+        def backpack_norms():
+            bnet.zero_grad()
+            with backpack(BatchL2Grad()):
+                bloss(bnet(x), labels).backward()
+            return sum(p.batch_l2 for p in bnet.parameters()).double()
+
+        gsm = GradSampleModuleFastGradientClipping(copy.deepcopy(net), loss_reduction="sum",
+                                                   use_ghost_clipping=True)
+
+        def opacus_norms():
+            gsm.zero_grad()
+            ce(gsm(x), labels, reduction="sum").backward()
+            return gsm.get_norm_sample().double() ** 2
+
+        peers = {"BackPACK BatchL2Grad": backpack_norms, "Opacus ghost clipping": opacus_norms}
+    else:
+        from torch.func import functional_call, grad, vmap
+
+        fnet = copy.deepcopy(net)
+        params = {k: v.detach() for k, v in fnet.named_parameters()}
+
+        def one(p, xi, yi):
+            return ce(functional_call(fnet, p, (xi[None],)), yi[None], reduction="sum")
+
+        per = vmap(grad(one), in_dims=(None, 0, 0))
+
+        def vmap_norms(chunk=1000):
+            out, total = [], None
+            for s in range(0, N, chunk):
+                g = per(params, x[s:s + chunk], labels[s:s + chunk])
+                out.append(sum(t.reshape(t.shape[0], -1).double().pow(2).sum(1) for t in g.values()))
+                gs = [t.sum(0) for t in g.values()]
+                total = gs if total is None else [a + b for a, b in zip(total, gs)]
+            return torch.cat(out)
+
+        peers = {"torch.func vmap(grad), chunks of 1000": vmap_norms}
+    return ours, peers
+
+
+def _noise_scale_row(quick: bool):
+    """Relative RMSE of B_simple at equal compute: nested blocks (logloss) against the
+    two-batch estimator with one small batch nested in the big one."""
+    from .dynamics.training import train_sgd
+    from .measure.losses import mse_per_sample
+    from .measure.noise import noise_strength
+    from .measure.noise_scale import gradient_noise_scale
+
+    N = 2000 if quick else 10_000
+    data = mnist_even_odd(N)
+    x, y = data.x, data.y
+    net = mlp([784, 10, 1], seed=0)
+    train_sgd(net, x, y, eta=0.01, B=100, epochs=3 if quick else 20, seed=0, measure_noise=False,
+              record_at=[], desc="training the 784-10-1 net")
+    ns = noise_strength(net, x, y)
+    exact = ns.noise / ns.grad_sq_norm
+    Bs, Bb, draws = 10, 100, 20 if quick else 50
+    R = 8 if quick else 60
+    params = [p for p in net.parameters()]
+
+    def sq(xb, yb):
+        g = torch.autograd.grad(mse_per_sample(net(xb), yb).sum(), params)
+        return torch.cat([t.reshape(-1) for t in g]).double()
+
+    def peer(seed):
+        rng = np.random.default_rng(seed)
+        c = [(N - B) / (B * (N - 1)) for B in (Bs, Bb)]
+        S, G = [], []
+        for _ in range(draws):
+            idx = torch.as_tensor(rng.choice(N, Bb, replace=False))
+            gs, rest = sq(x[idx[:Bs]], y[idx[:Bs]]), sq(x[idx[Bs:]], y[idx[Bs:]])
+            small, big = float((gs / Bs).pow(2).sum()), float(((gs + rest) / Bb).pow(2).sum())
+            S.append((small - big) / (c[0] - c[1]))
+            G.append((c[0] * big - c[1] * small) / (c[0] - c[1]))
+        return np.mean(S) / np.mean(G)
+
+    def ours(seed, b_small=Bs):
+        return gradient_noise_scale(net, x, y, B_small=b_small, B_big=Bb, draws=draws, rng=seed,
+                                    exact=False).b_simple_two_batch.value
+
+    est = {"ours": [], "ours1": [], "peer": []}
+    tim = {"ours": [], "ours1": [], "peer": []}
+    fns = {"ours": ours, "ours1": lambda s: ours(s, 1), "peer": peer}
+    for r in range(R):
+        for side in (("ours", "peer", "ours1") if r % 2 == 0 else ("ours1", "peer", "ours")):
+            start = time.perf_counter()
+            est[side].append(fns[side](1000 + r))
+            tim[side].append(time.perf_counter() - start)
+    rmse = {k: float(np.sqrt(np.mean((np.array(v) - exact) ** 2)) / exact) for k, v in est.items()}
+    t = {k: float(np.median(v)) for k, v in tim.items()}
+    eff = {k: rmse[k] * np.sqrt(t[k]) for k in rmse}
+    return rmse, t, eff, exact, R, draws
+
+
+def _memory_child(row: str, side: str) -> None:
+    """In a fresh process: peak resident memory of one call above the memory before it."""
+    import gc
+    import json as _json
+    import re
+
+    torch.set_num_threads(1)
+    fns = _memory_cases()[row]()
+    fn = fns[0] if side == "ours" else fns[1]
+    fn()  # warm-up: lazy initialisations are not the call's memory
+    gc.collect()
+
+    def status(key):
+        return int(re.search(rf"{key}:\s+(\d+)", open("/proc/self/status").read()).group(1)) * 1024
+
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak (VmHWM) to the current resident memory
+    base = status("VmRSS")
+    fn()
+    print(_json.dumps({"extra_bytes": status("VmHWM") - base}))
+
+
+def _memory_cases():
+    return {
+        "ggn-784-10-1-N10000-top6": lambda: _ggn_sides([784, 10, 1], 10_000, 6, "mse")[:2],
+        "ggn-784-100-10-N10000-top6": lambda: _ggn_sides([784, 100, 10], 10_000, 6, "mse")[:2],
+        "ggn-ce-784-64-10-N3000-top8": lambda: _ggn_sides([784, 64, 10], 3000, 8, "ce")[:2],
+        "norms-mlp": lambda: (lambda o, p: (o, next(iter(p.values()))))(*_norms_sides("mlp", 10_000)),
+        "norms-cnn": lambda: (lambda o, p: (o, next(iter(p.values()))))(*_norms_sides("cnn", 10_000)),
+    }
+
+
+def _extra_mb(row: str, side: str) -> float | None:
+    """Extra peak memory (MB) of one call, from a fresh process (None where /proc is absent)."""
+    import json as _json
+    import os
+    import subprocess
+    import sys
+
+    if not os.path.exists("/proc/self/clear_refs"):
+        return None
+    env = dict(os.environ, **PEER_ENV, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
+    code = f"from logloss.benchmarks import _memory_child; _memory_child({row!r}, {side!r})"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return _json.loads(out.stdout.strip().splitlines()[-1])["extra_bytes"] / 1e6
+
+
+def run_peer_benchmarks(quick: bool = False, reps: int = 5, only: str | None = None) -> list[dict]:
+    """The peer table of issue 25 (see the comment above); prints each row as it is done."""
+    torch.set_num_threads(1)
+    rows: list[PeerRow] = []
+    small, big = (300, 1000) if quick else (2000, 10_000)
+    ggn = [
+        ("gn-top6-784-10-1", "Gauss–Newton top-6, MSE", [784, 10, 1], small, 6, "mse", True),
+        ("gn-top20-784-10-1", "GGN top-20, MSE", [784, 10, 1], small, 20, "mse", True),
+        ("gn-top6-784-10-1-big", "GGN top-6, MSE", [784, 10, 1], big, 6, "mse", False),
+        ("gn-top20-784-10-1-big", "GGN top-20, MSE", [784, 10, 1], big, 20, "mse", False),
+        ("ggn-ce-top6-784-10-10", "GGN top-6, cross-entropy", [784, 10, 10], small, 6, "ce", not quick),
+        ("ggn-ce-top20-784-10-10", "GGN top-20, cross-entropy", [784, 10, 10], small, 20, "ce", not quick),
+        ("gn-top6-784-100-10-N500", "GGN top-6, MSE", [784, 100, 10], 100 if quick else 500, 6, "mse", True),
+        ("gn-top6-784-100-10-big", "GGN top-6, MSE", [784, 100, 10], big, 6, "mse", False),
+        ("ggn-ce-top8-784-64-10", "Gauss–Newton top-8, cross-entropy (one call)", [784, 64, 10],
+         600 if quick else 3000, 8, "ce", quick),
+    ]
+    memory_rows = {"gn-top6-784-10-1-big": "ggn-784-10-1-N10000-top6",
+                   "gn-top6-784-100-10-big": "ggn-784-100-10-N10000-top6",
+                   "ggn-ce-top8-784-64-10": "ggn-ce-784-64-10-N3000-top8"}
+
+    def done(row: PeerRow):
+        rows.append(row)
+        mem = "" if row.ours_mb is None else f"  extra memory {row.ours_mb:.0f} / {row.peer_mb:.0f} MB"
+        print(f"{row.name:28s} {row.sizes:22s} logloss {row.ours_s:8.3f} s  {row.peer:34s} {row.peer_s:8.3f} s"
+              f"  ratio {row.ratio:5.2f}{mem}\n{'':29s}{row.check}{(' ' + row.note) if row.note else ''}",
+              flush=True)
+
+    for name, task, widths, N, k, loss, dense in ggn:
+        if only and only not in name:
+            continue
+        ours, peer, check = _ggn_row(widths, N, k, loss, dense)
+        o, p = _interleaved(ours, peer, reps)
+        mo = mp = None
+        if name in memory_rows and not quick:
+            mo, mp = _extra_mb(memory_rows[name], "ours"), _extra_mb(memory_rows[name], "peer")
+        done(PeerRow(name, task, f"{'-'.join(map(str, widths))}, N={N}", "curvlinops GGN + eigsh",
+                     o, p, o / p, check, mo, mp))
+    for kind, N in (("mlp", 1000 if quick else 10_000), ("cnn", 300 if quick else 10_000)):
+        if only and only not in f"norms-{kind}":
+            continue
+        ours, peers = _norms_sides(kind, N)
+        ref = ours()
+        for pname, peer in peers.items():
+            check = f"squared norms agree to {_compare(peer(), ref):.1e} (relative to the largest)"
+            o, p = _interleaved(ours, peer, reps)
+            mo = mp = None
+            if not quick and pname == next(iter(peers)):
+                mo, mp = _extra_mb(f"norms-{kind}", "ours"), _extra_mb(f"norms-{kind}", "peer")
+            sizes = ("784-256-256-10" if kind == "mlp" else "CNN conv16-conv32-fc10") + f", N={N}"
+            done(PeerRow(f"norms-{kind}", "per-sample ‖∇ℓ‖² and ∇L, cross-entropy", sizes, pname, o, p,
+                         o / p, check, mo, mp))
+    if not only or only in "noise-scale":
+        rmse, t, eff, exact, R, draws = _noise_scale_row(quick)
+        check = (f"exact B_simple {exact:.1f}; relative RMSE over {R} repetitions of {draws} draws: "
+                 f"logloss {rmse['ours']:.3f} ({t['ours']:.2f} s), peer {rmse['peer']:.3f} ({t['peer']:.2f} s); "
+                 f"logloss with B_small = 1: {rmse['ours1']:.3f} ({t['ours1']:.2f} s), "
+                 f"ratio at equal compute {eff['ours1'] / eff['peer']:.2f}")
+        done(PeerRow("noise-scale", "B_simple, relative RMSE × √time", "784-10-1 trained, B 10/100",
+                     "two-batch, one small batch nested", eff["ours"], eff["peer"], eff["ours"] / eff["peer"],
+                     check, note="(ratio of RMSE·√seconds: equal compute)"))
+    return [asdict(r) for r in rows]

@@ -190,6 +190,26 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
+    if args.peers:
+        import os
+        import subprocess
+
+        from .benchmarks import PEER_ENV, run_peer_benchmarks
+
+        if any(os.environ.get(k) != v for k, v in PEER_ENV.items()):
+            # one BLAS thread must be set before numpy starts: run the table in a child
+            cmd = [sys.executable, "-m", "logloss", "bench", "--peers", "--reps", str(args.reps)]
+            cmd += (["--quick"] if args.quick else []) + (["--json"] if args.json else [])
+            cmd += ["--only", args.only] if args.only else []
+            raise SystemExit(subprocess.run(cmd, env=dict(os.environ, **PEER_ENV)).returncode)
+        try:
+            rows = run_peer_benchmarks(quick=args.quick, reps=args.reps, only=args.only)
+        except ImportError as err:
+            raise InvalidInput(f"bench --peers needs the peers ({err.name} is missing): "
+                               "pip install -c constraints.txt -r requirements-peers.txt") from err
+        if args.json:
+            print(json.dumps({"peers": rows}, allow_nan=False))
+        return
     from .benchmarks import run_benchmarks
 
     rows = run_benchmarks(quick=args.quick)
@@ -226,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time the fast kernels against naive loops")
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--quick", action="store_true", help="short timings (for tests)")
+    bench.add_argument("--peers", action="store_true",
+                       help="logloss against curvlinops, BackPACK, Opacus and torch.func (issue 25's table)")
+    bench.add_argument("--reps", type=int, default=5, help="interleaved repetitions per row (--peers)")
+    bench.add_argument("--only", default=None, help="rows whose name contains this (--peers)")
     bench.set_defaults(func=_cmd_bench)
     return parser
 

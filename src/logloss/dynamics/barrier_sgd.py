@@ -6,7 +6,10 @@
   :mod:`.linreg_sgd`), each replica stopped at its first exit from (lo, hi);
 * :func:`em_first_passage`: the SDE dθ = μ(θ)dt + √(2D(θ)) dW integrated by
   Euler–Maruyama with μ and D tabulated on a uniform grid (linear interpolation), each
-  replica stopped at its first exit from the grid's interval.
+  replica stopped at its first exit from the grid's interval, including exits between
+  two Euler points (the Brownian-bridge crossing probability
+  exp(−(θ − a)(θ′ − a)/(D dt)) at each end a): without it the exit time is biased
+  up by O(√dt), 8 % at dt = η/64 for 1-d linear regression at η = 0.1.
 
 Both are numba kernels (``cache=True``), parallel over replicas, each replica drawing
 from its own xoroshiro128+ stream (:func:`~.rng.replica_states`; minibatches by
@@ -25,7 +28,7 @@ from ..core.resources import NORMAL_DRAW
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..models.barrier import BarrierRegression, SpectatorBarrier
 from .chunks import group_size, run_in_chunks
-from .rng import normal, replica_states, subset_index
+from .rng import normal, replica_states, subset_index, uniform
 
 __all__ = ["ExitRun", "sgd_barrier", "em_first_passage"]
 
@@ -54,16 +57,45 @@ class ExitRun:
     spectator_loss: np.ndarray | None = None
 
 
+@numba.njit(cache=True, inline="always")
+def _step(m, u, A, k, a, b, sigma, eta, B, perm, th, c, s, phi, gphi, s0, s1):
+    """One SGD step θ′ = θ − (η/B)Σ_μ g_μ, φ′ = φ − (η/B)Σ_μ r_μ u_μ on a fresh minibatch.
+
+    ``c, s`` are cos kθ and sin kθ at the current θ (carried between steps, so that a
+    caller that needs the loss at the new θ pays for one cos and sin per step); φ is
+    updated in place (``gphi`` is scratch of its size).  Returns (θ′, cos kθ′, sin kθ′,
+    s0, s1).
+    """
+    N = m.shape[0]
+    S = u.shape[1]
+    Ak = A * k
+    w0, w1, w2, w3 = th - a, A * c - b, A * s, -sigma
+    v1, v2 = -Ak * s, Ak * c
+    g = 0.0
+    for i in range(S):
+        gphi[i] = 0.0
+    for j in range(B):
+        mu, s0, s1 = subset_index(perm, j, B, N, s0, s1)
+        res = w0 * m[mu, 0] + w1 * m[mu, 1] + w2 * m[mu, 2] + w3 * m[mu, 3]
+        for i in range(S):
+            res += phi[i] * u[mu, i]
+        g += res * (m[mu, 0] + v1 * m[mu, 1] + v2 * m[mu, 2])
+        for i in range(S):
+            gphi[i] += res * u[mu, i]
+    th -= eta * g / B
+    for i in range(S):
+        phi[i] -= eta * gphi[i] / B
+    return th, np.cos(k * th), np.sin(k * th), s0, s1
+
+
 @numba.njit(cache=True, parallel=True)
 def _sgd_kernel(m, u, A, k, a, b, sigma, eta, B, k0, k1, theta, phi, lo, hi, states, perms, fp,
                 side, spec):
     """Steps k0 + 1, …, k1 of every replica that has not exited (``fp[r] < 0``), from its
     θ (``theta[r]``), spectators φ (``phi[r]``), generator (``states[r]``) and permutation
     (``perms[r]``), all updated in place; ``spec[r]`` is |φ|² after the last step run."""
-    N = m.shape[0]
     S = u.shape[1]
     R = states.shape[0]
-    Ak = A * k
     for r in numba.prange(R):
         if fp[r] >= 0:
             continue
@@ -73,25 +105,11 @@ def _sgd_kernel(m, u, A, k, a, b, sigma, eta, B, k0, k1, theta, phi, lo, hi, sta
         th = theta[r]
         ph = phi[r].copy()  # private: rows of a shared array share cache lines between threads
         gphi = np.zeros(S)
+        c = np.cos(k * th)
+        s = np.sin(k * th)
         for step in range(k0 + 1, k1 + 1):
-            c = np.cos(k * th)
-            s = np.sin(k * th)
-            w0, w1, w2, w3 = th - a, A * c - b, A * s, -sigma
-            v1, v2 = -Ak * s, Ak * c
-            g = 0.0
-            for i in range(S):
-                gphi[i] = 0.0
-            for j in range(B):
-                mu, s0, s1 = subset_index(perm, j, B, N, s0, s1)
-                res = w0 * m[mu, 0] + w1 * m[mu, 1] + w2 * m[mu, 2] + w3 * m[mu, 3]
-                for i in range(S):
-                    res += ph[i] * u[mu, i]
-                g += res * (m[mu, 0] + v1 * m[mu, 1] + v2 * m[mu, 2])
-                for i in range(S):
-                    gphi[i] += res * u[mu, i]
-            th -= eta * g / B
-            for i in range(S):
-                ph[i] -= eta * gphi[i] / B
+            th, c, s, s0, s1 = _step(m, u, A, k, a, b, sigma, eta, B, perm, th, c, s, ph,
+                                     gphi, s0, s1)
             if th <= lo or th >= hi or not np.isfinite(th):
                 fp[r] = step
                 side[r] = -1 if th <= lo else 1
@@ -182,10 +200,24 @@ def _em_kernel(x0, dx, mu, D, dt, per_step, n0, n1, theta, states, fp, side):
             drift = (1 - f) * mu[j] + f * mu[j + 1]
             diff = (1 - f) * D[j] + f * D[j + 1]
             z, s0, s1 = normal(s0, s1)
-            th += drift * dt + np.sqrt(2 * diff * dt) * z
-            if th <= x0 or th >= hi:
+            new = th + drift * dt + np.sqrt(2 * diff * dt) * z
+            out = 0
+            if new <= x0:
+                out = -1
+            elif new >= hi:
+                out = 1
+            else:  # did the path cross an end between the two Euler points? (Brownian bridge)
+                q, s0, s1 = uniform(s0, s1)
+                p_lo = np.exp(-(th - x0) * (new - x0) / (diff * dt))
+                p_hi = np.exp(-(hi - th) * (hi - new) / (diff * dt))
+                if q < p_lo:
+                    out = -1
+                elif q < p_lo + p_hi:
+                    out = 1
+            th = new
+            if out != 0:
                 fp[r] = (n + per_step - 1) // per_step
-                side[r] = -1 if th <= x0 else 1
+                side[r] = out
                 break
         theta[r] = th
         states[r, 0] = s0

@@ -1,9 +1,13 @@
 """Plain SGD at fixed η and B, recording L and the noise strength 𝒩 on a schedule.
 
-θ_{k+1} = θ_k − η ∇L_{B_k}(θ_k) with L_B = (1/B) Σ_{μ∈B_k} ℓ_μ (mean convention).  Each
-epoch draws a random permutation of the N samples from a seeded ``torch.Generator`` and
-cuts it into ⌊N/B⌋ minibatches, so minibatches are drawn without replacement (a final
-incomplete batch, if B does not divide N, is dropped).
+θ_{k+1} = θ_k − η ∇L_{B_k}(θ_k) with L_B = (1/B) Σ_{μ∈B_k} ℓ_μ (mean convention).  By
+default (``minibatches="epoch"``) each epoch draws a random permutation of the N samples
+from a seeded ``torch.Generator`` and cuts it into ⌊N/B⌋ minibatches, so minibatches are
+drawn without replacement (a final incomplete batch, if B does not divide N, is dropped)
+and the minibatches of one epoch are disjoint.  With ``minibatches="independent"`` every
+step draws a fresh uniform B-subset (:func:`logloss.core.sampling.uniform_subsets`), the
+process whose noise covariance is Eq. (8) with no memory between steps; an "epoch" is then
+⌊N/B⌋ steps.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.errors import InvalidInput
 from ..core.progress import progress
+from ..core.sampling import uniform_subsets
 from ..core.threads import torch_threads
 from ..core.validation import check_batch_size, check_finite_loss, check_learning_rate
 from ..measure.losses import mse_per_sample
@@ -72,6 +78,7 @@ def train_sgd(
     desc: str = "SGD",
     callback: Callable[[int, nn.Module], None] | None = None,
     threads: int | None = 1,
+    minibatches: str = "epoch",
 ) -> TrainingRecord:
     """Train ``model`` in place with SGD and record L and 𝒩.
 
@@ -103,7 +110,13 @@ def train_sgd(
     threads : int or None
         Torch intra-op threads during training (see :func:`torch_threads`); ``None``
         leaves the setting alone.
+    minibatches : {"epoch", "independent"}
+        Epoch shuffles (disjoint minibatches within an epoch, drawn with a
+        ``torch.Generator`` seeded by ``seed``) or independent uniform B-subsets at every
+        step (drawn with a ``numpy`` generator seeded by ``seed``).
     """
+    if minibatches not in ("epoch", "independent"):
+        raise InvalidInput(f"minibatches must be 'epoch' or 'independent', got {minibatches!r}")
     eta = check_learning_rate(eta)
     N = x.shape[0]
     B = check_batch_size(B, N)
@@ -112,6 +125,7 @@ def train_sgd(
         raise ValueError(f"record_at epochs must lie in 0..{epochs}")
     snaps = set(snapshot_at)
     gen = torch.Generator().manual_seed(seed)
+    np_gen = np.random.default_rng(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     rows, snapshots = [], {}
 
@@ -134,9 +148,12 @@ def train_sgd(
     with torch_threads(threads):
         measure(0)
         for epoch in progress(range(1, epochs + 1), total=epochs, desc=desc):
-            perm = torch.randperm(N, generator=gen).to(x.device)  # same draws on every device
-            for s in range(0, N - B + 1, B):
-                idx = perm[s:s + B]
+            if minibatches == "epoch":
+                perm = torch.randperm(N, generator=gen).to(x.device)  # same draws on every device
+                batches = [perm[s:s + B] for s in range(0, N - B + 1, B)]
+            else:
+                batches = torch.from_numpy(uniform_subsets(np_gen, (N // B,), N, B)).to(x.device)
+            for idx in batches:
                 batch_loss = loss(model(x[idx]), y[idx]).mean()
                 grads = torch.autograd.grad(batch_loss, params)
                 with torch.no_grad():

@@ -10,12 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import InvalidInput
-from ..core.resources import Cost
+from ..core.resources import NUMBA_RATE, Cost
 from ..core.validation import check_noisy_batch
+from ..dynamics.barrier_excursions import BarrierSystem
 from ..dynamics.barrier_sgd import sgd_barrier
-from ..models.barrier import BarrierRegression, make_barrier_regression
+from ..models.barrier import BarrierRegression, SpectatorBarrier, make_barrier_regression
 from ..stats.first_passage import mean_first_passage
 from ..stats.lines import fit_line
+from ..stats.splitting import rare_first_passage
 from ..stats.survival import kaplan_meier, weibull_shape
 from ..theory import kramers_escape_time, markov_chain_mfpt, sde_mfpt, spectator_loss_ratio
 from ._cost import F8, barrier_sgd, chain_mfpt
@@ -49,7 +51,7 @@ def landscape_row(p: BarrierRegression, *, B: int) -> dict:
 
 
 def predictions(p: BarrierRegression, *, eta: float, B: int, D_ref: float, grid: int,
-                chain_grid: int, xss_s: float = 0.5) -> dict:
+                chain_resolution: float, xss_s: float = 0.5) -> dict:
     """Every prediction of the mean escape time (steps) at the σ² of ``p``.
 
     ``D_ref`` is the diffusion D = ηΣ(θ*)/2 frozen for the loss-independent Arrhenius law
@@ -93,18 +95,11 @@ def predictions(p: BarrierRegression, *, eta: float, B: int, D_ref: float, grid:
     out = {k: 1 / v for k, v in rates.items()}
     T = sde_mfpt(x, -Lp, D) / eta
     out["sde_quadrature"] = float(np.interp(lr["theta_star"], x, T))
-    if chain_grid:
-        xc = p.path_grid(chain_grid)
-        if B == 1:
-            kicks = p.per_sample_grads
-        else:  # sampled minibatch means (an approximation of the exact kick law)
-            rng = np.random.default_rng(0)
-            idx = rng.permuted(np.tile(np.arange(p.N), (4096, 1)), axis=1)[:, :B]
-            kicks = lambda th: p.per_sample_grads(th)[:, idx].mean(axis=2)  # noqa: E731
-        Tc = markov_chain_mfpt(xc, kicks, eta=eta)
-        out["chain"] = float(np.interp(lr["theta_star"], xc, Tc))
+    if chain_resolution:
+        out["chain"], lr["chain_grid_error"] = chain_time(p, eta=eta, B=B,
+                                                          resolution=chain_resolution)
     else:
-        out["chain"] = float("nan")
+        out["chain"] = lr["chain_grid_error"] = float("nan")
     return dict(times=out, landscape=lr)
 
 
@@ -118,26 +113,83 @@ def data_cost(p: dict) -> Cost:
     return Cost(memory=8 * float(p["N"]) * F8)
 
 
-def prediction_cost(p: dict, *, chain: bool = True) -> Cost:
-    """:func:`predictions` at one σ²: arrays on the grid and, with ``chain``, the discrete
-    chain, whose kicks are the N per-sample gradients (B = 1) or 4096 sampled minibatch
-    means (a 4096 × N table of shuffles)."""
+def prediction_cost(p: dict, *, eta: float | None = None, chain: bool = True) -> Cost:
+    """:func:`predictions` at one σ²: the grid quadratures and, with ``chain``, the discrete
+    chain (``chain_resolution`` points per noise step η√Σ*, about 3/η steps across the
+    well; its kicks are the N per-sample gradients for B = 1 or 4096 sampled minibatch
+    means)."""
     N, B = float(p["N"]), float(p["B"])
     grid = Cost(memory=30 * float(p["grid"]) * F8, seconds=1e-5 * float(p["grid"]))
     if not chain:
         return grid
-    if B == 1:
-        mc = chain_mfpt(points=p["chain_grid"], kicks=N)
-    else:
-        mc = chain_mfpt(points=p["chain_grid"], kicks=4096 * B)
+    points = max(201.0, float(p["chain_resolution"]) * 3 / float(p["eta"] if eta is None else eta))
+    mc = chain_mfpt(points=points, kicks=N if B == 1 else 4096 * B)
+    if B > 1:
         mc = Cost(mc.memory + 2 * 4096 * N * F8, mc.seconds)
     return grid.then(mc)
 
 
 def sgd_cost(p: dict, spectators: int = 0) -> Cost:
-    """One SGD escape run of the barrier experiments."""
+    """One brute-force SGD escape run of the barrier experiments."""
     return barrier_sgd(N=p["N"], spectators=spectators, B=p["B"], steps=p["steps"],
                        replicas=p["replicas"])
+
+
+def escape_cost(p: dict, *, eta: float, spectators: int = 0) -> Cost:
+    """One :func:`measure_escape` with its predictions: brute force, the splitting
+    (``repetitions`` × ``split_replicas`` excursions of about 50 relaxation times per e-fold,
+    up to 40 e-folds, relaxation 1/η at most) and :func:`prediction_cost`."""
+    m = float(spectators)
+    per_step = float(p["B"]) * (8 + 2 * m) + 10 + m
+    n = float(p["repetitions"]) * float(p["split_replicas"])
+    split = Cost(memory=n * (m + 4) * 4 * F8, seconds=n * 40 * 50 / float(eta) * per_step / NUMBA_RATE)
+    return sgd_cost(p, spectators).then(split).then(prediction_cost(p, eta=eta))
+
+
+
+def chain_points(p: BarrierRegression, *, eta: float, B: int, resolution: float) -> int:
+    """Grid points on [θ₋, θ₊] for the discrete chain: ``resolution`` points per noise step
+    η√Σ(θ*) (the spread of one step at the minimum, which the grid must resolve); odd, and
+    at least 201."""
+    cp = p.critical_points
+    step = eta * float(np.sqrt(p.noise_variance(cp["theta_star"], B=B)))
+    M = int(np.ceil(resolution * (cp["exit_hi"] - cp["exit_lo"]) / step))
+    return max(201, M | 1)
+
+
+def chain_kicks(p: BarrierRegression, *, B: int):
+    """The kicks of the discrete chain: the N per-sample gradients for B = 1 (exact); for
+    B > 1, 4096 sampled minibatch means (an approximation of the exact kick law)."""
+    if B == 1:
+        return p.per_sample_grads
+    rng = np.random.default_rng(0)
+    idx = rng.permuted(np.tile(np.arange(p.N), (4096, 1)), axis=1)[:, :B]
+    return lambda th: p.per_sample_grads(th)[:, idx].mean(axis=2)
+
+
+def chain_time(p: BarrierRegression, *, eta: float, B: int, resolution: float,
+               kicks=None) -> tuple[float, float]:
+    """The discrete chain's mean exit time from θ* (steps) and its grid error.
+
+    :func:`~logloss.theory.markov_chain_mfpt` on M = :func:`chain_points` points and on
+    (M + 1)/2; its error is O(Δ²) (the linear split of each landing point adds at most Δ²/4
+    to the variance of a step), so the Richardson value T_f + (T_f − T_c)/3 is returned
+    (:func:`richardson`), with |T_f − T_c|/3, the correction itself, as its error.  ``kicks`` defaults to
+    :func:`chain_kicks`.
+    """
+    kicks = chain_kicks(p, B=B) if kicks is None else kicks
+    M = chain_points(p, eta=eta, B=B, resolution=resolution)
+    theta_star = p.critical_points["theta_star"]
+    Tf, Tc = (float(np.interp(theta_star, x, markov_chain_mfpt(x, kicks, eta=eta)))
+              for x in (p.path_grid(M), p.path_grid((M + 1) // 2)))
+    return richardson(Tf, Tc, ratio=2.0)   # the coarse spacing is exactly twice the fine one
+
+
+def richardson(fine: float, coarse: float, *, ratio: float) -> tuple[float, float]:
+    """Richardson extrapolation of a result with an O(Δ²) error from grids whose spacings
+    differ by ``ratio``: (fine + (fine − coarse)/(ratio² − 1), |correction|)."""
+    corr = (fine - coarse) / (ratio**2 - 1)
+    return fine + corr, abs(corr)
 
 
 def estimate(run, label: str) -> dict:
@@ -162,6 +214,53 @@ def estimate(run, label: str) -> dict:
             f"{label}_left": int((run.side < 0).sum()), f"{label}_right": int((run.side > 0).sum())}
 
 
+#: The keys :func:`measure_escape` fills with NaN where brute force did not run.
+_BF_KEYS = ("bf", "bf_stderr", "bf_censored", "bf_km_exp_distance", "bf_km_band",
+            "bf_weibull_k", "bf_weibull_k_stderr", "bf_left", "bf_right")
+
+
+def measure_escape(problem: BarrierRegression | SpectatorBarrier, *, eta: float, B: int,
+                   steps: int, replicas: int, repetitions: int, split_replicas: int,
+                   rng: np.random.Generator, reach: float = 5.0) -> dict:
+    """The mean exit time of SGD from (θ*, φ = 0) to a neighbouring minimum, at any rarity.
+
+    * ``split``: splitting on ξ = log(L/L*) (:class:`~logloss.dynamics.BarrierSystem`,
+      :func:`~logloss.stats.splitting.rare_first_passage`, ``repetitions`` × ``split_replicas``),
+      with its standard error, dominance and cost in replica-steps;
+    * ``bf``: brute force (:func:`~logloss.dynamics.barrier_sgd.sgd_barrier`, ``replicas``
+      × ``steps``) where its budget is at least ``reach`` times the splitting estimate
+      (censoring then below e^(−reach) for memoryless escape), with the checks of
+      :func:`estimate`; NaN elsewhere;
+    * ``sgd``: the measurement used downstream, brute force where it ran, else splitting
+      (``sgd_method`` says which);
+    * ``rare``: ``sgd`` ≥ 100 relaxation times 1/(ηh), the regime of the escape laws,
+      declared before any comparison.
+    """
+    system = BarrierSystem(problem, eta=eta, B=B)
+    rfp = rare_first_passage(system, [system.c_exit], seed=int(rng.integers(2**31)),
+                             repetitions=repetitions, replicas=split_replicas)
+    row = dict(relaxation=system.relaxation, split=float(rfp.t_p[0]),
+               split_stderr=float(rfp.t_p_stderr[0]),
+               split_log10_stderr=float(rfp.log10_t_p_stderr[0]),
+               split_dominance=float(rfp.dominance[0]), split_cost=int(rfp.cost),
+               split_c_A=float(rfp.settings["c_A"]))
+    seed = int(rng.integers(2**31))  # drawn either way: the draws do not depend on the data
+    if np.isfinite(row["split"]) and reach * row["split"] <= steps:
+        run = sgd_barrier(problem, eta=eta, B=B, steps=steps, replicas=replicas, seed=seed,
+                          lo=system.lo, hi=system.hi, theta0=system.theta_star)
+        row.update(estimate(run, "bf"))
+        row["bf_cost"] = int(np.where(run.first_passage[:, 0] >= 0, run.first_passage[:, 0],
+                                      run.steps).sum())
+        row["spectator_loss_exit"] = float(np.median(run.spectator_loss) / system.L_star)
+        row["sgd"], row["sgd_stderr"], row["sgd_method"] = row["bf"], row["bf_stderr"], "brute force"
+    else:
+        row.update({k: float("nan") for k in _BF_KEYS}, bf_cost=0, bf_censored=0,
+                   bf_estimator="not run", spectator_loss_exit=float("nan"))
+        row["sgd"], row["sgd_stderr"], row["sgd_method"] = row["split"], row["split_stderr"], "splitting"
+    row["rare"] = bool(row["sgd"] >= 100 * system.relaxation)
+    return row
+
+
 def sigma2_points(p: dict, rng: np.random.Generator):
     """The presets' landscape and, lazily for each σ² in turn, the problem, its predictions
     and a seeded SGD escape run from θ* (shared by ``barrier`` and ``error-budget``).
@@ -178,7 +277,7 @@ def sigma2_points(p: dict, rng: np.random.Generator):
         for s2 in p["sigma2s"]:
             prob = base.with_sigma2(s2)
             pred = predictions(prob, eta=eta, B=B, D_ref=D_ref, grid=p["grid"],
-                               chain_grid=p["chain_grid"], xss_s=p["xss_s"])
+                               chain_resolution=p["chain_resolution"], xss_s=p["xss_s"])
             run = sgd_barrier(prob, eta=eta, B=B, steps=p["steps"], replicas=p["replicas"],
                               seed=int(rng.integers(2**31)), lo=cp["exit_lo"], hi=cp["exit_hi"],
                               theta0=cp["theta_star"])
@@ -188,7 +287,7 @@ def sigma2_points(p: dict, rng: np.random.Generator):
 
 
 def spectator_times(p: BarrierRegression, *, eta: float, B: int, h_spectator: float, m: int,
-                    grid: int, chain_grid: int) -> dict:
+                    grid: int, chain_resolution: float) -> dict:
     """Adiabatic predictions of the mean escape time (steps) with m spectators of curvature
     h_s: θ's exact noise Σ(θ) plus the share of the spectators at their stationary loss
     (κ − 1)·L(θ), i.e. Σ + 2(κ − 1)L(θ)·GN(θ)/B with κ from
@@ -212,14 +311,13 @@ def spectator_times(p: BarrierRegression, *, eta: float, B: int, h_spectator: fl
         if not discrete:
             x = p.path_grid(grid)
             T = sde_mfpt(x, -p.grad(x), eta * sigma(x) / 2) / eta
+            out[kind] = float(np.interp(theta_star, x, T))
         else:
-            x = p.path_grid(chain_grid)
-
             def kicks(th, sigma=sigma):
                 g, mean = p.per_sample_grads(th), p.grad(th)[:, None]
                 scale = np.sqrt(sigma(th) / p.noise_variance(th, B=1))[:, None]
                 return mean + scale * (g - mean)
 
-            T = markov_chain_mfpt(x, kicks, eta=eta)
-        out[kind] = float(np.interp(theta_star, x, T))
+            out[kind] = chain_time(p, eta=eta, B=B, resolution=chain_resolution,
+                                   kicks=kicks)[0]
     return out

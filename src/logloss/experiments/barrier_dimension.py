@@ -5,7 +5,15 @@ The barrier landscape of :mod:`.barrier` gets m = n − 1 spectator parameters w
 quadratic valleys of curvature h_s (:class:`~logloss.models.barrier.SpectatorBarrier`),
 whose noise comes from the same minibatch.  Paper Eq. (15) predicts
 t ∝ c^(B/(ηh*) + 1 − n/2), i.e. log τ falls by ½ log c per spectator, up to the critical
-dimension n_c = 2(B/(ηh*) + 1) of paper Eq. (16).  Each case (σ², h_s/h) is compared with
+dimension n_c = 2(B/(ηh*) + 1) of paper Eq. (16).  Two blocks:
+
+* strong noise (``eta``, B/(ηh) ≈ 3): n up to and beyond the critical dimensions, at the
+  label noises ``sigma2s`` and a control with h_s = ``control_ratio``·h*;
+* weak noise (``eta_weak``, B/(ηh) ≈ 12): the test of n, at ``sigma2_weak`` with
+  h_s = h* and the control, n = ``ns_weak``, far below n_c.
+
+Every point is measured by splitting and by brute force where its budget reaches
+(:func:`~._barrier.measure_escape`).  Each case is compared with
 
 * ``eq15``: paper Eq. (15) with n = m + 1 and h* = θ's noise curvature (the prefactor of
   the ``barrier`` experiment);
@@ -16,7 +24,10 @@ dimension n_c = 2(B/(ηh*) + 1) of paper Eq. (16).  Each case (σ², h_s/h) is c
   (κ − 1)L(θ), :func:`~logloss.theory.spectator_loss_ratio`) solved exactly, by quadrature
   for the SDE and by the backward equation for discrete SGD.
 
-The control case has h_s ≠ h*, where the n/2 law has no reason to hold.
+Slopes of log τ against n are fitted where the escape is rare (t ≥ 100 relaxation times)
+and the spectators' stationary excess loss is below θ's (κ < 2, the adiabatic range); the
+slope in units of −½ log c is the number of effective dimensions each spectator adds
+(paper Eq. (15): 1).
 """
 
 from __future__ import annotations
@@ -26,7 +37,6 @@ import numpy as np
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
 from ..core.resources import Cost
-from ..dynamics.barrier_sgd import sgd_barrier
 from ..models.barrier import add_spectators, make_barrier_regression
 from ..stats.lines import fit_line
 from ..theory import (
@@ -38,14 +48,12 @@ from ..theory import (
 )
 from ._barrier import (
     data_cost,
-    estimate,
+    escape_cost,
     landscape_row,
-    prediction_cost,
-    sgd_cost,
+    measure_escape,
     spectator_times,
     validate,
 )
-from ._cost import F8
 from ._registry import Outcome, experiment
 from .barrier import _COMMON
 
@@ -53,13 +61,17 @@ _DIM = {k: _COMMON[k] for k in ("N", "A", "k", "a", "b", "eta", "B", "grid")}
 
 DIMENSION_PRESETS = {
     "smoke": dict(_DIM, sigma2s=[4.0], ns=[1, 2, 3, 5, 8], control_ratio=0.5,
-                  control_sigma2=4.0, replicas=60, steps=100_000, chain_grid=301),
-    "book": dict(_DIM, sigma2s=[1.5, 10.0], ns=[1, 2, 3, 4, 5, 6, 7, 8, 10, 12],
-                 control_ratio=0.5, control_sigma2=1.5, replicas=200, steps=200_000,
-                 chain_grid=401),
-    "paper": dict(_DIM, sigma2s=[0.5, 1.5, 4.0, 10.0], ns=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16],
-                  control_ratio=0.5, control_sigma2=1.5, replicas=1000, steps=2_000_000,
-                  chain_grid=1201),
+                  control_sigma2=4.0, eta_weak=0.005, sigma2_weak=4.0, ns_weak=[1, 2, 3],
+                  replicas=60, steps=100_000, repetitions=4, split_replicas=60,
+                  chain_resolution=2.0),
+    "book": dict(_DIM, sigma2s=[1.5], ns=[1, 2, 3, 4, 5, 6, 7, 8, 10, 12],
+                 control_ratio=0.5, control_sigma2=1.5, eta_weak=0.005, sigma2_weak=1.5,
+                 ns_weak=[1, 2, 3, 4, 6, 8], replicas=200, steps=200_000, repetitions=24,
+                 split_replicas=100, chain_resolution=4.0),
+    "paper": dict(_DIM, sigma2s=[0.5, 1.5, 4.0], ns=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16],
+                  control_ratio=0.5, control_sigma2=1.5, eta_weak=0.005, sigma2_weak=1.5,
+                  ns_weak=[1, 2, 3, 4, 5, 6, 8, 10, 12], replicas=1000, steps=2_000_000,
+                  repetitions=64, split_replicas=200, chain_resolution=8.0),
 }
 
 
@@ -74,60 +86,70 @@ def _tau_eq15(lr: dict, *, eta: float, B: int, n: int) -> float:
 
 
 def _slope(rows, key, se_key=None):
-    """Slope of log τ against n over the rows (WLS with the replicas' errors if given)."""
+    """Slope of log τ against n over the rows (WLS with the replicas' errors if given); NaN
+    where fewer than 3 rows have a finite τ (the adiabatic chain needs B = 1)."""
     n = np.array([r["n"] for r in rows], float)
     y = np.array([r[key] for r in rows], float)
+    ok = np.isfinite(y) & (y > 0)
+    if ok.sum() < 3:
+        return float("nan"), float("nan")
     if se_key is None:
-        return fit_line(n, np.log(y)).slope, 0.0
-    fit = fit_line(n, np.log(y), sigma=np.array([r[se_key] for r in rows]) / y)
+        return fit_line(n[ok], np.log(y[ok])).slope, 0.0
+    se = np.array([r[se_key] for r in rows])[ok] / y[ok]
+    fit = fit_line(n[ok], np.log(y[ok]), sigma=se)
     return fit.slope, fit.slope_stderr
 
 
 def _validate(p: dict) -> None:
     validate(p)
-    if len(set(p["ns"])) < 3:
-        raise InvalidInput(f"ns={','.join(map(str, p['ns']))}: the slope against n needs >= 3 "
-                           "distinct effective dimensions")
+    for key in ("ns", "ns_weak"):
+        if any(int(n) != n or n < 1 for n in p[key]):
+            raise InvalidInput(f"{key}: effective dimensions must be integers >= 1")
+        if len(set(p[key])) < 3:
+            raise InvalidInput(f"{key}={','.join(map(str, p[key]))}: the slope against n needs "
+                               ">= 3 distinct effective dimensions")
 
 
 def _cost(p: dict) -> Cost:
-    """Per case and n: n − 1 spectators (N × m), the SGD replicas and the adiabatic
-    predictions (the discrete chain among them); a second per Lyapunov quadrature."""
-    cases = len(p["sigma2s"]) + 1
-    cost = Cost()
-    for n in p["ns"]:
-        m = float(n) - 1
-        run = sgd_cost(p, spectators=m)
-        pred = prediction_cost(p)
-        cost = cost.then(Cost(float(p["N"]) * m * F8 + max(run.memory, pred.memory),
-                              run.seconds + pred.seconds + 1.0))
-    data = data_cost(p)
-    return Cost(data.memory + cost.memory, cases * cost.seconds,
-                "N, ns, replicas, steps, grid, chain_grid")
+    """Per case and n: n − 1 spectators, one escape measurement with its predictions."""
+    cost = data_cost(p)
+    cases = [(p["eta"], n) for n in p["ns"]] * (len(p["sigma2s"]) + 1)
+    for eta, n in cases + [(p["eta_weak"], n) for n in p["ns_weak"]]:
+        e = escape_cost(p, eta=eta, spectators=int(n) - 1)
+        cost = cost.then(Cost(float(p["N"]) * (float(n) - 1) * 8 + e.memory, e.seconds + 1.0))
+    return Cost(cost.memory, cost.seconds,
+                "N, ns, ns_weak, replicas, steps, repetitions, split_replicas, chain_resolution")
 
 
 @experiment("barrier-dimension",
             description="Escape over the barrier with n − 1 spectator valleys at fixed c: "
-                        "the c^(n/2) factor of Eq. (15) up to and beyond n_c (R12)",
+                        "the c^(n/2) factor of Eq. (15) up to and beyond n_c (R12), and at "
+                        "weak noise the number of dimensions each spectator adds",
             presets=DIMENSION_PRESETS,
-            measured=("slope", "slope_control", "censored"),
-            theory=("slope_eq15", "slope_eq15_discrete", "slope_chain", "slope_sde", "slope_control_chain",
-                    "n_c", "n_c_mean_square", "n_c_lyapunov", "h_noise"),
+            measured=("slope", "slope_control", "n_per_spectator", "n_per_spectator_control",
+                      "censored"),
+            theory=("slope_eq15", "slope_eq15_discrete", "slope_chain", "slope_sde",
+                    "slope_control_chain", "n_per_spectator_chain",
+                    "n_per_spectator_control_chain", "n_per_spectator_discrete", "n_c",
+                    "n_c_mean_square", "n_c_lyapunov", "h_noise"),
             tables=("points", "slopes"),
-            checks=dict(a="any", sigma2s=">=0", control_sigma2=">=0"),
+            checks=dict(a="any", sigma2s=">=0 distinct", control_sigma2=">=0", sigma2_weak=">=0",
+                        ns=">0 distinct", ns_weak=">0 distinct"),
             cost=_cost,
             validate=_validate)
 def run_barrier_dimension(p: dict, rng: np.random.Generator) -> Outcome:
     out = Outcome()
-    eta, B = p["eta"], p["B"]
+    B = p["B"]
     base = make_barrier_regression(p["N"], rng, A=p["A"], k=p["k"], a=p["a"], b=p["b"])
-    cp = base.critical_points
     h_noise = landscape_row(base, B=B)["h_noise"]
-    cases = [("main", s2, 1.0) for s2 in p["sigma2s"]]
-    cases.append(("control", p["control_sigma2"], p["control_ratio"]))
+    strong, weak = p["eta"], p["eta_weak"]
+    cases = [("main", strong, s2, 1.0, p["ns"]) for s2 in p["sigma2s"]]
+    cases.append(("control", strong, p["control_sigma2"], p["control_ratio"], p["ns"]))
+    cases.append(("main", weak, p["sigma2_weak"], 1.0, p["ns_weak"]))
+    cases.append(("control", weak, p["sigma2_weak"], p["control_ratio"], p["ns_weak"]))
     rows, slopes = [], []
-    lyap = {}   # Lyapunov exponent of the spectator block, per (h_s, m)
-    for case, s2, ratio in cases:
+    lyap = {}   # Lyapunov exponent of the spectator block at the strong η, per (h_s, m)
+    for case, eta, s2, ratio, ns in cases:
         h_s = ratio * h_noise
         prob = base.with_sigma2(s2)
         lr = landscape_row(prob, B=B)
@@ -138,59 +160,82 @@ def run_barrier_dimension(p: dict, rng: np.random.Generator) -> Outcome:
         # for B = 1, where 1/κ is linear in m): −(h_s/h)·log c / (2(1 − ηh_s))
         per_spec = T * (1 / spectator_loss_ratio(eta=eta, B=B, h=h_s, m=1) - 1) * np.log(c)
         bare = spectator_times(prob, eta=eta, B=B, h_spectator=h_s, m=0, grid=p["grid"],
-                               chain_grid=p["chain_grid"])
+                               chain_resolution=p["chain_resolution"])
         tau_chain_1 = bare["chain"]
-        for n in p["ns"]:
+        block = []
+        for n in ns:
             m = int(n) - 1
             sp = add_spectators(prob, m, rng, h_spectator=h_s)
-            run = sgd_barrier(sp, eta=eta, B=B, steps=p["steps"], replicas=p["replicas"],
-                              seed=int(rng.integers(2**31)), lo=cp["exit_lo"],
-                              hi=cp["exit_hi"], theta0=cp["theta_star"])
+            meas = measure_escape(sp, eta=eta, B=B, steps=p["steps"], replicas=p["replicas"],
+                                  repetitions=p["repetitions"],
+                                  split_replicas=p["split_replicas"], rng=rng)
             pred = bare if m == 0 else spectator_times(
                 prob, eta=eta, B=B, h_spectator=h_s, m=m, grid=p["grid"],
-                chain_grid=p["chain_grid"])
-            if m and (h_s, m) not in lyap:
+                chain_resolution=p["chain_resolution"])
+            if m and eta == strong and (h_s, m) not in lyap:   # the blow-up of the strong block
                 lyap[h_s, m] = lyapunov_exponent(eta=eta * h_s, B=B, d=m)
-            row = dict(case=case, sigma2=float(s2), h_ratio=float(ratio), h_spectator=h_s,
-                       n=int(n), c=c, **estimate(run, "sgd"),
+            row = dict(case=case, eta=eta, sigma2=float(s2), h_ratio=float(ratio),
+                       h_spectator=h_s, n=int(n), c=c, **meas,
                        tau_eq15=_tau_eq15(lr, eta=eta, B=B, n=int(n)),
                        tau_sde=pred["sde"], tau_chain=pred["chain"],
                        tau_eq15_discrete=(tau_chain_1 * c ** (T / pred["kappa_chain"] - T)
                                           if np.isfinite(pred["kappa_chain"]) else float("nan")),
                        kappa_sde=pred["kappa_sde"], kappa_chain=pred["kappa_chain"],
-                       spectator_lyapunov=lyap.get((h_s, m), float("nan")),
-                       spectator_loss_exit=float(np.median(run.spectator_loss) / lr["L_star"]))
-            rows.append(row)
-        # fitted where the spectators' stationary excess loss is below θ's own (κ < 2,
-        # i.e. m < m_ms/2 for B = 1): the adiabatic reduction's range
-        sel = [r for r in rows[-len(p["ns"]):] if r["kappa_chain"] < 2]
+                       spectator_lyapunov=lyap.get((h_s, m), float("nan")) if eta == strong
+                       else float("nan"))
+            block.append(row)
+        rows += block
+        # fitted where the escape is rare and the spectators' stationary excess loss is
+        # below θ's (κ < 2, i.e. m < m_ms/2 for B = 1): the adiabatic reduction's range
+        sel = [r for r in block if r["kappa_chain"] < 2 and r["rare"]]
         if len(sel) < 3:
-            raise ValueError(f"case {case} (σ² = {s2:g}): fewer than 3 effective dimensions "
-                             "with spectator excess loss below θ's (κ < 2)")
-        s, s_se = _slope(sel, "sgd", "sgd_stderr")
-        slopes.append(dict(case=case, sigma2=float(s2), h_ratio=float(ratio), c=c,
-                           n_max=max(r["n"] for r in sel), points=len(sel),
-                           slope=s, slope_stderr=s_se, slope_eq15=-0.5 * np.log(c),
-                           slope_eq15_discrete=per_spec,
+            out.notes.append(f"case {case} (η = {eta:g}, σ² = {s2:g}): fewer than 3 effective "
+                             "dimensions with a rare escape and κ < 2; no slope")
+            continue
+        s_, s_se = _slope(sel, "sgd", "sgd_stderr")
+        slopes.append(dict(case=case, eta=eta, temperature=T, sigma2=float(s2),
+                           h_ratio=float(ratio), c=c, n_max=max(r["n"] for r in sel),
+                           points=len(sel), slope=s_, slope_stderr=s_se,
+                           slope_eq15=-0.5 * np.log(c), slope_eq15_discrete=per_spec,
                            slope_sde=_slope(sel, "tau_sde")[0],
                            slope_chain=_slope(sel, "tau_chain")[0],
+                           n_per_spectator=-2 * s_ / np.log(c),
+                           n_per_spectator_stderr=2 * s_se / np.log(c),
                            n_c_mean_square=m_ms + 1))
     out.tables["points"] = rows
     out.tables["slopes"] = slopes
-    main, ctrl = slopes[0], slopes[-1]
-    out.measured["slope"] = Measured(main["slope"], main["slope_stderr"])
-    out.measured["slope_control"] = Measured(ctrl["slope"], ctrl["slope_stderr"])
-    out.measured["censored"] = Measured(sum(r["sgd_censored"] for r in rows))
-    out.theory["slope_eq15"] = main["slope_eq15"]
-    out.theory["slope_eq15_discrete"] = main["slope_eq15_discrete"]
-    out.theory["slope_chain"] = main["slope_chain"]
-    out.theory["slope_sde"] = main["slope_sde"]
-    out.theory["slope_control_chain"] = ctrl["slope_chain"]
-    out.theory["n_c"] = critical_dimension(eta=eta, B=B, h=h_noise)
-    out.theory["n_c_mean_square"] = main["n_c_mean_square"]
-    out.theory["n_c_lyapunov"] = lyapunov_critical_dimension(eta=eta * h_noise, B=B) + 1
+
+    def pick(case, eta):
+        return next((r for r in slopes if r["case"] == case and r["eta"] == eta), None)
+
+    nan = float("nan")
+    for tag, eta, keys in (("", strong, ("slope", "slope_control")),
+                           ("weak", weak, ("n_per_spectator", "n_per_spectator_control"))):
+        for case, key in zip(("main", "control"), keys):
+            r = pick(case, eta)
+            val = (nan, nan) if r is None else (
+                (r["slope"], r["slope_stderr"]) if not tag else
+                (r["n_per_spectator"], r["n_per_spectator_stderr"]))
+            out.measured[key] = Measured(*val)
+    main, ctrl = pick("main", strong), pick("control", strong)
+    wmain, wctrl = pick("main", weak), pick("control", weak)
+    out.theory["slope_eq15"] = main["slope_eq15"] if main else nan
+    out.theory["slope_eq15_discrete"] = main["slope_eq15_discrete"] if main else nan
+    out.theory["slope_chain"] = main["slope_chain"] if main else nan
+    out.theory["slope_sde"] = main["slope_sde"] if main else nan
+    out.theory["slope_control_chain"] = ctrl["slope_chain"] if ctrl else nan
+    for key, r in (("n_per_spectator_chain", wmain), ("n_per_spectator_control_chain", wctrl)):
+        out.theory[key] = -2 * r["slope_chain"] / np.log(r["c"]) if r else nan
+    out.theory["n_per_spectator_discrete"] = (-2 * wmain["slope_eq15_discrete"] / np.log(wmain["c"])
+                                              if wmain else nan)
+    out.measured["censored"] = Measured(sum(r["bf_censored"] for r in rows))
+    out.theory["n_c"] = critical_dimension(eta=strong, B=B, h=h_noise)
+    out.theory["n_c_mean_square"] = mean_square_critical_dimension(eta=strong * h_noise, B=B) + 1
+    out.theory["n_c_lyapunov"] = lyapunov_critical_dimension(eta=strong * h_noise, B=B) + 1
     out.theory["h_noise"] = h_noise
-    out.notes.append(f"{p['replicas']} SGD replicas per (σ², n), budget {p['steps']} steps; "
-                     "slopes of log τ against n are fitted where the spectators' stationary "
-                     "excess loss is below θ's (κ < 2); censored points use the exponential MLE")
+    out.notes.append(f"splitting: {p['repetitions']} repetitions × {p['split_replicas']} replicas "
+                     f"per (η, σ², n); brute force ({p['replicas']} replicas, budget "
+                     f"{p['steps']} steps) where the budget is ≥ 5 splitting estimates; slopes of "
+                     "log τ against n are fitted where the escape is rare (t ≥ 100 relaxation "
+                     "times) and the spectators' stationary excess loss is below θ's (κ < 2)")
     return out

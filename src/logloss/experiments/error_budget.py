@@ -1,9 +1,11 @@
 """Experiment ``error-budget`` (X2): one escape time, every approximation layer side by side.
 
 For the barrier landscape at a few label-noise levels σ²: discrete SGD (simulated), the
-discrete chain's exact mean exit time (backward equation on a grid), the SDE
+discrete chain's exact mean exit time (backward equation on a grid, Richardson over two
+grids, with its grid error), the SDE
 dθ = −L′dt + √(ηΣ) dW simulated by Euler–Maruyama, the same SDE exactly (quadrature,
-μ = −L′, D = ηΣ/2 from the exact minibatch variance of Eq. 8), Kramers' weak-noise limit
+μ = −L′, D = ηΣ/2 from the exact minibatch variance of Eq. 8; EM's exit times are rounded
+up to whole SGD steps, ½ step above the quadrature on average), Kramers' weak-noise limit
 with the exact Σ(θ), the asymptotic Eq. (15) and the Arrhenius alternatives.  Ratios of
 neighbouring layers isolate discreteness (SGD vs SDE), integration error (EM vs
 quadrature), weak-noise asymptotics (quadrature vs Kramers) and the decoupled,
@@ -23,12 +25,12 @@ from ._registry import Outcome, experiment
 from .barrier import _COMMON
 
 BUDGET_PRESETS = {
-    "smoke": dict(_COMMON, sigma2s=[4.0, 50.0], replicas=600, steps=20_000, chain_grid=301,
+    "smoke": dict(_COMMON, sigma2s=[4.0, 50.0], replicas=600, steps=20_000, chain_resolution=2.0,
                   substeps=4),
     "book": dict(_COMMON, sigma2s=[1.5, 10.0, 50.0], replicas=200, steps=200_000,
-                 chain_grid=801, substeps=8),
+                 chain_resolution=4.0, substeps=8),
     "paper": dict(_COMMON, sigma2s=[0.0, 1.5, 10.0, 50.0], replicas=1000, steps=4_000_000,
-                  chain_grid=1601, substeps=16),
+                  chain_resolution=8.0, substeps=16),
 }
 
 #: Layers of the table, from the most faithful to SGD to the most approximate.
@@ -74,6 +76,7 @@ def run_error_budget(p: dict, rng: np.random.Generator) -> Outcome:
         row.update(e_sgd)
         row.update(e_em)
         row.update({k: pred["times"][k] for k in LAYERS if k in pred["times"]})
+        row["chain_grid_error"] = lr["chain_grid_error"]
         rows.append(row)
     out.tables["budget"] = rows
     r = rows[0]

@@ -6,9 +6,11 @@ Data x, y ~ N(0, 1), N samples, B = 1; the first passage from θ* to L = cL*, i.
 
 * ``sgd``: discrete SGD, simulated (censoring-aware means);
 * ``chain``: the exact mean first-passage time of the 1-d recursion
-  u′ = (1 − ηx_μ²)u + ηx_μe_μ (:func:`~logloss.theory.discrete_mfpt_1d`);
+  u′ = (1 − ηx_μ²)u + ηx_μe_μ (:func:`~logloss.theory.discrete_mfpt_1d`), Richardson
+  over two grids, with its grid error ``chain_grid_error``;
 * ``sde_em``: the SDE du = −Hu dt + √(ηΣ(u)) dW with the exact finite-sample minibatch
-  variance Σ(u) (paper Eq. (8)), simulated by Euler–Maruyama;
+  variance Σ(u) (paper Eq. (8)), simulated by Euler–Maruyama (exit times rounded up to
+  whole SGD steps: ½ step above the quadrature on average);
 * ``sde_quadrature``: the same SDE exactly (:func:`~logloss.theory.sde_mfpt`);
 * ``sde_paper``: the SDE with the paper's decoupled noise Σ = 2LH/B (paper Eq. (6)),
   exactly (:func:`~logloss.theory.radial_mfpt`);
@@ -95,8 +97,11 @@ def run_error_budget_linreg(p: dict, rng: np.random.Generator) -> Outcome:
     est = mean_first_passage(sgd.first_passage, sgd.steps)
     paper = radial_mfpt(cs, eta=eta, B=B, d=1, h=H, L_star=L_star, exact_noise=False)
     D_star = eta * H * L_star / B
-    chain = discrete_mfpt_1d(1 - eta * x**2, eta * x * e, u_c=np.sqrt(2 * L_star * (cs - 1) / H),
-                             points=p["chain_points"])  # every c from one elimination
+    # every c from one elimination (Richardson-extrapolated over three grids inside); its
+    # grid error: the change of the extrapolated value when the grid has half the points
+    M = int(p["chain_points"])
+    chain, coarse = (discrete_mfpt_1d(1 - eta * x**2, eta * x * e, points=k,
+                                      u_c=np.sqrt(2 * L_star * (cs - 1) / H)) for k in (M, M // 2))
     rows = []
     for j, c in enumerate(cs):
         u_c = float(np.sqrt(2 * L_star * (c - 1) / H))
@@ -109,7 +114,7 @@ def run_error_budget_linreg(p: dict, rng: np.random.Generator) -> Outcome:
                    sgd_censored=est[j].censored, sgd_estimator=est[j].method)
         row.update({k: v for k, v in estimate(em, "sde_em").items()
                     if k in ("sde_em", "sde_em_stderr", "sde_em_censored")})
-        row["chain"] = float(chain[j])
+        row["chain"], row["chain_grid_error"] = float(chain[j]), float(abs(chain[j] - coarse[j]))
         row["sde_quadrature"] = float(np.interp(0.0, u, T))
         row["sde_paper"] = float(paper[j])
         row["eq15"] = level_crossing_time(h=H, D_min=D_star, D_level=c * D_star,

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..theory import escape_exponent, escape_exponent_exact_noise, radial_mfpt
 from ..core.resources import Cost
+from ..theory import escape_exponent, escape_exponent_exact_noise, radial_mfpt
 from ._cost import radial_quadrature
 from ._registry import Outcome, experiment
 

@@ -150,6 +150,8 @@ def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: i
         if resolved_bf and in_regime[j] and e.stderr > 0:
             z = (np.log10(res.t_p[j]) - np.log10(e.mean)) / np.hypot(
                 res.log10_t_p_stderr[j], e.stderr / e.mean / np.log(10))
+        if resolved_bf:  # memorylessness wherever brute force resolves, rare or not (the
+            # transits are the control: their Weibull k must differ from 1)
             fp = run.first_passage[:, j]
             wb = weibull_shape(np.where(fp > 0, fp, run.steps), fp > 0)
             k_w, k_se = wb.shape, wb.shape_stderr
@@ -164,7 +166,11 @@ def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: i
                          brute_censored=int(e.censored), brute_z=float(z),
                          weibull_k=float(k_w), weibull_k_stderr=float(k_se),
                          t_sde_paper=float(sde["paper"][j]), t_sde_exact=float(sde["exact"][j]),
-                         t_chain=float(chain[j])))
+                         t_chain=float(chain[j]),
+                         # the estimator against the exact chain (d = 1), where it resolves
+                         z_chain=float((np.log10(res.t_p[j]) - np.log10(chain[j]))
+                                       / res.log10_t_p_stderr[j])
+                         if res.resolved[j] and np.isfinite(chain[j]) else np.nan))
     log_c = np.log(c)
 
     def local(T):
@@ -223,8 +229,8 @@ def collect_cases(cases: list[dict], out: Outcome) -> Outcome:
 
 
 R9_PRESETS = {
-    "smoke": dict(eta=0.1, B=1, ds=[1, 4], Ns=[10_000, 0], datasets=1, c_lo=1.1, decades=8.0,
-                  n_c=12, repetitions=4, replicas=100, brute_replicas=16,
+    "smoke": dict(eta=0.1, B=1, ds=[1, 16], Ns=[10_000, 0], datasets=1, c_lo=1.1, decades=8.0,
+                  n_c=12, repetitions=4, replicas=100, brute_replicas=64,
                   brute_steps=20_000),
     "book": dict(eta=0.1, B=1, ds=[1, 4, 16], Ns=[10_000, 100_000, 0], datasets=1,
                  c_lo=1.1, decades=22.0, n_c=40, repetitions=8, replicas=300,

@@ -93,7 +93,9 @@ def _cost(p: dict) -> Cost:
     "noise-hessian",
     description="Σ against (2L/B)H near a minimum: linear regression and a small MLP (R3, Eqs. 6–11)",
     presets=NH_PRESETS,
-    measured=('linreg_err_eq6_at_min', 'mlp_L', 'mlp_gn_top1_ratio', 'mlp_grad_sq_over_noise', 'mlp_top1_ratio', 'mlp_topk_geomean_ratio'),
+    measured=('linreg_err_eq6_at_min', 'mlp_L', 'mlp_gn_top1_ratio', 'mlp_grad_sq_over_noise',
+              'mlp_top1_ratio', 'mlp_topk_geomean_ratio', 'mlp_topk_center', 'mlp_topk_decoupling',
+              'mlp_topk_gn_ratio'),
     theory=('mlp_gn_top1_ratio', 'mlp_top1_ratio', 'mlp_topk_geomean_ratio'),
     tables=('linreg', 'mlp'),
     checks=dict(distances=">=0"),
@@ -120,21 +122,31 @@ def run_noise_hessian(p: dict, rng: np.random.Generator) -> Outcome:
         G = per_sample_grads(net, data.x, data.y).double().numpy()
         Nm = G.shape[0]
         Gc = G - G.mean(axis=0)
-        fpf = finite_population_factor(Nm, p["B_mlp"])
-        # Σ = fpf/B · GcᵀGc/N: nonzero eigenvalues from the N × N Gram matrix.
-        sig = fpf / p["B_mlp"] * np.linalg.eigvalsh(Gc @ Gc.T / Nm)[::-1][:k]
+        # Σ = c/B · C with C = GcᵀGc/N (Eq. 8, c = (N − B)/(N − 1)); Eq. (6) with c kept reads
+        # Σ ≈ c (2L/B) H, that is C/(2L) ≈ H: the eigenvalues of ΣB/(2Lc) = C/(2L) are compared
+        # with H's (c cancels, so it is not part of any deficit).  Nonzero eigenvalues of C
+        # from the N × N Gram matrix.
         L = float(rec.loss[-1])
+        sig = np.linalg.eigvalsh(Gc @ Gc.T / Nm)[::-1][:k] / (2 * L)
         K = ntk_gram(net, data.x)
-        per_seed.append(dict(seed=seed, L=L, sigma_top=sig * p["B_mlp"] / (2 * L),
-                             gn_top=np.linalg.eigvalsh(K / Nm)[::-1][:k],
+        # M = (1/N) Σ ℓ_μ ∇f_μ∇f_μᵀ, the exact matrix of the decoupling (Eq. 7); C = 2M − ∇L∇Lᵀ
+        ell = 0.5 * (net(data.x).detach().double().reshape(-1) - data.y.double().reshape(-1)) ** 2
+        sw = np.sqrt(ell.numpy())
+        m_top = np.linalg.eigvalsh(sw[:, None] * K * sw[None, :] / Nm)[::-1][:k]
+        per_seed.append(dict(seed=seed, L=L, sigma_top=sig,
+                             m_top=m_top / L, gn_top=np.linalg.eigvalsh(K / Nm)[::-1][:k],
                              hess_top=hessian_top_eigenvalues(net, data.x, data.y, k=k),
                              grad_sq_over_noise=float(rec.grad_sq_norm[-1] / rec.noise[-1])))
     first = per_seed[0]
     sigma_top, gn_top, hess_top = first["sigma_top"], first["gn_top"], first["hess_top"]
+    # r_i = λ_i(C/2L)/λ_i(H) telescopes exactly into three factors, eigenvalue by eigenvalue:
+    # centring λ_i(C/2)/λ_i(M), decoupling λ_i(M)/(L λ_i(G)), Gauss–Newton λ_i(G)/λ_i(H)
     out.arrays.update(sigma_top=sigma_top, gn_top=gn_top, hess_top=hess_top,
                       log_ratio=np.array([np.log(r["sigma_top"] / r["hess_top"]) for r in per_seed]),
+                      log_center=np.array([np.log(r["sigma_top"] / r["m_top"]) for r in per_seed]),
+                      log_decoupling=np.array([np.log(r["m_top"] / r["gn_top"]) for r in per_seed]),
                       log_gn_ratio=np.array([np.log(r["gn_top"] / r["hess_top"]) for r in per_seed]))
-    lr = out.arrays["log_ratio"]  # (seeds, k): log of Σ·B/2L over the Hessian, eigenvalue by eigenvalue
+    lr = out.arrays["log_ratio"]  # (seeds, k): log of ΣB/(2Lc) over the Hessian, eigenvalue by eigenvalue
     n_s = lr.shape[0]
     lr_se = lr.std(axis=0, ddof=1) / np.sqrt(n_s) if n_s > 1 else np.full(k, np.nan)
     ratio = np.exp(lr)
@@ -146,10 +158,12 @@ def run_noise_hessian(p: dict, rng: np.random.Generator) -> Outcome:
     out.measured["mlp_top1_ratio"] = mean_se(ratio[:, 0])
     out.measured["mlp_topk_geomean_ratio"] = mean_se(gm)
     out.measured["mlp_gn_top1_ratio"] = mean_se([r["gn_top"][0] / r["hess_top"][0] for r in per_seed])
+    for key in ("center", "decoupling", "gn_ratio"):  # geometric means over the top k, per seed
+        out.measured[f"mlp_topk_{key}"] = mean_se(np.exp(out.arrays[f"log_{key}"].mean(axis=1)))
     out.measured["mlp_L"] = mean_se([r["L"] for r in per_seed])
     out.measured["mlp_grad_sq_over_noise"] = mean_se([r["grad_sq_over_noise"] for r in per_seed])
     out.theory.update(mlp_top1_ratio=1.0, mlp_topk_geomean_ratio=1.0, mlp_gn_top1_ratio=1.0)
-    out.tables["mlp"] = [dict(i=i + 1, sigma_B_over_2L=float(s), gauss_newton=float(g), hessian=float(h),
+    out.tables["mlp"] = [dict(i=i + 1, sigma_B_over_2Lc=float(s), gauss_newton=float(g), hessian=float(h),
                               log_ratio_mean=float(lr[:, i].mean()), log_ratio_se=float(lr_se[i]),
                               log_ratio_sd=float(lr[:, i].std(ddof=1)) if n_s > 1 else float("nan"),
                               seeds=n_s)

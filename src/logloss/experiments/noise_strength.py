@@ -12,8 +12,10 @@ from ..core.resources import FLOP_RATE, Cost
 from ..core.validation import check_batch_size
 from ..data import DatasetMissingError, cifar10, data_dir, fashion_mnist
 from ..dynamics.training import log_schedule, train_sgd
+from ..measure.kernel import FACTORS, per_sample_kernel
 from ..measure.losses import get_loss
 from ..models.nets import cnn, mlp
+from ..stats.decomposition import slope_decomposition
 from ..stats.lines import fit_power_law, rolling_slopes
 from ._cost import F4, mlp_params, torch_training
 from ._registry import Outcome, RunContext, experiment
@@ -23,15 +25,15 @@ PRESETS = {
     "smoke": dict(model="mlp", dataset="auto", loss="mse", N=200, widths=[64, 64, 64],
                   cnn_widths=[4, 8, 8], convs_per_stack=1, eta=0.1, B=100, epochs=400, points=24,
                   fit_from=0.3, mid_window=[0.02, 0.3], seeds=1, ratio_at=[0.5, 1.0],
-                  bootstrap=50),
+                  bootstrap=50, kernel=True),
     "book": dict(model="mlp", dataset="auto", loss="mse", N=500, widths=[256, 256, 256],
                  cnn_widths=[8, 16, 32], convs_per_stack=1, eta=0.1, B=100, epochs=400, points=80,
                  fit_from=0.25, mid_window=[0.02, 0.3], seeds=6, ratio_at=[0.5, 1.0],
-                 bootstrap=200),
+                 bootstrap=200, kernel=True),
     "paper": dict(model="mlp", dataset="auto", loss="mse", N=60000, widths=[2000, 2000, 2000],
                   cnn_widths=[64, 128, 256], convs_per_stack=3, eta=0.1, B=100, epochs=1000,
                   points=60, fit_from=0.25, mid_window=[0.02, 0.3], seeds=1,
-                  ratio_at=[0.5, 1.0], bootstrap=200),
+                  ratio_at=[0.5, 1.0], bootstrap=200, kernel=True),
 }
 
 
@@ -141,14 +143,47 @@ def _cost(p: dict) -> Cost:
                 p["seeds"] * (run.seconds + boot), f"N, {net}, epochs, points, seeds, bootstrap")
 
 
+def _decomposition_row(seed: int, power: float, kern: list, fac: np.ndarray, L: np.ndarray,
+                       slope: float) -> dict:
+    """The late slope of one run split into the slopes of the factors of 𝒩 (measure.kernel).
+
+    ``kern`` holds the per-sample measurements at the records of the late-training fit,
+    ``fac`` their factors (records × FACTORS), ``L`` the loss there and ``slope`` the fitted
+    slope of 𝒩 against L over the same records, which the factors must add up to (the same
+    θ, measured twice).
+    """
+    parts = slope_decomposition(L, {f: fac[:, j] for j, f in enumerate(FACTORS)})
+    total = power + parts.pop("total")
+    if not np.isclose(total, slope, rtol=0, atol=1e-6):
+        raise RuntimeError(f"the factors' slopes add up to {total}, the fitted slope is {slope}")
+    first, last = kern[0].jacobian_sq_norms, kern[-1].jacobian_sq_norms
+    return dict(seed=seed, power=power, slope=slope, **{f"d_{f}": parts[f] for f in FACTORS},
+                kernel_ratio=kern[-1].kernel / kern[0].kernel,
+                kernel_change=float(np.linalg.norm(last - first) / np.linalg.norm(first)),
+                epochs=len(kern))
+
+
+def _decomposition_summary(out: Outcome, rows: list[dict]) -> None:
+    """Mean ± seed standard error of each factor's slope and of the per-sample kernel change."""
+    def mean_se(v):
+        v = np.asarray(v, dtype=float)
+        if v.size == 0:
+            return Measured(float("nan"))
+        return Measured(float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan"))
+    for f in FACTORS:
+        out.measured[f"slope_{f}"] = mean_se([r[f"d_{f}"] for r in rows])
+    out.measured["kernel_change"] = mean_se([r["kernel_change"] for r in rows])
+
+
 @experiment(
     "noise-strength",
     description="Noise strength 𝒩 against the loss L during SGD (R4 Fig. 2, R5 Fig. 5)",
     presets=PRESETS,
     measured=('L_final', 'mid_slope', 'mid_slope_seed_sd', 'slope', 'slope_ols_stderr',
-              'slope_seed_sd', 'ks_distance', 'm2_ratio'),
+              'slope_seed_sd', 'ks_distance', 'm2_ratio', 'kernel_change',
+              *(f"slope_{f}" for f in FACTORS)),
     theory=('slope',),
-    tables=('seeds', 'scale_free'),
+    tables=('seeds', 'scale_free', 'decomposition'),
     checks=dict(model=("mlp", "cnn"), dataset=("auto", "fashion-mnist", "cifar10"),
                 loss=("mse", "ce"), fit_from="[0,1)", mid_window="[0,1]"),
     cost=_cost,
@@ -161,15 +196,31 @@ def run(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     sched = log_schedule(p["epochs"], p["points"])
     ratio_epochs = sorted({int(round(f * p["epochs"])) for f in p["ratio_at"]})
     out = Outcome(notes=notes, device=ctx.device)
-    Ls, Ns, Gs, slopes, rows, sf_rows = [], [], [], [], [], []
+    power = 1.0 if p["loss"] == "mse" else 2.0  # 𝒩 ∝ L (Eq. 9), or ∝ L² near zero loss (App. D)
+    fit_epochs = {e for e in sched if e >= p["fit_from"] * p["epochs"]}
+    Ls, Ns, Gs, slopes, rows, sf_rows, dec_rows, factors = [], [], [], [], [], [], [], []
     for s in range(int(p["seeds"])):
         seed = int(rng.integers(2**31))
         net, mdesc = _model(p, seed, channels, side)
         net = net.to(ctx.device)
+        kern: dict[int, object] = {}
+
+        def decompose(epoch, model, kern=kern):
+            if p["kernel"] and epoch in fit_epochs:
+                kern[epoch] = per_sample_kernel(model, x, y, loss=loss)
+
         rec = train_sgd(net, x, y, eta=p["eta"], B=p["B"], epochs=p["epochs"], seed=seed + 1,
-                        loss=loss, record_at=sched, snapshot_at=ratio_epochs, desc=f"SGD seed {s}")
+                        loss=loss, record_at=sched, snapshot_at=ratio_epochs, callback=decompose,
+                        desc=f"SGD seed {s}")
         fit_mask = rec.epochs >= p["fit_from"] * p["epochs"]
         fit = fit_power_law(rec.loss[fit_mask], rec.noise[fit_mask])
+        fac = np.full((len(rec.epochs), len(FACTORS)), np.nan)
+        if kern:
+            at_fit = [kern[int(e)] for e in rec.epochs[fit_mask]]
+            fac[fit_mask] = [[k.factors(power)[f] for f in FACTORS] for k in at_fit]
+            dec_rows.append(_decomposition_row(seed, power, at_fit, fac[fit_mask], rec.loss[fit_mask],
+                                               fit.slope))
+        factors.append(fac)
         lo, hi = p["mid_window"]
         mid_mask = (rec.epochs >= lo * p["epochs"]) & (rec.epochs <= hi * p["epochs"])
         mid = fit_power_law(rec.loss[mid_mask], rec.noise[mid_mask])
@@ -216,13 +267,19 @@ def run(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     out.measured["m2_ratio"] = Measured(float(m2.mean()), float(m2.std(ddof=1) / np.sqrt(k)) if k > 1
                                         else float(m2[0] * np.hypot(sf_rows[0]["m2_a_sd"] / sf_rows[0]["m2_a"],
                                                                     sf_rows[0]["m2_b_sd"] / sf_rows[0]["m2_b"])))
-    out.theory["slope"] = 1.0
+    _decomposition_summary(out, dec_rows)
+    out.theory["slope"] = power
     out.tables["seeds"] = rows
     out.tables["scale_free"] = sf_rows
+    out.tables["decomposition"] = dec_rows
     out.arrays.update(epochs=np.asarray(sched), L=np.array(Ls), noise=np.array(Ns),
                       grad_sq=np.array(Gs), local_slope=np.array(slopes),
-                      fit_mask=fit_mask.astype(np.int8))
+                      fit_mask=fit_mask.astype(np.int8),
+                      # (seeds, records, factors): the factors of 𝒩 in the order of
+                      # measure.kernel.FACTORS at the fit records, NaN elsewhere
+                      factors=np.array(factors))
     out.notes.append(f"{mdesc} on {dname}; {p['loss']} loss, η={p['eta']}, B={p['B']}, "
                      f"{p['epochs']} epochs; late-training fit over epochs ≥ {p['fit_from']}·epochs "
-                     f"({int(fit_mask.sum())} records)")
+                     f"({int(fit_mask.sum())} records)"
+                     + ("; the slope split into the factors of 𝒩 at the same records" if p["kernel"] else ""))
     return out

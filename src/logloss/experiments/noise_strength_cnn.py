@@ -13,8 +13,8 @@ variant(
     "noise-strength", "noise-strength-cnn",
     description="Noise strength 𝒩 against L for the CNN (R4 Fig. 2b-c); CIFAR-10 from $LOGLOSS_DATA",
     changes={
-        "smoke": dict(model="cnn", N=200, epochs=300, points=30),
-        "book": dict(model="cnn", N=200, epochs=300, points=30, seeds=3),
+        "smoke": dict(model="cnn", N=200, epochs=300, points=30, kernel=False),
+        "book": dict(model="cnn", N=200, epochs=300, points=30, seeds=3, kernel=False),
         "paper": dict(model="cnn", N=50_000, epochs=1000, points=60, seeds=1),
     },
 )

@@ -13,8 +13,8 @@ variant(
     "noise-strength", "noise-strength-cnn-ce",
     description="Noise strength 𝒩 against L for the CNN with cross-entropy, η=0.05 (R5 Fig. 5b, 5d)",
     changes={
-        "smoke": dict(model="cnn", loss="ce", eta=0.05, N=200, epochs=300, points=30),
-        "book": dict(model="cnn", loss="ce", eta=0.05, N=200, epochs=300, points=40, seeds=2),
+        "smoke": dict(model="cnn", loss="ce", eta=0.05, N=200, epochs=300, points=30, kernel=False),
+        "book": dict(model="cnn", loss="ce", eta=0.05, N=200, epochs=300, points=40, seeds=2, kernel=False),
         "paper": dict(model="cnn", loss="ce", eta=0.05, N=50_000, epochs=1000, points=60, seeds=1),
     },
 )

@@ -9,8 +9,9 @@ Every public function of :mod:`logloss.measure` that takes a model goes through
   because per-sample gradients are then undefined and any number would depend on the
   chunking: BatchNorm in train mode (or without running statistics), dropout in train
   mode, InstanceNorm tracking statistics in train mode; then, for any other module, a
-  probe of a few samples checks that two identical calls agree (no randomness) and that a
-  batch gives the outputs of its samples one at a time (no coupling);
+  probe checks that two identical calls agree (no randomness) and that a batch as large as
+  the largest the measurement will use gives the outputs of its samples in two smaller
+  batches, and of a few of them one at a time (no coupling);
 * leaves the model exactly as it was: training flags, requires_grad, dtypes, parameters,
   buffers, and the global RNG state;
 * re-raises the raw errors of ``torch.func`` (vmap, grad) as
@@ -34,13 +35,17 @@ from torch.nn.modules.dropout import _DropoutNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 
 from ..core.errors import InvalidInput
-from .losses import cross_entropy_per_sample, mse_per_sample, resolve_loss
+from .losses import check_binary_targets, cross_entropy_per_sample, mse_per_sample, resolve_loss
 
 #: Memory the generic per-sample path may use for one chunk when nothing better is known.
 DEFAULT_BUDGET = 2 * 1024**3
 #: Bytes per parameter and per sample of one vmap(grad) chunk, in units of the itemsize
 #: (measured: about 20 bytes × P per sample in float32 for an MLP with a LayerNorm).
 GENERIC_COST = 6
+#: Samples whose outputs are compared one at a time with their outputs in a batch.
+SINGLES = 4
+#: Largest batch the probe evaluates when the caller does not say what it will use.
+DEFAULT_PROBE_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class Checked:
     loss: object            # the per-sample loss callable
     out_shape: tuple        # output shape of a probe batch, batch axis first
     dtype: torch.dtype      # floating dtype of the parameters
+    batch: int = DEFAULT_PROBE_BATCH  # largest batch whose samples were checked independent
+    deferred: bool = False  # the batch check is left to the measurement (check_batch)
 
 
 def check_chunk_size(chunk_size, name: str = "chunk_size") -> int | None:
@@ -136,26 +143,66 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.isclose(a, b, rtol=0.0, atol=tol, equal_nan=True).all())
 
 
-def _probe(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Outputs of the first few samples, after checking determinism and independence."""
-    k = min(int(x.shape[0]), 4)
+def _coupling_error(m: int) -> InvalidInput:
+    return InvalidInput(f"the model's output for a sample depends on the other samples in the batch "
+                        f"(checked in batches of up to {m}: batch statistics?), so per-sample "
+                        "gradients are undefined; call model.eval() first, or use layers that act "
+                        "on one sample")
+
+
+def check_batch(model: nn.Module, xb: torch.Tensor, out: torch.Tensor) -> None:
+    """Refuse a model whose outputs ``out`` for the batch ``xb`` (as the measurement computed
+    them) differ from those of its first part evaluated alone.
+
+    The part is the first 2·SINGLES + 1 = 9 samples (an odd number), so that its
+    composition, its size, and the neighbours of its samples all differ from the batch's: a
+    layer that mixes samples (batch statistics, only in large batches, neighbours) shows,
+    and one that mixes them in small groups shows in the single-sample check of the probe.
+    Costs a forward pass of 9 samples.
+    """
+    m = int(xb.shape[0])
+    if m < 2:
+        return
+    part = min(m - 1, 2 * SINGLES + 1)
+    devices = [xb.device] if xb.device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices), torch_errors():
+        alone = model(xb[:part])
+    if not _close(out.detach()[:part], alone):
+        raise _coupling_error(m)
+
+
+def _probe(model: nn.Module, x: torch.Tensor, batch: int | None) -> torch.Tensor:
+    """Outputs of the first few samples, after checking determinism and independence.
+
+    Independence is checked at the size of the largest batch the measurement will pass to
+    the model: the outputs of x[:m] in one batch must equal those of a part of them alone
+    (:func:`check_batch`), and, for the first few, those of each sample alone.  A layer that
+    mixes samples only in large batches is caught at that size, and one that mixes them
+    only beyond it cannot affect the measurement.  With ``batch=None`` the batch check is
+    left to the measurement, on its own first batch (:func:`check_batch`).
+    """
+    k = max(1, min(int(x.shape[0]), SINGLES))
     devices = [x.device] if x.device.type == "cuda" else []
     with torch.no_grad(), torch.random.fork_rng(devices=devices):
-        a = model(x[:k])
-        if not isinstance(a, torch.Tensor):
-            raise InvalidInput(f"the model must return one tensor of outputs, got {type(a).__name__}")
-        if a.dim() == 0 or a.shape[0] != k:
+        first = model(x[:k])
+        if not isinstance(first, torch.Tensor):
+            raise InvalidInput(f"the model must return one tensor of outputs, got {type(first).__name__}")
+        if first.dim() == 0 or first.shape[0] != k:
             raise InvalidInput(f"the model's output must have the batch axis first: {k} inputs gave "
-                               f"an output of shape {tuple(a.shape)}")
-        if not _close(a, model(x[:k])):
+                               f"an output of shape {tuple(first.shape)}")
+        if not _close(first, model(x[:k])):
             raise InvalidInput("the model gives different outputs for two identical calls: its "
                                "forward pass draws random numbers (dropout?), so per-sample "
                                "gradients are undefined; call model.eval() first")
-        if k > 1 and not _close(a, torch.cat([model(x[i:i + 1]) for i in range(k)])):
-            raise InvalidInput("the model's output for a sample depends on the other samples in the "
-                               "batch (batch statistics?), so per-sample gradients are undefined; "
-                               "call model.eval() first, or use layers that act on one sample")
-    return a
+        if k > 1 and not _close(first, torch.cat([model(x[i:i + 1]) for i in range(k)])):
+            raise _coupling_error(k)
+        m = 0 if batch is None else max(1, min(int(x.shape[0]), int(batch)))
+        if m > k:
+            a = model(x[:m])
+            if not _close(a[:k], first):
+                raise _coupling_error(m)
+            check_batch(model, x[:m], a)
+    return first
 
 
 def _prepare_targets(out: torch.Tensor, y: torch.Tensor, loss, N: int) -> torch.Tensor:
@@ -174,6 +221,8 @@ def _prepare_targets(out: torch.Tensor, y: torch.Tensor, loss, N: int) -> torch.
             raise InvalidInput(f"class labels must lie in 0..{K - 1} for a model with {K} outputs, "
                                f"got labels from {int(labels.min())} to {int(labels.max())}")
         return torch.nn.functional.one_hot(labels, K).to(out.dtype).reshape(N, *out.shape[1:])
+    if loss is cross_entropy_per_sample and K == 1:
+        check_binary_targets(y)  # all of them, not only the probe's
     if loss in (mse_per_sample, cross_entropy_per_sample):
         # the built-in losses check the target shape; run them on shapes only, at full size,
         # so that the message names the shapes the caller passed
@@ -187,8 +236,15 @@ def _prepare_targets(out: torch.Tensor, y: torch.Tensor, loss, N: int) -> torch.
     return y
 
 
-def check(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, loss=None) -> Checked:
-    """Validate a call on (model, x[, y, loss]); see the module docstring."""
+def check(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, loss=None, *,
+          batch: int | None = None, defer: bool = False) -> Checked:
+    """Validate a call on (model, x[, y, loss]); see the module docstring.
+
+    ``batch`` is the largest number of samples the measurement will pass to the model at
+    once; the independence of samples is checked at that size (default
+    ``DEFAULT_PROBE_BATCH``), here, or with ``defer=True`` by the measurement itself, which
+    must then call :func:`check_batch` with the outputs of its first (largest) batch.
+    """
     if not isinstance(model, nn.Module):
         raise InvalidInput(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(x, torch.Tensor):
@@ -221,22 +277,66 @@ def check(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, loss
     if problem:
         raise InvalidInput(problem)
     with torch_errors():
-        out = _probe(model, x)
+        batch = DEFAULT_PROBE_BATCH if batch is None else int(batch)
+        out = _probe(model, x, None if defer else batch)
         if y is not None:
             loss = resolve_loss(loss)
             y = _prepare_targets(out, y, loss, int(x.shape[0]))
     return Checked(params, sum(v.numel() for v in params.values()), frozen, y, loss,
-                   tuple(out.shape), dtype)
+                   tuple(out.shape), dtype, batch, defer)
+
+
+def _slots(model: nn.Module) -> list:
+    """(dict, key, tensor) for every parameter and buffer slot of every distinct submodule.
+
+    A submodule registered under two names (``nn.Sequential(lin, act, lin)``) and a
+    parameter shared by two modules (tied weights) appear once per distinct (module, name).
+    """
+    return [(d, k, t) for m in model.modules() for d in (m._parameters, m._buffers)
+            for k, t in d.items() if t is not None]
+
+
+@contextlib.contextmanager
+def substituted(model: nn.Module, tensors: dict):
+    """Evaluate ``model`` with some parameters or buffers replaced, and put the originals back.
+
+    ``tensors`` maps names of ``model.named_parameters()`` / ``named_buffers()`` to the
+    tensors to use instead.  The replacement is made per tensor, in every slot that holds
+    it, so a reused layer or tied weight gets one value everywhere; on exit every slot holds
+    its original object again, whatever the order of the slots.  (``torch.func.functional_call``
+    restores the slots of a submodule registered under two names in an order that leaves
+    one of them holding the substitute: the caller's layer loses its ``nn.Parameter``.)
+    """
+    named = dict(model.named_parameters())
+    named.update(model.named_buffers())
+    new = {id(named[name]): t for name, t in tensors.items()}
+    saved = [(d, k, t) for d, k, t in _slots(model) if id(t) in new]
+    try:
+        for d, k, t in saved:
+            d[k] = new[id(t)]
+        yield
+    finally:
+        for d, k, t in saved:
+            d[k] = t
+
+
+def call(model: nn.Module, tensors: dict, *args):
+    """``model(*args)`` with the parameters/buffers named in ``tensors`` replaced (see :func:`substituted`)."""
+    with substituted(model, tensors):
+        return model(*args)
 
 
 def _snapshot(model: nn.Module):
     return ([(m, m.training) for m in model.modules()],
             [(p, p.requires_grad, p.dtype, p.grad) for p in model.parameters()],
-            [(b, b.clone()) for b in model.buffers()])
+            [(b, b.clone()) for b in model.buffers()],
+            _slots(model))
 
 
 def _restore(snap) -> None:
-    modes, params, buffers = snap
+    modes, params, buffers, slots = snap
+    for d, k, t in slots:  # every slot holds its own object again (identity)
+        d[k] = t
     for m, training in modes:
         m.training = training
     for p, requires_grad, _, g in params:
@@ -250,7 +350,8 @@ def _restore(snap) -> None:
 
 @contextlib.contextmanager
 def unchanged(model: nn.Module):
-    """Run a measurement and leave the model's modes, flags, ``.grad`` and buffers as they were."""
+    """Run a measurement and leave the model's modes, flags, ``.grad``, buffers and the
+    objects in its parameter and buffer slots as they were."""
     snap = _snapshot(model)
     try:
         yield

@@ -14,8 +14,9 @@ J̃ (pass it as ``J=``).  The factors are:
 * cross-entropy over K ≥ 2 outputs, targets on the simplex (one-hot or probabilities):
   Λ = diag(p) − ppᵀ with p = softmax(f), and A = diag(√p) − p√pᵀ (so AAᵀ = Λ since
   Σp = 1);
-* logistic loss ℓ = log(1 + e^(−yf)) for one output and y = ±1: Λ = p(1 − p) with
-  p = σ(f) (for y² = 1), A = √(p(1 − p)).
+* binary cross-entropy with logits for one output (labels in {0, 1}, probabilities, or
+  ±1, see :mod:`logloss.measure.losses`): Λ = p(1 − p) with p = σ(f), whatever the
+  label, and A = √(p(1 − p)).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def loss_hessian_factor(output: torch.Tensor, loss: str) -> torch.Tensor:
         return torch.eye(K, dtype=f.dtype, device=f.device).expand(N, K, K)
     if loss != "ce":
         raise InvalidInput(f"loss must be 'mse' or 'ce', got {loss!r}")
-    if K == 1:  # logistic: Λ = σ(f)σ(−f)
+    if K == 1:  # binary cross-entropy: Λ = σ(f)σ(−f)
         s = torch.sigmoid(f[:, 0])
         return torch.sqrt(s * (1 - s)).reshape(N, 1, 1)
     p = torch.softmax(f, dim=1)

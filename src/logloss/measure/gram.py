@@ -71,7 +71,7 @@ def ntk_gram(model: nn.Module, x: torch.Tensor, *, chunk_size: int | None = None
         fast = False
         if method != "generic":
             with torch_errors():
-                problem = fast_path_problem(model, x[:8], scalar_output, kinds=(nn.Linear,))
+                problem = fast_path_problem(model, x[:8], scalar_output, kinds=(nn.Linear,), linear_2d=True)
             if problem and method == "fast":
                 raise InvalidInput(f"fast path: {problem}; use method='generic' or 'auto'")
             fast = problem is None

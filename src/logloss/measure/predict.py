@@ -12,7 +12,6 @@ from .. import theory
 from ..core.errors import InvalidInput
 from ..core.measured import Measured
 from ..core.validation import check_batch_size, check_learning_rate
-from .ggn import ggn_jacobian
 from .hessian import HessianSpectrum, hessian_outliers
 
 __all__ = ["EscapePrediction", "predict_escape"]
@@ -56,8 +55,9 @@ class EscapePrediction:
     spectrum: HessianSpectrum
 
 
-def predict_escape(model: nn.Module, x: torch.Tensor, *, eta: float, B: int, loss: str = "mse",
-                   k: int = 30, seed: int = 0) -> EscapePrediction:
+def predict_escape(model: nn.Module, x, y=None, *, eta: float, B: int, loss: str = "mse",
+                   k: int = 30, seed: int = 0, tol: float = 1e-6, trace: str | None = "auto",
+                   dtype=None, chunk_size: int | None = None) -> EscapePrediction:
     """Predict the escape exponent of the minimum the model sits in, at learning rate η and
     minibatch size B.
 
@@ -65,8 +65,11 @@ def predict_escape(model: nn.Module, x: torch.Tensor, *, eta: float, B: int, los
     ----------
     model : nn.Module
         A trained model, evaluated at its current parameters θ* (assumed a minimum).
-    x : Tensor, shape (N, ...)
-        The training inputs (the GGN of these losses does not depend on the targets).
+    x : Tensor or DataLoader
+        The training inputs (N, ...) (the GGN of these losses does not depend on the
+        targets), or a DataLoader of x or (x, y) batches.
+    y : Tensor, optional
+        Targets (not needed; accepted so that (x, y) can be passed as for the other tools).
     eta : float
         Learning rate η.
     B : int
@@ -77,19 +80,29 @@ def predict_escape(model: nn.Module, x: torch.Tensor, *, eta: float, B: int, los
         Number of top eigenvalues computed.
     seed : int
         Seed of the Lanczos start vector and probes.
+    tol, trace, dtype, chunk_size
+        As in :func:`~logloss.measure.hessian.hessian_outliers` (``trace`` must not be None:
+        n needs the traces).
 
     Notes
     -----
     Eq. (15) is a weak-noise (η/B → 0) asymptotic around a quadratic minimum in which the
     noise is proportional to the loss.  A warning is issued (and recorded) when n ≥ n_c
     (SGD is not trapped at all, Eq. 16) and when ηλ₁ > 1 (near the edge of stability 2,
-    where discrete-time effects dominate).
+    where discrete-time effects dominate).  The spectrum is the matrix-free GGN of
+    :func:`~logloss.measure.hessian.hessian_outliers`.
     """
     eta = check_learning_rate(eta)
-    B = check_batch_size(B, int(x.shape[0]))
+    if not isinstance(x, torch.Tensor) and not isinstance(x, torch.utils.data.DataLoader):
+        raise InvalidInput(f"inputs x must be a torch.Tensor or a DataLoader, got {type(x).__name__}")
+    N = int(x.shape[0]) if isinstance(x, torch.Tensor) else len(x.dataset)
+    B = check_batch_size(B, N)
     if loss not in {"mse", "ce"}:
         raise InvalidInput(f"loss must be 'mse' or 'ce', got {loss!r}")
-    spec = hessian_outliers(model, x, k=k, seed=seed, J=ggn_jacobian(model, x, loss=loss))
+    if trace is None:
+        raise InvalidInput("predict_escape needs the traces for n: trace must not be None")
+    spec = hessian_outliers(model, x, y, loss=loss, k=k, seed=seed,
+                            tol=tol, trace=trace, dtype=dtype, chunk_size=chunk_size)
     h = spec.lambda_max
     n = Measured(spec.participation_ratio, spec.participation_ratio_stderr)
     exponent = theory.escape_exponent(eta=eta, B=B, h=h, n=n.value)

@@ -8,7 +8,9 @@
   mean first-passage time of the 1-d recursion (a data set or online) and the Lyapunov
   exponent (critical dimension);
 * :mod:`.stationary`: the exact finite-η stationary moment of SGD on linear regression,
-  tail indices and the densities of P ∝ L^(−φ).
+  tail indices and the densities of P ∝ L^(−φ);
+* :mod:`.noise_scale`: the stationary gradient norm of SGD near a minimum and the plateau of
+  the gradient noise scale B_simple it implies.
 
 η and B are keyword-only wherever both appear.
 """
@@ -19,7 +21,9 @@ from .escape import *
 from .escape import __all__ as _escape_all
 from .mfpt import *
 from .mfpt import __all__ as _mfpt_all
+from .noise_scale import *
+from .noise_scale import __all__ as _noise_scale_all
 from .stationary import *
 from .stationary import __all__ as _stationary_all
 
-__all__ = [*_escape_all, *_mfpt_all, *_discrete_all, *_stationary_all]
+__all__ = [*_escape_all, *_mfpt_all, *_discrete_all, *_stationary_all, *_noise_scale_all]

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.integrate import cumulative_trapezoid
 
 from ..core.validation import check_learning_rate
+from .discrete_sgd import _absorption_time
 
 __all__ = ["sde_mfpt", "kramers_escape_time", "level_crossing_time", "markov_chain_mfpt",
            "brownian_drift_mfpt", "barrier_escape_laws"]
@@ -151,7 +152,9 @@ def markov_chain_mfpt(grid, kicks: Callable[[np.ndarray], np.ndarray], *, eta: f
     landing points outside [a, b] are absorbed, the others are split linearly between
     their two neighbouring grid points (which keeps the mean step exact and adds a
     variance of at most Δ²/4 per step).  The mean exit time then solves
-    (I − P)T = 1, with P the substochastic transition matrix on the grid.
+    (I − P)T = 1, with P the substochastic transition matrix on the grid, by elimination
+    in the form of Grassmann, Taksar & Heyman (accurate to rounding relative to T however
+    rare the exit, where ``np.linalg.solve`` returned negative times past T ≈ 10¹²).
 
     Parameters
     ----------
@@ -180,6 +183,7 @@ def markov_chain_mfpt(grid, kicks: Callable[[np.ndarray], np.ndarray], *, eta: f
         raise ValueError("grid must be uniform and increasing")
     a, h = x[0], dx[0]
     P = np.zeros(M * M)
+    leak = np.zeros(M)  # probability of landing outside [a, b], counted exactly
     for s in range(0, M, chunk):
         rows = np.arange(s, min(s + chunk, M))
         g = np.asarray(kicks(x[rows]), dtype=float)
@@ -198,8 +202,8 @@ def markov_chain_mfpt(grid, kicks: Callable[[np.ndarray], np.ndarray], *, eta: f
         wt = w[inside] / K
         P += np.bincount(base, weights=1.0 / K - wt, minlength=M * M)
         P += np.bincount(base + 1, weights=wt, minlength=M * M)
-    P = P.reshape(M, M)
-    return np.linalg.solve(np.eye(M) - P, np.ones(M))
+        leak[rows] = (~inside).sum(axis=1) / K
+    return _absorption_time(P.reshape(M, M), leak)
 
 
 def brownian_drift_mfpt(x, *, v: float, D: float, a: float, b: float) -> np.ndarray:

@@ -10,7 +10,7 @@ from . import draws
 from ._first_passage import errorbar_log
 
 
-@draws("gradient-noise-scale")
+@draws("gradient-noise-scale", "gradient-noise-scale-half-eta", "gradient-noise-scale-epoch")
 def plot(result: Result):
     """(a) L, 𝒩 and ‖∇L‖² against epoch; (b) B_simple exact against the two-batch estimates."""
     a = result.arrays
@@ -24,6 +24,11 @@ def plot(result: Result):
     axes[0].legend()
     axes[1].plot(e[m], a["noise"][m] / a["grad_sq"][m], color="C0",
                  label=r"exact $B_{\rm simple}=\mathcal{N}/\|\nabla L\|^2$")
+    if "b_simple_predicted" in a:  # the plateau 2B tr H/(ηc tr H²) where the traces were taken
+        bp = np.asarray(a["b_simple_predicted"], dtype=float)
+        ok = m & np.isfinite(bp)
+        axes[1].plot(e[ok], bp[ok], color=plotting.THEORY_COLOR, ls="--", lw=1.2,
+                     label=r"plateau $B^*=2B\,\mathrm{tr}H/(\eta c\,\mathrm{tr}H^2)$")
     rows = result.tables["checkpoints"]
     ce = np.array([r["epoch"] for r in rows], dtype=float)
     for key, shift, kw in (("two_batch", 1.0, dict(fmt="o", color="C3",

@@ -15,8 +15,8 @@ def plot(result: Result):
     fig, axes = plotting.figure(ncols=2, width=3.4)
     t = result.tables["linreg"]
     dist = np.array(sorted({r["distance"] for r in t}))
-    for key, lab, c in [("err_eq6", r"$\Sigma$ vs $(2L/B)H$, paper Eq. (6)", "C0"),
-                        ("err_gauss", r"$\Sigma$ vs $(2LH+\nabla L\nabla L^T)/B$", "C1")]:
+    for key, lab, c in [("err_eq6", r"$\Sigma$ vs $c(2L/B)H$, paper Eq. (6)", "C0"),
+                        ("err_gauss", r"$\Sigma$ vs $c(2LH+\nabla L\nabla L^T)/B$", "C1")]:
         m = np.array([np.mean([r[key] for r in t if r["distance"] == s]) for s in dist])
         sd = np.array([np.std([r[key] for r in t if r["distance"] == s]) for s in dist])
         axes[0].errorbar(dist, m, yerr=sd, fmt="o-", ms=4, color=c, label=lab)
@@ -33,7 +33,7 @@ def plot(result: Result):
     i = np.arange(1, len(a["hess_top"]) + 1)
     axes[1].plot(i, a["hess_top"], "o-", ms=4, color=plotting.THEORY_COLOR, label="Hessian $H$")
     axes[1].plot(i, a["gn_top"], "s--", ms=4, mfc="none", label=r"$\frac{1}{N}\sum\nabla f\nabla f^T$, paper Eq. (11)")
-    axes[1].plot(i, a["sigma_top"], "^", ms=5, label=r"$\Sigma\cdot B/(2L)$")
+    axes[1].plot(i, a["sigma_top"], "^", ms=5, label=r"$\Sigma B/(2Lc)$")
     axes[1].set(xlabel="eigenvalue index $i$", ylabel="eigenvalue", yscale="log")
     axes[1].legend()
     return plotting.stamp(fig, result)
