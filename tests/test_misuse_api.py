@@ -30,6 +30,7 @@ from logloss.measure.gradients import (
     supports_fast_path,
 )
 from logloss.measure.gram import ntk_gram
+from logloss.measure.kernel import gauss_newton_traces, per_sample_kernel
 from logloss.measure.hessian import (
     gauss_newton,
     hessian_outliers,
@@ -673,6 +674,8 @@ EVERY = CALLS | {
     "hessian_outliers_hessian": lambda m, x, y: hessian_outliers(m, x, y, curvature="hessian", k=2,
                                                                  method="lanczos", trace="hutch++"),
     "participation_ratio": lambda m, x, _y: participation_ratio(m, x, k=2),
+    "per_sample_kernel": lambda m, x, y: per_sample_kernel(m, x, y),
+    "gauss_newton_traces": lambda m, x, _y: gauss_newton_traces(m, x, powers=2),
 }
 FUNCTION_OF = {"per_sample_grad_stats_generic": "per_sample_grad_stats",
                "hessian_outliers_ce_float32": "hessian_outliers", "hessian_outliers_hessian": "hessian_outliers"}

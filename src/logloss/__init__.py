@@ -41,6 +41,7 @@ from .measure.monitor import NoiseMonitor
 from .measure.noise import noise_strength
 from .measure.noise_scale import BatchNoise, GradientNoiseScale, batch_noise_scale, gradient_noise_scale
 from .measure.predict import EscapePrediction, predict_escape
+from .models.barrier import make_barrier_regression
 from .models.linreg import make_linear_regression
 from .report import load_store, report_rows
 from .runs import save_run
@@ -97,6 +98,7 @@ __all__ = [
     "NoiseMonitor",
     "SGDRun",
     "make_linear_regression",
+    "make_barrier_regression",
     "sgd_linreg",
     "BarrierSystem",
     "replicate",

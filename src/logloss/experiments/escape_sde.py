@@ -29,7 +29,7 @@ _PRESETS["smoke"] = dict(_PRESETS["smoke"], n_c=41)
 def _cost(p: dict) -> Cost:
     """Two radial quadratures (paper and exact noise) per dimension."""
     cost = radial_quadrature(curves=2 * len(p["ns"]), thresholds=p["n_c"])
-    return Cost(cost.memory, cost.seconds, "ns, n_c")
+    return Cost(cost.memory + 8.0 * float(p["n_c"]) * len(p["ns"]) * 8, cost.seconds, "n_c")
 
 
 @experiment("escape-sde",

@@ -258,13 +258,15 @@ def _validate(p: dict) -> None:
 
 
 def _cost(p: dict) -> Cost:
-    cost = Cost()
-    for d, N, _ in _todo(p):
-        cost = cost.then(case_cost(eta=p["eta"], B=p["B"], d=d, N=N,
-                                   cs=_case_thresholds(p, d), repetitions=p["repetitions"],
-                                   replicas=p["replicas"], brute_replicas=p["brute_replicas"],
-                                   brute_steps=p["brute_steps"]))
-    return Cost(cost.memory, cost.seconds, "ds, Ns, datasets, decades, repetitions, replicas, "
+    memory = seconds = 0.0
+    for N in p["Ns"]:
+        for d in p["ds"]:  # a case per data set of a finite N (without listing them)
+            one = case_cost(eta=p["eta"], B=p["B"], d=d, N=N, cs=_case_thresholds(p, d),
+                            repetitions=p["repetitions"], replicas=p["replicas"],
+                            brute_replicas=p["brute_replicas"], brute_steps=p["brute_steps"])
+            memory = max(memory, one.memory)
+            seconds += one.seconds * (float(p["datasets"]) if N else 1.0)
+    return Cost(memory, seconds, "ds, Ns, datasets, decades, repetitions, replicas, "
                                            "brute_replicas, brute_steps")
 
 
