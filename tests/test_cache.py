@@ -221,8 +221,7 @@ def test_the_stored_experiment_values_have_the_structure_their_specs_ask(cache):
     net = pretrain(n=200, steps=4, seeds=[0], B=10)["params"].model(0)
     data = mnist_even_odd(200)
     K = data.x @ data.x.T
-    run = dict(eta=0.01, B=10, burn=2, steps=3, replicas=2, thresholds=[1.0, 2.0], seed=1,
-               device="cpu")
-    a = first_passage_nn._run(net, data, K, **run)
-    b = first_passage_nn._run(net, data, K, **run)
+    run = dict(eta=0.01, B=10, burn=2, steps=3, replicas=2, thresholds=[1.0, 2.0], seed=1)
+    a = first_passage_nn._brute(net, data, K, **run)
+    b = first_passage_nn._brute(net, data, K, **run)
     assert np.array_equal(a["first_passage"], b["first_passage"])

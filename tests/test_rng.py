@@ -57,6 +57,22 @@ def test_normal_moments_and_tails():
     assert abs(np.corrcoef(z[:-1], z[1:])[0, 1]) < 5 / np.sqrt(n)
 
 
+@pytest.mark.parametrize("shape", [0.3, 1.0, 2.5, 400.0])
+def test_gamma_law(shape):
+    """Gamma(a, 1) draws (the χ² of the noise model's lumped directions): mean and variance
+    a within 5 standard errors, and the whole law by Kolmogorov–Smirnov, for a below 1
+    (the boosted branch), at 1, and large."""
+    n = 200_000
+    g = rng.sample(5, 4, n // 4, kind="gamma", shape=shape).ravel()
+    assert np.all(g > 0)
+    # Var of the sample mean a/n; of the sample variance (μ₄ − σ⁴)/n = (6a + 2a²)/n
+    assert abs(g.mean() - shape) < 5 * np.sqrt(shape / n)
+    assert abs(g.var() - shape) < 5 * np.sqrt((6 * shape + 2 * shape**2) / n)
+    assert stats.kstest(g, "gamma", args=(shape,)).pvalue > 1e-3
+    with pytest.raises(ValueError, match="gamma shape"):
+        rng.sample(5, 1, 1, kind="gamma", shape=0.0)
+
+
 @pytest.mark.parametrize("N,B", [(6, 3), (5, 1), (7, 7)])
 def test_subsets_uniform_over_all_subsets(N, B):
     """Every B-subset of range(N) equally likely at every step (chi-square over all of them)."""

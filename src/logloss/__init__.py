@@ -26,7 +26,9 @@ from .display.tables import markdown_table
 from .dynamics.barrier_excursions import BarrierSystem
 from .dynamics.excursions import LinregSystem
 from .dynamics.linreg_sgd import SGDRun, sgd_linreg
+from .dynamics.mlp_excursions import MLPSystem
 from .dynamics.mlp_sgd import replicate, sgd_mlp
+from .dynamics.noise_model import NoiseModelSystem, lumped_spectrum
 from .dynamics.training import train_sgd
 from .experiments._registry import Result, list_experiments, run_experiment
 from .measure.covariance import minibatch_noise_covariance
@@ -89,6 +91,9 @@ __all__ = [
     "rare_first_passage",
     "RareFirstPassage",
     "LinregSystem",
+    "MLPSystem",
+    "NoiseModelSystem",
+    "lumped_spectrum",
     "EscapePrediction",
     "NoiseMonitor",
     "SGDRun",

@@ -236,11 +236,12 @@ def _excursion_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, starts, sta
         level[r] = g
 
 
-def record_rows(records, rows, R: int, G: int, S: int):
+def record_rows(records, rows, R: int, G: int, S: int, dtype=np.float64):
     """The array an excursion kernel records into, and the row of each trajectory: the
-    caller's (the splitting engine keeps one array for all its replicas), or a new one."""
+    caller's (the splitting engine keeps one array for all its replicas), or a new one of
+    ``dtype``."""
     if records is None:
-        return np.full((R, G, S), np.nan), np.arange(R)
+        return np.full((R, G, S), np.nan, dtype=dtype), np.arange(R)
     return records, np.ascontiguousarray(rows, dtype=np.int64)
 
 

@@ -173,6 +173,63 @@ def _head_step(a, res, w2, b1, b2, eta, delta):
     b2[0] -= eta * gb2
 
 
+@numba.njit(cache=True, fastmath=True, error_model="numpy", inline="always")
+def _tracked_step(W1, b1, w2, b2, At, X, y, K, idx, eta, a, delta, res, f):
+    """One SGD step of one replica with its full loss after the step, in place.
+
+    θ = (W1 (h × D), b1, w2, b2 (shape (1,))) and Aᵀ = W₁Xᵀ (h × N, b₁ excluded) of one
+    replica, the minibatch ``idx`` (B distinct sample indices).  The step:
+    a_b = A[idx_b] + b₁, the residuals r_b = (f_b − y_b)/B, δ = w₂ ⊙ r_b ⊙ [a_b > 0]
+    (with the w₂ before the step), then θ ← θ − η∇L_B, Aᵀ ← Aᵀ − η δᵀ K[idx] and
+    L = (1/2N) Σ_μ (f(θ, x_μ) − y_μ)² in one pass over Aᵀ in blocks of ``f.shape[0]``
+    samples.  Block sums of squared residuals are in the parameters' dtype, their total
+    (the returned L) float64.  ``a`` (B × h), ``delta`` (h × B), ``res`` (B) and ``f``
+    (the block) are scratch.
+    """
+    B = idx.shape[0]
+    h, D = W1.shape
+    N = At.shape[1]
+    blk = f.shape[0]
+    zero = b2[0] * 0
+    for b in range(B):
+        mu = idx[b]
+        fb = b2[0]
+        for j in range(h):
+            a[b, j] = At[j, mu] + b1[j]
+            fb += w2[j] * max(a[b, j], zero)
+        res[b] = (fb - y[mu]) / B
+    _head_step(a, res, w2, b1, b2, eta, delta.T)
+    for j in range(h):
+        wr = W1[j]
+        for b in range(B):
+            c = eta * delta[j, b]
+            xr = X[idx[b]]
+            for i in range(D):
+                wr[i] -= c * xr[i]
+    total = 0.0
+    for n0 in range(0, N, blk):
+        m = min(n0 + blk, N) - n0
+        fv = f[:m]
+        fv[:] = b2[0]
+        for j in range(h):
+            ar = At[j, n0:n0 + m]
+            _add_rows(ar, delta[j], -eta, K, idx, n0, m)
+            bj = b1[j]
+            wj = w2[j]
+            for n in range(m):
+                fv[n] += wj * max(ar[n] + bj, zero)
+        yy = y[n0:n0 + m]
+        part = zero
+        for n in range(m):
+            e = fv[n] - yy[n]
+            part += e * e
+        total += part
+    return 0.5 * total / N
+
+
+_BLOCK = 1024  # samples per block of the loss pass over Aᵀ
+
+
 @numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
 def _monitored_chunk(W1, b1, w2, b2, At, X, y, K, idx, eta, k0, thresholds, fp, stop,
                      done, loss):
@@ -180,63 +237,24 @@ def _monitored_chunk(W1, b1, w2, b2, At, X, y, K, idx, eta, k0, thresholds, fp, 
 
     Replica r runs its steps k0 + 1, k0 + 2, … on one thread, so its Aᵀ_r (h × N, 400 kB
     at h = 10, N = 10⁴) stays in that core's cache from step to step: per step only the B
-    rows K[idx] come from memory.  A step: a_b = A[idx_b] + b₁, the residuals
-    r_b = (f_b − y_b)/B, δ = w₂ ⊙ r_b ⊙ [a_b > 0] (with the w₂ before the step), then
-    θ ← θ − η∇L_B, Aᵀ ← Aᵀ − η δᵀ K[idx] and L_r = (1/2N) Σ_μ (f(θ, x_μ) − y_μ)² in one
-    pass over Aᵀ in blocks of 1024 samples.  First passages go to ``fp`` (−1: not yet);
-    with ``stop`` a replica that has crossed every threshold stops (``done[r]`` = its
-    last step).  Block sums of squared residuals are in the parameters' dtype, their
-    total float64.
+    rows K[idx] come from memory.  Each step is :func:`_tracked_step`.  First passages go
+    to ``fp`` (−1: not yet); with ``stop`` a replica that has crossed every threshold
+    stops (``done[r]`` = its last step).
     """
     n_steps, R, B = idx.shape
-    h, D = W1.shape[1], W1.shape[2]
-    N = At.shape[2]
+    h = W1.shape[1]
     n_thr = thresholds.shape[0]
-    blk = 1024
     for r in numba.prange(R):
         if done[r] > 0:
             continue
         a = np.empty((B, h), W1.dtype)
         delta = np.empty((h, B), W1.dtype)
         res = np.empty(B, W1.dtype)
-        f = np.empty(blk, W1.dtype)
-        zero = b2[r] * 0
+        f = np.empty(_BLOCK, W1.dtype)
         for s in range(n_steps):
             k = k0 + s + 1
-            for b in range(B):
-                mu = idx[s, r, b]
-                fb = b2[r]
-                for j in range(h):
-                    a[b, j] = At[r, j, mu] + b1[r, j]
-                    fb += w2[r, j] * max(a[b, j], zero)
-                res[b] = (fb - y[mu]) / B
-            _head_step(a, res, w2[r], b1[r], b2[r:r + 1], eta, delta.T)
-            for j in range(h):
-                wr = W1[r, j]
-                for b in range(B):
-                    c = eta * delta[j, b]
-                    xr = X[idx[s, r, b]]
-                    for i in range(D):
-                        wr[i] -= c * xr[i]
-            total = 0.0
-            for n0 in range(0, N, blk):
-                m = min(n0 + blk, N) - n0
-                fv = f[:m]
-                fv[:] = b2[r]
-                for j in range(h):
-                    ar = At[r, j, n0:n0 + m]
-                    _add_rows(ar, delta[j], -eta, K, idx[s, r], n0, m)
-                    bj = b1[r, j]
-                    wj = w2[r, j]
-                    for n in range(m):
-                        fv[n] += wj * max(ar[n] + bj, zero)
-                yy = y[n0:n0 + m]
-                part = zero
-                for n in range(m):
-                    e = fv[n] - yy[n]
-                    part += e * e
-                total += part
-            L = 0.5 * total / N
+            L = _tracked_step(W1[r], b1[r], w2[r], b2[r:r + 1], At[r], X, y, K, idx[s, r], eta,
+                              a, delta, res, f)
             loss[r] = L
             if not np.isfinite(L):
                 done[r] = -k  # diverged
@@ -369,6 +387,30 @@ def _csr_axpy(typingctx, WT, cols, vals, q, eta, delta, b, o):  # noqa: ARG001 (
     return types.void(WT, cols, vals, q, eta, delta, b, o), codegen
 
 
+@numba.njit(cache=True, fastmath=True, error_model="numpy", inline="always")
+def _csr_row_block(acc_block, acc, WT, cols, vals, q0, q1, o, out, zero):
+    """out[o:o + 16] = Σ_{q0 ≤ q < q1} x_q WT[i_q, o:o + 16]: 16 lanes of the row xᵀW₁ᵀ
+    for the CSR row q0:q1, summed in the four accumulators ``acc`` of a
+    :func:`_register_block` (``acc_block``) so that four multiply-adds are in flight."""
+    for j in range(_LANES):
+        acc[0, j] = zero
+        acc[1, j] = zero
+        acc[2, j] = zero
+        acc[3, j] = zero
+    q = q0
+    while q + 4 <= q1:
+        _csr_fma(acc_block, 0, WT, cols, vals, q, o)
+        _csr_fma(acc_block, 1, WT, cols, vals, q + 1, o)
+        _csr_fma(acc_block, 2, WT, cols, vals, q + 2, o)
+        _csr_fma(acc_block, 3, WT, cols, vals, q + 3, o)
+        q += 4
+    while q < q1:
+        _csr_fma(acc_block, 0, WT, cols, vals, q, o)
+        q += 1
+    for j in range(_LANES):
+        out[o + j] = (acc[0, j] + acc[1, j]) + (acc[2, j] + acc[3, j])
+
+
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
 def _sparse_replica_steps(WT, b1, w2, b2, indptr, cols, vals, y, idx, eta, a, delta, res):
     """The SGD steps ``idx`` (steps × B) of one replica, in place, on sparse inputs.
@@ -398,24 +440,7 @@ def _sparse_replica_steps(WT, b1, w2, b2, indptr, cols, vals, y, idx, eta, a, de
                     _prefetch(cols, t)
                     _prefetch(vals, t)
             for k in range(hp // _LANES):
-                o = k * _LANES
-                for j in range(_LANES):
-                    acc[0, j] = zero
-                    acc[1, j] = zero
-                    acc[2, j] = zero
-                    acc[3, j] = zero
-                q = q0
-                while q + 4 <= q1:
-                    _csr_fma(acc_block, 0, WT, cols, vals, q, o)
-                    _csr_fma(acc_block, 1, WT, cols, vals, q + 1, o)
-                    _csr_fma(acc_block, 2, WT, cols, vals, q + 2, o)
-                    _csr_fma(acc_block, 3, WT, cols, vals, q + 3, o)
-                    q += 4
-                while q < q1:
-                    _csr_fma(acc_block, 0, WT, cols, vals, q, o)
-                    q += 1
-                for j in range(_LANES):
-                    a[b, o + j] = (acc[0, j] + acc[1, j]) + (acc[2, j] + acc[3, j])
+                _csr_row_block(acc_block, acc, WT, cols, vals, q0, q1, k * _LANES, a[b], zero)
             fb = b2[0]
             for j in range(h):
                 a[b, j] += b1[j]

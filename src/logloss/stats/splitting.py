@@ -148,7 +148,9 @@ def splitting(system: System, bulk: np.ndarray, *, grid: np.ndarray, xi_A: float
     levels = np.arange(G)
     states = np.ascontiguousarray(bulk[rng.integers(0, bulk.shape[0], n)])
     start = np.full(n, -1, dtype=np.int64)  # in A: below every level
-    records = np.full((n, G, states.shape[1]), np.nan)
+    # in the states' own floating dtype (a float32 net's records take half the memory)
+    records = np.full((n, G, states.shape[1]), np.nan,
+                      dtype=np.result_type(states.dtype, np.float32))
     ex = system.excursions(states, start, int(rng.integers(2**63)), grid=grid, xi_A=xi_A,
                            max_steps=max_steps, records=records, rows=np.arange(n))
     M = ex.level.copy()
