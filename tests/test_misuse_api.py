@@ -30,7 +30,6 @@ from logloss.measure.gradients import (
     supports_fast_path,
 )
 from logloss.measure.gram import ntk_gram
-from logloss.measure.kernel import gauss_newton_traces, per_sample_kernel
 from logloss.measure.hessian import (
     gauss_newton,
     hessian_outliers,
@@ -39,6 +38,7 @@ from logloss.measure.hessian import (
     participation_ratio,
     spectral_density,
 )
+from logloss.measure.kernel import gauss_newton_traces, per_sample_kernel
 from logloss.measure.losses import cross_entropy_per_sample, mse_per_sample
 from logloss.measure.monitor import NoiseMonitor
 from logloss.measure.noise import noise_covariance, noise_strength
