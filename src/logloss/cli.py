@@ -1,4 +1,4 @@
-"""Command line: ``python -m logloss list | run NAME | sweep NAME | bench``.
+"""Command line: ``python -m logloss list | run NAME | sweep NAME | reproduce | bench``.
 
 Failures print one line ``error: ...`` on stderr and exit with status 2, no traceback:
 usage errors, bad parameters (checked before any work, with the run's estimated memory
@@ -16,17 +16,21 @@ import hashlib
 import json
 import shutil
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from .core.cache import cache_dir
 from .core.device import resolve_device
-from .core.errors import InvalidInput, LoglossError
+from .core.errors import DatasetMissingError, InvalidInput, LoglossError
+from .core.resources import Cost
 from .core.scales import SCALES, resolve_scale
 from .core.validation import check_seed
+from .data import USER_DATASETS
 from .experiments._registry import get_experiment, list_experiments, run_experiment
-from .runs import open_run, run_manifest, save_run
+from .report import Z_AGREE, _stored_runs, paper_runs
+from .runs import COMPLETE, compare_summaries, open_run, run_manifest, save_run
 from .sweeps import sweep, worker_count
 
 
@@ -167,6 +171,126 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
         print(f"stored {len(results)} task(s) in {args.out}/tasks")
 
 
+def _stored_cost(folder) -> str:
+    """The recorded cost of a stored run, from its summary (CPU seconds, commit)."""
+    summary = json.loads((folder / "summary.json").read_text())
+    return f"{summary.get('cpu_time_s', 0):.0f} s CPU, commit {(summary.get('git_commit') or '?')[:7]}"
+
+
+def _dry_run(args: argparse.Namespace) -> None:
+    runs = [r for r in paper_runs(args.store) if args.only in (None, r["experiment"])]
+    if args.only and not runs:
+        raise InvalidInput(f"--only {args.only}: no claim of the report names this experiment; "
+                           "see python -m logloss reproduce --dry-run")
+    if args.json:
+        print(json.dumps({"store": str(args.store), "runs": [
+            {**r, "cost": {"memory": r["cost"].memory, "seconds": r["cost"].seconds},
+             "needs": list(r["needs"]), "stored": r["stored"] and str(r["stored"])} for r in runs]},
+            allow_nan=False))
+        return
+    print(f"paper-scale runs of the reproduction report (store: {args.store}):")
+    for r in runs:
+        where = f"stored in {r['stored']} ({_stored_cost(r['stored'])})" if r["stored"] else \
+            f"not in {args.store}"
+        print(f"{', '.join(r['results']):4s} {r['experiment']}: {where}")
+        print(f"     estimated cost: {r['cost'].describe()}")
+        needs = "; ".join(f"{d} in $LOGLOSS_DATA ({USER_DATASETS[d]})" for d in r["needs"])
+        print(f"     needs: {needs or 'nothing beyond the vendored data'}")
+        for why in r["missing"]:
+            print(f"     missing now: {why}")
+        print(f"     command: {r['command']}")
+    left = [r for r in runs if not r["stored"]]
+    total = sum(r["cost"].seconds for r in left)
+    print(f"{len(runs) - len(left)} of {len(runs)} runs stored; the {len(left)} missing would take "
+          f"{Cost(0, total).describe().split(',')[0]} in all (estimated)")
+
+
+def _describe_differences(rows: list[dict]) -> list[str]:
+    lines = []
+    for row in rows:
+        if row["identical"]:
+            continue
+        old, now = (_fmt_measured(row[k]) for k in ("stored", "new"))
+        if row["z"] is not None:
+            gap = f"z = {row['z']:+.2f} (combined s.e.)"
+        elif row["stored"] is None or row["new"] is None:
+            gap = "only in one of the two runs"
+        else:
+            gap = "no standard error to measure the difference with"
+        lines.append(f"  {row['key']}: {old} stored, {now} now: {gap}")
+    return lines
+
+
+def _fmt_measured(m: dict | None) -> str:
+    if m is None:
+        return "absent"
+    value, err = m["value"], m["stderr"]
+    text = "—" if value is None else f"{value:.6g}"
+    return text if err is None else f"{text} ± {err:.2g}"
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> None:
+    if args.dry_run:
+        _dry_run(args)
+        return
+    stored = _stored_runs(args.store)
+    if args.only and args.only not in stored:
+        raise InvalidInput(f"--only {args.only}: {args.store} holds no paper-scale run of it "
+                           f"(it holds: {', '.join(sorted(stored)) or 'none'})")
+    names = [args.only] if args.only else sorted(stored)
+    device = resolve_device(args.device)
+    cache_dir()
+    out_root = Path(args.out)
+    counts = {"identical": 0, "within": 0, "beyond": 0, "blocked": 0, "failed": 0}
+    records = []
+    for i, name in enumerate(names, 1):
+        folder, summary = stored[name]
+        exp = get_experiment(name)
+        out = out_root / folder.name
+        try:
+            params = exp.params(summary["scale"], summary["params"])
+            print(f"[reproduce] {i}/{len(names)} {name}: re-making {folder} into {out} "
+                  f"(estimated {exp.estimate(params).describe()})", file=sys.stderr)
+            start = time.perf_counter()
+            manifest = run_manifest(name, summary["scale"], summary["seed"], params)
+            # from scratch: a complete earlier reproduction is replaced, an unfinished one resumes
+            store = open_run(out, manifest, overwrite=(out / COMPLETE).exists())
+            result = run_experiment(name, summary["scale"], seed=summary["seed"], verbose=False,
+                                    device=device, store=store, **params)
+            save_run(result, out, overwrite=True)
+        except DatasetMissingError as exc:
+            counts["blocked"] += 1
+            print(f"{name}: blocked: {_one_line(exc)}")
+            records.append({"experiment": name, "status": "blocked", "reason": _one_line(exc)})
+            continue
+        except (LoglossError, ValueError) as exc:
+            counts["failed"] += 1
+            print(f"{name}: failed: {_one_line(exc)}")
+            records.append({"experiment": name, "status": "failed", "reason": _one_line(exc)})
+            continue
+        print(f"[reproduce] {name}: done in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        rows = compare_summaries(summary, result.summary())
+        if all(r["identical"] for r in rows):
+            status = "identical"
+            print(f"{name}: identical (its {len(rows)} measured values bitwise equal to {folder})")
+        else:
+            beyond = any(r["z"] is None or abs(r["z"]) > Z_AGREE for r in rows if not r["identical"])
+            status = "beyond" if beyond else "within"
+            differ = sum(not r["identical"] for r in rows)
+            verdict = f"beyond {Z_AGREE:g} combined s.e." if beyond else f"all within {Z_AGREE:g} combined s.e."
+            print(f"{name}: {differ} of {len(rows)} measured values differ from {folder} ({verdict})")
+            print("\n".join(_describe_differences(rows)))
+        counts[status] += 1
+        records.append({"experiment": name, "status": status, "out": str(out), "values": rows})
+    summary_line = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+    print(f"[reproduce] {len(names)} run(s): {summary_line or 'none stored'}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"store": str(args.store), "out": str(out_root), "runs": records},
+                         allow_nan=False))
+    if counts["beyond"] or counts["failed"]:
+        raise SystemExit(1)
+
+
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -243,6 +367,21 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", default=None,
                     help="folder of per-task results; tasks already there are not run again")
     sw.set_defaults(func=_cmd_sweep)
+    rep = sub.add_parser("reproduce", help="re-make the stored paper-scale runs from scratch and "
+                                           "compare them with the store (--dry-run: list them)")
+    rep.add_argument("--dry-run", action="store_true",
+                     help="list every paper-scale run the reproduction report needs, with its "
+                          "estimated cost, whether the store holds it and what it needs")
+    rep.add_argument("--only", default=None, metavar="NAME", help="one experiment only")
+    rep.add_argument("--store", default="results", help="the results store (default results)")
+    rep.add_argument("--out", default=str(Path("_build") / "reproduce"),
+                     help="where the re-made runs go (default _build/reproduce)")
+    rep.add_argument("--device", default="cpu",
+                     help="cpu | cuda[:K] for the torch experiments (default cpu, where the "
+                          "stored runs were made; elsewhere expect differences within the "
+                          "statistics, not bitwise equality)")
+    rep.add_argument("--json", action="store_true", help="print a JSON record as the last line")
+    rep.set_defaults(func=_cmd_reproduce)
     bench = sub.add_parser("bench", help="time the fast kernels against naive loops")
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--quick", action="store_true", help="short timings (for tests)")
