@@ -229,10 +229,12 @@ def _fmt_measured(m: dict | None) -> str:
     return text if err is None else f"{text} ± {err:.2g}"
 
 
-def _cmd_reproduce(args: argparse.Namespace) -> None:
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    """Exit status 1 when a re-made value differs from the store beyond 3 combined standard
+    errors (or differs with none to measure it), or a run fails; blocked runs are listed."""
     if args.dry_run:
         _dry_run(args)
-        return
+        return 0
     stored = _stored_runs(args.store)
     if args.only and args.only not in stored:
         raise InvalidInput(f"--only {args.only}: {args.store} holds no paper-scale run of it "
@@ -287,8 +289,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps({"store": str(args.store), "out": str(out_root), "runs": records},
                          allow_nan=False))
-    if counts["beyond"] or counts["failed"]:
-        raise SystemExit(1)
+    return 1 if counts["beyond"] or counts["failed"] else 0
 
 
 def _count(text: str) -> int:
@@ -406,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")  # each distinct warning once
         try:
-            args.func(args)
+            status = args.func(args) or 0
         except (LoglossError, ValueError, OSError) as exc:  # diagnosed problems, SGDDiverged included
             print(f"error: {_one_line(exc)}", file=sys.stderr)
             return 2
@@ -423,4 +424,4 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
     for w in caught:
         print(f"warning: {_one_line(w.message)}", file=sys.stderr)
-    return 0
+    return status
