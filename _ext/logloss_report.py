@@ -37,7 +37,16 @@ def _run_cell(cell: dict) -> str:
         where = ", ".join(x for x in (cell["device"].split(" (")[0], cell["date"][:10],
                                       cell["commit"] and f"commit {cell['commit']}") if x)
         text = f"{cell['value']} ({cell['scale']}; {where})"
-    return " ".join([text, *(f"Also {line}." for line in cell.get("also", ()))])
+    return " ".join([text, *(f"Also {line}" for line in cell.get("also", ()))])
+
+
+def _with_code(text: str) -> nodes.paragraph:
+    """A paragraph in which the `quoted` parts (the commands) are set as code."""
+    para = nodes.paragraph()
+    for i, part in enumerate(text.split("`")):
+        if part:
+            para += nodes.literal(text=part) if i % 2 else nodes.Text(part)
+    return para
 
 
 def _verdict(cell: dict) -> str:
@@ -73,7 +82,7 @@ class ReportPostTransform(SphinxPostTransform):
                 verdicts = _verdict(row["book"])
             paper = claim.paper if row["target"] == "—" else f"{claim.paper}; compared with {row['target']}"
             tbody += _row(self._link(claim.chapter, f"{claim.result}: {claim.title}"), paper,
-                          _run_cell(row["book"]), _run_cell(row["paper_scale"]), claim.check,
+                          _run_cell(row["book"]), _with_code(_run_cell(row["paper_scale"])), claim.check,
                           verdicts)
             if row["reason"]:
                 item = nodes.list_item()

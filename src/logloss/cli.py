@@ -12,6 +12,7 @@ unit of work.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import shutil
@@ -28,8 +29,8 @@ from .core.resources import Cost
 from .core.scales import SCALES, resolve_scale
 from .core.validation import check_seed
 from .data import USER_DATASETS
-from .experiments._registry import get_experiment, list_experiments, run_experiment
-from .report import Z_AGREE, _stored_runs, paper_runs
+from .experiments._registry import Result, get_experiment, list_experiments, run_experiment
+from .report import Z_AGREE, paper_runs, stored_runs
 from .runs import COMPLETE, compare_summaries, open_run, run_manifest, save_run
 from .sweeps import sweep, worker_count
 
@@ -77,6 +78,28 @@ def _cmd_list(_args: argparse.Namespace) -> None:
         print(f"{exp.name:24s} {exp.description}")
 
 
+def _run_into(out: Path, name: str, scale: str, seed: int, params: dict, overrides: dict,
+              device: str, *, overwrite: bool, log) -> Result:
+    """Run ``name`` into the folder ``out``: a new folder, or the unfinished run of the same
+    settings, which resumes (``overwrite``: any previous run there is discarded first).
+    ``params`` are the checked parameters, ``overrides`` what :func:`run_experiment` is
+    given; ``log`` (a file, or None) gets the resume note and the run's own lines."""
+    new = not out.exists()
+    store = open_run(out, run_manifest(name, scale, seed, params), overwrite=overwrite)
+    done = store.keys()
+    if done and log is not None:
+        print(f"[logloss] resuming {out}: {len(done)} finished unit(s) of work found", file=log)
+    try:
+        result = run_experiment(name, scale, seed=seed, verbose=log is sys.stdout, device=device,
+                                store=store, **overrides)
+    except BaseException:
+        if new and not store.keys():  # nothing worth keeping: leave no folder behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    save_run(result, out)
+    return result
+
+
 def _cmd_run(args: argparse.Namespace) -> None:
     sets = _parse_sets(args.set)
     # Everything that can be checked is checked before the run: the name, the scale, the
@@ -88,20 +111,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     cache_dir()  # a $LOGLOSS_CACHE that cannot be used fails now, not after an hour
     out = Path(args.out) if args.out else default_out(args.name, scale, args.seed, sets)
-    # a new folder, or the unfinished run of the same settings, which resumes
-    new = not out.exists()
-    store = open_run(out, run_manifest(args.name, scale, args.seed, params), overwrite=args.force)
-    done = store.keys()
-    if done and not args.json:
-        print(f"[logloss] resuming {out}: {len(done)} finished unit(s) of work found")
-    try:
-        result = run_experiment(args.name, scale, seed=args.seed, verbose=not args.json,
-                                device=device, store=store, **sets)
-    except BaseException:
-        if new and not store.keys():  # nothing worth keeping: leave no folder behind
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-    save_run(result, out)
+    result = _run_into(out, args.name, scale, args.seed, params, sets, device,
+                       overwrite=args.force, log=None if args.json else sys.stdout)
     summary = result.summary()
     if args.json:
         print(json.dumps(summary, allow_nan=False))
@@ -199,10 +210,9 @@ def _dry_run(args: argparse.Namespace) -> None:
         for why in r["missing"]:
             print(f"     missing now: {why}")
         print(f"     command: {r['command']}")
-    left = [r for r in runs if not r["stored"]]
-    total = sum(r["cost"].seconds for r in left)
-    print(f"{len(runs) - len(left)} of {len(runs)} runs stored; the {len(left)} missing would take "
-          f"{Cost(0, total).describe().split(',')[0]} in all (estimated)")
+    left = [r["cost"] for r in runs if not r["stored"]]
+    print(f"{len(runs) - len(left)} of {len(runs)} runs stored; the {len(left)} missing, one after "
+          f"another, would take {functools.reduce(Cost.then, left, Cost()).describe()} (estimated)")
 
 
 def _describe_differences(rows: list[dict]) -> list[str]:
@@ -235,7 +245,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     if args.dry_run:
         _dry_run(args)
         return 0
-    stored = _stored_runs(args.store)
+    stored = stored_runs(args.store)
     if args.only and args.only not in stored:
         raise InvalidInput(f"--only {args.only}: {args.store} holds no paper-scale run of it "
                            f"(it holds: {', '.join(sorted(stored)) or 'none'})")
@@ -250,16 +260,16 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         exp = get_experiment(name)
         out = out_root / folder.name
         try:
+            if not (isinstance(summary.get("params"), dict) and isinstance(summary.get("seed"), int)):
+                raise InvalidInput(f"{folder}/summary.json lacks the run's params or seed, so the "
+                                   "run cannot be re-made; make it again with python -m logloss run")
             params = exp.params(summary["scale"], summary["params"])
             print(f"[reproduce] {i}/{len(names)} {name}: re-making {folder} into {out} "
                   f"(estimated {exp.estimate(params).describe()})", file=sys.stderr)
             start = time.perf_counter()
-            manifest = run_manifest(name, summary["scale"], summary["seed"], params)
             # from scratch: a complete earlier reproduction is replaced, an unfinished one resumes
-            store = open_run(out, manifest, overwrite=(out / COMPLETE).exists())
-            result = run_experiment(name, summary["scale"], seed=summary["seed"], verbose=False,
-                                    device=device, store=store, **params)
-            save_run(result, out, overwrite=True)
+            result = _run_into(out, name, summary["scale"], summary["seed"], params, params, device,
+                               overwrite=(out / COMPLETE).exists(), log=sys.stderr)
         except DatasetMissingError as exc:
             counts["blocked"] += 1
             print(f"{name}: blocked: {_one_line(exc)}")

@@ -27,7 +27,7 @@ from .data import USER_DATASETS, dataset_missing
 from .experiments._registry import get_experiment
 
 __all__ = ["Claim", "CLAIMS", "Standard", "Z_AGREE", "verdict", "report_rows", "load_store",
-           "paper_runs", "how_to_make", "store_folder"]
+           "stored_runs", "paper_runs", "how_to_make", "store_folder"]
 
 #: The default standard: a value agrees with its target within this many standard errors.
 Z_AGREE = 3.0
@@ -354,7 +354,7 @@ _SUMMARY = {"experiment": str, "scale": str, "measured": _values, "theory": dict
             "reference": dict}
 
 
-def _stored_runs(root: str | Path) -> dict[str, tuple[Path, dict[str, Any]]]:
+def stored_runs(root: str | Path) -> dict[str, tuple[Path, dict[str, Any]]]:
     """The complete paper-scale runs under ``root``: experiment → (folder, summary)."""
     root = Path(root)
     out: dict[str, tuple[Path, dict[str, Any]]] = {}
@@ -387,7 +387,7 @@ def load_store(root: str | Path = "results") -> dict[str, dict[str, Any]]:
     Folders without ``complete.json`` are unfinished and ignored; a run that is not at the
     paper scale, or two runs of one experiment, are errors.
     """
-    return {name: summary for name, (_, summary) in _stored_runs(root).items()}
+    return {name: summary for name, (_, summary) in stored_runs(root).items()}
 
 
 #: The seed of the paper-scale runs kept in the store.
@@ -415,7 +415,7 @@ def how_to_make(name: str) -> str:
     supply = "; it needs " + " and ".join(f"the user's copy of {d} in $LOGLOSS_DATA "
                                           f"({USER_DATASETS[d]})" for d in needs) if needs else \
         "; it needs no data beyond the vendored subsets"
-    return f"not yet run: `{command}` makes it ({cost.describe()}, estimated){supply}"
+    return f"not yet run: `{command}` makes it ({cost.describe()}, estimated){supply}."
 
 
 def _also(claim: Claim, name: str, summary: Mapping[str, Any] | None) -> str:
@@ -424,7 +424,7 @@ def _also(claim: Claim, name: str, summary: Mapping[str, Any] | None) -> str:
         return f"{name}: {how_to_make(name)}"
     cell = _cell(claim, summary)
     word, stat = cell["verdict"]
-    return f"{name}: {cell['value']} ({word}; {stat})"
+    return f"{name}: {cell['value']} ({cell['scale']}; {word}; {stat})."
 
 
 def paper_runs(root: str | Path = "results") -> list[dict[str, Any]]:
@@ -441,7 +441,7 @@ def paper_runs(root: str | Path = "results") -> list[dict[str, Any]]:
         supply in ``$LOGLOSS_DATA``; ``missing``, one line for each of those that cannot be
         read there now; ``stored``, the folder of its run in the store ``root``, or None.
     """
-    stored = _stored_runs(root)
+    stored = stored_runs(root)
     runs: dict[str, dict[str, Any]] = {}
     for claim in CLAIMS:
         for name in (claim.experiment, *claim.also) if claim.experiment else ():
