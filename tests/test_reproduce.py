@@ -74,7 +74,10 @@ def test_rerun_with_the_same_settings_is_identical(capsys, stored):
     assert (out / f"{CHEAP}-paper-seed0" / "complete.json").is_file()
 
 
-def test_an_altered_store_value_gives_its_z(capsys, stored, tmp_path):
+@pytest.mark.parametrize("shift,status,code", [(5, "beyond", 1), (2, "within", 0)])
+def test_an_altered_store_value_gives_its_z(capsys, stored, tmp_path, shift, status, code):
+    """The stored mean_z moved by `shift` of its s.e.: the re-made run (the same s.e.) is
+    shift/√2 combined s.e. away; beyond 3 the command fails."""
     import shutil
 
     altered = tmp_path / "store"
@@ -82,15 +85,15 @@ def test_an_altered_store_value_gives_its_z(capsys, stored, tmp_path):
     path = altered / f"{CHEAP}-paper-seed0" / "summary.json"
     summary = json.loads(path.read_text())
     m = summary["measured"]["mean_z"]
-    m["value"] += 5 * m["stderr"]  # 5 s.e. of the stored run, 5/√2 combined
+    m["value"] += shift * m["stderr"]
     path.write_text(json.dumps(summary))
-    code = main(["reproduce", "--only", CHEAP, "--store", str(altered), "--out",
-                 str(tmp_path / "out"), "--json"])
+    got = main(["reproduce", "--only", CHEAP, "--store", str(altered), "--out",
+                str(tmp_path / "out"), "--json"])
     out = capsys.readouterr().out
     (record,) = _last_json(out)["runs"]
     (row,) = [v for v in record["values"] if not v["identical"]]
-    assert row["key"] == "mean_z" and row["z"] == pytest.approx(-5 / math.sqrt(2))
-    assert code == 1 and record["status"] == "beyond" and "z = -3.54" in out
+    assert row["key"] == "mean_z" and row["z"] == pytest.approx(-shift / math.sqrt(2))
+    assert got == code and record["status"] == status and f"z = {-shift / math.sqrt(2):+.2f}" in out
 
 
 def test_compare_summaries_without_a_standard_error():
@@ -98,8 +101,28 @@ def test_compare_summaries_without_a_standard_error():
     b = {"measured": {"k": {"value": 1.5, "stderr": None}}}
     rows = {r["key"]: r for r in compare_summaries(a, b)}
     assert rows["k"]["z"] is None and not rows["k"]["identical"]
+    assert rows["k"]["relative"] == pytest.approx(0.5 / 1.5)
     assert rows["gone"]["new"] is None and rows["gone"]["z"] is None
     assert compare_summaries(a, a)[0]["identical"]
+
+
+@pytest.mark.parametrize("relative,agrees", [(1e-9, True), (1e-3, False)])
+def test_a_value_without_standard_error_agrees_within_rounding(capsys, stored, tmp_path,
+                                                               relative, agrees):
+    """max_abs_z has no standard error: a relative change of 1e-9 is rounding (the run
+    agrees, status 0), one of 1e-3 is not (status 1), and both say how large it is."""
+    import shutil
+
+    altered = tmp_path / "store"
+    shutil.copytree(stored, altered)
+    path = altered / f"{CHEAP}-paper-seed0" / "summary.json"
+    summary = json.loads(path.read_text())
+    summary["measured"]["max_abs_z"]["value"] *= 1 + relative
+    path.write_text(json.dumps(summary))
+    got = main(["reproduce", "--only", CHEAP, "--store", str(altered), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert got == (0 if agrees else 1)
+    assert f"relative difference {relative:.1e}" in out and "no standard error" in out
 
 
 def test_a_missing_dataset_blocks_in_one_line(capsys, tmp_path, no_data):

@@ -31,7 +31,7 @@ from .core.validation import check_seed
 from .data import USER_DATASETS
 from .experiments._registry import Result, get_experiment, list_experiments, run_experiment
 from .report import Z_AGREE, paper_runs, stored_runs
-from .runs import COMPLETE, compare_summaries, open_run, run_manifest, save_run
+from .runs import COMPLETE, ROUNDING, compare_summaries, open_run, run_manifest, save_run
 from .sweeps import sweep, worker_count
 
 
@@ -215,18 +215,30 @@ def _dry_run(args: argparse.Namespace) -> None:
           f"another, would take {functools.reduce(Cost.then, left, Cost()).describe()} (estimated)")
 
 
+def _agrees(row: dict) -> bool:
+    """A re-made value agrees with the store: identical, within 3 combined standard errors,
+    or, with no standard error, within rounding (:data:`~logloss.runs.ROUNDING`)."""
+    if row["z"] is not None:
+        return abs(row["z"]) <= Z_AGREE
+    return row["relative"] is not None and row["relative"] <= ROUNDING
+
+
 def _describe_differences(rows: list[dict]) -> list[str]:
     lines = []
     for row in rows:
         if row["identical"]:
             continue
         old, now = (_fmt_measured(row[k]) for k in ("stored", "new"))
-        if row["z"] is not None:
-            gap = f"z = {row['z']:+.2f} (combined s.e.)"
-        elif row["stored"] is None or row["new"] is None:
+        if row["stored"] is None or row["new"] is None:
             gap = "only in one of the two runs"
         else:
-            gap = "no standard error to measure the difference with"
+            gap = "" if row["relative"] is None else f"relative difference {row['relative']:.1e}, "
+            z = row["z"]
+            if z is None:
+                gap += f"no standard error (rounding: a relative {ROUNDING:g} at most)"
+            else:
+                gap += f"z = {z:+.2f}" if z == 0 or abs(z) >= 0.01 else f"z = {z:+.1e}"
+                gap += " (combined s.e.)"
         lines.append(f"  {row['key']}: {old} stored, {now} now: {gap}")
     return lines
 
@@ -241,7 +253,7 @@ def _fmt_measured(m: dict | None) -> str:
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     """Exit status 1 when a re-made value differs from the store beyond 3 combined standard
-    errors (or differs with none to measure it), or a run fails; blocked runs are listed."""
+    errors (or, with none, beyond rounding), or a run fails; blocked runs are listed."""
     if args.dry_run:
         _dry_run(args)
         return 0
@@ -286,10 +298,11 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             status = "identical"
             print(f"{name}: identical (its {len(rows)} measured values bitwise equal to {folder})")
         else:
-            beyond = any(r["z"] is None or abs(r["z"]) > Z_AGREE for r in rows if not r["identical"])
+            beyond = [r["key"] for r in rows if not _agrees(r)]
             status = "beyond" if beyond else "within"
             differ = sum(not r["identical"] for r in rows)
-            verdict = f"beyond {Z_AGREE:g} combined s.e." if beyond else f"all within {Z_AGREE:g} combined s.e."
+            verdict = f"beyond {Z_AGREE:g} combined s.e. or rounding: {', '.join(beyond)}" if beyond \
+                else f"all within {Z_AGREE:g} combined s.e. or rounding"
             print(f"{name}: {differ} of {len(rows)} measured values differ from {folder} ({verdict})")
             print("\n".join(_describe_differences(rows)))
         counts[status] += 1

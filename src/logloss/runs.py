@@ -36,7 +36,7 @@ from .display.figures import plot
 from .experiments._registry import Result, _jsonable
 
 __all__ = ["save_run", "prepare_out", "open_run", "run_manifest", "run_scope", "compare_summaries",
-           "COMPLETE", "MANIFEST", "UNITS"]
+           "COMPLETE", "MANIFEST", "UNITS", "ROUNDING"]
 
 #: The completion marker, written last.
 COMPLETE = "complete.json"
@@ -44,6 +44,11 @@ COMPLETE = "complete.json"
 MANIFEST = "run.json"
 #: The folder of finished units of work.
 UNITS = "units"
+#: A declared criterion, not a statistic: two values of a re-made run with no standard error
+#: to judge them by count as the same number when they differ by at most this relative
+#: amount, rounding (the torch experiments compute in float32, whose resolution is 1.2e-7,
+#: and threaded sums are reordered from run to run).
+ROUNDING = 1e-6
 
 
 def run_manifest(name: str, scale: str, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -230,7 +235,9 @@ def compare_summaries(stored: Mapping[str, Any], new: Mapping[str, Any]) -> list
         ``identical`` (value and standard error bitwise equal, as JSON stores them) and
         ``z`` = (new − stored) / √(s.e.² + s.e.²), the difference in combined standard
         errors: 0 when identical, None when the values differ and there is no finite,
-        positive combined standard error to measure it with (or a summary lacks the key).
+        positive combined standard error to measure it with (or a summary lacks the key);
+        and ``relative`` = |new − stored| / max(|new|, |stored|), None where it is not
+        finite (compare it with :data:`ROUNDING` where there is no standard error).
     """
     # as JSON stores them: a summary made now and one read back compare alike
     a, b = (json.loads(json.dumps(dict(x["measured"]))) for x in (stored, new))
@@ -238,13 +245,17 @@ def compare_summaries(stored: Mapping[str, Any], new: Mapping[str, Any]) -> list
     for key in dict.fromkeys([*a, *b]):
         old, now = a.get(key), b.get(key)
         identical = old is not None and old == now
-        z = 0.0 if identical else None
+        z = relative = 0.0 if identical else None
         if not identical and old is not None and now is not None:
             combined = math.hypot(_number(old["stderr"]), _number(now["stderr"]))
             diff = _number(now["value"]) - _number(old["value"])
+            size = max(abs(_number(now["value"])), abs(_number(old["value"])))
             if old["value"] == now["value"]:
-                z = 0.0  # the same value, a different standard error
-            elif math.isfinite(diff) and math.isfinite(combined) and combined > 0:
-                z = diff / combined
-        rows.append({"key": key, "stored": old, "new": now, "identical": identical, "z": z})
+                z = relative = 0.0  # the same value, a different standard error
+            elif math.isfinite(diff):
+                relative = abs(diff) / size
+                if math.isfinite(combined) and combined > 0:
+                    z = diff / combined
+        rows.append({"key": key, "stored": old, "new": now, "identical": identical, "z": z,
+                     "relative": relative})
     return rows
