@@ -4,13 +4,16 @@
 #               (scripts/check_html.py, scripts/check_explorer.py)
 #   make test   install what is needed, lint (ruff), and run the unit tests and every chapter under
 #               nbval at the smoke scale (the book scale is checked by make book)
+#   make reproduce   re-make every paper-scale run kept in results/ from scratch, into
+#               _build/reproduce, and report which measured values differ from the store, in
+#               standard errors (python -m logloss reproduce --dry-run lists them with their cost)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHROME := $(VENV)/.chromium
 
-.PHONY: book test install clean
+.PHONY: book test install clean reproduce
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +46,9 @@ test: $(STAMP)
 	@$(MAKE) --no-print-directory $(CHROME) || echo "test: no chromium, the tests in a browser are skipped"
 	$(BIN)/ruff check .
 	LOGLOSS_SCALE=smoke $(BIN)/python -m pytest
+
+reproduce: $(STAMP)
+	$(BIN)/python -m logloss reproduce
 
 clean:
 	rm -rf _build

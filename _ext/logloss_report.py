@@ -4,8 +4,9 @@ The directive ``{logloss-report}`` becomes a table with one row per result R1–
 (:data:`logloss.report.CLAIMS`): the paper's statement, the value compared with, this
 build's number with its error (read from the run records that the chapters' runs left in
 their executed notebooks, so nothing runs twice), the stored paper-scale number from
-``results/`` with its device, date and commit, the independent check, and the computed
-verdicts.  A list follows of every claim the book does not reproduce, one sentence each,
+``results/`` with its device, date and commit (or, where the store lacks it, the one
+command that makes it, its estimated cost and the data the user must supply), the
+independent check, and the computed verdicts.  A list follows of every claim the book does not reproduce, one sentence each,
 linked to its chapter.
 """
 
@@ -30,11 +31,22 @@ class ReportNode(nodes.General, nodes.Element):
 def _run_cell(cell: dict) -> str:
     if cell["verdict"][0] == "derivation":
         return "—"
-    if "scale" not in cell:
-        return "not yet run"
-    where = ", ".join(x for x in (cell["device"].split(" (")[0], cell["date"][:10],
-                                  cell["commit"] and f"commit {cell['commit']}") if x)
-    return f"{cell['value']} ({cell['scale']}; {where})"
+    if "scale" not in cell:  # the paper-scale cell says what makes the run; a book cell has none
+        text = cell.get("to_make", "not yet run")
+    else:
+        where = ", ".join(x for x in (cell["device"].split(" (")[0], cell["date"][:10],
+                                      cell["commit"] and f"commit {cell['commit']}") if x)
+        text = f"{cell['value']} ({cell['scale']}; {where})"
+    return " ".join([text, *(f"Also {line}" for line in cell.get("also", ()))])
+
+
+def _with_code(text: str) -> nodes.paragraph:
+    """A paragraph in which the `quoted` parts (the commands) are set as code."""
+    para = nodes.paragraph()
+    for i, part in enumerate(text.split("`")):
+        if part:
+            para += nodes.literal(text=part) if i % 2 else nodes.Text(part)
+    return para
 
 
 def _verdict(cell: dict) -> str:
@@ -70,7 +82,7 @@ class ReportPostTransform(SphinxPostTransform):
                 verdicts = _verdict(row["book"])
             paper = claim.paper if row["target"] == "—" else f"{claim.paper}; compared with {row['target']}"
             tbody += _row(self._link(claim.chapter, f"{claim.result}: {claim.title}"), paper,
-                          _run_cell(row["book"]), _run_cell(row["paper_scale"]), claim.check,
+                          _run_cell(row["book"]), _with_code(_run_cell(row["paper_scale"])), claim.check,
                           verdicts)
             if row["reason"]:
                 item = nodes.list_item()

@@ -91,14 +91,34 @@ def test_verdict_chooses_between_two_laws():
 
 
 def test_rows_give_the_reason_only_where_a_run_disagrees(monkeypatch):
+    import dataclasses
+
     import logloss.report as report
 
-    monkeypatch.setattr(report, "CLAIMS", (CLAIM,))
-    (row,) = report_rows({"x": _summary(10.1, 0.2, 10.0)}, {})
+    monkeypatch.setattr(report, "CLAIMS", (dataclasses.replace(CLAIM, experiment="stationary"),))
+    (row,) = report_rows({"stationary": _summary(10.1, 0.2, 10.0)}, {})
     assert row["book"]["value"] == "10.1 ± 0.2" and row["paper_scale"]["verdict"][0] == "not yet run"
     assert row["reason"] == "" and row["target"] == "10"
-    (row,) = report_rows({}, {"x": _summary(12.0, 0.2, 10.0, scale="paper")})
+    (row,) = report_rows({}, {"stationary": _summary(12.0, 0.2, 10.0, scale="paper")})
     assert row["paper_scale"]["verdict"][0] == "not reproduced" and row["reason"] == "why"
+    assert "to_make" not in row["paper_scale"]
+
+
+def test_a_row_without_a_paper_scale_run_says_what_makes_it(monkeypatch):
+    """The command, the estimated cost from the experiment's cost(), and the user's data."""
+    monkeypatch.delenv("LOGLOSS_DATA", raising=False)
+    rows = {row["claim"].experiment: row for row in report_rows({}, {})}
+    sentence = rows["stationary"]["paper_scale"]["to_make"]
+    assert "`python -m logloss run stationary --scale paper --seed 0 --out " \
+           "results/stationary-paper-seed0`" in sentence
+    assert "on 2 CPU cores" in sentence and "no data beyond the vendored" in sentence
+    mlp = rows["noise-strength"]["paper_scale"]
+    assert "Fashion-MNIST in $LOGLOSS_DATA" in mlp["to_make"]
+    (cnn,) = mlp["also"]
+    assert cnn.startswith("noise-strength-cnn: not yet run") and "CIFAR-10 in $LOGLOSS_DATA" in cnn
+    for row in rows.values():  # every row with an experiment: a number or the sentence
+        cell = row["paper_scale"]
+        assert row["claim"].experiment is None or "to_make" in cell, row["claim"]
 
 
 def _write_run(folder: Path, summary: dict, complete: bool = True) -> None:

@@ -43,8 +43,8 @@ from .measure.noise_scale import BatchNoise, GradientNoiseScale, batch_noise_sca
 from .measure.predict import EscapePrediction, predict_escape
 from .models.barrier import make_barrier_regression
 from .models.linreg import make_linear_regression
-from .report import load_store, report_rows
-from .runs import save_run
+from .report import load_store, paper_runs, report_rows
+from .runs import compare_summaries, save_run
 from .stats.first_passage import fit_slope, mean_first_passage
 from .stats.lines import fit_line, fit_power_law, local_slopes, rolling_slopes
 from .stats.phi_fits import hill_plot, hill_tail_index, phi_mle, phi_moment
@@ -70,6 +70,8 @@ __all__ = [
     "save_run",
     "sweep",
     "report_rows",
+    "paper_runs",
+    "compare_summaries",
     "load_store",
     "markdown_table",
     "minibatch_noise_covariance",

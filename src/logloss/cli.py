@@ -1,4 +1,4 @@
-"""Command line: ``python -m logloss list | run NAME | sweep NAME | bench``.
+"""Command line: ``python -m logloss list | run NAME | sweep NAME | reproduce | bench``.
 
 Failures print one line ``error: ...`` on stderr and exit with status 2, no traceback:
 usage errors, bad parameters (checked before any work, with the run's estimated memory
@@ -12,21 +12,26 @@ unit of work.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import shutil
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from .core.cache import cache_dir
 from .core.device import resolve_device
-from .core.errors import InvalidInput, LoglossError
+from .core.errors import DatasetMissingError, InvalidInput, LoglossError
+from .core.resources import Cost
 from .core.scales import SCALES, resolve_scale
 from .core.validation import check_seed
-from .experiments._registry import get_experiment, list_experiments, run_experiment
-from .runs import open_run, run_manifest, save_run
+from .data import USER_DATASETS
+from .experiments._registry import Result, get_experiment, list_experiments, run_experiment
+from .report import Z_AGREE, paper_runs, stored_runs
+from .runs import COMPLETE, ROUNDING, compare_summaries, open_run, run_manifest, save_run
 from .sweeps import sweep, worker_count
 
 
@@ -73,6 +78,28 @@ def _cmd_list(_args: argparse.Namespace) -> None:
         print(f"{exp.name:24s} {exp.description}")
 
 
+def _run_into(out: Path, name: str, scale: str, seed: int, params: dict, overrides: dict,
+              device: str, *, overwrite: bool, log) -> Result:
+    """Run ``name`` into the folder ``out``: a new folder, or the unfinished run of the same
+    settings, which resumes (``overwrite``: any previous run there is discarded first).
+    ``params`` are the checked parameters, ``overrides`` what :func:`run_experiment` is
+    given; ``log`` (a file, or None) gets the resume note and the run's own lines."""
+    new = not out.exists()
+    store = open_run(out, run_manifest(name, scale, seed, params), overwrite=overwrite)
+    done = store.keys()
+    if done and log is not None:
+        print(f"[logloss] resuming {out}: {len(done)} finished unit(s) of work found", file=log)
+    try:
+        result = run_experiment(name, scale, seed=seed, verbose=log is sys.stdout, device=device,
+                                store=store, **overrides)
+    except BaseException:
+        if new and not store.keys():  # nothing worth keeping: leave no folder behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    save_run(result, out)
+    return result
+
+
 def _cmd_run(args: argparse.Namespace) -> None:
     sets = _parse_sets(args.set)
     # Everything that can be checked is checked before the run: the name, the scale, the
@@ -84,20 +111,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     cache_dir()  # a $LOGLOSS_CACHE that cannot be used fails now, not after an hour
     out = Path(args.out) if args.out else default_out(args.name, scale, args.seed, sets)
-    # a new folder, or the unfinished run of the same settings, which resumes
-    new = not out.exists()
-    store = open_run(out, run_manifest(args.name, scale, args.seed, params), overwrite=args.force)
-    done = store.keys()
-    if done and not args.json:
-        print(f"[logloss] resuming {out}: {len(done)} finished unit(s) of work found")
-    try:
-        result = run_experiment(args.name, scale, seed=args.seed, verbose=not args.json,
-                                device=device, store=store, **sets)
-    except BaseException:
-        if new and not store.keys():  # nothing worth keeping: leave no folder behind
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-    save_run(result, out)
+    result = _run_into(out, args.name, scale, args.seed, params, sets, device,
+                       overwrite=args.force, log=None if args.json else sys.stdout)
     summary = result.summary()
     if args.json:
         print(json.dumps(summary, allow_nan=False))
@@ -165,6 +180,139 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
         print(f"  {point} seed={r.seed}: {values}")
     if args.out:
         print(f"stored {len(results)} task(s) in {args.out}/tasks")
+
+
+def _stored_cost(folder) -> str:
+    """The recorded cost of a stored run, from its summary (CPU seconds, commit)."""
+    summary = json.loads((folder / "summary.json").read_text())
+    return f"{summary.get('cpu_time_s', 0):.0f} s CPU, commit {(summary.get('git_commit') or '?')[:7]}"
+
+
+def _dry_run(args: argparse.Namespace) -> None:
+    runs = [r for r in paper_runs(args.store) if args.only in (None, r["experiment"])]
+    if args.only and not runs:
+        raise InvalidInput(f"--only {args.only}: no claim of the report names this experiment; "
+                           "see python -m logloss reproduce --dry-run")
+    if args.json:
+        print(json.dumps({"store": str(args.store), "runs": [
+            {**r, "cost": {"memory": r["cost"].memory, "seconds": r["cost"].seconds},
+             "needs": list(r["needs"]), "stored": r["stored"] and str(r["stored"])} for r in runs]},
+            allow_nan=False))
+        return
+    print(f"paper-scale runs of the reproduction report (store: {args.store}):")
+    for r in runs:
+        where = f"stored in {r['stored']} ({_stored_cost(r['stored'])})" if r["stored"] else \
+            f"not in {args.store}"
+        print(f"{', '.join(r['results']):4s} {r['experiment']}: {where}")
+        print(f"     estimated cost: {r['cost'].describe()}")
+        needs = "; ".join(f"{d} in $LOGLOSS_DATA ({USER_DATASETS[d]})" for d in r["needs"])
+        print(f"     needs: {needs or 'nothing beyond the vendored data'}")
+        for why in r["missing"]:
+            print(f"     missing now: {why}")
+        print(f"     command: {r['command']}")
+    left = [r["cost"] for r in runs if not r["stored"]]
+    print(f"{len(runs) - len(left)} of {len(runs)} runs stored; the {len(left)} missing, one after "
+          f"another, would take {functools.reduce(Cost.then, left, Cost()).describe()} (estimated)")
+
+
+def _agrees(row: dict) -> bool:
+    """A re-made value agrees with the store: identical, within 3 combined standard errors,
+    or, with no standard error, within rounding (:data:`~logloss.runs.ROUNDING`)."""
+    if row["z"] is not None:
+        return abs(row["z"]) <= Z_AGREE
+    return row["relative"] is not None and row["relative"] <= ROUNDING
+
+
+def _describe_differences(rows: list[dict]) -> list[str]:
+    lines = []
+    for row in rows:
+        if row["identical"]:
+            continue
+        old, now = (_fmt_measured(row[k]) for k in ("stored", "new"))
+        if row["stored"] is None or row["new"] is None:
+            gap = "only in one of the two runs"
+        else:
+            gap = "" if row["relative"] is None else f"relative difference {row['relative']:.1e}, "
+            z = row["z"]
+            if z is None:
+                gap += f"no standard error (rounding: a relative {ROUNDING:g} at most)"
+            else:
+                gap += f"z = {z:+.2f}" if z == 0 or abs(z) >= 0.01 else f"z = {z:+.1e}"
+                gap += " (combined s.e.)"
+        lines.append(f"  {row['key']}: {old} stored, {now} now: {gap}")
+    return lines
+
+
+def _fmt_measured(m: dict | None) -> str:
+    if m is None:
+        return "absent"
+    value, err = m["value"], m["stderr"]
+    text = "—" if value is None else f"{value:.6g}"
+    return text if err is None else f"{text} ± {err:.2g}"
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    """Exit status 1 when a re-made value differs from the store beyond 3 combined standard
+    errors (or, with none, beyond rounding), or a run fails; blocked runs are listed."""
+    if args.dry_run:
+        _dry_run(args)
+        return 0
+    stored = stored_runs(args.store)
+    if args.only and args.only not in stored:
+        raise InvalidInput(f"--only {args.only}: {args.store} holds no paper-scale run of it "
+                           f"(it holds: {', '.join(sorted(stored)) or 'none'})")
+    names = [args.only] if args.only else sorted(stored)
+    device = resolve_device(args.device)
+    cache_dir()
+    out_root = Path(args.out)
+    counts = {"identical": 0, "within": 0, "beyond": 0, "blocked": 0, "failed": 0}
+    records = []
+    for i, name in enumerate(names, 1):
+        folder, summary = stored[name]
+        exp = get_experiment(name)
+        out = out_root / folder.name
+        try:
+            if not (isinstance(summary.get("params"), dict) and isinstance(summary.get("seed"), int)):
+                raise InvalidInput(f"{folder}/summary.json lacks the run's params or seed, so the "
+                                   "run cannot be re-made; make it again with python -m logloss run")
+            params = exp.params(summary["scale"], summary["params"])
+            print(f"[reproduce] {i}/{len(names)} {name}: re-making {folder} into {out} "
+                  f"(estimated {exp.estimate(params).describe()})", file=sys.stderr)
+            start = time.perf_counter()
+            # from scratch: a complete earlier reproduction is replaced, an unfinished one resumes
+            result = _run_into(out, name, summary["scale"], summary["seed"], params, params, device,
+                               overwrite=(out / COMPLETE).exists(), log=sys.stderr)
+        except DatasetMissingError as exc:
+            counts["blocked"] += 1
+            print(f"{name}: blocked: {_one_line(exc)}")
+            records.append({"experiment": name, "status": "blocked", "reason": _one_line(exc)})
+            continue
+        except (LoglossError, ValueError) as exc:
+            counts["failed"] += 1
+            print(f"{name}: failed: {_one_line(exc)}")
+            records.append({"experiment": name, "status": "failed", "reason": _one_line(exc)})
+            continue
+        print(f"[reproduce] {name}: done in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        rows = compare_summaries(summary, result.summary())
+        if all(r["identical"] for r in rows):
+            status = "identical"
+            print(f"{name}: identical (its {len(rows)} measured values bitwise equal to {folder})")
+        else:
+            beyond = [r["key"] for r in rows if not _agrees(r)]
+            status = "beyond" if beyond else "within"
+            differ = sum(not r["identical"] for r in rows)
+            verdict = f"beyond {Z_AGREE:g} combined s.e. or rounding: {', '.join(beyond)}" if beyond \
+                else f"all within {Z_AGREE:g} combined s.e. or rounding"
+            print(f"{name}: {differ} of {len(rows)} measured values differ from {folder} ({verdict})")
+            print("\n".join(_describe_differences(rows)))
+        counts[status] += 1
+        records.append({"experiment": name, "status": status, "out": str(out), "values": rows})
+    summary_line = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+    print(f"[reproduce] {len(names)} run(s): {summary_line or 'none stored'}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"store": str(args.store), "out": str(out_root), "runs": records},
+                         allow_nan=False))
+    return 1 if counts["beyond"] or counts["failed"] else 0
 
 
 def _count(text: str) -> int:
@@ -243,6 +391,21 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", default=None,
                     help="folder of per-task results; tasks already there are not run again")
     sw.set_defaults(func=_cmd_sweep)
+    rep = sub.add_parser("reproduce", help="re-make the stored paper-scale runs from scratch and "
+                                           "compare them with the store (--dry-run: list them)")
+    rep.add_argument("--dry-run", action="store_true",
+                     help="list every paper-scale run the reproduction report needs, with its "
+                          "estimated cost, whether the store holds it and what it needs")
+    rep.add_argument("--only", default=None, metavar="NAME", help="one experiment only")
+    rep.add_argument("--store", default="results", help="the results store (default results)")
+    rep.add_argument("--out", default=str(Path("_build") / "reproduce"),
+                     help="where the re-made runs go (default _build/reproduce)")
+    rep.add_argument("--device", default="cpu",
+                     help="cpu | cuda[:K] for the torch experiments (default cpu, where the "
+                          "stored runs were made; elsewhere expect differences within the "
+                          "statistics, not bitwise equality)")
+    rep.add_argument("--json", action="store_true", help="print a JSON record as the last line")
+    rep.set_defaults(func=_cmd_reproduce)
     bench = sub.add_parser("bench", help="time the fast kernels against naive loops")
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--quick", action="store_true", help="short timings (for tests)")
@@ -267,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")  # each distinct warning once
         try:
-            args.func(args)
+            status = args.func(args) or 0
         except (LoglossError, ValueError, OSError) as exc:  # diagnosed problems, SGDDiverged included
             print(f"error: {_one_line(exc)}", file=sys.stderr)
             return 2
@@ -284,4 +447,4 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
     for w in caught:
         print(f"warning: {_one_line(w.message)}", file=sys.stderr)
-    return 0
+    return status

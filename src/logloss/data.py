@@ -34,10 +34,18 @@ __all__ = [
     "load_cifar10",
     "cifar10",
     "data_dir",
+    "USER_DATASETS",
+    "dataset_missing",
 ]
 
 DATA_ENV = "LOGLOSS_DATA"
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
+#: The datasets read from the user's data directory, and where each lives in it.
+USER_DATASETS = {
+    "CIFAR-10": f"cifar-10-batches-py/data_batch_1 … 5, the official Python batches from {CIFAR_URL}",
+    "Fashion-MNIST": "fashion-mnist/train-images-idx3-ubyte and train-labels-idx1-ubyte, the "
+                     "full 60,000 training images, IDX, .gz allowed",
+}
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,36 @@ def _find(folder: Path, stem: str, what: str) -> Path:
     )
 
 
+def _cifar_batches(folder: Path) -> list[Path]:
+    """The five training batch files of ``cifar-10-batches-py``; a one-line error if any is absent."""
+    files = [folder / f"data_batch_{i}" for i in range(1, 6)]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise DatasetMissingError(
+            f"CIFAR-10 not found: {folder} lacks {', '.join(missing)}; download "
+            f"cifar-10-python.tar.gz from {CIFAR_URL} and unpack it into the data directory"
+        )
+    return files
+
+
+def dataset_missing(name: str, root: str | Path | None = None) -> str | None:
+    """Why the user's dataset ``name`` (a key of :data:`USER_DATASETS`) cannot be read from
+    the data directory (``root``, else ``$LOGLOSS_DATA``), in one line; None when its files
+    are there (they are found, not yet read)."""
+    if name not in USER_DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(USER_DATASETS)}")
+    try:
+        folder = data_dir(root)
+        if name == "CIFAR-10":
+            _cifar_batches(folder / "cifar-10-batches-py")
+        else:
+            for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+                _find(folder / "fashion-mnist", stem, "Fashion-MNIST")
+    except DatasetMissingError as exc:
+        return str(exc)
+    return None
+
+
 def load_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (optionally gzipped), the format of MNIST and Fashion-MNIST."""
     path = Path(path)
@@ -180,16 +218,8 @@ def load_cifar10(folder: str | Path) -> tuple[np.ndarray, np.ndarray]:
     images : ndarray of uint8, shape (N, 3, 32, 32)
     labels : ndarray of int64, shape (N,)
     """
-    folder = Path(folder)
-    files = [folder / f"data_batch_{i}" for i in range(1, 6)]
-    missing = [f.name for f in files if not f.is_file()]
-    if missing:
-        raise DatasetMissingError(
-            f"CIFAR-10 not found: {folder} lacks {', '.join(missing)}; download "
-            f"cifar-10-python.tar.gz from {CIFAR_URL} and unpack it into the data directory"
-        )
     images, labels = [], []
-    for f in files:
+    for f in _cifar_batches(Path(folder)):
         try:
             with open(f, "rb") as fh:
                 batch = _BatchUnpickler(fh).load()

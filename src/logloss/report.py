@@ -23,8 +23,11 @@ from scipy import stats
 
 from .core.cache import conforms
 from .core.errors import CorruptFile
+from .data import USER_DATASETS, dataset_missing
+from .experiments._registry import get_experiment
 
-__all__ = ["Claim", "CLAIMS", "Standard", "Z_AGREE", "verdict", "report_rows", "load_store"]
+__all__ = ["Claim", "CLAIMS", "Standard", "Z_AGREE", "verdict", "report_rows", "load_store",
+           "stored_runs", "paper_runs", "how_to_make", "store_folder"]
 
 #: The default standard: a value agrees with its target within this many standard errors.
 Z_AGREE = 3.0
@@ -125,6 +128,10 @@ class Claim:
         Why the book does not reproduce the claim, shown only when the verdict says so.
     standard : Standard
         How the chapter judges the number (default: within 3 standard errors).
+    also : tuple of str
+        Further paper-scale runs of the same result on the paper's other networks (Fig. 2's
+        CIFAR-10 CNN): listed by ``python -m logloss reproduce`` and named in the row while
+        they are missing; the verdict tests ``experiment`` only.
     """
 
     result: str
@@ -137,6 +144,7 @@ class Claim:
     check: str
     disagreement: str
     standard: Standard = Standard()
+    also: tuple[str, ...] = ()
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -161,13 +169,13 @@ CLAIMS: tuple[Claim, ...] = (
           "log–log slope of 𝒩 against L over seeds, against 1",
           "the late-training slope of 𝒩 against L is above 1: the residuals' coupling to the "
           "kernel drifts (the chapter splits the slope into measured factors)",
-          Standard(level=0.99, dof=rows_minus_one("seeds"))),
+          Standard(level=0.99, dof=rows_minus_one("seeds")), also=("noise-strength-cnn",)),
     Claim("R5", "cross-entropy: 𝒩 ∝ L, then L²", "chapters/noise_strength", "noise-strength-ce",
           "slope", ("theory", "slope"), "paper Fig. 5: slope 1 at intermediate loss, 2 at small loss",
           "late-training log–log slope of 𝒩 against L over seeds, against 2 (the small-loss claim)",
           "the late slope is below 2: the kernel grows as the loss falls (the chapter splits the "
           "slope into measured factors; without the kernel's term it is consistent with 2)",
-          Standard(level=0.99, dof=rows_minus_one("seeds"))),
+          Standard(level=0.99, dof=rows_minus_one("seeds")), also=("noise-strength-cnn-ce",)),
     Claim("R6", "random time change to log L", "chapters/stationary", "time-change",
           "phi_difference", ("theory", "phi_difference"), "paper Eqs. (12)–(14), derived",
           "both SDEs simulated; φ of the two time-changed laws differs by exactly 1",
@@ -308,7 +316,10 @@ def report_rows(book: Mapping[str, Mapping[str, Any]],
         ``claim``, ``target`` (the compared value, formatted), ``book`` and ``paper_scale``
         (each ``value``, ``verdict`` = (word, statistic), and for a run ``scale``,
         ``device``, ``date``, ``commit``), and ``reason``: the claim's disagreement
-        sentence when a run does not reproduce it, else "".
+        sentence when a run does not reproduce it, else "".  A claim's ``paper_scale``
+        cell also has ``to_make`` when the store lacks its run (:func:`how_to_make`), and
+        ``also``: one line for each of the claim's further runs (its number, or how to
+        make it).
     """
     rows = []
     for claim in CLAIMS:
@@ -325,6 +336,10 @@ def report_rows(book: Mapping[str, Mapping[str, Any]],
         else:
             target = _fmt(_target(claim, source))
         cells = {"book": _cell(claim, run_book), "paper_scale": _cell(claim, run_paper)}
+        if claim.experiment is not None:
+            if run_paper is None:
+                cells["paper_scale"]["to_make"] = how_to_make(claim.experiment)
+            cells["paper_scale"]["also"] = [_also(claim, name, store.get(name)) for name in claim.also]
         disagree = any(c["verdict"][0] == "not reproduced" for c in cells.values()) or \
             claim.experiment is None
         rows.append({"claim": claim, "target": target, **cells,
@@ -343,16 +358,10 @@ _SUMMARY = {"experiment": str, "scale": str, "measured": _values, "theory": dict
             "reference": dict}
 
 
-def load_store(root: str | Path = "results") -> dict[str, dict[str, Any]]:
-    """The paper-scale summaries in the results store, by experiment name.
-
-    The store holds complete run folders (``<root>/<name>/summary.json`` with
-    ``complete.json``), as written by ``python -m logloss run NAME --scale paper --out``.
-    Folders without ``complete.json`` are unfinished and ignored; a run that is not at the
-    paper scale, or two runs of one experiment, are errors.
-    """
+def stored_runs(root: str | Path) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """The complete paper-scale runs under ``root``: experiment → (folder, summary)."""
     root = Path(root)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, tuple[Path, dict[str, Any]]] = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else ():
         if not (folder / "complete.json").is_file():
             continue
@@ -370,6 +379,82 @@ def load_store(root: str | Path = "results") -> dict[str, dict[str, Any]]:
                               "not a paper-scale one")
         if name in out:
             raise CorruptFile(f"results store: two runs of {name!r} ({folder})")
-        out[name] = summary
+        out[name] = (folder, summary)
     return out
 
+
+def load_store(root: str | Path = "results") -> dict[str, dict[str, Any]]:
+    """The paper-scale summaries in the results store, by experiment name.
+
+    The store holds complete run folders (``<root>/<name>/summary.json`` with
+    ``complete.json``), as written by ``python -m logloss run NAME --scale paper --out``.
+    Folders without ``complete.json`` are unfinished and ignored; a run that is not at the
+    paper scale, or two runs of one experiment, are errors.
+    """
+    return {name: summary for name, (_, summary) in stored_runs(root).items()}
+
+
+#: The seed of the paper-scale runs kept in the store.
+STORE_SEED = 0
+
+
+def store_folder(name: str, root: str | Path = "results") -> Path:
+    """Where the store keeps the paper-scale run of the experiment ``name``."""
+    return Path(root) / f"{name}-paper-seed{STORE_SEED}"
+
+
+def _paper_plan(name: str) -> tuple[str, Any, tuple[str, ...]]:
+    """(command, estimated :class:`~logloss.core.resources.Cost`, the user's datasets) of
+    the paper-scale run of ``name`` at its preset."""
+    exp = get_experiment(name)
+    params = dict(exp.presets["paper"])
+    command = f"python -m logloss run {name} --scale paper --seed {STORE_SEED} --out {store_folder(name)}"
+    return command, exp.estimate(params), tuple(exp.data(params)) if exp.data else ()
+
+
+def how_to_make(name: str) -> str:
+    """One sentence: the command that makes the paper-scale run of the experiment ``name``,
+    its estimated cost (the experiment's ``cost``) and what the user must supply."""
+    command, cost, needs = _paper_plan(name)
+    supply = "; it needs " + " and ".join(f"the user's copy of {d} in $LOGLOSS_DATA "
+                                          f"({USER_DATASETS[d]})" for d in needs) if needs else \
+        "; it needs no data beyond the vendored subsets"
+    return f"not yet run: `{command}` makes it ({cost.describe()}, estimated){supply}."
+
+
+def _also(claim: Claim, name: str, summary: Mapping[str, Any] | None) -> str:
+    """One line on a claim's further run ``name``: its stored number, or how to make it."""
+    if summary is None:
+        return f"{name}: {how_to_make(name)}"
+    cell = _cell(claim, summary)
+    word, stat = cell["verdict"]
+    return f"{name}: {cell['value']} ({cell['scale']}; {word}; {stat})."
+
+
+def paper_runs(root: str | Path = "results") -> list[dict[str, Any]]:
+    """Every paper-scale run the reproduction report needs, in the order of its claims.
+
+    One entry per experiment that a claim names (its ``experiment`` or in ``also``).
+
+    Returns
+    -------
+    list of dict
+        ``experiment``; ``results``, the claims it serves (``"R4"``, ...); ``command``,
+        the one command that makes it; ``cost``, its estimate at the paper preset
+        (:class:`~logloss.core.resources.Cost`); ``needs``, the datasets the user must
+        supply in ``$LOGLOSS_DATA``; ``missing``, one line for each of those that cannot be
+        read there now; ``stored``, the folder of its run in the store ``root``, or None.
+    """
+    stored = stored_runs(root)
+    runs: dict[str, dict[str, Any]] = {}
+    for claim in CLAIMS:
+        for name in (claim.experiment, *claim.also) if claim.experiment else ():
+            if name in runs:
+                runs[name]["results"] = list(dict.fromkeys([*runs[name]["results"], claim.result]))
+                continue
+            command, cost, needs = _paper_plan(name)
+            missing = [why for why in map(dataset_missing, needs) if why]
+            runs[name] = {"experiment": name, "results": [claim.result], "command": command,
+                          "cost": cost, "needs": needs, "missing": missing,
+                          "stored": stored[name][0] if name in stored else None}
+    return list(runs.values())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -34,8 +35,8 @@ from .core.version import __version__
 from .display.figures import plot
 from .experiments._registry import Result, _jsonable
 
-__all__ = ["save_run", "prepare_out", "open_run", "run_manifest", "run_scope", "COMPLETE",
-           "MANIFEST", "UNITS"]
+__all__ = ["save_run", "prepare_out", "open_run", "run_manifest", "run_scope", "compare_summaries",
+           "COMPLETE", "MANIFEST", "UNITS", "ROUNDING"]
 
 #: The completion marker, written last.
 COMPLETE = "complete.json"
@@ -43,6 +44,11 @@ COMPLETE = "complete.json"
 MANIFEST = "run.json"
 #: The folder of finished units of work.
 UNITS = "units"
+#: A declared criterion, not a statistic: two values of a re-made run with no standard error
+#: to judge them by count as the same number when they differ by at most this relative
+#: amount, rounding (the torch experiments compute in float32, whose resolution is 1.2e-7,
+#: and threaded sums are reordered from run to run).
+ROUNDING = 1e-6
 
 
 def run_manifest(name: str, scale: str, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -206,3 +212,50 @@ def save_run(result: Result, out: str | Path, *, dpi: int = 200, overwrite: bool
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _number(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+def compare_summaries(stored: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each measured value of two run summaries side by side, and how far apart they are.
+
+    Parameters
+    ----------
+    stored, new : mapping
+        Run summaries (:meth:`logloss.Result.summary`, or ``summary.json`` read back); each
+        ``measured`` entry has ``value`` and ``stderr`` (None where not finite).
+
+    Returns
+    -------
+    list of dict
+        One per measured key of either summary: ``key``, ``stored`` and ``new`` (the
+        ``{"value", "stderr"}`` entries, None where a summary lacks the key),
+        ``identical`` (value and standard error bitwise equal, as JSON stores them) and
+        ``z`` = (new − stored) / √(s.e.² + s.e.²), the difference in combined standard
+        errors: 0 when identical, None when the values differ and there is no finite,
+        positive combined standard error to measure it with (or a summary lacks the key);
+        and ``relative`` = |new − stored| / max(|new|, |stored|), None where it is not
+        finite (compare it with :data:`ROUNDING` where there is no standard error).
+    """
+    # as JSON stores them: a summary made now and one read back compare alike
+    a, b = (json.loads(json.dumps(dict(x["measured"]))) for x in (stored, new))
+    rows = []
+    for key in dict.fromkeys([*a, *b]):
+        old, now = a.get(key), b.get(key)
+        identical = old is not None and old == now
+        z = relative = 0.0 if identical else None
+        if not identical and old is not None and now is not None:
+            combined = math.hypot(_number(old["stderr"]), _number(now["stderr"]))
+            diff = _number(now["value"]) - _number(old["value"])
+            size = max(abs(_number(now["value"])), abs(_number(old["value"])))
+            if old["value"] == now["value"]:
+                z = relative = 0.0  # the same value, a different standard error
+            elif math.isfinite(diff):
+                relative = abs(diff) / size
+                if math.isfinite(combined) and combined > 0:
+                    z = diff / combined
+        rows.append({"key": key, "stored": old, "new": now, "identical": identical, "z": z,
+                     "relative": relative})
+    return rows

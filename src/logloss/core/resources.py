@@ -64,6 +64,15 @@ class Cost:
         sizes = ", ".join(dict.fromkeys(s for s in (self.sizes, other.sizes) if s))
         return Cost(max(self.memory, other.memory), self.seconds + other.seconds, sizes)
 
+    def describe(self) -> str:
+        """The estimate in words: ``"about 2.3 hours on 2 CPU cores, 4.1 GB of memory"`` (the
+        memory includes the run's fixed overhead)."""
+        time = "an unbounded time" if not math.isfinite(self.seconds) else \
+            f"about {_duration(self.seconds)} on 2 CPU cores"
+        memory = "unbounded memory" if not math.isfinite(self.memory) else \
+            f"{_size(self.memory + OVERHEAD)} of memory"
+        return f"{time}, {memory}"
+
 
 def free_memory() -> int:
     """Bytes of memory this process can still use (psutil's ``available``)."""

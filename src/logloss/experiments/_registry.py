@@ -176,6 +176,10 @@ class Experiment:
     validate : callable or None
         ``validate(params)`` raises :class:`~logloss.core.errors.InvalidInput` for rules
         that involve several parameters (B ≤ N, c_min < c_max, files that must load).
+    data : callable or None
+        ``data(params) -> tuple of str``: the datasets the run reads from the user's data
+        directory (``$LOGLOSS_DATA``) at these parameters, by their names in
+        :data:`logloss.data.USER_DATASETS`; None: the run needs none (vendored data only).
     """
 
     name: str
@@ -186,6 +190,7 @@ class Experiment:
     cost: Callable[[dict[str, Any]], Cost]
     checks: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     validate: Callable[[dict[str, Any]], None] | None = None
+    data: Callable[[dict[str, Any]], tuple[str, ...]] | None = None
 
     def params(self, scale: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Preset parameters at ``scale`` with ``overrides`` applied and checked before any
@@ -234,6 +239,7 @@ def experiment(
     checks: Mapping[str, Any] | None = None,
     cost: Callable[[dict[str, Any]], Cost],
     validate: Callable[[dict[str, Any]], None] | None = None,
+    data: Callable[[dict[str, Any]], tuple[str, ...]] | None = None,
 ) -> Callable:
     """Register ``fn(params, rng) -> Outcome`` (or ``fn(params, rng, ctx)``, see
     :class:`RunContext`) as the experiment ``name``.
@@ -244,7 +250,8 @@ def experiment(
     of its type (see :func:`check_param`); ``validate(params)`` checks the rules that
     involve several parameters, and ``cost(params)`` estimates the run's memory and time
     (a :class:`~logloss.core.resources.Cost`).  All three run in :meth:`Experiment.params`,
-    before any work (and before ``--force`` discards anything).
+    before any work (and before ``--force`` discards anything).  ``data(params)`` names
+    the datasets the run needs from the user's ``$LOGLOSS_DATA`` (see :class:`Experiment`).
     """
     missing = set(SCALES) - set(presets)
     if missing:
@@ -267,7 +274,8 @@ def experiment(
         lines = [f"    {kind}: {', '.join(keys[kind]) or '(none)'}" for kind in _KEY_KINDS]
         fn.__doc__ = (fn.__doc__ or description).rstrip() + "\n\n    Summary keys\n    ------------\n" \
             + "\n".join(lines) + "\n"
-        _REGISTRY[name] = Experiment(name, description, presets, fn, keys, cost, checks, validate)
+        _REGISTRY[name] = Experiment(name, description, presets, fn, keys, cost, checks, validate,
+                                     data)
         return fn
 
     return register

@@ -115,6 +115,15 @@ def _validate(p: dict) -> None:
                            f"{_image(p)[1]}-pixel image: too many")
 
 
+def _datasets(p: dict) -> tuple[str, ...]:
+    """The user's datasets the run needs: CIFAR-10 for the CNN when asked for, or when N
+    exceeds the vendored subset (``auto`` would fall back to the full Fashion-MNIST, not
+    the paper's data); the full Fashion-MNIST for more than the vendored images."""
+    if p["model"] == "cnn" and (p["dataset"] == "cifar10" or p["dataset"] == "auto" and p["N"] > VENDORED):
+        return ("CIFAR-10",)
+    return ("Fashion-MNIST",) if p["N"] > VENDORED else ()
+
+
 def _network(p: dict) -> tuple[float, float, float]:
     """(features, parameters, activations per sample) of the network the run trains."""
     if p["model"] == "mlp":
@@ -188,6 +197,7 @@ def _decomposition_summary(out: Outcome, rows: list[dict]) -> None:
                 loss=("mse", "ce"), fit_from="[0,1)", mid_window="[0,1]"),
     cost=_cost,
     validate=_validate,
+    data=_datasets,
 )
 def run(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     loss = get_loss(p["loss"])

@@ -118,6 +118,7 @@ def _cost(p: dict) -> Cost:
     checks=dict(c=">1"),
     cost=_cost,
     validate=_validate,
+    data=lambda p: ("Fashion-MNIST",) if p["N"] > VENDORED else (),
 )
 def run(p: dict, rng: np.random.Generator) -> Outcome:
     eta = check_learning_rate(p["eta"])
