@@ -395,8 +395,9 @@ RUN_MIME = "application/vnd.logloss.run+json"
 
 def run_record(result: Result) -> dict[str, Any]:
     """The structured record of one run: experiment, scale, seed, wall time and machine,
-    and its ``measured``, ``theory`` and ``reference`` values (read by the book's status
-    and reproduction-report pages, so that they never run an experiment twice)."""
+    its ``measured``, ``theory`` and ``reference`` values and its tables (read by the book's
+    status and reproduction-report pages, so that they never run an experiment twice; the
+    report's standards take their degrees of freedom from the tables)."""
     import os
 
     return {"experiment": result.name, "scale": result.scale, "seed": result.seed,
@@ -406,7 +407,8 @@ def run_record(result: Result) -> dict[str, Any]:
             "date": result.date,
             "measured": {k: v.as_dict() for k, v in result.measured.items()},
             "theory": {k: json_float(v) for k, v in result.theory.items()},
-            "reference": {k: json_float(v) for k, v in result.reference.items()}}
+            "reference": {k: json_float(v) for k, v in result.reference.items()},
+            "tables": _jsonable(result.tables)}
 
 
 def _display_run_record(result: Result) -> None:
