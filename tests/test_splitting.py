@@ -141,3 +141,41 @@ def test_same_seed_same_numbers_whatever_the_thread_count(data_1d):
     a = rare_first_passage(system, [1.5, 2.0], seed=9, repetitions=4, replicas=60, jobs=1)
     b = rare_first_passage(system, [1.5, 2.0], seed=9, repetitions=4, replicas=60, jobs=2)
     np.testing.assert_array_equal(a.rates, b.rates)
+
+
+def _synthetic(rates, c):
+    """A RareFirstPassage holding given per-repetition rates (only what window_slope reads)."""
+    from logloss.stats.splitting import RareFirstPassage
+
+    nan = np.full(c.size, np.nan)
+    return RareFirstPassage(c=c, t_p=1 / rates.mean(0), t_p_stderr=nan, log10_t_p_stderr=nan,
+                            rates=rates, p_A=np.ones(rates.shape[0]), dominance=nan,
+                            resolved=np.ones(c.size, bool), c_mid=nan[1:], slope=nan[1:],
+                            slope_stderr=nan[1:], cost=0, cost_to=nan, relaxation=1.0)
+
+
+def test_window_slope_is_the_least_squares_slope_with_an_honest_bootstrap_error():
+    c = np.geomspace(2, 200, 9)
+    s, M = 3.0, 8
+    # a repetition-wide factor shifts every threshold alike: the slope is exact
+    exact = _synthetic(c ** -s * np.exp(np.random.default_rng(0).normal(0, 0.5, (M, 1))), c)
+    m = exact.window_slope(np.ones(c.size, bool), seed=1)
+    assert m.value == pytest.approx(s, rel=1e-12) and m.stderr < 1e-9
+    assert np.isnan(exact.window_slope(c < 3, seed=1).value)  # one threshold: no slope
+    # independent noise of mean 1 (gamma), growing with c as the splitting's does: the
+    # bootstrap s.e. must match the spread of the slope over independent data sets
+    rng = np.random.default_rng(2)
+    sd = 0.1 * np.arange(1, c.size + 1)
+    k = 1 / sd**2
+    fits = [_synthetic(c ** -s * rng.gamma(k, 1 / k, (M, c.size)), c).window_slope(
+        np.ones(c.size, bool), seed=j) for j in range(200)]
+    values, errors = np.array([f.value for f in fits]), np.array([f.stderr for f in fits])
+    spread = values.std(ddof=1)
+    # tolerance: statistical: the bootstrap s.e. of M = 8 is biased low by about sqrt((M-1)/M)
+    # and varies by ~25 % per fit; its median over 200 fits within 30 % of the true spread
+    assert 0.7 * spread < np.median(errors) < 1.3 * spread, (spread, np.median(errors))
+    # the delta method's bias of -log(mean of M) is +sd²/(2M) per threshold: its OLS slope
+    x = np.log(c) - np.log(c).mean()
+    expected = s + x @ (sd**2 / (2 * M)) / (x @ x)
+    # tolerance: statistical: 4 s.e. of the mean of 200 independent slopes
+    assert abs(values.mean() - expected) < 4 * spread / np.sqrt(200), (values.mean(), expected)

@@ -38,7 +38,7 @@ def _cost(p: dict) -> Cost:
             description="t_p(c) of SGD on linear regression at any (eta, B, d, N, cs), by "
                         "splitting on log L; N = 0: online",
             presets=RARE_PRESETS,
-            measured=("decades_min", "brute_z_max", "cost", "slope_far"),
+            measured=("decades_min", "brute_z_max", "cost", "slope_rare"),
             theory=("slope_eq15", "slope_kesten"),
             tables=("first_passage", "slopes", "cases"),
             checks=dict(N=">=0", cs=">1 increasing", data_seed="seed"),

@@ -58,6 +58,7 @@ import numba
 import numpy as np
 
 from ..core.errors import InvalidInput
+from ..core.measured import Measured
 from ..core.progress import progress
 from ..core.validation import check_positive_int
 from ..dynamics.excursions import Excursions, FluxRun
@@ -247,6 +248,33 @@ class RareFirstPassage:
     cost_to: np.ndarray
     relaxation: float
     settings: dict = field(default_factory=dict)
+
+    def window_slope(self, mask, *, seed: int, bootstrap: int = 400) -> Measured:
+        """The slope of log t_p against log c over the thresholds ``mask`` selects.
+
+        A least-squares line through (log c, log t_p) at the selected thresholds, with the
+        standard error of a bootstrap over whole repetitions: every threshold of one
+        repetition comes from the same excursions, so the estimates at neighbouring c are
+        correlated, and an inverse-variance mean of local slopes (which treats them as
+        independent) would misstate the error.  ``mask`` is a boolean array over ``c``,
+        chosen before the slope is seen (for example ``t_p`` ≥ 100 relaxation times and
+        resolved).  NaN with fewer than two selected thresholds.
+        """
+        keep = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if keep.size < 2:
+            return Measured(float("nan"))
+        x = np.log(self.c[keep])
+        x = x - x.mean()
+        M = self.rates.shape[0]
+        draws = np.random.default_rng(seed).integers(0, M, (bootstrap, M))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_t = -np.log(self.rates[:, keep].mean(axis=0))
+            log_tb = -np.log(self.rates[draws][:, :, keep].mean(axis=1))  # (bootstrap, k)
+        slope = float(x @ log_t / (x @ x))
+        slopes_b = log_tb @ x / (x @ x)
+        finite = slopes_b[np.isfinite(slopes_b)]
+        stderr = float(np.std(finite, ddof=1)) if finite.size == bootstrap else float("nan")
+        return Measured(slope, stderr)
 
 
 def rare_first_passage(system: System, cs, *, seed: int, c_A: float | None = None,
