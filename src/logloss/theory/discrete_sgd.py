@@ -148,7 +148,8 @@ def discrete_mfpt_1d(a, b, *, u_c, u0: float = 0.0, points: int = 801, weights=N
     if small.any() and not small.all():
         logT[small] = np.log(discrete_mfpt_1d(a, b, u_c=uc[small], u0=u0, points=points,
                                               weights=p, extrapolate=extrapolate))
-    T = np.exp(logT)
+    with np.errstate(over="ignore"):  # log T beyond float64's range: T = inf, as it is
+        T = np.exp(logT)
     return float(T[0]) if scalar else T.reshape(np.shape(u_c))
 
 
@@ -305,7 +306,9 @@ def _log_mfpt_on_grid(a, b, p, uc, u0, w, u_max, K, levels):
             hat = _coarsen(*hat, v[:: 1 << (lev - 1)])
             point = (*_coarsen_targets(point[0], point[1], v[:: 1 << (lev - 1)]), point[2])
         pick = np.searchsorted(edges, e)
-        lT = np.log(_node_threshold_mfpt(hat, tuple(x[pick] for x in point), vk, nodes, u0))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # a T beyond float64 overflows to inf or NaN: the thresholds the caller drops
+            lT = np.log(_node_threshold_mfpt(hat, tuple(x[pick] for x in point), vk, nodes, u0))
         res = np.empty(uc.size)
         for t in range(uc.size):
             i = np.searchsorted(nodes, q0[t])
