@@ -78,3 +78,14 @@ def test_the_critical_crossover_is_the_smallest_growing_dimension_in_any_order()
     rows = [dict(d=d, growth_rate=g, growth_rate_stderr=0.1) for d, g in
             ((4, -1.0), (9, 1.0), (20, 2.0))]
     assert _crossover(rows) == _crossover(rows[::-1]) == _crossover([rows[2], rows[0], rows[1]]) == 9
+
+
+def test_critical_dimension_survives_replicas_whose_loss_overflows():
+    # paper-scale lengths: at d = 24 the loss of fast replicas passes float64's range
+    res = run_experiment("critical-dimension", "smoke", verbose=False, ds=[24], steps=3000,
+                         replicas=20, ds2=[6], sphere_ds=[9], limit_etas=[0.2],
+                         limit_etas2=[0.6])
+    row = res.tables["critical"][0]
+    assert row["overflowed"] > 0 and row["growth_rate"] > 0
+    assert np.isfinite(row["growth_rate_stderr"])
+    assert any("overflowed" in n for n in res.notes)

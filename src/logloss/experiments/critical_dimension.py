@@ -124,8 +124,12 @@ def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
         rate = fit_line(k[half:][fin], med[half:][fin]).slope if fin.sum() > 2 else float("inf")
         rate_se = float("nan")
         if np.isfinite(rate):
-            per = np.array([fit_line(k[half:], ratio[half:, r]).slope for r in range(ratio.shape[1])])
-            rate_se = float(per.std(ddof=1) / np.sqrt(per.size))
+            # each replica over its own finite records (a fast replica's loss may overflow
+            # float64 before the end: its later records are +inf, a lower bound, not a value)
+            own = [np.isfinite(ratio[half:, r]) for r in range(ratio.shape[1])]
+            per = np.array([fit_line(k[half:][f], ratio[half:, r][f]).slope
+                            for r, f in enumerate(own) if f.sum() > 2])
+            rate_se = float(per.std(ddof=1) / np.sqrt(per.size)) if per.size > 1 else np.nan
         n_c = critical_dimension(B=B, eta=eta, h=h_star)
         # SDE prediction for the growth of log L at large L: (η h²/B)(d − n_c) per unit t = ηk;
         # discrete SGD: 2λ per step from the Lyapunov exponent of the random linear map
@@ -136,12 +140,17 @@ def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
                          max_eta_x2=float(eta * np.max(np.sum(prob.X**2, axis=1))),
                          final_median_log10_ratio=float(med[-1] / np.log(10)),
                          growth_rate=rate, growth_rate_stderr=rate_se,
+                         overflowed=int((~np.isfinite(ratio[half:])).any(axis=0).sum()),
                          growth_rate_sde=eta ** 2 * h_star**2 * (d - n_c) / B,
                          growth_rate_lyapunov=2 * lyap,
                          trapped=bool(rate < 1e-3)))
         curves.append(med)
         out.arrays["steps"] = k
     out.tables["critical"] = rows
+    over = [f"d={r['d']} ({r['overflowed']})" for r in rows if r["overflowed"]]
+    if over:
+        out.notes.append("replicas whose loss overflowed float64 in the fitted half, fitted over "
+                         "their finite records: " + ", ".join(over))
     out.arrays["median_log_ratio"] = np.stack(curves)  # row i: the run of table row i
     main = [r for r in rows if r["B"] == p["B"] and r["data"] == "gaussian"]
     out.theory["n_c"] = float(np.mean([r["n_c"] for r in main]))  # with the measured h* of each d
