@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import InvalidInput, SGDDiverged
-from ..core.measured import Measured
+from ..core.measured import Measured, standard_error
 from ..core.resources import Cost
 from ..core.validation import check_batch_size
 from ..dynamics.linreg_sgd import sgd_linreg
@@ -125,7 +125,7 @@ def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
         rate_se = float("nan")
         if np.isfinite(rate):
             per = np.array([fit_line(k[half:], ratio[half:, r]).slope for r in range(ratio.shape[1])])
-            rate_se = float(per.std(ddof=1) / np.sqrt(per.size))
+            rate_se = float(standard_error(per))
         n_c = critical_dimension(B=B, eta=eta, h=h_star)
         # SDE prediction for the growth of log L at large L: (η h²/B)(d − n_c) per unit t = ηk;
         # discrete SGD: 2λ per step from the Lyapunov exponent of the random linear map
