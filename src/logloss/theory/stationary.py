@@ -36,19 +36,10 @@ __all__ = [
 
 
 def least_squares_minimum(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The minimum θ* of L(θ) = (1/2N) Σ_μ (θᵀx_μ − y_μ)²: the least-squares solution.
+    """The minimum θ* of L(θ) = (1/2N) Σ_μ (θᵀx_μ − y_μ)² for inputs X (N, d) and targets y (N,).
 
-    Parameters
-    ----------
-    X : ndarray, shape (N, d)
-        Inputs x_μ.
-    y : ndarray, shape (N,)
-        Targets y_μ.
-
-    Returns
-    -------
-    ndarray, shape (d,)
-        θ* (``numpy.linalg.lstsq``; the one of least norm where XᵀX is singular).
+    The least-squares solution, shape (d,), by ``numpy.linalg.lstsq``: the one of least norm
+    where XᵀX is singular.
     """
     return np.linalg.lstsq(X, y, rcond=None)[0]
 
