@@ -5,7 +5,7 @@ Every ``assert`` in a chapter's code cells is directly preceded by a comment lin
     # tolerance: statistical: <the statistic, e.g. 4 s.e. of the replica means>
     # tolerance: criterion: <the declared criterion and its reason>
 
-:func:`inventory` lists the asserts of one chapter with their kinds (``tests/test_tolerances.py``
+:func:`inventory` lists the asserts of one chapter with their kinds (``tests/test_logloss_tolerances.py``
 fails on an assert with neither).  The directive ``{logloss-tolerances}`` becomes a table,
 one row per chapter of the table of contents: how many checks it has, how many are
 statistical, how many are declared criteria (with each criterion's words below the table),

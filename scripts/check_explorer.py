@@ -20,12 +20,13 @@ is missing, or on a console error.  A screenshot of each explorer after the move
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the sibling scripts/check_html.py: Chromium, the server, the pages
+import check_html
 
 #: The explorers' state on the page: which sliders, their values, the plotted data.
 STATE_JS = r"""
@@ -46,14 +47,6 @@ root => {
   };
 }
 """
-
-
-def _check_html():
-    spec = importlib.util.spec_from_file_location("check_html", HERE / "check_html.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("check_html", module)
-    spec.loader.exec_module(module)
-    return module
 
 
 def check_page(page, where: str, shots: Path | None = None) -> list[str]:
@@ -108,23 +101,22 @@ def check(build: Path, pages: list[str] | None = None, widths=(1280, 412),
     """Every problem of the explorers in the built book ``build`` (see the module doc)."""
     from playwright.sync_api import sync_playwright
 
-    ch = _check_html()
-    exe = ch.chromium()
+    exe = check_html.chromium()
     if exe is None:
         return ["no chromium (apt-get install chromium)"]
     if pages is None:
-        pages = [str(p.relative_to(build)) for p in ch._pages(build)
+        pages = [str(p.relative_to(build)) for p in check_html._pages(build)
                  if 'class="logloss-explorer"' in p.read_text(encoding="utf8")]
     if not pages:
         return [f"no page of {build} has an explorer"]
     problems: list[str] = []
-    with ch._Server(build) as server, sync_playwright() as pw:
+    with check_html._Server(build) as server, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
         try:
             for width in widths:
                 ctx = browser.new_context(viewport={"width": width, "height": 900})
                 refused: list[str] = []
-                ctx.route("**/*", ch._refuse_remote(server.url, refused))
+                ctx.route("**/*", check_html._refuse_remote(server.url, refused))
                 for rel in pages:
                     errors: list[str] = []
                     page = ctx.new_page()

@@ -34,6 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "scripts"))  # the sibling scripts/check_html.py: its Chromium finder
+import check_html
 
 #: Read in the page: what the rendered Markdown cells hold so far.
 READ_JS = r"""
@@ -63,14 +65,12 @@ def _free_port() -> int:
 def check(chapter: str, out: Path | None = None, timeout: float = 120) -> tuple[list[str], dict]:
     """Problems found with ``chapter`` (a path relative to the repository) opened in
     JupyterLab, and what was counted."""
-    import shutil
-
     from playwright.sync_api import sync_playwright
 
     for tool in ("jupyter-lab", "jupytext-config"):
         if not (BIN / tool).exists():
             return [f"{tool} is not installed: pip install -r requirements-dev.txt"], {}
-    exe = shutil.which("chromium")
+    exe = check_html.chromium()
     if exe is None:
         return ["no chromium (apt-get install chromium)"], {}
     problems: list[str] = []

@@ -18,19 +18,12 @@ full-page screenshot of each page at each width is written to ``--out``, cut int
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-
-
-def _check_html():
-    spec = importlib.util.spec_from_file_location("check_html", HERE / "check_html.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["check_html"] = module
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(HERE))  # the sibling scripts/check_html.py: Chromium, the server, the pages
+import check_html
 
 
 def tiles(shot: Path, tile: int) -> list[Path]:
@@ -60,7 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--at", nargs="*", default=[], help="PAGE#ID to scroll to and shoot")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    check_html = _check_html()
     pages = [str(q.relative_to(args.build)) for q in check_html._pages(args.build)
              if 'http-equiv="Refresh"' not in q.read_text(encoding="utf8")[:2000]]
     found = check_html.browser_audit(args.build, args.widths, pages=pages, shots=args.out)

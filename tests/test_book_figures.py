@@ -1,22 +1,18 @@
 """A one-chapter book built with MPLBACKEND=Agg: every figure has its image, caption and
 number when the cell uses logloss.show, and the HTML checker catches the book without."""
 
-import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import check_html
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 JB = shutil.which("jupyter-book") or str(Path(sys.executable).with_name("jupyter-book"))
 
-_spec = importlib.util.spec_from_file_location("check_html", ROOT / "scripts" / "check_html.py")
-check_html = importlib.util.module_from_spec(_spec)
-sys.modules["check_html"] = check_html
-_spec.loader.exec_module(check_html)
 
 CONFIG = """title: t
 only_build_toc_files: true

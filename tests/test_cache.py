@@ -225,3 +225,18 @@ def test_the_stored_experiment_values_have_the_structure_their_specs_ask(cache):
     a = first_passage_nn._brute(net, data, K, **run)
     b = first_passage_nn._brute(net, data, K, **run)
     assert np.array_equal(a["first_passage"], b["first_passage"])
+
+
+def test_cache_reuses_and_rekeys(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOGLOSS_CACHE", str(tmp_path))
+    calls = []
+
+    def make():
+        calls.append(1)
+        return {"x": np.arange(3)}
+
+    a = cached("thing", {"n": 3}, make)
+    b = cached("thing", {"n": 3}, make)
+    cached("thing", {"n": 4}, make)
+    assert len(calls) == 2 and np.array_equal(a["x"], b["x"])
+    assert len(list(tmp_path.glob("thing-*.pt"))) == 2

@@ -1,16 +1,12 @@
 """The checker over the built HTML (scripts/check_html.py) on small synthetic pages."""
 
 import importlib.util
-import sys
 from pathlib import Path
 
+import check_html
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("check_html", ROOT / "scripts" / "check_html.py")
-check_html = importlib.util.module_from_spec(_spec)
-sys.modules["check_html"] = check_html
-_spec.loader.exec_module(check_html)
 
 
 def page(body: str) -> str:

@@ -3,7 +3,6 @@ tagged ``hide-cell``.  The built HTML shows them collapsed behind a toggle, the 
 build executes them (their output is in the page), and nbval executes them too (a false
 assert there fails pytest); scripts/check_html.py accepts the page."""
 
-import importlib.util
 import os
 import re
 import shutil
@@ -11,15 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import check_html
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 JB = shutil.which("jupyter-book") or str(Path(sys.executable).with_name("jupyter-book"))
 
-_spec = importlib.util.spec_from_file_location("check_html", ROOT / "scripts" / "check_html.py")
-check_html = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("check_html", check_html)
-_spec.loader.exec_module(check_html)
 
 CHAPTER = """---
 jupytext:

@@ -5,7 +5,6 @@ phone's width (scripts/check_explorer.py drives them)."""
 import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -106,11 +105,9 @@ def test_standalone_page_inlines_plotly(figures):
 
 
 def _check_explorer():
-    spec = importlib.util.spec_from_file_location("check_explorer", ROOT / "scripts" / "check_explorer.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["check_explorer"] = module
-    spec.loader.exec_module(module)
-    return module
+    import check_explorer
+
+    return check_explorer
 
 
 def _chromium():

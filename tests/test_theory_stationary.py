@@ -85,3 +85,16 @@ def test_tail_index_formulas():
     assert theory.tail_index_paper(eta=0.5, B=2, h=1.0) == pytest.approx(2 * (1 + 4) - 1)
     assert theory.tail_index_exact_noise(eta=0.5, B=2, h=1.0) == pytest.approx(5.0)
     assert theory.phi_gap_gaussian(3) == 2.0
+
+
+def test_least_squares_minimum_against_the_normal_equations_and_the_pseudo_inverse():
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    theta = theory.least_squares_minimum(X, y)
+    np.testing.assert_allclose(theta, np.linalg.solve(X.T @ X, X.T @ y), rtol=1e-12)
+    np.testing.assert_allclose(X.T @ (X @ theta - y), 0.0, atol=1e-12)  # ∇L(θ*) = 0
+    # rank-deficient X (a repeated column): the minimum of least norm
+    Xr = np.column_stack([X[:, 0], X[:, 0]])
+    np.testing.assert_allclose(theory.least_squares_minimum(Xr, y), np.linalg.pinv(Xr) @ y, rtol=1e-10)
+    prob = make_linear_regression(30, 2, rng)
+    np.testing.assert_allclose(prob.theta_star, theory.least_squares_minimum(prob.X, prob.y), rtol=0)

@@ -55,8 +55,7 @@ def _separation(ok: list[dict], eta: float) -> list[dict]:
     for key, label in LAWS + EXACT:
         pred = np.log([r[f"tau_{key}"] for r in ok])
         z = (y - pred) / se
-        w = 1 / se**2
-        shift = float(np.sum(w * (y - pred)) / np.sum(w))
+        shift = Measured.weighted_mean(y - pred, se).value
         zs = (y - pred - shift) / se
         out.append(dict(law=key, label=label, eta=eta, chi2_abs=float(np.sum(z**2)),
                         max_abs_z=float(np.max(np.abs(z))), chi2_shape=float(np.sum(zs**2)),
@@ -141,9 +140,7 @@ def run_barrier(p: dict, rng: np.random.Generator) -> Outcome:
         q = np.array([r["split"] / r["bf"] for r in both])
         qs = q * np.hypot([r["split_stderr"] / r["split"] for r in both],
                           [r["bf_stderr"] / r["bf"] for r in both])
-        w = 1 / qs**2
-        out.measured["split_over_bf"] = Measured(float(np.sum(w * q) / w.sum()),
-                                                 float(1 / np.sqrt(w.sum())))
+        out.measured["split_over_bf"] = Measured.weighted_mean(q, qs)
     else:
         out.measured["split_over_bf"] = Measured(float("nan"))
     out.theory["delta_L"] = 0.5 * (lr0["dL_lo"] + lr0["dL_hi"])

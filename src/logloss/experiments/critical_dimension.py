@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import InvalidInput, SGDDiverged
-from ..core.measured import Measured
+from ..core.measured import Measured, standard_error
 from ..core.resources import Cost
 from ..core.validation import check_batch_size
 from ..dynamics.linreg_sgd import sgd_linreg
@@ -129,7 +129,7 @@ def run_critical(p: dict, rng: np.random.Generator) -> Outcome:
             own = [np.isfinite(ratio[half:, r]) for r in range(ratio.shape[1])]
             per = np.array([fit_line(k[half:][f], ratio[half:, r][f]).slope
                             for r, f in enumerate(own) if f.sum() > 2])
-            rate_se = float(per.std(ddof=1) / np.sqrt(per.size)) if per.size > 1 else np.nan
+            rate_se = float(standard_error(per))
         n_c = critical_dimension(B=B, eta=eta, h=h_star)
         # SDE prediction for the growth of log L at large L: (η h²/B)(d − n_c) per unit t = ηk;
         # discrete SGD: 2λ per step from the Lyapunov exponent of the random linear map

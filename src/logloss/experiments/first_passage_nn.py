@@ -44,7 +44,7 @@ from scipy import stats
 
 from ..core.cache import cached, shaped
 from ..core.errors import InvalidInput
-from ..core.measured import Measured
+from ..core.measured import Measured, standard_error
 from ..core.resources import NUMBA_RATE, Cost
 from ..core.validation import check_noisy_batch
 from ..data import mnist_even_odd
@@ -364,10 +364,9 @@ def run_nn(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
             runs.append(dict(tag, eta=eta, eta_lambda=eta * lam, relaxation=relax,
                              burn=burn, window=window, c_A=c_A, p_A=float(rf.p_A.mean()),
                              qs_median=c_A, qs_mean=float(qs.mean()),
-                             qs_mean_stderr=float(qs.std(ddof=1) / np.sqrt(qs.size)),
+                             qs_mean_stderr=float(standard_error(qs)),
                              model_qs_median=m_A, model_qs_mean=float(mqs.mean()),
-                             model_qs_mean_stderr=float(mqs_rep.std(ddof=1)
-                                                        / np.sqrt(mqs_rep.size)),
+                             model_qs_mean_stderr=float(standard_error(mqs_rep)),
                              model_qs_mean_exact=model.mean_loss_ratio(),
                              spacing=float(spacing), thresholds=int(n_c),
                              cost=int(rf.cost + pilot.cost), model_cost=int(mf.cost),
@@ -420,9 +419,8 @@ def _summary(out, p, fits, brute_rows, trans, runs, nets, cost, seconds, mem) ->
         ok = [f for f in fits if f["system"] == system and np.isfinite(f["n_fit_stderr"])
               and f["n_fit_stderr"] > 0]
         if ok:
-            w = 1 / np.array([f["n_fit_stderr"] for f in ok]) ** 2
-            v = np.array([f["n_fit"] for f in ok])
-            out.measured[key] = Measured(float((w * v).sum() / w.sum()), float(w.sum() ** -0.5))
+            out.measured[key] = Measured.weighted_mean([f["n_fit"] for f in ok],
+                                                       [f["n_fit_stderr"] for f in ok])
         else:
             out.measured[key] = Measured(float("nan"))
     # n under the assumption that the net departs from paper Eq. (15) as the noise model on its own
@@ -438,9 +436,7 @@ def _summary(out, p, fits, brute_rows, trans, runs, nets, cost, seconds, mem) ->
             cal.append(f["participation_ratio"] + 2 * (m["slope"] - f["slope"]))
             cal_se.append(se)
     if cal:
-        w = 1 / np.array(cal_se) ** 2
-        out.measured["n_calibrated"] = Measured(float((w * np.array(cal)).sum() / w.sum()),
-                                                float(w.sum() ** -0.5))
+        out.measured["n_calibrated"] = Measured.weighted_mean(cal, cal_se)
     else:
         out.measured["n_calibrated"] = Measured(float("nan"))
     diffs, dses = [], []
@@ -451,9 +447,7 @@ def _summary(out, p, fits, brute_rows, trans, runs, nets, cost, seconds, mem) ->
             diffs.append((b["slope"] - a["slope"]) / (b["beta"] - a["beta"]))
             dses.append(np.hypot(a["slope_stderr"], b["slope_stderr"]) / (b["beta"] - a["beta"]))
     if diffs:
-        w = 1 / np.array(dses) ** 2
-        out.measured["slope_difference_per_beta"] = Measured(float((w * diffs).sum() / w.sum()),
-                                                             float(w.sum() ** -0.5))
+        out.measured["slope_difference_per_beta"] = Measured.weighted_mean(diffs, dses)
     else:
         out.measured["slope_difference_per_beta"] = Measured(float("nan"))
     out.measured["decades"] = Measured(min(f["decades"] for f in fits if f["system"] == "net"))
@@ -464,10 +458,7 @@ def _summary(out, p, fits, brute_rows, trans, runs, nets, cost, seconds, mem) ->
     kk = [(r["weibull_k"], r["weibull_k_stderr"]) for r in brute_rows
           if np.isfinite(r["weibull_k_stderr"]) and r["rare"]]
     if kk:
-        k, se = np.array(kk).T
-        w = 1 / se**2
-        out.measured["weibull_k_escape"] = Measured(float((w * k).sum() / w.sum()),
-                                                    float(w.sum() ** -0.5))
+        out.measured["weibull_k_escape"] = Measured.weighted_mean(*np.array(kk).T)
         out.measured["weibull_power_k2"] = Measured(float(min(
             r["power_k2"] for r in brute_rows if np.isfinite(r["power_k2"]) and r["rare"])))
     else:

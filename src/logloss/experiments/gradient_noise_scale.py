@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..core.errors import InvalidInput
-from ..core.measured import Measured
+from ..core.measured import Measured, standard_error
 from ..core.resources import FLOP_RATE, Cost
 from ..core.validation import check_batch_size
 from ..data import mnist_even_odd
@@ -100,8 +100,7 @@ def _plateau(out: Outcome, p: dict, N: int, traces: dict, noise: dict, window: d
     ratio = g2 / (stat + drift)
     nb = max(len(ratio) // int(p["block_epochs"]), 1)
     blocks = np.array([b.mean() for b in np.array_split(ratio, nb)])
-    out.measured["grad_sq_over_prediction"] = Measured(
-        float(ratio.mean()), float(blocks.std(ddof=1) / np.sqrt(nb)) if nb > 1 else float("nan"))
+    out.measured["grad_sq_over_prediction"] = Measured(float(ratio.mean()), float(standard_error(blocks)))
     # B_simple's plateau as the ratio of window means (𝒩 at the trace epochs, smooth along
     # training; ‖∇L‖² at every epoch): the mean of a ratio with a heavy-tailed denominator is
     # not the ratio of the means.  Its prediction is the same ratio with ‖∇L‖² predicted.

@@ -150,11 +150,10 @@ def run_hessian(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     out.tables["seeds"] = rows
     for name in ("lambda_max", "participation_ratio", "loss"):
         v = np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=float)
-        sd = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
         key = "pretrained_loss" if name == "loss" else name
-        out.measured[key] = Measured(float(v.mean()), sd / np.sqrt(len(v)))
+        out.measured[key] = Measured.from_samples(v)
         if name != "loss":
-            out.measured[f"{name}_seed_sd"] = Measured(sd)
+            out.measured[f"{name}_seed_sd"] = Measured(float(v.std(ddof=1)) if len(v) > 1 else float("nan"))
     # An independent check of the Lanczos route: the dense float64 eigensolver of the Gram
     # matrix JJᵀ/N of the first net on its first check_n inputs, within the residual bound.
     xc = x[: p["check_n"]]

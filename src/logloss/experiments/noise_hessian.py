@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import InvalidInput
-from ..core.measured import Measured
+from ..core.measured import Measured, standard_error
 from ..core.resources import FLOP_RATE, Cost
 from ..core.validation import check_noisy_batch
 from ..data import mnist_even_odd
@@ -107,9 +107,7 @@ def run_noise_hessian(p: dict, rng: np.random.Generator) -> Outcome:
     lin_rows = _linreg_rows(p, rng)
     out.tables["linreg"] = lin_rows
     at_min = [r for r in lin_rows if r["distance"] == 0.0]
-    out.measured["linreg_err_eq6_at_min"] = Measured(float(np.mean([r["err_eq6"] for r in at_min])),
-                                                     float(np.std([r["err_eq6"] for r in at_min], ddof=1)
-                                                           / np.sqrt(len(at_min))))
+    out.measured["linreg_err_eq6_at_min"] = Measured.from_samples([r["err_eq6"] for r in at_min])
     # Small MLP trained towards a minimum of the MNIST even/odd data, from several seeds.
     data = mnist_even_odd(p["N_mlp"])
     k = int(p["top_k"])
@@ -148,20 +146,17 @@ def run_noise_hessian(p: dict, rng: np.random.Generator) -> Outcome:
                       log_gn_ratio=np.array([np.log(r["gn_top"] / r["hess_top"]) for r in per_seed]))
     lr = out.arrays["log_ratio"]  # (seeds, k): log of ΣB/(2Lc) over the Hessian, eigenvalue by eigenvalue
     n_s = lr.shape[0]
-    lr_se = lr.std(axis=0, ddof=1) / np.sqrt(n_s) if n_s > 1 else np.full(k, np.nan)
+    lr_se = standard_error(lr, axis=0)
     ratio = np.exp(lr)
     L = float(np.mean([r["L"] for r in per_seed]))
     gm = np.exp(lr.mean(axis=1))  # geometric-mean ratio of each seed
-    def mean_se(v):
-        v = np.asarray(v, dtype=float)
-        return Measured(float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan"))
-    out.measured["mlp_top1_ratio"] = mean_se(ratio[:, 0])
-    out.measured["mlp_topk_geomean_ratio"] = mean_se(gm)
-    out.measured["mlp_gn_top1_ratio"] = mean_se([r["gn_top"][0] / r["hess_top"][0] for r in per_seed])
+    out.measured["mlp_top1_ratio"] = Measured.from_samples(ratio[:, 0])
+    out.measured["mlp_topk_geomean_ratio"] = Measured.from_samples(gm)
+    out.measured["mlp_gn_top1_ratio"] = Measured.from_samples([r["gn_top"][0] / r["hess_top"][0] for r in per_seed])
     for key in ("center", "decoupling", "gn_ratio"):  # geometric means over the top k, per seed
-        out.measured[f"mlp_topk_{key}"] = mean_se(np.exp(out.arrays[f"log_{key}"].mean(axis=1)))
-    out.measured["mlp_L"] = mean_se([r["L"] for r in per_seed])
-    out.measured["mlp_grad_sq_over_noise"] = mean_se([r["grad_sq_over_noise"] for r in per_seed])
+        out.measured[f"mlp_topk_{key}"] = Measured.from_samples(np.exp(out.arrays[f"log_{key}"].mean(axis=1)))
+    out.measured["mlp_L"] = Measured.from_samples([r["L"] for r in per_seed])
+    out.measured["mlp_grad_sq_over_noise"] = Measured.from_samples([r["grad_sq_over_noise"] for r in per_seed])
     out.theory.update(mlp_top1_ratio=1.0, mlp_topk_geomean_ratio=1.0, mlp_gn_top1_ratio=1.0)
     out.tables["mlp"] = [dict(i=i + 1, sigma_B_over_2Lc=float(s), gauss_newton=float(g), hessian=float(h),
                               log_ratio_mean=float(lr[:, i].mean()), log_ratio_se=float(lr_se[i]),

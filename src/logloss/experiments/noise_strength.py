@@ -174,14 +174,9 @@ def _decomposition_row(seed: int, power: float, kern: list, fac: np.ndarray, L: 
 
 def _decomposition_summary(out: Outcome, rows: list[dict]) -> None:
     """Mean ± seed standard error of each factor's slope and of the per-sample kernel change."""
-    def mean_se(v):
-        v = np.asarray(v, dtype=float)
-        if v.size == 0:
-            return Measured(float("nan"))
-        return Measured(float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan"))
     for f in FACTORS:
-        out.measured[f"slope_{f}"] = mean_se([r[f"d_{f}"] for r in rows])
-    out.measured["kernel_change"] = mean_se([r["kernel_change"] for r in rows])
+        out.measured[f"slope_{f}"] = Measured.from_samples([r[f"d_{f}"] for r in rows])
+    out.measured["kernel_change"] = Measured.from_samples([r["kernel_change"] for r in rows])
 
 
 @experiment(
@@ -259,8 +254,8 @@ def run(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     # of consecutive records along one trajectory and is reported separately.
     ols = float(np.sqrt(np.sum(se**2)) / k)
     if k > 1:
-        out.measured["slope"] = Measured(float(sl.mean()), float(sl.std(ddof=1) / np.sqrt(k)))
-        out.measured["mid_slope"] = Measured(float(mid.mean()), float(mid.std(ddof=1) / np.sqrt(k)))
+        out.measured["slope"] = Measured.from_samples(sl)
+        out.measured["mid_slope"] = Measured.from_samples(mid)
         out.measured["slope_seed_sd"] = Measured(float(sl.std(ddof=1)))
         out.measured["mid_slope_seed_sd"] = Measured(float(mid.std(ddof=1)))
     else:
@@ -272,11 +267,13 @@ def run(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     out.measured["L_final"] = Measured(float(np.mean([r["L_final"] for r in rows])))
     ks = np.array([r["ks"] for r in sf_rows])
     m2 = np.array([r["m2_b"] / r["m2_a"] for r in sf_rows])
-    out.measured["ks_distance"] = Measured(float(ks.mean()), float(ks.std(ddof=1) / np.sqrt(k))
-                                           if k > 1 else sf_rows[0]["ks_boot_sd"])
-    out.measured["m2_ratio"] = Measured(float(m2.mean()), float(m2.std(ddof=1) / np.sqrt(k)) if k > 1
-                                        else float(m2[0] * np.hypot(sf_rows[0]["m2_a_sd"] / sf_rows[0]["m2_a"],
-                                                                    sf_rows[0]["m2_b_sd"] / sf_rows[0]["m2_b"])))
+    # one seed: the bootstrap errors of that seed's KS distance and second moments instead
+    out.measured["ks_distance"] = (Measured.from_samples(ks) if k > 1
+                                   else Measured(float(ks[0]), sf_rows[0]["ks_boot_sd"]))
+    out.measured["m2_ratio"] = (Measured.from_samples(m2) if k > 1
+                                else Measured(float(m2[0]), float(m2[0] * np.hypot(
+                                    sf_rows[0]["m2_a_sd"] / sf_rows[0]["m2_a"],
+                                    sf_rows[0]["m2_b_sd"] / sf_rows[0]["m2_b"]))))
     _decomposition_summary(out, dec_rows)
     out.theory["slope"] = power
     out.tables["seeds"] = rows

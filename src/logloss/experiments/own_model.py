@@ -151,8 +151,7 @@ def run(p: dict, rng: np.random.Generator) -> Outcome:
     out.arrays.update({k: np.asarray(v) for k, v in h.items()})
     late = slice(2 * len(h["L"]) // 3, None)
     ratio = h["noise_over_L"][late]
-    out.measured["noise_over_L_late"] = Measured(float(ratio.mean()),
-                                                 float(ratio.std(ddof=1) / np.sqrt(ratio.size)))
+    out.measured["noise_over_L_late"] = Measured.from_samples(ratio)
     fit = fit_power_law(h["L"][late], h["noise"][late])
     out.measured["noise_loss_slope"] = Measured(fit.slope, fit.slope_stderr)
     L_star = _full_loss(model, x, y)

@@ -8,7 +8,7 @@ from scipy import stats
 
 from .. import theory
 from ..core.errors import InvalidInput
-from ..core.measured import Measured
+from ..core.measured import Measured, standard_error
 from ..core.resources import Cost
 from ..dynamics.sde import QuadraticMinimum, em_log_sde, em_sgd_sde
 from ..stats.lines import fit_line
@@ -63,7 +63,7 @@ def _ratio_slope(La: np.ndarray, Lb: np.ndarray, edges: np.ndarray, L_star: floa
     q = edges / L_star - 1
     exact = tuple(np.diff(stats.betaprime(0.5, phi - 0.5).cdf(q)) for phi in (1 + 1 / T, 1 / T))
     expected = _ratio_fit(La, Lb, edges, expected=exact)[0]
-    return dict(measured=Measured(slope, float(np.std(per_group, ddof=1) / np.sqrt(len(groups)))),
+    return dict(measured=Measured(slope, float(standard_error(per_group))),
                 expected=float(expected), keep=keep, L_grid=L_grid, density_12=da,
                 density_14=db, ratio=ratio)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import InvalidInput
+from ..core.measured import standard_error
 from ..core.progress import progress
 from ..core.sampling import uniform_subsets
 from ..core.validation import check_batch_size, check_positive_int
@@ -165,4 +166,4 @@ def noise_second_moments(
         sq = np.einsum("dn,dn->d", S @ K, S) if K is not None else ((S @ Gc) ** 2).sum(axis=1)
         stats.append(np.column_stack([sq, (S @ proj) ** 2]))
     values = np.concatenate(stats)
-    return values.mean(axis=0), values.std(axis=0, ddof=1) / np.sqrt(len(values))
+    return values.mean(axis=0), standard_error(values, axis=0)

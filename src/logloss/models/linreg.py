@@ -12,6 +12,7 @@ from functools import cached_property
 import numpy as np
 
 from ..core.validation import check_positive_int
+from ..theory.stationary import least_squares_minimum
 
 __all__ = ["LinearRegression", "make_linear_regression"]
 
@@ -44,7 +45,7 @@ class LinearRegression:
     @cached_property
     def theta_star(self) -> np.ndarray:
         """The minimum θ* (least squares)."""
-        return np.linalg.lstsq(self.X, self.y, rcond=None)[0]
+        return least_squares_minimum(self.X, self.y)
 
     @cached_property
     def hessian(self) -> np.ndarray:

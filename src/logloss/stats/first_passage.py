@@ -105,8 +105,7 @@ def km_restricted_mean(times, observed, horizon: float | None = None) -> Measure
     tau = float(t.max() if horizon is None else horizon)
     if o.all() and tau >= t.max():
         # No censoring: S is the empirical survival function and the area is the mean.
-        se = t.std(ddof=1) / np.sqrt(len(t)) if len(t) > 1 else float("nan")
-        return Measured(float(t.mean()), float(se))
+        return Measured.from_samples(t)
     event_times = np.unique(t[o & (t <= tau)])
     n_at_risk = np.array([(t >= s).sum() for s in event_times], dtype=float)
     deaths = np.array([((t == s) & o).sum() for s in event_times], dtype=float)

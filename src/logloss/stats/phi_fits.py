@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import digamma, polygamma
 
-from ..core.measured import Measured
+from ..core.measured import Measured, standard_error
 
 __all__ = ["phi_mle", "phi_moment", "phi_histogram", "hill", "HillPlot", "hill_plot", "hill_tail_index",
            "replica_mean", "ks_power_law"]
@@ -38,7 +38,7 @@ def replica_mean(values: np.ndarray) -> Measured:
     """Mean of ``values`` (n, R) with the standard error from the R replica means."""
     v = _as_2d(values, "values")
     means = v.mean(axis=0)
-    return Measured(float(means.mean()), float(means.std(ddof=1) / np.sqrt(v.shape[1])))
+    return Measured.from_samples(means)
 
 
 def phi_mle(L: np.ndarray, L_star: float, d: int = 1) -> Measured:
@@ -130,7 +130,7 @@ def phi_histogram(u: np.ndarray, h: float, L_star: float, *, bins: int = 60,
     value = _hist_fit(u.ravel(), edges, h, L_star)
     parts = np.array_split(np.arange(u.shape[1]), groups)
     fits = np.array([_hist_fit(u[:, idx].ravel(), edges, h, L_star) for idx in parts])
-    return Measured(value, float(fits.std(ddof=1) / np.sqrt(groups)))
+    return Measured(value, float(standard_error(fits)))
 
 
 def hill(x: np.ndarray, k: int) -> float:
@@ -191,8 +191,7 @@ class HillPlot:
         shows the bias of the larger one; a change within its error shows none resolved.
         """
         d = self.per_group[:, j] - self.per_group[:, i]
-        return Measured(float(self.alpha[j] - self.alpha[i]),
-                        float(d.std(ddof=1) / np.sqrt(d.size)))
+        return Measured(float(self.alpha[j] - self.alpha[i]), float(standard_error(d)))
 
 
 def hill_plot(x: np.ndarray, fractions, *, groups: int = 20) -> HillPlot:
@@ -236,7 +235,7 @@ def hill_plot(x: np.ndarray, fractions, *, groups: int = 20) -> HillPlot:
     k = (fr * x.size).astype(int)
     alpha = _hill_curve(x, k)
     per_group = np.array([_hill_curve(x[:, idx], kg) for idx, kg in zip(parts, k_group)])
-    return HillPlot(fr, k, alpha, per_group.std(axis=0, ddof=1) / np.sqrt(groups), per_group)
+    return HillPlot(fr, k, alpha, standard_error(per_group, axis=0), per_group)
 
 
 def hill_tail_index(x: np.ndarray, fraction: float, *, groups: int = 20) -> Measured:

@@ -58,7 +58,7 @@ import numba
 import numpy as np
 
 from ..core.errors import InvalidInput
-from ..core.measured import Measured
+from ..core.measured import Measured, standard_error
 from ..core.progress import progress
 from ..core.validation import check_positive_int
 from ..dynamics.excursions import Excursions, FluxRun
@@ -383,7 +383,7 @@ def rare_first_passage(system: System, cs, *, seed: int, c_A: float | None = Non
     with np.errstate(divide="ignore", invalid="ignore"):
         dominance = rates.max(axis=0) / rates.sum(axis=0)
     mean_rate = rates.mean(axis=0)
-    se_rate = rates.std(axis=0, ddof=1) / np.sqrt(M)
+    se_rate = standard_error(rates, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         t_p = 1.0 / mean_rate
         rel = se_rate / mean_rate

@@ -19,6 +19,7 @@ from ..core.validation import check_batch_size, check_learning_rate
 from .escape import phi, temperature
 
 __all__ = [
+    "least_squares_minimum",
     "phi_from_second_moment",
     "second_moment_from_phi",
     "sgd_linreg_second_moment",
@@ -32,6 +33,15 @@ __all__ = [
     "marginal_pdf",
     "excess_loss_pdf",
 ]
+
+
+def least_squares_minimum(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The minimum θ* of L(θ) = (1/2N) Σ_μ (θᵀx_μ − y_μ)² for inputs X (N, d) and targets y (N,).
+
+    The least-squares solution, shape (d,), by ``numpy.linalg.lstsq``: the one of least norm
+    where XᵀX is singular.
+    """
+    return np.linalg.lstsq(X, y, rcond=None)[0]
 
 
 def phi_from_second_moment(quad: float, L_star: float, d: int = 1) -> float:
@@ -58,7 +68,7 @@ def second_moment_from_phi(phi_value: float, L_star: float, d: int = 1) -> float
 def _pair_moments(X: np.ndarray, y: np.ndarray, B: int):
     """E[S], E[S⊗S], E[g gᵀ] over minibatches of B drawn without replacement (exact)."""
     N, d = X.shape
-    theta_star = np.linalg.lstsq(X, y, rcond=None)[0]
+    theta_star = least_squares_minimum(X, y)
     e = X @ theta_star - y
     f = 0.0 if N == 1 else (N - B) / (B * (N - 1))  # finite-population factor of Eq. (8), / B
     xx = np.einsum("ni,nj->nij", X, X).reshape(N, d * d)  # x_μ x_μᵀ, flattened
@@ -128,7 +138,7 @@ def phi_discrete(X: np.ndarray, y: np.ndarray, *, eta: float, B: int) -> float:
     M = sgd_linreg_second_moment(X, y, eta=eta, B=B)
     d = X.shape[1]
     H = X.T @ X / X.shape[0]
-    theta_star = np.linalg.lstsq(X, y, rcond=None)[0]
+    theta_star = least_squares_minimum(X, y)
     L_star = 0.5 * np.mean((X @ theta_star - y) ** 2)
     return phi_from_second_moment(float(np.sum(H * M)), L_star, d)
 

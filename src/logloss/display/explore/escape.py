@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ... import theory
+from ...core.measured import Measured
 from .. import plotting
 from ._widgets import HIGHLIGHT_COLOR, MEASURED_COLOR, explorer
 
@@ -92,16 +93,15 @@ def escape_data(*, eta: float, B: int, h: float = 1.0, n: float = 1.0, c_max: fl
         out.update(measured_c=mc, measured_t=mt, measured_stderr=ms)
         if fit_prefactor is None:
             fit_prefactor = True
-        # weights 1/σ² of log t_p, σ = stderr/t_p (equal weights if no stderr)
+        # weights 1/σ² of log t_p, σ = stderr/t_p (equal weights unless every point has one)
         rel = ms / mt
-        w = np.where(np.isfinite(rel) & (rel > 0), 1.0 / np.maximum(rel, 1e-12) ** 2, 1.0)
-        if not np.all(np.isfinite(rel) & (rel > 0)):
-            w = np.ones_like(mt)
+        sigma = (np.maximum(rel, 1e-12) if np.all(np.isfinite(rel) & (rel > 0))
+                 else np.ones_like(mt))
         mlogs = theory.log_escape_time_laws(mc, eta=eta, B=B, h=h, n=n)
         rms = {}
         for k, lf in mlogs.items():
             if fit_prefactor and mt.size:
-                prefactor[k] = float(np.exp(np.sum(w * (np.log(mt) - lf)) / np.sum(w)))
+                prefactor[k] = float(np.exp(Measured.weighted_mean(np.log(mt) - lf, sigma).value))
             resid = np.log(mt) - np.log(prefactor[k]) - lf
             rms[k] = float(np.sqrt(np.mean(resid**2))) if mt.size else float("nan")
         out["rms_log_residual"] = rms

@@ -4,7 +4,6 @@ does not install: skipped without JupyterLab, jupyterlab-myst, Playwright or chr
 
 import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,8 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_escape_chapter_renders_equations_and_theorems_in_jupyterlab(tmp_path):
-    spec = importlib.util.spec_from_file_location("check_jupyterlab", ROOT / "scripts" / "check_jupyterlab.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["check_jupyterlab"] = module
-    spec.loader.exec_module(module)
-    problems, seen = module.check("chapters/escape_kramers.md", tmp_path)
+    import check_jupyterlab
+
+    problems, seen = check_jupyterlab.check("chapters/escape_kramers.md", tmp_path)
     assert problems == [], (problems, seen)
     assert seen["math"] > 10 and seen["theorems"] >= 1

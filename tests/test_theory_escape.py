@@ -1,8 +1,11 @@
-"""Escape-rate theory: Eq. (15)/(16) and the exact radial MFPT quadrature of the SDE."""
+"""Escape-rate theory: T, φ, Eq. (15)/(16) and the exact radial MFPT quadrature of the SDE."""
+
+import math
 
 import numpy as np
 import pytest
 
+from logloss import theory
 from logloss.theory import (
     critical_dimension,
     escape_exponent,
@@ -67,3 +70,17 @@ def test_quadrature_against_euler_maruyama():
     # and it is not the decoupled-noise value (the test can tell the two apart)
     other = radial_mfpt([c], eta=eta, B=B, d=d, L_star=Ls, exact_noise=False)[0]
     assert abs(other - exact) > 4 * se + 0.05 * exact
+
+
+def test_theory_closed_forms():
+    assert theory.phi(eta=0.1, B=1, h=1.0) == pytest.approx(11.0)
+    assert theory.temperature(eta=0.1, B=2, h=1.0) == pytest.approx(0.05)
+    assert theory.escape_exponent(B=1, eta=0.1, h=1.0, n=2) == pytest.approx(10.0)
+    assert theory.critical_dimension(B=1, eta=0.1, h=1.0) == pytest.approx(22.0)
+    # At n = n_c the exponent vanishes: escape no longer slows down with c.
+    nc = theory.critical_dimension(B=4, eta=0.05, h=2.0)
+    assert theory.escape_exponent(B=4, eta=0.05, h=2.0, n=nc) == pytest.approx(0.0)
+    rate = theory.escape_rate(B=1, eta=0.1, h=1.0, h_saddle=-1.0, n=1, c=10.0)
+    assert rate == pytest.approx(1 / (2 * math.pi) * 10.0 ** -10.5)
+    with pytest.raises(ValueError, match="eta"):
+        theory.phi(eta=-1.0, B=1, h=1.0)

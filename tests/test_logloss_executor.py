@@ -1,7 +1,6 @@
 """The book's executor extension: channel polls in 1-s slices up to the same deadline."""
 
 import asyncio
-import importlib.util
 import time
 from pathlib import Path
 from queue import Empty
@@ -13,10 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def ext():
-    spec = importlib.util.spec_from_file_location("logloss_executor", ROOT / "_ext" / "logloss_executor.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    import logloss_executor
+
+    return logloss_executor
 
 
 class Channel:

@@ -1,8 +1,6 @@
 """The run records that the status page reads from the executed notebooks."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,11 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def status_ext():
     pytest.importorskip("myst_nb")
-    spec = importlib.util.spec_from_file_location("logloss_status", ROOT / "_ext" / "logloss_status.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["logloss_status"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    import logloss_status
+
+    return logloss_status
 
 
 def test_run_record_is_json_with_scale_and_machine():
