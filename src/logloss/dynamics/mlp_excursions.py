@@ -17,7 +17,7 @@ splitting runs independent repetitions on threads):
 * :func:`_excursion_kernel` runs one trajectory from each given state until it returns to
   A or reaches the top level, recording the state at which it first reached each level.
   It tracks the *full* training loss at every step with the monitored step of
-  :mod:`.mlp_sgd` (:func:`~logloss.dynamics.mlp_sgd._tracked_step`: the pre-activations
+  :mod:`.mlp_sgd` (:func:`~logloss.dynamics.mlp_sgd.tracked._tracked_step`: the pre-activations
   Aᵀ = W₁Xᵀ updated through the data Gram matrix K = XXᵀ, N·B·h work per step instead
   of N·D·h), since a crossing can last one step.
 
@@ -44,16 +44,9 @@ from ..core.errors import InvalidInput, SGDDiverged
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..measure.hessian import hessian_outliers
 from .excursions import Excursions, FluxRun, _climb, _observe, flux_run, record_rows
-from .mlp_sgd import (
-    _BLOCK,
-    _LANES,
-    _csr,
-    _csr_row_block,
-    _register_block,
-    _sparse_replica_steps,
-    _tracked_step,
-    replicate,
-)
+from .mlp_sgd import replicate
+from .mlp_sgd.sparse import _LANES, _csr, _csr_row_block, _register_block, _sparse_replica_steps
+from .mlp_sgd.tracked import _BLOCK, _tracked_step
 from .rng import replica_states, subset_index
 
 __all__ = ["MLPSystem"]
