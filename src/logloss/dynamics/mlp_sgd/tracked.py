@@ -32,38 +32,18 @@ def _add_rows(ar, coef, scale, K, rows, n0, m):
 
 
 @numba.njit(cache=True, fastmath=True, error_model="numpy", inline="always")
-def _tracked_step(W1, b1, w2, b2, At, X, y, K, idx, eta, a, delta, res, f):
-    """One SGD step of one replica with its full loss after the step, in place.
+def _loss_pass(At, b1, w2, b2, y, f, K, idx, delta, eta):
+    """L = (1/2N) Σ_μ (f(θ, x_μ) − y_μ)² of one replica from its Aᵀ = W₁Xᵀ (h × N, b₁
+    excluded), after the update Aᵀ ← Aᵀ − η δᵀ K[idx] made in the same pass.
 
-    θ = (W1 (h × D), b1, w2, b2 (shape (1,))) and Aᵀ = W₁Xᵀ (h × N, b₁ excluded) of one
-    replica, the minibatch ``idx`` (B distinct sample indices).  The step:
-    a_b = A[idx_b] + b₁, the residuals r_b = (f_b − y_b)/B, δ = w₂ ⊙ r_b ⊙ [a_b > 0]
-    (with the w₂ before the step), then θ ← θ − η∇L_B, Aᵀ ← Aᵀ − η δᵀ K[idx] and
-    L = (1/2N) Σ_μ (f(θ, x_μ) − y_μ)² in one pass over Aᵀ in blocks of ``f.shape[0]``
-    samples.  Block sums of squared residuals are in the parameters' dtype, their total
-    (the returned L) float64.  ``a`` (B × h), ``delta`` (h × B), ``res`` (B) and ``f``
-    (the block) are scratch.
+    One pass over Aᵀ in blocks of ``f.shape[0]`` samples (``f`` is scratch), so that a
+    block is updated and read while it is in L1.  Block sums of squared residuals are in
+    the parameters' dtype, their total (the returned L) float64.  With an empty ``idx``
+    (and ``delta`` of shape (h, 0)) Aᵀ is left as it is: the loss of the given Aᵀ.
     """
-    B = idx.shape[0]
-    h, D = W1.shape
-    N = At.shape[1]
+    h, N = At.shape
     blk = f.shape[0]
     zero = b2[0] * 0
-    for b in range(B):
-        mu = idx[b]
-        fb = b2[0]
-        for j in range(h):
-            a[b, j] = At[j, mu] + b1[j]
-            fb += w2[j] * max(a[b, j], zero)
-        res[b] = (fb - y[mu]) / B
-    _head_step(a, res, w2, b1, b2, eta, delta.T)
-    for j in range(h):
-        wr = W1[j]
-        for b in range(B):
-            c = eta * delta[j, b]
-            xr = X[idx[b]]
-            for i in range(D):
-                wr[i] -= c * xr[i]
     total = 0.0
     for n0 in range(0, N, blk):
         m = min(n0 + blk, N) - n0
@@ -83,6 +63,38 @@ def _tracked_step(W1, b1, w2, b2, At, X, y, K, idx, eta, a, delta, res, f):
             part += e * e
         total += part
     return 0.5 * total / N
+
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy", inline="always")
+def _tracked_step(W1, b1, w2, b2, At, X, y, K, idx, eta, a, delta, res, f):
+    """One SGD step of one replica with its full loss after the step, in place.
+
+    θ = (W1 (h × D), b1, w2, b2 (shape (1,))) and Aᵀ = W₁Xᵀ (h × N, b₁ excluded) of one
+    replica, the minibatch ``idx`` (B distinct sample indices).  The step:
+    a_b = A[idx_b] + b₁, the residuals r_b = (f_b − y_b)/B, δ = w₂ ⊙ r_b ⊙ [a_b > 0]
+    (with the w₂ before the step), then θ ← θ − η∇L_B, and Aᵀ ← Aᵀ − η δᵀ K[idx] with
+    the loss in one pass (:func:`_loss_pass`).  ``a`` (B × h), ``delta`` (h × B),
+    ``res`` (B) and ``f`` (the block) are scratch.
+    """
+    B = idx.shape[0]
+    h, D = W1.shape
+    zero = b2[0] * 0
+    for b in range(B):
+        mu = idx[b]
+        fb = b2[0]
+        for j in range(h):
+            a[b, j] = At[j, mu] + b1[j]
+            fb += w2[j] * max(a[b, j], zero)
+        res[b] = (fb - y[mu]) / B
+    _head_step(a, res, w2, b1, b2, eta, delta.T)
+    for j in range(h):
+        wr = W1[j]
+        for b in range(B):
+            c = eta * delta[j, b]
+            xr = X[idx[b]]
+            for i in range(D):
+                wr[i] -= c * xr[i]
+    return _loss_pass(At, b1, w2, b2, y, f, K, idx, delta, eta)
 
 
 _BLOCK = 1024  # samples per block of the loss pass over Aᵀ
