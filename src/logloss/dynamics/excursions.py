@@ -30,7 +30,7 @@ import numpy as np
 from ..core.errors import SGDDiverged
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..models.linreg import LinearRegression
-from .linreg_sgd import _quadratic, _sqrt_h_coords, _step
+from .linreg_sgd import _RESYNC, _sqrt_h_coords, _step
 from .rng import replica_states
 
 __all__ = ["FluxRun", "Excursions", "LinregSystem", "flux_run", "record_rows"]
@@ -132,8 +132,14 @@ def _flux_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, states, burn, st
             if not ok:
                 diverged[r] = k
                 break
-            L = L_star + 0.5 * _quadratic(k, theta, theta_star, S, v)
-            _observe(L, L_star, L_A, k, burn, thin, r, theta, in_A, levels, stored, bulk)
+            if k % _RESYNC == 0:
+                q = _sqrt_h_coords(theta, theta_star, S, v)
+            else:
+                q = 0.0
+                for i in range(d):
+                    q += v[i] * v[i]
+            _observe(L_star + 0.5 * q, L_star, L_A, k, burn, thin, r, theta, in_A, levels,
+                     stored, bulk)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -161,7 +167,13 @@ def _excursion_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, starts, sta
             if not ok:
                 out = 3
                 break
-            L = L_star + 0.5 * _quadratic(k, theta, theta_star, S, v)
+            if k % _RESYNC == 0:
+                q = _sqrt_h_coords(theta, theta_star, S, v)
+            else:
+                q = 0.0
+                for i in range(d):
+                    q += v[i] * v[i]
+            L = L_star + 0.5 * q
             if L <= L_A:
                 out = 0
                 break

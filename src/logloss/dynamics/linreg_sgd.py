@@ -141,18 +141,6 @@ def _sqrt_h_coords(theta, theta_star, S, v):
 
 
 @numba.njit(cache=True, inline="always")
-def _quadratic(k, theta, theta_star, S, v):
-    """uᵀHu = |v|² after step k from the tracked v, which is recomputed exactly from θ
-    every ``_RESYNC`` steps so that rounding cannot accumulate."""
-    if k % _RESYNC == 0:
-        return _sqrt_h_coords(theta, theta_star, S, v)
-    q = 0.0
-    for i in range(v.shape[0]):
-        q += v[i] * v[i]
-    return q
-
-
-@numba.njit(cache=True, inline="always")
 def _step(theta, v, X, y, Z, perm, B, c, online, track, grad, gz, xs, s0, s1):
     """One SGD step θ ← θ − c Σ_b x_b(x_bᵀθ − y_b), c = η/B, in place; returns
     ``(finite, s0, s1)``: whether θ is still finite, and the stream's new state.
@@ -209,7 +197,7 @@ def _replica(r, X, y, theta_star, S, Z, L_star, c, B, k0, k1, theta, v, s0, s1, 
     The loss L* + ½uᵀHu (u = θ − θ*) is tracked as L* + ½|v|² with v = Sᵀu, H = SSᵀ:
     a step changes v by −(η/B) Σ_b Z[μ_b] r_b with Z = XS, which costs B·d instead of
     the d² of uᵀHu; v is recomputed from θ every ``_RESYNC`` steps so that rounding
-    cannot accumulate (:func:`_quadratic`).  Each step is :func:`_step`.
+    cannot accumulate.  Each step is :func:`_step`.
     """
     d = theta.shape[0]
     n_thr = thresholds.shape[0]
@@ -226,7 +214,13 @@ def _replica(r, X, y, theta_star, S, Z, L_star, c, B, k0, k1, theta, v, s0, s1, 
             stopped = True
             break
         if nxt < n_thr:
-            L = L_star + 0.5 * _quadratic(k, theta, theta_star, S, v)
+            if k % _RESYNC == 0:
+                q = _sqrt_h_coords(theta, theta_star, S, v)
+            else:
+                q = 0.0
+                for i in range(d):
+                    q += v[i] * v[i]
+            L = L_star + 0.5 * q
             nxt = _crossings(L, L_prev, k, r, nxt, thresholds, first_passage, pre_loss)
             L_prev = L
             if stop_early and nxt == n_thr and record_every == 0:
