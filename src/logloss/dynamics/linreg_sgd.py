@@ -180,10 +180,11 @@ def _step(theta, v, X, y, Z, perm, B, c, online, track, grad, gz, xs, s0, s1):
     finite = True
     for i in range(d):
         theta[i] -= c * grad[i]
-        if track:
-            v[i] -= c * gz[i]
         if not np.isfinite(theta[i]):
             finite = False
+    if track:
+        for i in range(d):
+            v[i] -= c * gz[i]
     return finite, s0, s1
 
 
