@@ -55,7 +55,7 @@ def test_the_gpu_loss_tracking_matches_the_numba_kernel(monkeypatch):
         mlp_sgd.replicate(mlp([12, 5, 1], seed=1), 1), x, y)[0])
     runs = {}
     for path in (True, False):
-        monkeypatch.setattr(mlp_sgd, "_on_cpu", lambda _x, path=path: path)
+        monkeypatch.setattr(mlp_sgd.driver, "_on_cpu", lambda _x, path=path: path)
         p = mlp_sgd.replicate(mlp([12, 5, 1], seed=1), 6)
         runs[path] = mlp_sgd.sgd_mlp(p, x, y, eta=0.3, B=4, steps=400, rng=np.random.default_rng(2),
                                      thresholds=thresholds, resync_every=100)
@@ -76,7 +76,7 @@ def test_the_gpu_sgd_step_matches_the_sparse_cpu_kernel(monkeypatch):
     idx = mlp_sgd.draw_minibatches(np.random.default_rng(3), 300, 4, 200, 8)
     runs = {}
     for path in (True, False):
-        monkeypatch.setattr(mlp_sgd, "_on_cpu", lambda _x, path=path: path)
+        monkeypatch.setattr(mlp_sgd.driver, "_on_cpu", lambda _x, path=path: path)
         p = mlp_sgd.replicate(mlp([12, 5, 1], seed=2), 4)
         runs[path] = mlp_sgd.sgd_mlp(p, x, y, eta=0.05, B=8, steps=300, indices=idx, chunk=64)
     for field in ("W1", "b1", "w2", "b2"):

@@ -44,6 +44,7 @@ from logloss.measure.monitor import NoiseMonitor
 from logloss.measure.noise import noise_covariance, noise_strength
 from logloss.measure.noise_scale import batch_noise_scale, gradient_noise_scale, minibatch_grad_sq_norm
 from logloss.measure.predict import predict_escape
+from logloss.measure.subspace import gauss_newton_quadratic
 from logloss.reference import per_sample_sq_norms_loop
 from logloss.stats.first_passage import fit_slope, mean_first_passage
 
@@ -676,6 +677,7 @@ EVERY = CALLS | {
     "participation_ratio": lambda m, x, _y: participation_ratio(m, x, k=2),
     "per_sample_kernel": lambda m, x, y: per_sample_kernel(m, x, y),
     "gauss_newton_traces": lambda m, x, _y: gauss_newton_traces(m, x, powers=2),
+    "gauss_newton_quadratic": lambda m, x, _y: gauss_newton_quadratic(m, x, flat_params(m)[None] + 1.0),
 }
 FUNCTION_OF = {"per_sample_grad_stats_generic": "per_sample_grad_stats",
                "hessian_outliers_ce_float32": "hessian_outliers", "hessian_outliers_hessian": "hessian_outliers"}

@@ -30,12 +30,10 @@ import numpy as np
 from ..core.errors import SGDDiverged
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..models.linreg import LinearRegression
-from .rng import normal, replica_states, subset_index
+from .linreg_sgd import _RESYNC, _sqrt_h_coords, _step
+from .rng import replica_states
 
 __all__ = ["FluxRun", "Excursions", "LinregSystem", "flux_run", "record_rows"]
-
-_RESYNC = 1024
-
 
 @dataclass
 class FluxRun:
@@ -90,57 +88,6 @@ class Excursions:
 
 
 @numba.njit(cache=True, inline="always")
-def _coords(theta, theta_star, S, v):
-    """v = Sᵀ(θ − θ*) in place; returns |v|²."""
-    d = theta.shape[0]
-    q = 0.0
-    for j in range(d):
-        acc = 0.0
-        for i in range(d):
-            acc += S[i, j] * (theta[i] - theta_star[i])
-        v[j] = acc
-        q += acc * acc
-    return q
-
-
-@numba.njit(cache=True, inline="always")
-def _step(theta, v, X, y, Zs, perm, B, c, online, grad, gz, xs, s0, s1):
-    """One SGD step in place on θ and on v = Sᵀ(θ − θ*); returns (finite, s0, s1)."""
-    N = X.shape[0]
-    d = theta.shape[0]
-    for i in range(d):
-        grad[i] = 0.0
-        gz[i] = 0.0
-    for b in range(B):
-        if online:
-            for i in range(d + 1):
-                xs[i], s0, s1 = normal(s0, s1)
-            res = -xs[d]
-        else:
-            mu, s0, s1 = subset_index(perm, b, B, N, s0, s1)
-            res = -y[mu]
-            for i in range(d):
-                xs[i] = X[mu, i]
-        for i in range(d):
-            res += xs[i] * theta[i]
-        for i in range(d):
-            grad[i] += xs[i] * res
-        if online:
-            for i in range(d):
-                gz[i] += xs[i] * res
-        else:
-            for i in range(d):
-                gz[i] += Zs[mu, i] * res
-    finite = True
-    for i in range(d):
-        theta[i] -= c * grad[i]
-        v[i] -= c * gz[i]
-        if not np.isfinite(theta[i]):
-            finite = False
-    return finite, s0, s1
-
-
-@numba.njit(cache=True, inline="always")
 def _observe(L, L_star, L_A, k, burn, thin, r, state, in_A, levels, stored, bulk):
     """The quasi-stationary bookkeeping of a flux run at step k: count a step in A, and
     every ``thin`` steps keep ξ and, in A, the state (up to the capacity)."""
@@ -180,12 +127,13 @@ def _flux_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, states, burn, st
         v = np.zeros(d)
         grad, gz, xs = np.empty(d), np.empty(d), np.empty(d + 1)
         for k in range(1, burn + steps + 1):
-            ok, s0, s1 = _step(theta, v, X, y, Zs, perm, B, c, online, grad, gz, xs, s0, s1)
+            ok, s0, s1 = _step(theta, v, X, y, Zs, perm, B, c, online, True, grad, gz, xs, s0,
+                               s1)
             if not ok:
                 diverged[r] = k
                 break
             if k % _RESYNC == 0:
-                q = _coords(theta, theta_star, S, v)
+                q = _sqrt_h_coords(theta, theta_star, S, v)
             else:
                 q = 0.0
                 for i in range(d):
@@ -207,19 +155,20 @@ def _excursion_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, starts, sta
         perm = np.arange(N if B > 1 and not online else 0)
         theta = starts[r].copy()
         v = np.empty(d)
-        _coords(theta, theta_star, S, v)
+        _sqrt_h_coords(theta, theta_star, S, v)
         grad, gz, xs = np.empty(d), np.empty(d), np.empty(d + 1)
         g = start_level[r]
         out = 1 if g >= G - 1 else 2
         k = 0
         while out == 2 and k < max_steps:
             k += 1
-            ok, s0, s1 = _step(theta, v, X, y, Zs, perm, B, c, online, grad, gz, xs, s0, s1)
+            ok, s0, s1 = _step(theta, v, X, y, Zs, perm, B, c, online, True, grad, gz, xs, s0,
+                               s1)
             if not ok:
                 out = 3
                 break
             if k % _RESYNC == 0:
-                q = _coords(theta, theta_star, S, v)
+                q = _sqrt_h_coords(theta, theta_star, S, v)
             else:
                 q = 0.0
                 for i in range(d):

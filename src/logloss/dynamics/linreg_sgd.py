@@ -128,13 +128,64 @@ _RESYNC = 1024  # steps between exact recomputations of v = Sᵀ(θ − θ*)
 
 @numba.njit(cache=True, inline="always")
 def _sqrt_h_coords(theta, theta_star, S, v):
-    """v = Sᵀ(θ − θ*) in place (d² multiply-adds)."""
+    """v = Sᵀ(θ − θ*) in place (d² multiply-adds); returns |v|² = uᵀHu."""
     d = theta.shape[0]
+    q = 0.0
     for j in range(d):
         acc = 0.0
         for i in range(d):
             acc += S[i, j] * (theta[i] - theta_star[i])
         v[j] = acc
+        q += acc * acc
+    return q
+
+
+@numba.njit(cache=True, inline="always")
+def _step(theta, v, X, y, Z, perm, B, c, online, track, grad, gz, xs, s0, s1):
+    """One SGD step θ ← θ − c Σ_b x_b(x_bᵀθ − y_b), c = η/B, in place; returns
+    ``(finite, s0, s1)``: whether θ is still finite, and the stream's new state.
+
+    The minibatch is B distinct rows μ_b of (X, y) (from ``perm`` and the stream (s0, s1)),
+    or, ``online``, B fresh samples x ~ N(0, I_d), y ~ N(0, 1) from the stream, x first.
+    With ``track`` the step also updates v = Sᵀ(θ − θ*) by −c Σ_b Z[μ_b] r_b (Z = XS;
+    online, H = I and Z[μ] is x itself), B·d work instead of the d² of recomputing v.
+    ``grad``, ``gz`` (d) and ``xs`` (d + 1) are scratch.
+    """
+    N = X.shape[0]
+    d = theta.shape[0]
+    for i in range(d):
+        grad[i] = 0.0
+        gz[i] = 0.0
+    for b in range(B):
+        if online:  # a fresh sample x ~ N(0, I_d), y ~ N(0, 1) from this replica's stream
+            for i in range(d + 1):
+                xs[i], s0, s1 = normal(s0, s1)
+            res = -xs[d]
+        else:
+            mu, s0, s1 = subset_index(perm, b, B, N, s0, s1)
+            res = -y[mu]
+            for i in range(d):
+                xs[i] = X[mu, i]
+        for i in range(d):
+            res += xs[i] * theta[i]
+        for i in range(d):
+            grad[i] += xs[i] * res
+        if track:
+            if online:
+                for i in range(d):
+                    gz[i] += xs[i] * res
+            else:
+                for i in range(d):
+                    gz[i] += Z[mu, i] * res
+    finite = True
+    for i in range(d):
+        theta[i] -= c * grad[i]
+        if not np.isfinite(theta[i]):
+            finite = False
+    if track:
+        for i in range(d):
+            v[i] -= c * gz[i]
+    return finite, s0, s1
 
 
 @numba.njit(cache=True, inline="always")
@@ -147,9 +198,8 @@ def _replica(r, X, y, theta_star, S, Z, L_star, c, B, k0, k1, theta, v, s0, s1, 
     The loss L* + ½uᵀHu (u = θ − θ*) is tracked as L* + ½|v|² with v = Sᵀu, H = SSᵀ:
     a step changes v by −(η/B) Σ_b Z[μ_b] r_b with Z = XS, which costs B·d instead of
     the d² of uᵀHu; v is recomputed from θ every ``_RESYNC`` steps so that rounding
-    cannot accumulate.  θ itself is updated exactly as before.
+    cannot accumulate.  Each step is :func:`_step`.
     """
-    N = X.shape[0]
     d = theta.shape[0]
     n_thr = thresholds.shape[0]
     grad = np.empty(d)
@@ -158,48 +208,19 @@ def _replica(r, X, y, theta_star, S, Z, L_star, c, B, k0, k1, theta, v, s0, s1, 
     stopped = False
     # thresholds already met at k = 0 still need a step k >= 1 to be recorded
     for k in range(k0 + 1, k1 + 1):
-        for i in range(d):
-            grad[i] = 0.0
-            gz[i] = 0.0
-        for b in range(B):
-            if online:  # a fresh sample x ~ N(0, I_d), y ~ N(0, 1) from this replica's stream
-                for i in range(d + 1):
-                    xs[i], s0, s1 = normal(s0, s1)
-                res = -xs[d]
-            else:
-                mu, s0, s1 = subset_index(perm, b, B, N, s0, s1)
-                res = -y[mu]
-                for i in range(d):
-                    xs[i] = X[mu, i]
-            for i in range(d):
-                res += xs[i] * theta[i]
-            for i in range(d):
-                grad[i] += xs[i] * res
-            if nxt < n_thr:
-                if online:  # H = I, S = I: Z[μ] is x itself
-                    for i in range(d):
-                        gz[i] += xs[i] * res
-                else:
-                    for i in range(d):
-                        gz[i] += Z[mu, i] * res
-        finite = True
-        for i in range(d):
-            theta[i] -= c * grad[i]
-            if not np.isfinite(theta[i]):
-                finite = False
+        finite, s0, s1 = _step(theta, v, X, y, Z, perm, B, c, online, nxt < n_thr, grad, gz,
+                               xs, s0, s1)
         if not finite:
             diverged[r] = k
             stopped = True
             break
         if nxt < n_thr:
             if k % _RESYNC == 0:
-                _sqrt_h_coords(theta, theta_star, S, v)
+                q = _sqrt_h_coords(theta, theta_star, S, v)
             else:
+                q = 0.0
                 for i in range(d):
-                    v[i] -= c * gz[i]
-            q = 0.0
-            for i in range(d):
-                q += v[i] * v[i]
+                    q += v[i] * v[i]
             L = L_star + 0.5 * q
             nxt = _crossings(L, L_prev, k, r, nxt, thresholds, first_passage, pre_loss)
             L_prev = L

@@ -17,7 +17,7 @@ splitting runs independent repetitions on threads):
 * :func:`_excursion_kernel` runs one trajectory from each given state until it returns to
   A or reaches the top level, recording the state at which it first reached each level.
   It tracks the *full* training loss at every step with the monitored step of
-  :mod:`.mlp_sgd` (:func:`~logloss.dynamics.mlp_sgd._tracked_step`: the pre-activations
+  :mod:`.mlp_sgd` (:func:`~logloss.dynamics.mlp_sgd.tracked._tracked_step`: the pre-activations
   Aᵀ = W₁Xᵀ updated through the data Gram matrix K = XXᵀ, N·B·h work per step instead
   of N·D·h), since a crossing can last one step.
 
@@ -44,16 +44,9 @@ from ..core.errors import InvalidInput, SGDDiverged
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..measure.hessian import hessian_outliers
 from .excursions import Excursions, FluxRun, _climb, _observe, flux_run, record_rows
-from .mlp_sgd import (
-    _BLOCK,
-    _LANES,
-    _csr,
-    _csr_row_block,
-    _register_block,
-    _sparse_replica_steps,
-    _tracked_step,
-    replicate,
-)
+from .mlp_sgd import replicate
+from .mlp_sgd.sparse import _LANES, _csr, _csr_row_block, _register_block, _sparse_replica_steps
+from .mlp_sgd.tracked import _BLOCK, _loss_pass, _tracked_step
 from .rng import replica_states, subset_index
 
 __all__ = ["MLPSystem"]
@@ -96,30 +89,12 @@ def _exact_pre_activations(W1, WT, indptr, cols, vals, At, row):
 
 
 @numba.njit(cache=True, fastmath=_FLAGS, error_model="numpy", inline="always")
-def _loss_from_pre_activations(At, b1, w2, b2, y, f):
-    """L = (1/2N) Σ_μ (f(θ, x_μ) − y_μ)² from Aᵀ, in blocks of ``f.shape[0]`` samples
-    (block sums in the parameters' dtype, their total float64), as the monitored step."""
-    h, N = At.shape
-    blk = f.shape[0]
-    zero = b2[0] * 0
-    total = 0.0
-    for n0 in range(0, N, blk):
-        m = min(n0 + blk, N) - n0
-        fv = f[:m]
-        fv[:] = b2[0]
-        for j in range(h):
-            ar = At[j, n0:n0 + m]
-            bj = b1[j]
-            wj = w2[j]
-            for n in range(m):
-                fv[n] += wj * max(ar[n] + bj, zero)
-        yy = y[n0:n0 + m]
-        part = zero
-        for n in range(m):
-            e = fv[n] - yy[n]
-            part += e * e
-        total += part
-    return 0.5 * total / N
+def _loss(At, b1, w2, b2, y, f):
+    """L = (1/2N) Σ_μ (f(θ, x_μ) − y_μ)² from Aᵀ: the monitored step's loss pass
+    (:func:`~logloss.dynamics.mlp_sgd.tracked._loss_pass`) without an update of Aᵀ."""
+    dt = At.dtype
+    return _loss_pass(At, b1, w2, b2, y, f, np.empty((0, 0), dt), np.empty(0, np.int64),
+                      np.empty((At.shape[0], 0), dt), b2[0] * 0)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy")
@@ -134,7 +109,7 @@ def _losses_kernel(states, h, D, y, indptr, cols, vals, out):
     for r in range(states.shape[0]):
         W1, b1, w2, b2 = _views(states[r], h, D)
         _exact_pre_activations(W1, WT, indptr, cols, vals, At, row)
-        out[r] = _loss_from_pre_activations(At, b1, w2, b2, y, f)
+        out[r] = _loss(At, b1, w2, b2, y, f)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy")
@@ -176,7 +151,7 @@ def _flux_kernel(theta_star, h, D, y, indptr, cols, vals, eta, B, L_star, states
                 for j in range(h):
                     W1[j, i] = WT[i, j]
             _exact_pre_activations(W1, WT, indptr, cols, vals, At, row)
-            L = _loss_from_pre_activations(At, b1, w2, b2, y, f)
+            L = _loss(At, b1, w2, b2, y, f)
             if not np.isfinite(L):
                 diverged[r] = k
                 break

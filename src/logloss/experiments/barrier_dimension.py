@@ -142,68 +142,110 @@ def run_barrier_dimension(p: dict, rng: np.random.Generator) -> Outcome:
     B = p["B"]
     base = make_barrier_regression(p["N"], rng, A=p["A"], k=p["k"], a=p["a"], b=p["b"])
     h_noise = landscape_row(base, B=B)["h_noise"]
+    rows, slopes = [], []
+    lyap = {}   # Lyapunov exponent of the spectator block at the strong η, per (h_s, m)
+    for case, eta, s2, ratio, ns in _cases(p):
+        block, law = _case_points(p, base, rng, lyap, case=case, eta=eta, sigma2=s2, ratio=ratio,
+                                  ns=ns, h_noise=h_noise)
+        rows += block
+        slope = _case_slope(block, law)
+        if slope is None:
+            out.notes.append(f"case {case} (η = {eta:g}, σ² = {s2:g}): fewer than 3 effective "
+                             "dimensions with a rare escape and κ < 2; no slope")
+        else:
+            slopes.append(slope)
+    out.tables["points"] = rows
+    out.tables["slopes"] = slopes
+    _summary(out, p, rows, slopes, h_noise)
+    return out
+
+
+def _cases(p: dict) -> list[tuple]:
+    """(case, η, σ², h_s/h, effective dimensions) of every measured block: the main case at
+    each σ² and its control (h_s at ``control_ratio`` of h) at the strong η, and both at the
+    weak η."""
     strong, weak = p["eta"], p["eta_weak"]
     cases = [("main", strong, s2, 1.0, p["ns"]) for s2 in p["sigma2s"]]
     cases.append(("control", strong, p["control_sigma2"], p["control_ratio"], p["ns"]))
     cases.append(("main", weak, p["sigma2_weak"], 1.0, p["ns_weak"]))
     cases.append(("control", weak, p["sigma2_weak"], p["control_ratio"], p["ns_weak"]))
-    rows, slopes = [], []
-    lyap = {}   # Lyapunov exponent of the spectator block at the strong η, per (h_s, m)
-    for case, eta, s2, ratio, ns in cases:
-        h_s = ratio * h_noise
-        prob = base.with_sigma2(s2)
-        lr = landscape_row(prob, B=B)
-        c = 0.5 * (lr["L_saddle_lo"] + lr["L_saddle_hi"]) / lr["L_star"]
-        m_ms = mean_square_critical_dimension(eta=eta * h_s, B=B)
-        T = B / (eta * lr["h_noise"])
-        # adiabatic weak-noise law: exponent T/κ, κ of discrete SGD; per spectator (exact
-        # for B = 1, where 1/κ is linear in m): −(h_s/h)·log c / (2(1 − ηh_s))
-        per_spec = T * (1 / spectator_loss_ratio(eta=eta, B=B, h=h_s, m=1) - 1) * np.log(c)
-        bare = spectator_times(prob, eta=eta, B=B, h_spectator=h_s, m=0, grid=p["grid"],
-                               chain_resolution=p["chain_resolution"])
-        tau_chain_1 = bare["chain"]
-        block = []
-        for n in ns:
-            m = int(n) - 1
-            sp = add_spectators(prob, m, rng, h_spectator=h_s)
-            meas = measure_escape(sp, eta=eta, B=B, steps=p["steps"], replicas=p["replicas"],
-                                  repetitions=p["repetitions"],
-                                  split_replicas=p["split_replicas"], rng=rng)
-            pred = bare if m == 0 else spectator_times(
-                prob, eta=eta, B=B, h_spectator=h_s, m=m, grid=p["grid"],
-                chain_resolution=p["chain_resolution"])
-            if m and eta == strong and (h_s, m) not in lyap:   # the blow-up of the strong block
-                lyap[h_s, m] = lyapunov_exponent(eta=eta * h_s, B=B, d=m)
-            row = dict(case=case, eta=eta, sigma2=float(s2), h_ratio=float(ratio),
-                       h_spectator=h_s, n=int(n), c=c, **meas,
-                       tau_eq15=_tau_eq15(lr, eta=eta, B=B, n=int(n)),
-                       tau_sde=pred["sde"], tau_chain=pred["chain"],
-                       tau_eq15_discrete=(tau_chain_1 * c ** (T / pred["kappa_chain"] - T)
-                                          if np.isfinite(pred["kappa_chain"]) else float("nan")),
-                       kappa_sde=pred["kappa_sde"], kappa_chain=pred["kappa_chain"],
-                       spectator_lyapunov=lyap.get((h_s, m), float("nan")) if eta == strong
-                       else float("nan"))
-            block.append(row)
-        rows += block
-        # fitted where the escape is rare and the spectators' stationary excess loss is
-        # below θ's (κ < 2, i.e. m < m_ms/2 for B = 1): the adiabatic reduction's range
-        sel = [r for r in block if r["kappa_chain"] < 2 and r["rare"]]
-        if len(sel) < 3:
-            out.notes.append(f"case {case} (η = {eta:g}, σ² = {s2:g}): fewer than 3 effective "
-                             "dimensions with a rare escape and κ < 2; no slope")
-            continue
-        s_, s_se = _slope(sel, "sgd", "sgd_stderr")
-        slopes.append(dict(case=case, eta=eta, temperature=T, sigma2=float(s2),
-                           h_ratio=float(ratio), c=c, n_max=max(r["n"] for r in sel),
-                           points=len(sel), slope=s_, slope_stderr=s_se,
-                           slope_eq15=-0.5 * np.log(c), slope_eq15_discrete=per_spec,
-                           slope_sde=_slope(sel, "tau_sde")[0],
-                           slope_chain=_slope(sel, "tau_chain")[0],
-                           n_per_spectator=-2 * s_ / np.log(c),
-                           n_per_spectator_stderr=2 * s_se / np.log(c),
-                           n_c_mean_square=m_ms + 1))
-    out.tables["points"] = rows
-    out.tables["slopes"] = slopes
+    return cases
+
+
+def _case_points(p, base, rng, lyap, *, case, eta, sigma2, ratio, ns, h_noise) -> tuple[list[dict], dict]:
+    """One row per effective dimension n of a case: the escape measured with n − 1
+    spectators of curvature h_s = ratio·h (:func:`measure_escape`), with paper Eq. (15), the
+    noise SDE and the adiabatic chain's predictions, and at the strong η the Lyapunov
+    exponent of the spectator block (cached in ``lyap`` per (h_s, m)).  Also the case's
+    constants for its slope: c, the temperature T = B/(ηh), the weak-noise law's slope
+    per spectator and the mean-square critical dimension m_ms."""
+    B = p["B"]
+    h_s = ratio * h_noise
+    prob = base.with_sigma2(sigma2)
+    lr = landscape_row(prob, B=B)
+    c = 0.5 * (lr["L_saddle_lo"] + lr["L_saddle_hi"]) / lr["L_star"]
+    m_ms = mean_square_critical_dimension(eta=eta * h_s, B=B)
+    T = B / (eta * lr["h_noise"])
+    # adiabatic weak-noise law: exponent T/κ, κ of discrete SGD; per spectator (exact
+    # for B = 1, where 1/κ is linear in m): −(h_s/h)·log c / (2(1 − ηh_s))
+    per_spec = T * (1 / spectator_loss_ratio(eta=eta, B=B, h=h_s, m=1) - 1) * np.log(c)
+    bare = spectator_times(prob, eta=eta, B=B, h_spectator=h_s, m=0, grid=p["grid"],
+                           chain_resolution=p["chain_resolution"])
+    tau_chain_1 = bare["chain"]
+    strong = eta == p["eta"]
+    block = []
+    for n in ns:
+        m = int(n) - 1
+        sp = add_spectators(prob, m, rng, h_spectator=h_s)
+        meas = measure_escape(sp, eta=eta, B=B, steps=p["steps"], replicas=p["replicas"],
+                              repetitions=p["repetitions"],
+                              split_replicas=p["split_replicas"], rng=rng)
+        pred = bare if m == 0 else spectator_times(
+            prob, eta=eta, B=B, h_spectator=h_s, m=m, grid=p["grid"],
+            chain_resolution=p["chain_resolution"])
+        if m and strong and (h_s, m) not in lyap:   # the blow-up of the strong block
+            lyap[h_s, m] = lyapunov_exponent(eta=eta * h_s, B=B, d=m)
+        block.append(dict(case=case, eta=eta, sigma2=float(sigma2), h_ratio=float(ratio),
+                          h_spectator=h_s, n=int(n), c=c, **meas,
+                          tau_eq15=_tau_eq15(lr, eta=eta, B=B, n=int(n)),
+                          tau_sde=pred["sde"], tau_chain=pred["chain"],
+                          tau_eq15_discrete=(tau_chain_1 * c ** (T / pred["kappa_chain"] - T)
+                                             if np.isfinite(pred["kappa_chain"]) else float("nan")),
+                          kappa_sde=pred["kappa_sde"], kappa_chain=pred["kappa_chain"],
+                          spectator_lyapunov=lyap.get((h_s, m), float("nan")) if strong
+                          else float("nan")))
+    law = dict(case=case, eta=eta, temperature=T, sigma2=float(sigma2), h_ratio=float(ratio),
+               c=c, per_spectator=per_spec, m_ms=m_ms)
+    return block, law
+
+
+def _case_slope(block: list[dict], law: dict) -> dict | None:
+    """The slope of log τ against n of one case (a row of the slopes table), fitted where
+    the escape is rare and the spectators' stationary excess loss is below θ's (κ < 2, i.e.
+    m < m_ms/2 for B = 1): the adiabatic reduction's range.  None with fewer than 3 such
+    points."""
+    sel = [r for r in block if r["kappa_chain"] < 2 and r["rare"]]
+    if len(sel) < 3:
+        return None
+    c = law["c"]
+    s_, s_se = _slope(sel, "sgd", "sgd_stderr")
+    return dict(case=law["case"], eta=law["eta"], temperature=law["temperature"],
+                sigma2=law["sigma2"], h_ratio=law["h_ratio"], c=c,
+                n_max=max(r["n"] for r in sel),
+                points=len(sel), slope=s_, slope_stderr=s_se,
+                slope_eq15=-0.5 * np.log(c), slope_eq15_discrete=law["per_spectator"],
+                slope_sde=_slope(sel, "tau_sde")[0],
+                slope_chain=_slope(sel, "tau_chain")[0],
+                n_per_spectator=-2 * s_ / np.log(c),
+                n_per_spectator_stderr=2 * s_se / np.log(c),
+                n_c_mean_square=law["m_ms"] + 1)
+
+
+def _summary(out: Outcome, p: dict, rows: list[dict], slopes: list[dict], h_noise: float) -> None:
+    """The measured slopes (strong η) and spectators' dimensions (weak η) of the main case
+    and its control, the theory's, the critical dimensions and the notes."""
+    B = p["B"]
+    strong, weak = p["eta"], p["eta_weak"]
 
     def pick(case, eta):
         return next((r for r in slopes if r["case"] == case and r["eta"] == eta), None)
@@ -238,4 +280,3 @@ def run_barrier_dimension(p: dict, rng: np.random.Generator) -> Outcome:
                      f"{p['steps']} steps) where the budget is ≥ 5 splitting estimates; slopes of "
                      "log τ against n are fitted where the escape is rare (t ≥ 100 relaxation "
                      "times) and the spectators' stationary excess loss is below θ's (κ < 2)")
-    return out

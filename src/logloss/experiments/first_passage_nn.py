@@ -120,23 +120,6 @@ def _window(rf, min_relax: float) -> np.ndarray:
                           & rf.resolved)
 
 
-def _window_slope(rf, idx, rng, boot: int = 400) -> tuple[float, float]:
-    """Least-squares slope of log t_p on log c over the thresholds ``idx``, with its standard
-    error from a bootstrap of the repetitions (the thresholds share them)."""
-    if idx.size < 2:
-        return float("nan"), float("nan")
-    x = np.log(rf.c[idx])
-    slope = float(np.polyfit(x, np.log(rf.t_p[idx]), 1)[0])
-    M = rf.rates.shape[0]
-    draws = []
-    for _ in range(boot):
-        mean = rf.rates[rng.integers(0, M, M)][:, idx].mean(axis=0)
-        if np.all(mean > 0):
-            draws.append(np.polyfit(x, -np.log(mean), 1)[0])
-    se = float(np.std(draws, ddof=1)) if len(draws) > boot // 2 else float("nan")
-    return slope, se
-
-
 def _tp_rows(rf, system: str, **extra) -> list[dict]:
     return [dict(extra, system=system, c=float(c), t_p=float(t), t_p_stderr=float(se),
                  log10_t_p=float(np.log10(t)) if np.isfinite(t) and t > 0 else float("nan"),
@@ -232,161 +215,225 @@ def run_nn(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     data = mnist_even_odd(p["n"])
     pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"], device=ctx.device)
     K = data.x @ data.x.T  # shared by every kernel (N² floats)
-    # two thresholds per decade of paper Eq. (15): the lowest rare one (t_p ≥ 100 relaxation times)
-    # then lies within half a decade of the floor, where brute force still crosses it
-    n_c = max(4, int(round(2 * p["decades"])) + 1)
-    tp_rows, slope_rows, fits, brute_rows, surv, runs, nets = [], [], [], [], [], [], []
+    rows = {name: [] for name in ("first_passage", "slopes", "fits", "brute", "survival", "runs")}
+    nets = []
     cost, seconds, mem = 0, 0.0, 0.0
     for net_index in p["nets"]:
         net = pre["params"].model(net_index).cpu()
         spec = pretrained_spectrum(n=p["n"], pre_steps=p["pre_steps"], pre_seeds=p["pre_seeds"],
                                    index=net_index, k=p["k"], device=ctx.device)
-        lam, pr = spec["lambda_max"], spec["participation_ratio"]
         h_model, m_model = lumped_spectrum(spec["eigenvalues"][:p["k"]], trace=spec["trace"],
                                            trace_sq=spec["trace_sq"], P=spec["P"])
         for beta in p["betas"]:
-            eta = p["B"] / (beta * lam)
-            relax = beta / p["B"]  # 1/(ηλ₁) steps
-            burn = int(round(p["burn_relax"] * relax))
-            window = int(round(p["window_relax"] * relax))
-            s15 = escape_exponent(eta=eta, B=p["B"], h=lam, n=pr)
-            if s15 <= 0:
-                raise InvalidInput(f"beta={beta:g}: paper Eq. (15)'s slope {s15:.3g} is not > 0 "
-                                   "for this net; raise beta")
-            spacing = np.log(10) / (s15 * p["levels_per_decade"])
-            seed = int(rng.integers(2**31))
-            t0 = time.perf_counter()
-            system = MLPSystem(net, data.x, data.y, eta=eta, B=p["B"], h_star=lam,
-                               gram=K.numpy())
-            # the quasi-stationary state over the flux window: the bulk A = {L ≤ median}
-            pilot = system.flux(seed, replicas=p["flux_replicas"], burn=burn, steps=window,
-                                xi_A=-np.inf, cap=1)
-            qs = np.exp(pilot.levels[np.isfinite(pilot.levels)])
-            c_A = float(np.median(qs))
-            if c_A < 1:
-                raise InvalidInput(
-                    f"beta={beta:g}: the quasi-stationary loss lies below the pretrained one "
-                    f"(median L/L(θ*) = {c_A:.4g} after {burn} steps): net {net_index} is not at a "
-                    "minimum for this learning rate (it is still training); pretrain longer "
-                    "(pre_steps), lower burn_relax and window_relax, or lower beta")
-            net_seconds = time.perf_counter() - t0
-            # the paper's noise model on the net's spectrum: its own quasi-stationary bulk
-            t1 = time.perf_counter()
-            model = NoiseModelSystem(h_model, m_model, eta=eta, B=p["B"], L_star=system.L_star)
-            slow = 1.0 / (eta * h_model.min())  # the bulk's relaxation time
-            mpilot = model.flux(seed + 2, replicas=p["model_flux_replicas"], burn=int(20 * slow),
-                                steps=int(50 * slow), xi_A=-np.inf, cap=1, samples=1000)
-            mqs = np.exp(mpilot.levels[np.isfinite(mpilot.levels)])
-            mqs_rep = np.nanmean(np.exp(mpilot.levels), axis=1)  # one mean per replica
-            m_A = float(np.median(mqs))
-            model_seconds = time.perf_counter() - t1
-            t0 = time.perf_counter()
-            # thresholds above both bulks, the same for the net and the model
-            cs = _thresholds(max(c_A, m_A), s15, p["decades"], n_c)
-            rf = rare_first_passage(system, cs, seed=seed + 1, c_A=c_A,
-                                    repetitions=p["repetitions"], replicas=p["replicas"],
-                                    kill_fraction=p["kill_fraction"], spacing=spacing,
-                                    flux_replicas=p["flux_replicas"], flux_burn=burn,
-                                    flux_steps=window)
-            net_seconds += time.perf_counter() - t0
-            seconds += net_seconds
-            cost += rf.cost + pilot.cost
-            G = int(np.ceil((np.log(cs[-1]) - np.log(c_A)) / spacing)) + n_c
-            mem = max(mem, p["replicas"] * G * system.state_size * system.X.itemsize / 2**20)
-            t1 = time.perf_counter()
-            mf = rare_first_passage(model, cs, seed=seed + 3, c_A=m_A,
-                                    repetitions=p["model_repetitions"],
-                                    replicas=p["model_replicas"], kill_fraction=p["kill_fraction"],
-                                    spacing=spacing, flux_replicas=p["model_flux_replicas"],
-                                    flux_burn=int(20 * slow), flux_steps=int(50 * slow))
-            model_seconds += time.perf_counter() - t1
-            tag = dict(net=net_index, beta=beta)
-            tp_rows += _tp_rows(rf, "net", **tag) + _tp_rows(mf, "noise model", **tag)
-            tp_rows += [dict(tag, system="paper Eq. (15)", c=float(c),
-                             t_p=float(2 * np.pi * relax * c**s15), t_p_stderr=float("nan"),
-                             log10_t_p=float(np.log10(2 * np.pi * relax) + s15 * np.log10(c)),
-                             log10_t_p_stderr=float("nan"),
-                             relaxations=float(2 * np.pi * c**s15), dominance=float("nan"),
-                             resolved=True) for c in cs]
-            slope_rows += (_slope_rows(rf, "net", s15, **tag)
-                           + _slope_rows(mf, "noise model", s15, **tag))
-            for name, res in (("net", rf), ("noise model", mf)):
-                idx = _window(res, MIN_RELAX)
-                slope, se = _window_slope(res, idx, np.random.default_rng([seed, 7]))
-                top = idx[idx.size // 2:] if idx.size >= 4 else idx[:0]
-                slope_top, se_top = _window_slope(res, top, np.random.default_rng([seed, 8]))
-                fits.append(dict(tag, system=name, eta=eta, eta_lambda=eta * lam,
-                                 participation_ratio=pr, slope_eq15=s15,
-                                 window_lo=float(res.c[idx[0]]) if idx.size else float("nan"),
-                                 window_hi=float(res.c[idx[-1]]) if idx.size else float("nan"),
-                                 thresholds=int(idx.size),
-                                 left_out=int(np.sum(np.isfinite(res.t_p) & ~res.resolved
-                                                     & (res.t_p >= MIN_RELAX * relax))),
-                                 log10_vs_eq15=float(np.mean(np.log10(
-                                     res.t_p[idx] / (2 * np.pi * relax * res.c[idx]**s15))))
-                                 if idx.size else float("nan"),
-                                 decades=float(np.log10(res.t_p[idx[-1]] / res.t_p[idx[0]]))
-                                 if idx.size else 0.0,
-                                 slope=slope, slope_stderr=se,
-                                 n_fit=2 * (beta + 1 - slope), n_fit_stderr=2 * se,
-                                 slope_top=slope_top, slope_top_stderr=se_top,
-                                 n_top=2 * (beta + 1 - slope_top), n_top_stderr=2 * se_top))
-            # brute force from the same quasi-stationary state, on the lowest thresholds
-            budget = int(round(p["brute_budget_relax"] * relax))
-            br = _brute(net, data, K, eta=eta, B=p["B"], burn=burn, steps=budget,
-                        replicas=p["brute_replicas"], thresholds=cs * system.L_star,
-                        seed=seed + 4)
-            fp, steps_run = br["first_passage"], br["steps_run"]
-            cost += p["brute_replicas"] * burn + int(steps_run.sum())
-            for j, c in enumerate(cs):
-                obs = fp[:, j] >= 0
-                if obs.sum() < max(3, p["brute_replicas"] // 3):
-                    continue  # too few crossings for a survival curve
-                t = np.where(obs, fp[:, j], steps_run).astype(float)
-                mean, se = exponential_mle(t, obs)
-                k, k_se = _weibull(t, obs)
-                z = ((np.log(mean) - np.log(rf.t_p[j]))
-                     / np.hypot(se / mean, rf.t_p_stderr[j] / rf.t_p[j]))
-                # power of |k − 1| < 3 s.e. against a Weibull shape 2 (a transit, not an escape)
-                power = float(stats.norm.cdf(1 / k_se - 3)) if np.isfinite(k_se) else float("nan")
-                brute_rows.append(dict(tag, c=float(c), crossings=int(obs.sum()),
-                                       rare=bool(rf.t_p[j] >= MIN_RELAX * relax),
-                                       resolved=bool(rf.resolved[j]),
-                                       replicas=int(fp.shape[0]), t_p_brute=mean,
-                                       t_p_brute_stderr=se, t_p_splitting=float(rf.t_p[j]),
-                                       t_p_splitting_stderr=float(rf.t_p_stderr[j]), z=float(z),
-                                       relaxations=float(mean / relax), weibull_k=k,
-                                       weibull_k_stderr=k_se, power_k2=power))
-                km = kaplan_meier(t, obs)
-                surv += [dict(tag, regime="escape", c=float(c), t=float(tt), S=float(s),
-                              S_exponential=float(np.exp(-tt / mean)))
-                         for tt, s in zip(km.t, km.survival)]
-            runs.append(dict(tag, eta=eta, eta_lambda=eta * lam, relaxation=relax,
-                             burn=burn, window=window, c_A=c_A, p_A=float(rf.p_A.mean()),
-                             qs_median=c_A, qs_mean=float(qs.mean()),
-                             qs_mean_stderr=float(standard_error(qs)),
-                             model_qs_median=m_A, model_qs_mean=float(mqs.mean()),
-                             model_qs_mean_stderr=float(standard_error(mqs_rep)),
-                             model_qs_mean_exact=model.mean_loss_ratio(),
-                             spacing=float(spacing), thresholds=int(n_c),
-                             cost=int(rf.cost + pilot.cost), model_cost=int(mf.cost),
-                             seconds=net_seconds, model_seconds=model_seconds,
-                             records_mb=p["replicas"] * G * system.state_size * 4 / 2**20))
-        nets.append(dict(net=net_index, seed=p["pre_seeds"][net_index], lambda_max=lam,
-                         participation_ratio=pr, trace=spec["trace"], trace_sq=spec["trace_sq"],
-                         L_star=float(pre["loss"][net_index]), bulk_h=float(h_model[-1]),
-                         bulk_m=int(m_model[-1]), model_participation_ratio=float(
-                             np.sum(m_model * h_model) ** 2 / np.sum(m_model * h_model**2))))
-    # The paper's protocol on the first net: from θ* at β = 6, a transient.
+            one = _run_beta(p, net, net_index, data, K, spec, h_model, m_model, beta,
+                            seed=int(rng.integers(2**31)))
+            for name in rows:
+                rows[name] += one[name]
+            cost += one["cost"]
+            seconds += one["seconds"]
+            mem = max(mem, one["records_mb"])
+        nets.append(_net_row(p, pre, net_index, spec, h_model, m_model))
+    trans, trans_surv = _transient(p, pre, data, K, nets, seed=int(rng.integers(2**31)))
+    rows["survival"] += trans_surv
+    out.tables.update(rows, transient=trans, nets=nets)
+    _summary(out, p, rows["fits"], rows["brute"], trans, rows["runs"], nets, cost, seconds, mem)
+    return out
+
+
+def _run_beta(p, net, net_index, data, K, spec, h_model, m_model, beta, *, seed) -> dict:
+    """One (net, β): the net's and the noise model's quasi-stationary states, t_p(c) of both
+    by splitting on thresholds over ``decades`` decades of paper Eq. (15), the window fits
+    and the brute-force check; the rows of each table, the cost (replica-steps), the net's
+    seconds and the memory of the splitting's records (MB)."""
+    lam, pr = spec["lambda_max"], spec["participation_ratio"]
+    # two thresholds per decade of paper Eq. (15): the lowest rare one (t_p ≥ 100 relaxation times)
+    # then lies within half a decade of the floor, where brute force still crosses it
+    n_c = max(4, int(round(2 * p["decades"])) + 1)
+    eta = p["B"] / (beta * lam)
+    relax = beta / p["B"]  # 1/(ηλ₁) steps
+    burn = int(round(p["burn_relax"] * relax))
+    window = int(round(p["window_relax"] * relax))
+    s15 = escape_exponent(eta=eta, B=p["B"], h=lam, n=pr)
+    if s15 <= 0:
+        raise InvalidInput(f"beta={beta:g}: paper Eq. (15)'s slope {s15:.3g} is not > 0 "
+                           "for this net; raise beta")
+    spacing = np.log(10) / (s15 * p["levels_per_decade"])
+    t0 = time.perf_counter()
+    system = MLPSystem(net, data.x, data.y, eta=eta, B=p["B"], h_star=lam, gram=K.numpy())
+    pilot, qs, c_A = _net_bulk(system, p, seed=seed, burn=burn, window=window, beta=beta,
+                               net_index=net_index)
+    net_seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    model = NoiseModelSystem(h_model, m_model, eta=eta, B=p["B"], L_star=system.L_star)
+    slow = 1.0 / (eta * h_model.min())  # the bulk's relaxation time
+    mqs, mqs_rep, m_A = _model_bulk(model, p, seed=seed, slow=slow)
+    model_seconds = time.perf_counter() - t1
+    t0 = time.perf_counter()
+    # thresholds above both bulks, the same for the net and the model
+    cs = _thresholds(max(c_A, m_A), s15, p["decades"], n_c)
+    rf = rare_first_passage(system, cs, seed=seed + 1, c_A=c_A,
+                            repetitions=p["repetitions"], replicas=p["replicas"],
+                            kill_fraction=p["kill_fraction"], spacing=spacing,
+                            flux_replicas=p["flux_replicas"], flux_burn=burn,
+                            flux_steps=window)
+    net_seconds += time.perf_counter() - t0
+    cost = rf.cost + pilot.cost
+    G = int(np.ceil((np.log(cs[-1]) - np.log(c_A)) / spacing)) + n_c
+    records_mb = p["replicas"] * G * system.state_size * system.X.itemsize / 2**20
+    t1 = time.perf_counter()
+    mf = rare_first_passage(model, cs, seed=seed + 3, c_A=m_A,
+                            repetitions=p["model_repetitions"],
+                            replicas=p["model_replicas"], kill_fraction=p["kill_fraction"],
+                            spacing=spacing, flux_replicas=p["model_flux_replicas"],
+                            flux_burn=int(20 * slow), flux_steps=int(50 * slow))
+    model_seconds += time.perf_counter() - t1
+    tag = dict(net=net_index, beta=beta)
+    tp_rows = (_tp_rows(rf, "net", **tag) + _tp_rows(mf, "noise model", **tag)
+               + _eq15_rows(cs, s15, relax, **tag))
+    slope_rows = _slope_rows(rf, "net", s15, **tag) + _slope_rows(mf, "noise model", s15, **tag)
+    fits = [_fit_row(res, name, seed=seed, eta=eta, lam=lam, pr=pr, s15=s15, relax=relax, **tag)
+            for name, res in (("net", rf), ("noise model", mf))]
+    # brute force from the same quasi-stationary state, on the lowest thresholds
+    budget = int(round(p["brute_budget_relax"] * relax))
+    br = _brute(net, data, K, eta=eta, B=p["B"], burn=burn, steps=budget,
+                replicas=p["brute_replicas"], thresholds=cs * system.L_star,
+                seed=seed + 4)
+    cost += p["brute_replicas"] * burn + int(br["steps_run"].sum())
+    brute_rows, surv = _brute_rows(br, cs, rf, p, relax=relax, **tag)
+    run = dict(tag, eta=eta, eta_lambda=eta * lam, relaxation=relax,
+               burn=burn, window=window, c_A=c_A, p_A=float(rf.p_A.mean()),
+               qs_median=c_A, qs_mean=float(qs.mean()),
+               qs_mean_stderr=float(standard_error(qs)),
+               model_qs_median=m_A, model_qs_mean=float(mqs.mean()),
+               model_qs_mean_stderr=float(standard_error(mqs_rep)),
+               model_qs_mean_exact=model.mean_loss_ratio(),
+               spacing=float(spacing), thresholds=int(n_c),
+               cost=int(rf.cost + pilot.cost), model_cost=int(mf.cost),
+               seconds=net_seconds, model_seconds=model_seconds,
+               records_mb=p["replicas"] * G * system.state_size * 4 / 2**20)
+    return dict(first_passage=tp_rows, slopes=slope_rows, fits=fits, brute=brute_rows,
+                survival=surv, runs=[run], cost=cost, seconds=net_seconds, records_mb=records_mb)
+
+
+def _net_bulk(system, p, *, seed, burn, window, beta, net_index):
+    """The net's quasi-stationary state over the flux window (``burn`` steps from θ*, then
+    ``window`` more): the pilot flux run, its loss ratios L/L* and their median c_A, the
+    bulk A = {L ≤ c_A L*} of the splitting.  Refused when c_A < 1 (the net still trains)."""
+    pilot = system.flux(seed, replicas=p["flux_replicas"], burn=burn, steps=window,
+                        xi_A=-np.inf, cap=1)
+    qs = np.exp(pilot.levels[np.isfinite(pilot.levels)])
+    c_A = float(np.median(qs))
+    if c_A < 1:
+        raise InvalidInput(
+            f"beta={beta:g}: the quasi-stationary loss lies below the pretrained one "
+            f"(median L/L(θ*) = {c_A:.4g} after {burn} steps): net {net_index} is not at a "
+            "minimum for this learning rate (it is still training); pretrain longer "
+            "(pre_steps), lower burn_relax and window_relax, or lower beta")
+    return pilot, qs, c_A
+
+
+def _model_bulk(model, p, *, seed, slow):
+    """The noise model's own quasi-stationary bulk (burn-in 20, window 50 relaxation times
+    ``slow`` of its slowest direction): its loss ratios, one mean per replica, and their
+    median m_A."""
+    mpilot = model.flux(seed + 2, replicas=p["model_flux_replicas"], burn=int(20 * slow),
+                        steps=int(50 * slow), xi_A=-np.inf, cap=1, samples=1000)
+    mqs = np.exp(mpilot.levels[np.isfinite(mpilot.levels)])
+    mqs_rep = np.nanmean(np.exp(mpilot.levels), axis=1)  # one mean per replica
+    return mqs, mqs_rep, float(np.median(mqs))
+
+
+def _eq15_rows(cs, s15, relax, **tag) -> list[dict]:
+    """Paper Eq. (15) at the thresholds: t_p = 2π/(ηh*)·c^slope (rows of first_passage)."""
+    return [dict(tag, system="paper Eq. (15)", c=float(c),
+                 t_p=float(2 * np.pi * relax * c**s15), t_p_stderr=float("nan"),
+                 log10_t_p=float(np.log10(2 * np.pi * relax) + s15 * np.log10(c)),
+                 log10_t_p_stderr=float("nan"),
+                 relaxations=float(2 * np.pi * c**s15), dominance=float("nan"),
+                 resolved=True) for c in cs]
+
+
+def _fit_row(res, name, *, seed, eta, lam, pr, s15, relax, **tag) -> dict:
+    """The slope of log t_p on log c over the declared window (t_p ≥ ``MIN_RELAX``
+    relaxation times, resolved) and over its upper half, with n = 2(β + 1 − slope)
+    (paper Eq. (15) inverted): a row of the fits table."""
+    beta = tag["beta"]
+    idx = _window(res, MIN_RELAX)
+    slope, se = res.window_slope(idx, seed=[seed, 7])
+    top = idx[idx.size // 2:] if idx.size >= 4 else idx[:0]
+    slope_top, se_top = res.window_slope(top, seed=[seed, 8])
+    return dict(tag, system=name, eta=eta, eta_lambda=eta * lam,
+                participation_ratio=pr, slope_eq15=s15,
+                window_lo=float(res.c[idx[0]]) if idx.size else float("nan"),
+                window_hi=float(res.c[idx[-1]]) if idx.size else float("nan"),
+                thresholds=int(idx.size),
+                left_out=int(np.sum(np.isfinite(res.t_p) & ~res.resolved
+                                    & (res.t_p >= MIN_RELAX * relax))),
+                log10_vs_eq15=float(np.mean(np.log10(
+                    res.t_p[idx] / (2 * np.pi * relax * res.c[idx]**s15))))
+                if idx.size else float("nan"),
+                decades=float(np.log10(res.t_p[idx[-1]] / res.t_p[idx[0]]))
+                if idx.size else 0.0,
+                slope=slope, slope_stderr=se,
+                n_fit=2 * (beta + 1 - slope), n_fit_stderr=2 * se,
+                slope_top=slope_top, slope_top_stderr=se_top,
+                n_top=2 * (beta + 1 - slope_top), n_top_stderr=2 * se_top)
+
+
+def _brute_rows(br, cs, rf, p, *, relax, **tag) -> tuple[list[dict], list[dict]]:
+    """The brute force against the splitting at each threshold it crosses often enough:
+    exponential t_p and its z against the splitting's, the Weibull shape k (1: memoryless)
+    and the power of |k − 1| < 3 s.e. against k = 2; and the Kaplan–Meier survival rows."""
+    fp, steps_run = br["first_passage"], br["steps_run"]
+    brute_rows, surv = [], []
+    for j, c in enumerate(cs):
+        obs = fp[:, j] >= 0
+        if obs.sum() < max(3, p["brute_replicas"] // 3):
+            continue  # too few crossings for a survival curve
+        t = np.where(obs, fp[:, j], steps_run).astype(float)
+        mean, se = exponential_mle(t, obs)
+        k, k_se = _weibull(t, obs)
+        z = ((np.log(mean) - np.log(rf.t_p[j]))
+             / np.hypot(se / mean, rf.t_p_stderr[j] / rf.t_p[j]))
+        # power of |k − 1| < 3 s.e. against a Weibull shape 2 (a transit, not an escape)
+        power = float(stats.norm.cdf(1 / k_se - 3)) if np.isfinite(k_se) else float("nan")
+        brute_rows.append(dict(tag, c=float(c), crossings=int(obs.sum()),
+                               rare=bool(rf.t_p[j] >= MIN_RELAX * relax),
+                               resolved=bool(rf.resolved[j]),
+                               replicas=int(fp.shape[0]), t_p_brute=mean,
+                               t_p_brute_stderr=se, t_p_splitting=float(rf.t_p[j]),
+                               t_p_splitting_stderr=float(rf.t_p_stderr[j]), z=float(z),
+                               relaxations=float(mean / relax), weibull_k=k,
+                               weibull_k_stderr=k_se, power_k2=power))
+        km = kaplan_meier(t, obs)
+        surv += [dict(tag, regime="escape", c=float(c), t=float(tt), S=float(s),
+                      S_exponential=float(np.exp(-tt / mean)))
+                 for tt, s in zip(km.t, km.survival)]
+    return brute_rows, surv
+
+
+def _net_row(p, pre, net_index, spec, h_model, m_model) -> dict:
+    """A row of the nets table: the pretrained net's spectrum and its noise model's."""
+    return dict(net=net_index, seed=p["pre_seeds"][net_index], lambda_max=spec["lambda_max"],
+                participation_ratio=spec["participation_ratio"], trace=spec["trace"],
+                trace_sq=spec["trace_sq"],
+                L_star=float(pre["loss"][net_index]), bulk_h=float(h_model[-1]),
+                bulk_m=int(m_model[-1]), model_participation_ratio=float(
+                    np.sum(m_model * h_model) ** 2 / np.sum(m_model * h_model**2)))
+
+
+def _transient(p, pre, data, K, nets, *, seed) -> tuple[list[dict], list[dict]]:
+    """The paper's protocol on the first net: from θ* at β = ``transient_beta``, a
+    transient; its rows (t_p, Weibull shape per threshold) and the Kaplan–Meier survival
+    rows of two thresholds."""
     net_index = p["nets"][0]
     net = pre["params"].model(net_index).cpu()
     lam = nets[0]["lambda_max"]
     eta = p["B"] / (p["transient_beta"] * lam)
     ct = np.geomspace(1.02, 3.0, 16)
     tr = _brute(net, data, K, eta=eta, B=p["B"], burn=0, steps=p["transient_steps"],
-                replicas=p["brute_replicas"], thresholds=ct * nets[0]["L_star"],
-                seed=int(rng.integers(2**31)))
-    trans = []
+                replicas=p["brute_replicas"], thresholds=ct * nets[0]["L_star"], seed=seed)
+    trans, surv = [], []
     for j, c in enumerate(ct):
         f = tr["first_passage"][:, j]
         obs = f >= 0
@@ -402,10 +449,7 @@ def run_nn(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
             surv += [dict(net=net_index, beta=p["transient_beta"], regime="transient",
                           c=float(c), t=float(tt), S=float(s), S_exponential=float(np.exp(-tt / mean)))
                      for tt, s in zip(km.t, km.survival)]
-    out.tables.update(first_passage=tp_rows, slopes=slope_rows, fits=fits, brute=brute_rows,
-                      survival=surv, runs=runs, transient=trans, nets=nets)
-    _summary(out, p, fits, brute_rows, trans, runs, nets, cost, seconds, mem)
-    return out
+    return trans, surv
 
 
 def _summary(out, p, fits, brute_rows, trans, runs, nets, cost, seconds, mem) -> None:

@@ -1,41 +1,74 @@
 """How much of an SGD displacement lies in the top Hessian eigenspace (Assumption 4.6).
 
 Assumption 4.6 of Mori et al. (2022) says that near the minimum θ* SGD moves in the span
-of the n outlier eigenvectors v_1, ..., v_n of H*.  For a displacement Δθ = θ − θ* this
-module measures, for the 784-h-1 network of :mod:`logloss.dynamics.mlp_sgd`,
+of the n outlier eigenvectors v_1, ..., v_n of H*.  For displacements Δθ = θ − θ* of any
+model this module measures
 
 * the displacement fraction  Σ_{i≤n} (v_iᵀΔθ)² / |Δθ|²;
-* the curvature fraction     Σ_{i≤n} h_i (v_iᵀΔθ)² / ΔθᵀH*Δθ, the share of the quadratic
-  loss increase ½ΔθᵀH*Δθ carried by the top n directions, with ΔθᵀH*Δθ = |J Δθ|²/N for
-  the Gauss–Newton H* = JᵀJ/N (Eq. 44), J Δθ evaluated exactly (forward-mode, by hand).
+* the curvature fraction     Σ_{i≤n} h_i (v_iᵀΔθ)² / ΔθᵀGΔθ, the share of the quadratic
+  loss increase ½ΔθᵀGΔθ carried by the top n directions, with the generalised
+  Gauss–Newton matrix G = (1/N) Σ_μ J_μᵀ Λ_μ J_μ (Eq. 44; G = JᵀJ/N for the mean-square
+  loss).  ΔθᵀGΔθ = (1/N) Σ_μ |A_μᵀ J_μΔθ|² with Λ_μ = A_μA_μᵀ
+  (:func:`~logloss.measure.ggn.loss_hessian_factor`), and J_μΔθ is one forward-mode
+  product (``torch.func.jvp``): exact, without forming J.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
+from torch.func import jvp
 
-__all__ = ["flat_params", "gauss_newton_quadratic", "subspace_fractions"]
+from ..core.errors import InvalidInput
+from ._guard import call, check, check_chunk_size, torch_errors, unchanged
+from .ggn import loss_hessian_factor
+
+__all__ = ["gauss_newton_quadratic", "subspace_fractions"]
 
 
-def flat_params(W1, b1, w2, b2) -> torch.Tensor:
-    """θ of R replicas flattened in ``nn.Sequential(Linear, ReLU, Linear).parameters()`` order, (R, P)."""
-    R = W1.shape[0]
-    return torch.cat([W1.reshape(R, -1), b1.reshape(R, -1), w2.reshape(R, -1), b2.reshape(R, 1)], 1)
+def gauss_newton_quadratic(model: nn.Module, x: torch.Tensor, delta, *, loss: str = "mse",
+                           chunk_size: int | None = 2048) -> np.ndarray:
+    """ΔθᵀGΔθ at the model's θ for each row Δθ of ``delta``, with G the generalised
+    Gauss–Newton matrix of ``loss`` (Eq. 44), shape (R,), float64.
 
-
-def gauss_newton_quadratic(W1, b1, w2, dW1, db1, dw2, db2, x: torch.Tensor) -> np.ndarray:
-    """ΔθᵀH*Δθ = |J Δθ|²/N at θ* = (W1, b1, w2, ·) for R displacements (dW1 of shape (R, h, D)).
-
-    J Δθ = δw₂ᵀ relu(a) + w₂ᵀ(1[a > 0] ⊙ (δW₁x + δb₁)) + δb₂ with a = W₁x + b₁.
+    Parameters
+    ----------
+    model : nn.Module
+        The model at θ* (not modified); θ is its trainable parameters in ``parameters()``
+        order (P entries, as :func:`~logloss.measure.gradients.flat_params`).
+    x : Tensor, shape (N, ...)
+        Inputs x_μ.
+    delta : array_like or Tensor, shape (R, P) or (P,)
+        Displacements Δθ.
+    loss : {"mse", "ce"}
+        The per-sample loss whose Gauss–Newton matrix is meant (see
+        :mod:`logloss.measure.ggn`).
+    chunk_size : int or None
+        Samples per forward-mode pass (None: all at once).
     """
-    a = x @ W1.T + b1  # (N, h)
-    hid, mask = torch.relu(a), (a > 0).to(x.dtype)
-    out = np.empty(dW1.shape[0])
-    for r in range(dW1.shape[0]):
-        da = x @ dW1[r].T + db1[r]  # (N, h)
-        jv = hid @ dw2[r] + (mask * da) @ w2 + db2[r]
-        out[r] = float((jv.double() ** 2).mean())
+    with unchanged(model):
+        c = check(model, x)
+        chunk = check_chunk_size(chunk_size) or int(x.shape[0])
+        d = torch.as_tensor(delta, dtype=c.dtype, device=x.device)
+        d = d.reshape(1, -1) if d.dim() == 1 else d
+        if d.dim() != 2 or d.shape[1] != c.P:
+            raise InvalidInput(f"delta must have shape (R, {c.P}) (P trainable entries), got "
+                               f"{tuple(torch.as_tensor(delta).shape)}")
+        names = list(c.params)
+        sizes = [c.params[k].numel() for k in names]
+        out = np.empty(d.shape[0])
+        for r in range(d.shape[0]):
+            tangent = {k: t.view_as(c.params[k]) for k, t in zip(names, d[r].split(sizes))}
+            total = torch.zeros((), dtype=torch.float64, device=x.device)
+            for s in range(0, x.shape[0], chunk):
+                xc = x[s:s + chunk]
+                with torch_errors():
+                    f, jv = jvp(lambda p, xc=xc: call(model, p, xc), (c.params,), (tangent,))
+                A = loss_hessian_factor(f.reshape(f.shape[0], -1), loss)  # (n, K, K)
+                g = torch.einsum("nab,na->nb", A, jv.reshape(jv.shape[0], -1).double())
+                total += (g**2).sum()
+            out[r] = float(total) / x.shape[0]
     return out
 
 

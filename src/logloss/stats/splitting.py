@@ -249,18 +249,22 @@ class RareFirstPassage:
     relaxation: float
     settings: dict = field(default_factory=dict)
 
-    def window_slope(self, mask, *, seed: int, bootstrap: int = 400) -> Measured:
-        """The slope of log t_p against log c over the thresholds ``mask`` selects.
+    def window_slope(self, which, *, seed, bootstrap: int = 400) -> Measured:
+        """The slope of log t_p against log c over the thresholds ``which`` selects.
 
         A least-squares line through (log c, log t_p) at the selected thresholds, with the
         standard error of a bootstrap over whole repetitions: every threshold of one
         repetition comes from the same excursions, so the estimates at neighbouring c are
         correlated, and an inverse-variance mean of local slopes (which treats them as
-        independent) would misstate the error.  ``mask`` is a boolean array over ``c``,
-        chosen before the slope is seen (for example ``t_p`` ≥ 100 relaxation times and
-        resolved).  NaN with fewer than two selected thresholds.
+        independent) would misstate the error.  ``which`` is a boolean mask over ``c`` or an
+        array of indices, chosen before the slope is seen (for example t_p ≥ 100
+        relaxation times and resolved); ``seed`` (an int or a sequence of ints) seeds the
+        bootstrap.  A resample whose mean rate is 0 at a selected threshold (t_p = ∞) has
+        no slope and is left out; the standard error is NaN when more than half are.  NaN
+        with fewer than two selected thresholds.
         """
-        keep = np.flatnonzero(np.asarray(mask, dtype=bool))
+        which = np.asarray(which)
+        keep = np.flatnonzero(which) if which.dtype == bool else which.astype(np.intp)
         if keep.size < 2:
             return Measured(float("nan"))
         x = np.log(self.c[keep])
@@ -271,9 +275,8 @@ class RareFirstPassage:
             log_t = -np.log(self.rates[:, keep].mean(axis=0))
             log_tb = -np.log(self.rates[draws][:, :, keep].mean(axis=1))  # (bootstrap, k)
         slope = float(x @ log_t / (x @ x))
-        slopes_b = log_tb @ x / (x @ x)
-        finite = slopes_b[np.isfinite(slopes_b)]
-        stderr = float(np.std(finite, ddof=1)) if finite.size == bootstrap else float("nan")
+        slopes_b = log_tb[np.all(np.isfinite(log_tb), axis=1)] @ x / (x @ x)
+        stderr = float(np.std(slopes_b, ddof=1)) if slopes_b.size > bootstrap // 2 else np.nan
         return Measured(slope, stderr)
 
 
