@@ -28,7 +28,9 @@ from ..theory import (
     mean_square_critical_dimension,
 )
 from ._cost import F8, linreg_data, linreg_sgd
-from ._registry import Outcome, experiment
+from .params import Param
+from .result import Outcome
+from .spec import experiment
 
 CRIT_PRESETS = {
     "smoke": dict(N=10_000, B=1, eta=0.2, ds=[4, 8, 9, 10, 12, 20], replicas=20, steps=600,
@@ -95,7 +97,24 @@ def _crossover(rows: list[dict]) -> float:
               'sphere_crossover_dimension'),
     theory=('n_c', 'lyapunov_critical_dimension', 'mean_square_critical_dimension',
             'sphere_critical_dimension'),
-    tables=('critical', 'critical_dimensions', 'criteria_limit'),
+    tables=dict(
+        critical=("B", "d", "data", "eta", "final_median_log10_ratio", "growth_rate",
+            "growth_rate_lyapunov", "growth_rate_sde", "growth_rate_stderr", "h_star", "max_eta_x2",
+            "n_c", "trapped"),
+        critical_dimensions=("B", "eta", "lyapunov", "mean_square", "n_c"),
+        criteria_limit=("B", "eta", "lyapunov", "mean_square", "n_c", "relative_gap",
+            "two_B_over_eta"),
+    ),
+    arrays=("median_log_ratio", "steps"),
+    params=dict(
+        record_every=Param("SGD steps between two records of the growth of |θ − θ*|", unit="steps"),
+        B2=Param("minibatch size B of the second (B, η) case", symbol="B"),
+        eta2=Param("learning rate η of the second (B, η) case", symbol="η"),
+        ds2=Param("dimensions d of the second case", symbol="d"),
+        sphere_ds=Param("dimensions d with inputs on the sphere |x|² = d", symbol="d"),
+        limit_etas=Param("learning rates η of the small-η limit of the criteria, at B", symbol="η"),
+        limit_etas2=Param("learning rates η of the small-η limit of the criteria, at B2", symbol="η"),
+    ),
     cost=_cost,
     validate=_validate,
 )

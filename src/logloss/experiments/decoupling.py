@@ -17,8 +17,10 @@ from ..measure.gram import decoupling_spectra, ntk_gram
 from ..measure.losses import get_loss, loss_weights
 from ..models.nets import mlp
 from ._cost import F8, dense_symmetric, mlp_params, torch_training
-from ._registry import Outcome, RunContext, experiment
 from ._shared import check_mnist_n
+from .params import Param
+from .result import Outcome, RunContext
+from .spec import experiment
 
 PRESETS = {
     "smoke": dict(N=300, widths=[784, 100, 100, 1], eta=0.01, B=100, stages=[0, 20, 100],
@@ -117,7 +119,22 @@ def _cost(p: dict) -> Cost:
     presets=PRESETS,
     measured=('max_abs_z_top1', 'max_abs_z_trace', 'max_tail_mass', 'max_seed_sd_log_top1',
               'max_seed_sd_log_topk', 'max_seed_sd_log_trace'),
-    tables=('stages', 'seed_spread'),
+    tables=dict(
+        stages=("L", "control_log_top1_ratio", "control_log_topk_ratio",
+            "control_log_trace_ratio", "epoch", "lambda1_decoupled", "lambda1_exact",
+            "log_top1_ratio", "log_topk_ratio", "log_trace_ratio", "n_tiny_decoupled",
+            "n_tiny_exact", "null_mean", "null_sd", "permutations", "permutations_topk",
+            "tail_mass_decoupled", "tail_mass_exact", "z_top1", "z_topk", "z_trace"),
+        seed_spread=("L", "epoch", "log_top1_ratio", "log_topk_ratio", "log_trace_ratio",
+            "seed"),
+    ),
+    arrays=("spectrum_decoupled", "spectrum_exact"),
+    params=dict(
+        stages=Param("training epochs at which both spectra are computed", unit="epochs"),
+        permutations=Param("label permutations of the shuffle null"),
+        permutations_topk=Param("permutations whose top eigenvalues are computed"),
+        mass_threshold=Param("spectral mass below which eigenvalues count as exponentially small"),
+    ),
     checks=dict(stages=">=0", loss=("mse", "ce"), mass_threshold="(0,1)"),
     cost=_cost,
     validate=_validate,

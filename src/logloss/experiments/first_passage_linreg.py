@@ -47,7 +47,9 @@ from ..theory import (
     radial_mfpt,
 )
 from ._cost import discrete_chain_online, discrete_mfpt, linreg_data, linreg_sgd, splitting
-from ._registry import Outcome, RunContext, experiment
+from .params import Param
+from .result import Outcome, RunContext
+from .spec import experiment
 
 __all__ = ["linreg_first_passage_case", "case_cost", "collect_cases", "CASE_SPEC"]
 
@@ -56,8 +58,8 @@ CHAIN_POINTS = 1601  # nodes of the exact chain's finest grid (d = 1)
 
 
 
-def _thresholds(c_lo: float, c_max: float, n_c: int) -> np.ndarray:
-    return np.geomspace(c_lo, c_max, n_c)
+def _thresholds(c_lo: float, c_max: float, count: int) -> np.ndarray:
+    return np.geomspace(c_lo, c_max, count)
 
 
 def _slowest(*, eta: float, B: int, h: float, d: int) -> float:
@@ -230,13 +232,13 @@ def collect_cases(cases: list[dict], out: Outcome) -> Outcome:
 
 R9_PRESETS = {
     "smoke": dict(eta=0.1, B=1, ds=[1, 16], Ns=[10_000, 0], datasets=1, c_lo=1.1, decades=8.0,
-                  n_c=12, repetitions=4, replicas=100, brute_replicas=64,
+                  thresholds=12, repetitions=4, replicas=100, brute_replicas=64,
                   brute_steps=20_000),
     "book": dict(eta=0.1, B=1, ds=[1, 4, 16], Ns=[10_000, 100_000, 0], datasets=1,
-                 c_lo=1.1, decades=22.0, n_c=40, repetitions=8, replicas=300,
+                 c_lo=1.1, decades=22.0, thresholds=40, repetitions=8, replicas=300,
                  brute_replicas=32, brute_steps=200_000),
     "paper": dict(eta=0.1, B=1, ds=[1, 2, 4, 8, 16], Ns=[10_000, 100_000, 0],
-                  datasets=3, c_lo=1.1, decades=30.0, n_c=60, repetitions=16, replicas=1000,
+                  datasets=3, c_lo=1.1, decades=30.0, thresholds=60, repetitions=16, replicas=1000,
                   brute_replicas=100, brute_steps=10_000_000),
 }
 
@@ -248,7 +250,7 @@ def _todo(p: dict) -> list[tuple[int, int, int]]:
 
 def _case_thresholds(p: dict, d: int) -> np.ndarray:
     return _thresholds(p["c_lo"], _c_max(p["c_lo"], p["decades"], eta=p["eta"], B=p["B"],
-                                         h=1.0, d=d), p["n_c"])
+                                         h=1.0, d=d), p["thresholds"])
 
 
 def _validate(p: dict) -> None:
@@ -276,7 +278,23 @@ def _cost(p: dict) -> Cost:
             presets=R9_PRESETS,
             measured=("decades_min", "brute_z_max", "cost", "slope_far"),
             theory=("slope_eq15", "slope_kesten"),
-            tables=("first_passage", "slopes", "cases"),
+            tables=dict(
+                first_passage=("N", "brute_censored", "brute_z", "c", "d", "dataset",
+                    "dominance", "in_regime", "log10_t_p_stderr", "relaxation_times", "resolved",
+                    "t_brute", "t_brute_stderr", "t_chain", "t_p", "t_p_stderr", "t_sde_exact",
+                    "t_sde_paper", "weibull_k", "weibull_k_stderr", "z_chain"),
+                slopes=("N", "c_mid", "d", "dataset", "in_regime", "slope", "slope_chain",
+                    "slope_sde_exact", "slope_sde_paper", "slope_stderr"),
+                cases=("N", "brute_compared", "brute_cost", "brute_z_max", "c_A", "cost", "d",
+                    "dataset", "decades", "h_star", "max_eta_x2", "relaxation", "slope_eq15",
+                    "slope_exact_noise", "slope_kesten"),
+            ),
+            arrays=(),
+            params=dict(
+                Ns=Param("training-set sizes N; 0 is online SGD (a fresh sample every step)", symbol="N"),
+                datasets=Param("independent data sets drawn at each finite N"),
+                c_lo=Param("smallest threshold ratio c of the grid and of the slope window", symbol="c"),
+            ),
             checks=dict(c_lo=">1", decades=">0", Ns=">=0 distinct", ds="distinct"),
             cost=_cost,
             validate=_validate)

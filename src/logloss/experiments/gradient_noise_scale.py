@@ -20,8 +20,10 @@ from ..measure.noise_scale import gradient_noise_scale
 from ..models.nets import mlp
 from ..theory.noise_scale import noise_scale_plateau, stationary_grad_sq
 from ._cost import mlp_params, torch_training
-from ._registry import Outcome, experiment
 from ._shared import check_mnist_n
+from .params import Param
+from .result import Outcome
+from .spec import experiment
 
 #: tr H … tr H⁵: the series Σ_i h_i²/(1 − ηh_i/2) = Σ_k (η/2)^k tr H^(k+2) of the stationary
 #: ‖∇L‖² kept to (η/2)³ tr H⁵, a relative truncation error below (ηλ_max/2)⁴ (1e-3 at ηλ_max = 0.35)
@@ -128,7 +130,18 @@ def _plateau(out: Outcome, p: dict, N: int, traces: dict, noise: dict, window: d
               "one_over_B_bias_over_grad_sq", "grad_sq_over_prediction", "b_simple_plateau",
               "drift_fraction", "eta_h_correction"),
     theory=("grad_sq_over_prediction", "b_simple_plateau"),
-    tables=("checkpoints",),
+    tables=dict(
+        checkpoints=("b_simple", "draw_seed", "epoch", "grad_sq", "grad_sq_est",
+            "grad_sq_est_one_over_B", "grad_sq_est_se", "noise", "one_over_B", "one_over_B_se",
+            "resolved", "trace_est", "trace_est_se", "two_batch", "two_batch_se", "z_grad_sq",
+            "z_trace"),
+    ),
+    arrays=("L", "b_simple_predicted", "epochs", "grad_sq", "noise", "traces", "window_L",
+        "window_blocks", "window_drift", "window_epochs", "window_grad_sq", "window_stationary"),
+    params=dict(
+        checkpoints=Param("checkpoints along training where B_simple is measured"),
+        block_epochs=Param("consecutive epochs per block of the batch-means error", unit="epochs"),
+    ),
     cost=_cost,
     validate=_validate,
     checks=dict(plateau_from="[0,1)", minibatches=("independent", "epoch")),

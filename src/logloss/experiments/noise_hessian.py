@@ -18,8 +18,10 @@ from ..measure.hessian import hessian_top_eigenvalues
 from ..models.linreg import make_linear_regression
 from ..models.nets import mlp
 from ._cost import F4, F8, dense_symmetric, linreg_data, mlp_params, torch_training
-from ._registry import Outcome, experiment
 from ._shared import check_mnist_n
+from .params import Param
+from .result import Outcome
+from .spec import experiment
 
 NH_PRESETS = {
     "smoke": dict(N_lin=2000, d=5, distances=[0.0, 0.5, 1.0, 2.0], replicas=10, B=10,
@@ -97,7 +99,19 @@ def _cost(p: dict) -> Cost:
               'mlp_top1_ratio', 'mlp_topk_geomean_ratio', 'mlp_topk_center', 'mlp_topk_decoupling',
               'mlp_topk_gn_ratio'),
     theory=('mlp_gn_top1_ratio', 'mlp_top1_ratio', 'mlp_topk_geomean_ratio'),
-    tables=('linreg', 'mlp'),
+    tables=dict(
+        linreg=("L", "distance", "err_eq6", "err_gauss", "predicted_gap", "replica"),
+        mlp=("gauss_newton", "hessian", "i", "log_ratio_mean", "log_ratio_sd", "log_ratio_se",
+            "seeds", "sigma_B_over_2Lc"),
+    ),
+    arrays=("gn_top", "hess_top", "log_center", "log_decoupling", "log_gn_ratio", "log_ratio",
+        "sigma_top"),
+    params=dict(
+        N_lin=Param("training samples N of the linear-regression part", symbol="N"),
+        N_mlp=Param("training images N of the network part", symbol="N"),
+        B_mlp=Param("minibatch size B of the network’s training", symbol="B"),
+        distances=Param("distances from θ* at which Σ and (2L/B)H are compared"),
+    ),
     checks=dict(distances=">=0"),
     cost=_cost,
     validate=_validate,

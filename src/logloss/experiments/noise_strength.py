@@ -18,8 +18,10 @@ from ..models.nets import cnn, mlp
 from ..stats.decomposition import slope_decomposition
 from ..stats.lines import fit_power_law, rolling_slopes
 from ._cost import F4, mlp_params, torch_training
-from ._registry import Outcome, RunContext, experiment
 from ._shared import VENDORED
+from .params import Param
+from .result import Outcome, RunContext
+from .spec import experiment
 
 PRESETS = {
     "smoke": dict(model="mlp", dataset="auto", loss="mse", N=200, widths=[64, 64, 64],
@@ -192,7 +194,19 @@ def _decomposition_summary(out: Outcome, rows: list[dict]) -> None:
               'slope_seed_sd', 'ks_distance', 'm2_ratio', 'kernel_change',
               *(f"slope_{f}" for f in FACTORS)),
     theory=('slope',),
-    tables=('seeds', 'scale_free', 'decomposition'),
+    tables=dict(
+        seeds=("L_final", "dataset", "mid_slope", "mid_slope_stderr", "n_fit", "noise_final",
+            "seed", "slope", "slope_stderr"),
+        scale_free=("dataset", "epoch_a", "epoch_b", "ks", "ks_boot_sd", "ks_crit95", "m2_a",
+            "m2_a_sd", "m2_b", "m2_b_sd", "seed"),
+        decomposition=("d_across", "d_gradient", "d_kernel", "d_moment", "d_shape", "d_within",
+            "epochs", "kernel_change", "kernel_ratio", "power", "seed", "slope"),
+    ),
+    arrays=("L", "epochs", "factors", "fit_mask", "grad_sq", "local_slope", "noise"),
+    params=dict(
+        cnn_widths=Param("channels of the CNN’s three stacks"),
+        bootstrap=Param("bootstrap resamples of the scale-free test"),
+    ),
     checks=dict(model=("mlp", "cnn"), dataset=("auto", "fashion-mnist", "cifar10"),
                 loss=("mse", "ce"), fit_from="[0,1)", mid_window="[0,1]"),
     cost=_cost,

@@ -38,8 +38,10 @@ from ..measure.predict import predict_escape
 from ..stats.first_passage import mean_first_passage
 from ..stats.lines import fit_power_law
 from ._cost import F4, jacobian_matrix
-from ._registry import Outcome, experiment
 from ._shared import VENDORED
+from .params import Param
+from .result import Outcome
+from .spec import experiment
 
 PRESETS = {
     "smoke": dict(N=200, channels=[4, 8], eta=0.05, B=50, epochs=6, monitor_every=4, k=10,
@@ -114,7 +116,17 @@ def _cost(p: dict) -> Cost:
     measured=("final_loss", "noise_over_L_late", "noise_loss_slope", "lambda_max",
               "participation_ratio", "exponent", "censored"),
     theory=("exponent", "n_c"),
-    tables=("first_passage", "warnings"),
+    tables=dict(
+        first_passage=("c", "censored", "estimator", "replicas", "t_p", "t_p_stderr"),
+        warnings=("warning",),
+    ),
+    arrays=("L", "grad_sq_estimate", "grad_sq_norm", "noise", "noise_over_L", "noise_scale",
+        "step", "top_eigenvalues", "trace_estimate", "watched_step"),
+    params=dict(
+        channels=Param("channels of the BatchNorm CNN’s two convolutions"),
+        monitor_every=Param("SGD steps between two measurements of 𝒩", unit="steps"),
+        fp_steps=Param("steps of each first-passage replica", unit="steps"),
+    ),
     checks=dict(c=">1"),
     cost=_cost,
     validate=_validate,

@@ -14,7 +14,9 @@ from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.phi_fits import hill_plot
 from ._cost import F8, linreg_data, linreg_sgd
-from ._registry import Outcome, experiment
+from .params import Param
+from .result import Outcome
+from .spec import experiment
 
 # The last case of each scale has a light tail (Kesten–Goldie index above 5), where Hill's
 # estimator is visibly biased: the Hill plot shows it.
@@ -68,7 +70,16 @@ def _cost(p: dict) -> Cost:
     description="Far tail of SGD's stationary law: Hill index vs 2φ−1, 1+B/(ηh*) and Kesten–Goldie (R7, beyond the paper)",
     presets=TAIL_PRESETS,
     measured=('max_abs_z_kesten',),
-    tables=('tail',),
+    tables=dict(
+        tail=("B", "alpha_exact_noise", "alpha_paper", "eta", "hill", "hill_change",
+            "hill_change_stderr", "hill_stderr", "kesten_alpha", "n", "z_kesten"),
+    ),
+    arrays=("hill_alpha_0", "hill_alpha_1", "hill_alpha_2", "hill_fraction_0",
+        "hill_fraction_1", "hill_fraction_2", "hill_stderr_0", "hill_stderr_1", "hill_stderr_2",
+        "surv_0", "surv_1", "surv_2", "x_0", "x_1", "x_2"),
+    params=dict(
+        fractions=Param("tail fractions k/n of the Hill estimates in the table"),
+    ),
     checks=dict(data_seed="seed"),
     cost=_cost,
     validate=_validate,

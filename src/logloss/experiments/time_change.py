@@ -14,7 +14,9 @@ from ..dynamics.sde import QuadraticMinimum, em_log_sde, em_sgd_sde
 from ..stats.lines import fit_line
 from ..stats.phi_fits import phi_mle
 from ._cost import em_sde
-from ._registry import Outcome, experiment
+from .params import Param
+from .result import Outcome
+from .spec import experiment
 
 TC_PRESETS = {
     "smoke": dict(eta=0.5, B=1.0, h=1.0, L_star=0.5, dt=4e-3, tau_max=60.0, replicas=100,
@@ -99,7 +101,18 @@ def _cost(p: dict) -> Cost:
               'ratio_slope_away'),
     theory=('phi_12', 'phi_14', 'phi_difference', 'ratio_slope', 'ratio_slope_away',
             'ratio_slope_unbinned'),
-    tables=('matched_tau', 'ratio_slope'),
+    tables=dict(
+        matched_tau=("ks_pvalue", "ks_stat", "mean_u2_12", "mean_u2_14", "tau"),
+        ratio_slope=("bins", "expected", "groups", "measured", "stderr"),
+    ),
+    arrays=("L_grid", "at_tau_12", "at_tau_14", "density_12", "density_14", "ratio"),
+    params=dict(
+        dt=Param("time step of the Euler–Maruyama integration"),
+        tau_max=Param("length of the stationary runs in rescaled time τ", symbol="τ"),
+        tau_targets=Param("rescaled times τ at which the two laws are compared", symbol="τ"),
+        transient_replicas=Param("replicas of the matched-τ transient runs"),
+        u0=Param("initial condition u₀ of the transient runs"),
+    ),
     checks=dict(u0="any", tau_targets="increasing"),  # Eq. (12)'s at_tau rows come sorted
     cost=_cost,
     validate=_validate,
