@@ -16,6 +16,7 @@ dimension (Eq. 16) and ``thresholds`` the number of thresholds c on a grid.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["Symbol", "GLOSSARY", "RENAMED", "SUFFIXES", "describe"]
@@ -76,6 +77,22 @@ _SYMBOLS = (
     Symbol("lambda_max", "λ₁", "largest Hessian eigenvalue", "1/loss", "App. E, Fig. 6"),
     Symbol("participation_ratio", "n_PR", "participation ratio (Σ p_i²)⁻¹, p_i = h_i/Σh_j",
            equation="App. E"),
+    # what several experiments report
+    Symbol("L", "L", "training loss (1/N)Σℓ_μ", "loss", "Eq. (1)"),
+    Symbol("slope", "", "local log–log slope d log t_p / d log c between two thresholds"),
+    Symbol("slope_eq15", "", "the paper's slope B/(ηh*) + 1 − n/2 of t_p against c",
+           equation="Eq. (15)"),
+    Symbol("slope_exact_noise", "", "the slope of Eq. (15) with the exact minibatch noise "
+           "of linear regression instead of the paper's"),
+    Symbol("slope_kesten", "", "half the Kesten–Goldie index of SGD's kicks: the slope where "
+           "escape is rare"),
+    Symbol("kesten_alpha", "α", "Kesten–Goldie tail index of the stationary law (closed form "
+           "at d = 1 only, else nan)"),
+    Symbol("phi_discrete", "φ_d", "exact discrete-time φ from the stationary second moment at "
+           "finite η (theory/stationary.py)"),
+    Symbol("label", "", "words that name a row in the figure and tables"),
+    Symbol("law", "", "which law or process a row belongs to"),
+    Symbol("z", "z", "(measured − predicted)/standard error"),
     # sizes and budgets shared by several experiments
     Symbol("replicas", "", "independent SGD chains run side by side"),
     Symbol("seeds", "", "independent seeds (training runs) averaged over"),
@@ -104,7 +121,8 @@ _SYMBOLS = (
     Symbol("convs_per_stack", "", "convolutions in each of the CNN's three stacks"),
     Symbol("dataset", "", "data set: auto (the vendored one at smoke and book scale)",
            rule=("auto", "fashion-mnist", "cifar10")),
-    Symbol("model", "", "network: mlp or cnn", rule=("mlp", "cnn")),
+    Symbol("model", "", "the model: mlp or cnn (networks), linreg (linear regression)",
+           rule=("mlp", "cnn")),
     Symbol("loss", "", "loss: mse or ce (cross-entropy)", rule=("mse", "ce")),
     Symbol("kernel", "", "also measure the factors of 𝒩 (the kernel's trace)"),
     Symbol("fit_from", "", "fraction of the run after which the late-training slope is fitted",
@@ -142,13 +160,17 @@ SUFFIXES: dict[str, str] = {
 }
 
 
-def describe(name: str) -> str | None:
-    """One line of meaning of ``name`` from the glossary, following :data:`SUFFIXES`
-    (``phi_stderr``: the standard error of φ); None if the glossary does not know it."""
+def describe(name: str, own: Mapping[str, str] | None = None) -> str | None:
+    """One line of meaning of ``name``: from ``own`` (an experiment's own names), else from
+    the glossary, following :data:`SUFFIXES` (``phi_stderr``: the standard error of φ);
+    None if neither knows it."""
+    own = own or {}
+    if name in own:
+        return own[name]
     if name in GLOSSARY:
         return GLOSSARY[name].meaning
     for suffix, text in SUFFIXES.items():
         if name.endswith(suffix):
-            base = describe(name[: -len(suffix)])
+            base = describe(name[: -len(suffix)], own)
             return None if base is None else text.format(base)
     return None

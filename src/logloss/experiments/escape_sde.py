@@ -44,6 +44,16 @@ def _cost(p: dict) -> Cost:
                 curves=("c", "n", "noise", "slope", "t_p"),
             ),
             arrays=(),
+            fields=dict(
+                noise="paper (the paper's noise 2ηLH/B) or exact (linear regression's exact noise)",
+                c_within_2pct=("smallest c beyond which the local slope stays within 2 % of Eq."
+                               " (15)"),
+                log10_t_p_there="log₁₀ t_p at that c",
+                slope_at_c_max="local slope at the largest c of the grid",
+                slope_eq15_n1="slope of Eq. (15) at n = 1",
+                n_half_ratio_far=("slope difference between consecutive n over −Δn/2, at the"
+                                  " largest c (1: the n/2 law)"),
+            ),
             checks=dict(c_max=">1", ns=">0 distinct"),
             cost=_cost)
 def run_escape_sde(p: dict, rng: np.random.Generator) -> Outcome:  # noqa: ARG001 (no randomness)

@@ -97,6 +97,18 @@ def _cost(p: dict) -> Cost:
                 curves=("c", "law", "slope", "t_p"),
             ),
             arrays=(),
+            fields=dict(
+                mean_a="mean of the multiplier a = 1 − ηx² of the 1-d SGD map u → au + b",
+                var_a="variance of the multiplier a",
+                var_b="variance of the kick b",
+                kurtosis_b="kurtosis E b⁴/(E b²)² of the kick",
+                p_expanding="probability that |a| > 1 (an expanding step)",
+                slope_sgd_far="local slope at the largest c of the exact chain of SGD",
+                slope_gauss_far="the same with both a and b Gaussian of the same moments",
+                slope_a_sgd_b_gauss_far="the same with SGD's multiplier and a Gaussian kick",
+                slope_a_gauss_b_sgd_far="the same with a Gaussian multiplier and SGD's kick",
+                slope_sde_exact_far="the same for the SDE with the exact noise (quadrature)",
+            ),
             checks=dict(c_max=">1"),
             cost=_cost)
 def run_kick_ablation(p: dict, rng: np.random.Generator) -> Outcome:  # noqa: ARG001 (exact)

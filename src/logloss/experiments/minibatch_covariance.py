@@ -78,6 +78,14 @@ def _cost(p: dict) -> Cost:
             "z"),
     ),
     arrays=("z",),
+    fields=dict(
+        statistic="trace (tr Σ) or proj (vᵀΣv along a random unit v)",
+        mc="Monte-Carlo mean of the statistic over minibatch draws",
+        eq8="the statistic of the exact covariance, paper Eq. (8)",
+        with_replacement="the same without the factor (N − B)/(N − 1) (sampling with replacement)",
+        max_abs_z="largest |z| over the rows",
+        mean_z="mean z over the rows",
+    ),
     params=dict(
         batch_sizes=Param("minibatch sizes B at which Eq. (8) is tested", symbol="B"),
     ),

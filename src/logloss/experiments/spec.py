@@ -132,9 +132,7 @@ class Experiment:
         experiment's own declaration, else the glossary's; ``KeyError`` if neither has it."""
         if name in self.parameters:
             return self.parameters[name].meaning
-        if name in self.fields:
-            return self.fields[name]
-        text = describe(name)
+        text = describe(name, self.fields)
         if text is None:
             raise KeyError(f"experiment {self.name!r}: {name!r} is neither declared (fields=) "
                            "nor in the glossary")

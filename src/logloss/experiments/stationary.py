@@ -113,6 +113,17 @@ def _point(prob, eta, B, p, seed) -> dict:
             "z_moment"),
     ),
     arrays=(),
+    fields=dict(
+        ks_statistic=("KS distance of q = L/L* − 1 from the fitted L^(−φ) law, below its 99 %"
+                      " quantile"),
+        ks_p="p-value of that KS test",
+        ks_samples="samples in the KS test (3 relaxation times 1/(ηh*) apart)",
+        moment_se_reliable="whether the moment fit's s.e. can be trusted (Kesten index above 8)",
+        phi_hist="φ fitted to the histogram of u = θ − θ* (d = 1 only)",
+        phi_moment="φ from the second moment of u = θ − θ* (moment fit)",
+        z_moment="(phi_moment − phi_discrete)/s.e. of the moment fit",
+        max_abs_z_moment="largest |z_moment| over the points whose s.e. can be trusted",
+    ),
     checks=dict(data_seed="seed"),
     cost=_cost,
     validate=_validate,
