@@ -93,6 +93,10 @@ _SYMBOLS = (
     Symbol("label", "", "words that name a row in the figure and tables"),
     Symbol("law", "", "which law or process a row belongs to"),
     Symbol("z", "z", "(measured − predicted)/standard error"),
+    Symbol("i", "i", "rank of an eigenvalue (1: the largest)"),
+    Symbol("epoch", "", "training epoch at which the row is recorded", "epochs"),
+    Symbol("seed", "", "seed of one training run (drawn from the run's generator)", rule="seed"),
+    Symbol("max_eta_x2", "", "largest ηx² over the samples (above 2: single-sample steps expand)"),
     # sizes and budgets shared by several experiments
     Symbol("replicas", "", "independent SGD chains run side by side"),
     Symbol("seeds", "", "independent seeds (training runs) averaged over"),

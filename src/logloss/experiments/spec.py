@@ -14,6 +14,7 @@ import dataclasses
 import importlib
 import math
 import pkgutil
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,9 +35,10 @@ KEY_KINDS = ("measured", "theory", "reference", "tables")
 
 
 def optional(name: str) -> bool:
-    """Whether a declared row field or array name is optional (it ends with ``?``: present
-    at some parameters only, such as a histogram fit at d = 1)."""
-    return name.endswith("?")
+    """Whether a declared row field or array name is optional: it ends with ``?`` (present
+    at some parameters only, such as a histogram fit at d = 1) or it is a family ``x_{i}``
+    (one per case: ``x_0``, ``x_1``, ...)."""
+    return name.endswith("?") or "{i}" in name
 
 
 def field_names(declared: tuple[str, ...]) -> set[str]:
@@ -156,10 +158,13 @@ class Experiment:
 def _check_names(where: str, declared: tuple[str, ...], got: list[set[str]],
                  what: str = "field") -> None:
     names = field_names(declared)
+    families = [re.compile(re.escape(f).replace(re.escape("{i}"), "[0-9]+")) for f in names
+                if "{i}" in f]
     required = {f for f in declared if not optional(f)}
     for i, keys in enumerate(got):
         label = f"{where} {i}" if what == "field" else where
-        extra, missing = sorted(keys - names), sorted(required - keys)
+        extra = sorted(k for k in keys - names if not any(f.fullmatch(k) for f in families))
+        missing = sorted(required - keys)
         if extra:
             raise RuntimeError(f"{label} has undeclared {what}(s) {extra}")
         if missing:
