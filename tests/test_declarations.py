@@ -133,8 +133,7 @@ def test_report_claims_read_only_declared_keys(claim):
 #: do): remove a name once its ``fields=`` are written.
 FIELDS_PENDING = {
     "barrier", "barrier-dimension", "error-budget", "error-budget-linreg",
-    "first-passage-linreg", "first-passage-nn", "gradient-noise-scale", "noise-strength",
-    "own-model", "rare-first-passage-linreg",
+    "first-passage-linreg", "first-passage-nn", "rare-first-passage-linreg",
 }
 
 

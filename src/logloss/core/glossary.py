@@ -97,6 +97,9 @@ _SYMBOLS = (
     Symbol("epoch", "", "training epoch at which the row is recorded", "epochs"),
     Symbol("seed", "", "seed of one training run (drawn from the run's generator)", rule="seed"),
     Symbol("max_eta_x2", "", "largest ηx² over the samples (above 2: single-sample steps expand)"),
+    Symbol("grad_sq", "‖∇L‖²", "squared norm of the full-batch gradient"),
+    Symbol("censored", "", "replicas (or thresholds) still below the threshold when the budget ran out"),
+    Symbol("estimator", "", "how t_p was estimated: the plain mean, or a censoring-aware estimate"),
     # sizes and budgets shared by several experiments
     Symbol("replicas", "", "independent SGD chains run side by side"),
     Symbol("seeds", "", "independent seeds (training runs) averaged over"),
