@@ -164,6 +164,14 @@ SUFFIXES: dict[str, str] = {
     "_stderr": "standard error of {}",
     "_se": "standard error of {}",
     "_theory": "{}: the paper's prediction",
+    # the checks of a censored mean exit time (experiments/_barrier.py: estimate)
+    "_censored": "replicas not yet escaped when the budget ran out ({})",
+    "_estimator": "estimator of the mean ({}): plain, or censoring-aware",
+    "_km_exp_distance": "sup-distance of the Kaplan–Meier curve from the exponential law ({})",
+    "_km_band": "95 % band of that distance ({})",
+    "_weibull_k": "Weibull shape k of the exit times, 1 if memoryless ({})",
+    "_left": "replicas that escaped over the lower saddle ({})",
+    "_right": "replicas that escaped over the upper saddle ({})",
 }
 
 
