@@ -9,7 +9,8 @@ was split.  Running all 28 experiments takes about 6 minutes on 2 cores, more th
 book build); ``LOGLOSS_BASELINE=all`` compares every experiment.
 
 Numbers must agree to a relative 1e-12: the same code on the same seeds, allowing only
-for a different order of a floating-point sum between library builds.
+for a different order of a floating-point sum between library builds.  Wall-clock times
+(:data:`WALL_TIMES`) are not functions of the seed and are not compared.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,10 @@ from logloss import run_experiment
 BASELINE = json.loads((Path(__file__).parent / "data" / "smoke_summaries.json").read_text())
 
 #: Experiments whose recorded smoke run took at most this long run in ``make test``.
-CHEAP_S = 3.0
+CHEAP_S = 4.0
+
+#: Fields that are wall-clock times of the machine, not functions of the seed.
+WALL_TIMES = {"seconds", "seconds_net", "model_seconds"}
 
 NAMES = sorted(BASELINE) if os.environ.get("LOGLOSS_BASELINE") == "all" else \
     sorted(n for n, v in BASELINE.items() if v["wall_s"] <= CHEAP_S)
@@ -36,7 +41,7 @@ NAMES = sorted(BASELINE) if os.environ.get("LOGLOSS_BASELINE") == "all" else \
 def _same(a, b, where: str) -> None:
     if isinstance(a, dict):
         assert isinstance(b, dict) and set(a) == set(b), f"{where}: keys {sorted(a)} != {sorted(b)}"
-        for k in a:
+        for k in set(a) - WALL_TIMES:
             _same(a[k], b[k], f"{where}.{k}")
     elif isinstance(a, list):
         assert isinstance(b, list) and len(a) == len(b), f"{where}: lengths differ"
@@ -50,7 +55,9 @@ def _same(a, b, where: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_summary_as_before(name):
-    result = run_experiment(name, "smoke", seed=0, verbose=False)
+    with warnings.catch_warnings():  # what the run warns about (own-model: η λ₁ near 2) is
+        warnings.simplefilter("ignore")  # part of its outcome, not of this comparison
+        result = run_experiment(name, "smoke", seed=0, verbose=False)
     summary = json.loads(json.dumps(result.summary()))
     want = BASELINE[name]
     for part in ("measured", "theory", "reference", "tables"):
