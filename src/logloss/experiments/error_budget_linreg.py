@@ -87,6 +87,11 @@ def _cost(p: dict) -> Cost:
                     "sgd_censored", "sgd_estimator", "sgd_stderr", "u_c"),
             ),
             arrays=(),
+            fields=dict(
+                u_c="distance |θ − θ*| at which L = cL*",
+                sde_paper="mean exit time of the SDE with the paper's decoupled noise 2LH/B, exact (steps)",
+                decoupling_ratio="the SDE with the exact noise over the one with the paper's noise",
+            ),
             params=dict(
                 chain_points=Param("points of the exact discrete chain on u"),
             ),
