@@ -56,6 +56,36 @@ __all__ = ["linreg_first_passage_case", "case_cost", "collect_cases", "CASE_SPEC
 RARE = 100.0  # t_p of at least this many relaxation times 1/(ηh*): rare escape
 CHAIN_POINTS = 1601  # nodes of the exact chain's finest grid (d = 1)
 
+#: One line of meaning of each own field of the tables (shared with rare-first-passage-linreg).
+FIELDS = {
+    "dataset": "index of the data set drawn at this N (its data seed)",
+    "log10_t_p_stderr": "standard error of log₁₀ t_p by splitting",
+    "relaxation_times": "t_p in relaxation times 1/(ηh*)",
+    "dominance": "largest share of one branch in the splitting estimate (near 1: unreliable)",
+    "resolved": "whether the splitting estimate is resolved (replicas survived, no branch dominates)",
+    "in_regime": "whether t_p ≥ 100 relaxation times and the estimate is resolved (rare escape)",
+    "t_brute": "t_p by brute-force SGD from θ* (nan where more than half is censored)",
+    "brute_censored": "brute-force replicas that had not crossed within brute_steps",
+    "brute_z": "(log₁₀ t_p by splitting − by brute force)/s.e., where both resolve a rare escape",
+    "weibull_k": "Weibull shape k of the brute-force first passages (1 if memoryless)",
+    "t_sde_paper": "t_p of the SDE with the paper's noise, by quadrature",
+    "t_sde_exact": "t_p of the SDE with linreg's exact noise, by quadrature",
+    "t_chain": "t_p of the exact discrete chain (d = 1, B = 1 only)",
+    "z_chain": "(log₁₀ t_p by splitting − by the chain)/s.e.",
+    "c_mid": "geometric mean of two neighbouring thresholds",
+    "slope_sde_paper": "local slope of t_sde_paper",
+    "slope_sde_exact": "local slope of t_sde_exact",
+    "slope_chain": "local slope of t_chain",
+    "relaxation": "relaxation time 1/(ηh*) in steps",
+    "c_A": "threshold of the splitting's starting set A (the quasi-stationary bulk)",
+    "brute_z_max": "largest |brute_z| of the case (over all cases in the summary)",
+    "brute_compared": "thresholds where splitting and brute force were compared",
+    "cost": "SGD replica-steps of the splitting runs",
+    "brute_cost": "SGD replica-steps of the brute-force runs",
+    "decades_min": "fewest decades of t_p in the regime over the cases",
+    "slope_far": "the first case's local slope at the largest c in the regime",
+}
+
 
 
 def _thresholds(c_lo: float, c_max: float, count: int) -> np.ndarray:
@@ -290,6 +320,7 @@ def _cost(p: dict) -> Cost:
                     "slope_exact_noise", "slope_kesten"),
             ),
             arrays=(),
+            fields=FIELDS,
             params=dict(
                 Ns=Param("training-set sizes N; 0 is online SGD (a fresh sample every step)", symbol="N"),
                 datasets=Param("independent data sets drawn at each finite N"),

@@ -9,7 +9,7 @@ import numpy as np
 from ..core.errors import InvalidInput
 from ..core.resources import Cost
 from ..core.validation import check_noisy_batch
-from .first_passage_linreg import case_cost, collect_cases, linreg_first_passage_case
+from .first_passage_linreg import FIELDS, case_cost, collect_cases, linreg_first_passage_case
 from .result import Outcome
 from .spec import experiment
 
@@ -53,6 +53,7 @@ def _cost(p: dict) -> Cost:
                     "slope_exact_noise", "slope_kesten"),
             ),
             arrays=(),
+            fields=FIELDS,
             checks=dict(N=">=0", cs=">1 increasing", data_seed="seed"),
             cost=_cost,
             validate=_validate)
