@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["Symbol", "GLOSSARY", "RENAMED", "SUFFIXES", "describe"]
+__all__ = ["Symbol", "GLOSSARY", "RENAMED", "SUFFIXES", "PREFIXES", "describe"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +188,13 @@ SUFFIXES: dict[str, str] = {
 }
 
 
+#: Prefixes of derived names: ``tau_eq15`` is the escape time predicted by ``eq15``.
+PREFIXES: dict[str, str] = {
+    "tau_": "predicted mean escape time (steps): {}",
+    "curve_": "{}, on a dense grid of σ² (row i: η = etas[i])",
+}
+
+
 def describe(name: str, own: Mapping[str, str] | None = None) -> str | None:
     """One line of meaning of ``name``: from ``own`` (an experiment's own names), else from
     the glossary, following :data:`SUFFIXES` (``phi_stderr``: the standard error of φ);
@@ -200,5 +207,9 @@ def describe(name: str, own: Mapping[str, str] | None = None) -> str | None:
     for suffix, text in SUFFIXES.items():
         if name.endswith(suffix):
             base = describe(name[: -len(suffix)], own)
+            return None if base is None else text.format(base)
+    for prefix, text in PREFIXES.items():
+        if name.startswith(prefix):
+            base = describe(name[len(prefix):], own)
             return None if base is None else text.format(base)
     return None

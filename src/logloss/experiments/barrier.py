@@ -20,6 +20,7 @@ from ..models.barrier import make_barrier_regression
 from ..stats.lines import fit_line
 from ._barrier import (
     EXACT,
+    FIELDS,
     LAWS,
     data_cost,
     escape_cost,
@@ -106,6 +107,24 @@ def _cost(p: dict) -> Cost:
             arrays=("curve_affine", "curve_arrhenius_const", "curve_arrhenius_min",
                 "curve_dL_over_L", "curve_eq15", "curve_eq15_hessian", "curve_kramers_exact",
                 "curve_sde_quadrature", "curve_xss", "etas", "sigma2"),
+            fields=dict(
+                FIELDS,
+                chi2_abs="χ² of log τ_SGD against the law over the rare points",
+                max_abs_z="largest |z| of log τ_SGD against the law",
+                chi2_shape="χ² with one fitted constant per law (the shape only)",
+                max_abs_z_shape="largest |z| with that constant",
+                log_offset="the fitted constant (log τ_SGD − log τ_law)",
+                dof_shape="degrees of freedom of chi2_shape (rare points − 1)",
+                max_decades="largest miss of the law in decades",
+                c_min="smallest c of those points",
+                log_tau_slope="slope of log τ_SGD against log c at the weakest noise",
+                log_tau_slope_eq15="paper Eq. (15)'s slope B/(ηh) + ½ there",
+                split_over_bf="inverse-variance mean of split/bf where both ran",
+                delta_L="barrier height ΔL at σ² = 0, mean of the two saddles",
+                gauss_newton_star="Gauss–Newton curvature at θ* (σ² = 0)",
+                etas="the learning rates η of the curves' rows",
+                curve_dL_over_L="ΔL/L* at each point of the dense grid of σ²",
+            ),
             params=dict(
                 etas=Param("learning rates η of the escape-time scan", symbol="η", rule=">0 distinct"),
                 k=Param("wave number of the barrier landscape (models/barrier.py)", symbol="k"),
