@@ -132,7 +132,7 @@ def test_report_claims_read_only_declared_keys(claim):
 #: Experiments whose row fields and arrays do not all have a meaning yet (their parameters
 #: do): remove a name once its ``fields=`` are written.
 FIELDS_PENDING = {
-    "barrier-dimension", "first-passage-nn",
+    "first-passage-nn",
 }
 
 
@@ -159,10 +159,13 @@ def test_every_name_is_in_the_glossary_or_declared_by_its_experiment():
 #: stationary-tail's ``n`` is a sample count, elsewhere the effective dimension;
 #: hessian-outliers' ``seed`` is the index of a net and its ``loss`` a loss value, elsewhere
 #: a seed and the loss function (mse or ce); first-passage-linreg's ``dataset`` is the index
-#: of a data set, elsewhere its name; barrier's ``points`` counts rare points, elsewhere records.
+#: of a data set, elsewhere its name; barrier's ``points`` counts rare points, elsewhere records;
+#: barrier-dimension's ``slope`` and ``slope_eq15`` are slopes against n, elsewhere against c.
 TWO_MEANINGS = {("escape-sde", "noise"), ("stationary-tail", "n"), ("hessian-outliers", "seed"),
                 ("hessian-outliers", "loss"), ("first-passage-linreg", "dataset"),
-                ("rare-first-passage-linreg", "dataset"), ("barrier", "points")}
+                ("rare-first-passage-linreg", "dataset"), ("barrier", "points"),
+                ("barrier-dimension", "points"), ("barrier-dimension", "slope"),
+                ("barrier-dimension", "slope_eq15")}
 
 
 def test_own_declarations_do_not_repeat_the_glossary():

@@ -79,7 +79,7 @@ _SYMBOLS = (
            equation="App. E"),
     # what several experiments report
     Symbol("L", "L", "training loss (1/N)Σℓ_μ", "loss", "Eq. (1)"),
-    Symbol("slope", "", "local log–log slope d log t_p / d log c between two thresholds"),
+    Symbol("slope", "", "log–log slope of the escape (first-passage) time against c"),
     Symbol("slope_eq15", "", "the paper's slope B/(ηh*) + 1 − n/2 of t_p against c",
            equation="Eq. (15)"),
     Symbol("slope_exact_noise", "", "the slope of Eq. (15) with the exact minibatch noise "
