@@ -109,6 +109,7 @@ def _cost(p: dict) -> Cost:
                 "curve_sde_quadrature", "curve_xss", "etas", "sigma2"),
             fields=dict(
                 FIELDS,
+                points="rare points in the fit (t ≥ 100 relaxation times)",
                 chi2_abs="χ² of log τ_SGD against the law over the rare points",
                 max_abs_z="largest |z| of log τ_SGD against the law",
                 chi2_shape="χ² with one fitted constant per law (the shape only)",

@@ -151,6 +151,7 @@ def _cost(p: dict) -> Cost:
             arrays=(),
             fields=dict(
                 FIELDS,
+                points="rare points in the fit (t ≥ 100 relaxation times)",
                 case="main (the σ² scan) or control (spectators of curvature control_ratio·h*)",
                 h_ratio="curvature ratio h_s/h* of the spectator valleys",
                 h_spectator="curvature h_s of each spectator valley",
