@@ -56,6 +56,19 @@ __all__ = ["linreg_first_passage_case", "case_cost", "collect_cases", "CASE_SPEC
 RARE = 100.0  # t_p of at least this many relaxation times 1/(ηh*): rare escape
 CHAIN_POINTS = 1601  # nodes of the exact chain's finest grid (d = 1)
 
+#: The fields of the tables' rows (shared with rare-first-passage-linreg).
+TABLES = dict(
+    first_passage=("N", "brute_censored", "brute_z", "c", "d", "dataset", "dominance",
+                   "in_regime", "log10_t_p_stderr", "relaxation_times", "resolved", "t_brute",
+                   "t_brute_stderr", "t_chain", "t_p", "t_p_stderr", "t_sde_exact", "t_sde_paper",
+                   "weibull_k", "weibull_k_stderr", "z_chain"),
+    slopes=("N", "c_mid", "d", "dataset", "in_regime", "slope", "slope_chain", "slope_sde_exact",
+            "slope_sde_paper", "slope_stderr"),
+    cases=("N", "brute_compared", "brute_cost", "brute_z_max", "c_A", "cost", "d", "dataset",
+           "decades", "h_star", "max_eta_x2", "relaxation", "slope_eq15", "slope_exact_noise",
+           "slope_kesten"),
+)
+
 #: One line of meaning of each own field of the tables (shared with rare-first-passage-linreg).
 FIELDS = {
     "dataset": "index of the data set drawn at this N (its data seed)",
@@ -308,17 +321,7 @@ def _cost(p: dict) -> Cost:
             presets=R9_PRESETS,
             measured=("decades_min", "brute_z_max", "cost", "slope_far"),
             theory=("slope_eq15", "slope_kesten"),
-            tables=dict(
-                first_passage=("N", "brute_censored", "brute_z", "c", "d", "dataset",
-                    "dominance", "in_regime", "log10_t_p_stderr", "relaxation_times", "resolved",
-                    "t_brute", "t_brute_stderr", "t_chain", "t_p", "t_p_stderr", "t_sde_exact",
-                    "t_sde_paper", "weibull_k", "weibull_k_stderr", "z_chain"),
-                slopes=("N", "c_mid", "d", "dataset", "in_regime", "slope", "slope_chain",
-                    "slope_sde_exact", "slope_sde_paper", "slope_stderr"),
-                cases=("N", "brute_compared", "brute_cost", "brute_z_max", "c_A", "cost", "d",
-                    "dataset", "decades", "h_star", "max_eta_x2", "relaxation", "slope_eq15",
-                    "slope_exact_noise", "slope_kesten"),
-            ),
+            tables=TABLES,
             arrays=(),
             fields=FIELDS,
             params=dict(

@@ -9,7 +9,7 @@ import numpy as np
 from ..core.errors import InvalidInput
 from ..core.resources import Cost
 from ..core.validation import check_noisy_batch
-from .first_passage_linreg import FIELDS, case_cost, collect_cases, linreg_first_passage_case
+from .first_passage_linreg import FIELDS, TABLES, case_cost, collect_cases, linreg_first_passage_case
 from .result import Outcome
 from .spec import experiment
 
@@ -41,17 +41,7 @@ def _cost(p: dict) -> Cost:
             presets=RARE_PRESETS,
             measured=("decades_min", "brute_z_max", "cost", "slope_far"),
             theory=("slope_eq15", "slope_kesten"),
-            tables=dict(
-                first_passage=("N", "brute_censored", "brute_z", "c", "d", "dataset",
-                    "dominance", "in_regime", "log10_t_p_stderr", "relaxation_times", "resolved",
-                    "t_brute", "t_brute_stderr", "t_chain", "t_p", "t_p_stderr", "t_sde_exact",
-                    "t_sde_paper", "weibull_k", "weibull_k_stderr", "z_chain"),
-                slopes=("N", "c_mid", "d", "dataset", "in_regime", "slope", "slope_chain",
-                    "slope_sde_exact", "slope_sde_paper", "slope_stderr"),
-                cases=("N", "brute_compared", "brute_cost", "brute_z_max", "c_A", "cost", "d",
-                    "dataset", "decades", "h_star", "max_eta_x2", "relaxation", "slope_eq15",
-                    "slope_exact_noise", "slope_kesten"),
-            ),
+            tables=TABLES,
             arrays=(),
             fields=FIELDS,
             checks=dict(N=">=0", cs=">1 increasing", data_seed="seed"),
