@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from logloss import cli
-from logloss.experiments._registry import list_experiments
+from logloss.experiments.spec import list_experiments
 
 #: Bad values derived from the preset's type.
 BAD = {
@@ -111,8 +111,8 @@ EXTRA = [
     ["run", "first-passage-nn", "--set", "pre_seeds=0,0"],
     ["run", "first-passage-nn", "--set", "pre_seeds=18446744073709551616"],
     ["run", "hessian-outliers", "--set", "pre_seeds=18446744073709551616"],
-    ["run", "hessian-outliers", "--set", "n=1"],
-    ["run", "first-passage-nn", "--set", "n=50"],
+    ["run", "hessian-outliers", "--set", "N=1"],
+    ["run", "first-passage-nn", "--set", "N=50"],
     ["run", "stationary", "--set", "eta=5e-324"],
     ["run", "stationary", "--set", "eta=1e-300"],
     ["run", "stationary", "--set", "N=1e10"],
@@ -207,7 +207,11 @@ def test_messages_say_what_is_wrong(capsys, tmp_path):
     assert "in [0, 2**63) (a seed)" in msg("run", "first-passage-nn", "--set",
                                            "pre_seeds=18446744073709551616")
     assert "pretrained with minibatches of B = 100" in msg("run", "hessian-outliers",
-                                                           "--set", "n=1")
+                                                           "--set", "N=1")
+    # names that meant two things were renamed: the old name says what it is now
+    assert "unknown parameter 'n' for experiment 'hessian-outliers' (n was renamed N)" in \
+        msg("run", "hessian-outliers", "--set", "n=1")
+    assert "(n_c was renamed thresholds)" in msg("run", "escape-sde", "--set", "n_c=11")
     assert "--set eta is given twice" in msg("run", "stationary", "--set", "eta=0.1",
                                              "--set", "eta=7")
     assert "equals the number of samples N=40" in msg("run", "minibatch-covariance", "--set",

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from logloss.core.scales import SCALES, resolve_scale
-from logloss.experiments._registry import get_experiment, list_experiments, run_experiment
+from logloss.experiments.run import run_experiment
+from logloss.experiments.spec import get_experiment, list_experiments
 
 REQUIRED_KEYS = {"experiment", "scale", "seed", "params", "measured", "theory", "device",
                  "wall_time_s", "cpu_time_s", "date", "version", "git_commit"}

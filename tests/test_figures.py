@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 
 import logloss  # noqa: E402
-from logloss.experiments._registry import Result  # noqa: E402
+from logloss.experiments.result import Result  # noqa: E402
 
 
 def _gns_result(two_batch):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from logloss.core.gitstate import git_state
-from logloss.experiments import _registry
+from logloss.experiments import result as result_module
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="building the test repositories needs git")
 
@@ -32,7 +32,7 @@ def _checkout(root: Path) -> Path:
     (package / "experiments").mkdir(parents=True)
     (root / "pyproject.toml").write_text('[project]\nname = "logloss"\n')
     (package / "__init__.py").write_text("x = 1\n")
-    (package / "experiments" / "_registry.py").write_text("")
+    (package / "experiments" / "result.py").write_text("")
     (root / "notes.txt").write_text("hello\n")
     _git(root, "init", "-q", "-b", "main")
     _git(root, "add", "-A")
@@ -52,8 +52,8 @@ def test_a_hostile_repository_config_runs_nothing(tmp_path, monkeypatch):
     marker = tmp_path / "ran"
     _hostile(root, marker)
     # the package as loaded from that checkout: Result.summary() reads its commit there
-    monkeypatch.setattr(_registry, "__file__", str(package / "experiments" / "_registry.py"))
-    commit, dirty = _registry._git_state()
+    monkeypatch.setattr(result_module, "__file__", str(package / "experiments" / "result.py"))
+    commit, dirty = result_module.package_git_state()
     assert not marker.exists()
     assert commit == _git(root, "-c", "core.fsmonitor=", "rev-parse", "HEAD") and dirty is False
 
@@ -66,8 +66,8 @@ def test_the_package_installed_inside_another_repository_reads_nothing(tmp_path,
     _hostile(root, marker)
     package = root / "venv" / "lib" / "site-packages" / "logloss"
     (package / "experiments").mkdir(parents=True)
-    monkeypatch.setattr(_registry, "__file__", str(package / "experiments" / "_registry.py"))
-    assert _registry._git_state() == (None, None)
+    monkeypatch.setattr(result_module, "__file__", str(package / "experiments" / "result.py"))
+    assert result_module.package_git_state() == (None, None)
     assert not marker.exists()
 
 

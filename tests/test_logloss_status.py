@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from logloss.experiments._registry import RUN_MIME, Result, run_record
+from logloss.experiments.result import RUN_MIME, Result, run_record
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from logloss.core.errors import CorruptFile
-from logloss.experiments._registry import get_experiment
+from logloss.experiments.spec import get_experiment
 from logloss.report import CLAIMS, Claim, Standard, load_store, report_rows, verdict
 
 ROOT = Path(__file__).resolve().parents[1]

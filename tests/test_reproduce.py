@@ -10,7 +10,8 @@ import math
 import pytest
 
 from logloss.cli import main
-from logloss.experiments._registry import get_experiment, run_experiment
+from logloss.experiments.run import run_experiment
+from logloss.experiments.spec import get_experiment
 from logloss.report import CLAIMS, load_store, paper_runs
 from logloss.runs import compare_summaries, save_run
 

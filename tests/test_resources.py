@@ -9,7 +9,7 @@ from logloss import sweeps
 from logloss.core import resources
 from logloss.core.errors import InvalidInput, LoglossError
 from logloss.core.resources import Cost, check_fits
-from logloss.experiments._registry import list_experiments
+from logloss.experiments.spec import list_experiments
 
 EXPERIMENTS = list_experiments()
 

@@ -7,7 +7,7 @@ import pytest
 from logloss import runs
 from logloss.cli import default_out
 from logloss.core.errors import InvalidInput
-from logloss.experiments._registry import run_experiment
+from logloss.experiments.run import run_experiment
 
 
 @pytest.fixture(scope="module")

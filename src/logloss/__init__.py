@@ -30,7 +30,9 @@ from .dynamics.mlp_excursions import MLPSystem
 from .dynamics.mlp_sgd import replicate, sgd_mlp
 from .dynamics.noise_model import NoiseModelSystem, lumped_spectrum
 from .dynamics.training import train_sgd
-from .experiments._registry import Result, list_experiments, run_experiment
+from .experiments.result import Result
+from .experiments.run import run_experiment
+from .experiments.spec import list_experiments
 from .measure.covariance import minibatch_noise_covariance
 from .measure.curvature import CurvatureOperator
 from .measure.ggn import ggn_jacobian

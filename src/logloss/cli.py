@@ -29,7 +29,10 @@ from .core.resources import Cost
 from .core.scales import SCALES, resolve_scale
 from .core.validation import check_seed
 from .data import USER_DATASETS
-from .experiments._registry import Result, get_experiment, list_experiments, run_experiment
+from .experiments.params import Params
+from .experiments.result import Result
+from .experiments.run import run_experiment
+from .experiments.spec import get_experiment, list_experiments
 from .report import Z_AGREE, paper_runs, stored_runs
 from .runs import COMPLETE, ROUNDING, compare_summaries, open_run, run_manifest, save_run
 from .sweeps import sweep, worker_count
@@ -78,12 +81,12 @@ def _cmd_list(_args: argparse.Namespace) -> None:
         print(f"{exp.name:24s} {exp.description}")
 
 
-def _run_into(out: Path, name: str, scale: str, seed: int, params: dict, overrides: dict,
-              device: str, *, overwrite: bool, log) -> Result:
+def _run_into(out: Path, name: str, scale: str, seed: int, params: Params, device: str, *,
+              overwrite: bool, log) -> Result:
     """Run ``name`` into the folder ``out``: a new folder, or the unfinished run of the same
     settings, which resumes (``overwrite``: any previous run there is discarded first).
-    ``params`` are the checked parameters, ``overrides`` what :func:`run_experiment` is
-    given; ``log`` (a file, or None) gets the resume note and the run's own lines."""
+    ``params`` are the parameters checked once (:meth:`Experiment.params`), which
+    :func:`run_experiment` takes as they are; ``log`` (a file, or None) gets the resume note and the run's own lines."""
     new = not out.exists()
     store = open_run(out, run_manifest(name, scale, seed, params), overwrite=overwrite)
     done = store.keys()
@@ -91,7 +94,7 @@ def _run_into(out: Path, name: str, scale: str, seed: int, params: dict, overrid
         print(f"[logloss] resuming {out}: {len(done)} finished unit(s) of work found", file=log)
     try:
         result = run_experiment(name, scale, seed=seed, verbose=log is sys.stdout, device=device,
-                                store=store, **overrides)
+                                store=store, params=params)
     except BaseException:
         if new and not store.keys():  # nothing worth keeping: leave no folder behind
             shutil.rmtree(out, ignore_errors=True)
@@ -111,7 +114,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     cache_dir()  # a $LOGLOSS_CACHE that cannot be used fails now, not after an hour
     out = Path(args.out) if args.out else default_out(args.name, scale, args.seed, sets)
-    result = _run_into(out, args.name, scale, args.seed, params, sets, device,
+    result = _run_into(out, args.name, scale, args.seed, params, device,
                        overwrite=args.force, log=None if args.json else sys.stdout)
     summary = result.summary()
     if args.json:
@@ -280,7 +283,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
                   f"(estimated {exp.estimate(params).describe()})", file=sys.stderr)
             start = time.perf_counter()
             # from scratch: a complete earlier reproduction is replaced, an unfinished one resumes
-            result = _run_into(out, name, summary["scale"], summary["seed"], params, params, device,
+            result = _run_into(out, name, summary["scale"], summary["seed"], params, device,
                                overwrite=(out / COMPLETE).exists(), log=sys.stderr)
         except DatasetMissingError as exc:
             counts["blocked"] += 1

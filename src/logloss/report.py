@@ -24,7 +24,7 @@ from scipy import stats
 from .core.cache import conforms
 from .core.errors import CorruptFile
 from .data import USER_DATASETS, dataset_missing
-from .experiments._registry import get_experiment
+from .experiments.spec import get_experiment
 
 __all__ = ["Claim", "CLAIMS", "Standard", "Z_AGREE", "verdict", "report_rows", "load_store",
            "stored_runs", "paper_runs", "how_to_make", "store_folder"]

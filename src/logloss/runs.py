@@ -33,7 +33,7 @@ from .core.checkpoint import UnitStore
 from .core.errors import InvalidInput
 from .core.version import __version__
 from .display.figures import plot
-from .experiments._registry import Result, _jsonable
+from .experiments.result import Result, jsonable
 
 __all__ = ["save_run", "prepare_out", "open_run", "run_manifest", "run_scope", "compare_summaries",
            "COMPLETE", "MANIFEST", "UNITS", "ROUNDING"]
@@ -53,7 +53,7 @@ ROUNDING = 1e-6
 
 def run_manifest(name: str, scale: str, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
     """What identifies a run: experiment, scale, seed, parameters and the code's digest."""
-    return {"experiment": name, "scale": scale, "seed": int(seed), "params": _jsonable(dict(params)),
+    return {"experiment": name, "scale": scale, "seed": int(seed), "params": jsonable(dict(params)),
             "version": __version__, "code": source_digest()}
 
 

@@ -43,7 +43,9 @@ from .core.errors import InvalidInput
 from .core.measured import Measured
 from .core.resources import check_fits, usable_cpus
 from .core.scales import resolve_scale
-from .experiments._registry import Result, _jsonable, get_experiment, run_experiment
+from .experiments.result import Result, jsonable
+from .experiments.run import run_experiment
+from .experiments.spec import get_experiment
 
 __all__ = ["sweep_tasks", "sweep", "worker_count"]
 
@@ -106,7 +108,7 @@ def _result(s: Mapping[str, Any], task: Mapping[str, Any]) -> Result:
     """The :class:`Result` of a stored summary (without its arrays); ``ValueError`` if it
     is the summary of another task."""
     exp = get_experiment(task["name"])
-    params = _jsonable(exp.params(task["scale"], task["overrides"]))
+    params = jsonable(exp.params(task["scale"], task["overrides"]))
     if (s["experiment"], s["scale"], s["seed"], s["params"]) != \
             (task["name"], task["scale"], task["seed"], params):
         raise ValueError("it is the summary of another task")

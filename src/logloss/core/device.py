@@ -2,7 +2,7 @@
 
 Experiments never pick a device themselves: :func:`logloss.run_experiment` resolves the
 user's choice once with :func:`resolve_device` and hands the result to the experiments
-that compute with torch (through their ``ctx``, see :mod:`logloss.experiments._registry`).
+that compute with torch (through their ``ctx``, see :class:`logloss.experiments.RunContext`).
 Code below that layer is device-agnostic: it creates tensors on the device of its
 inputs, so the CUDA path is the code the CPU tests run.
 """

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ..experiments._registry import Result
+    from ..experiments.result import Result
 
 #: Okabe & Ito's palette, distinguishable with the common colour-vision deficiencies
 #: (and in grey scale by its lightness steps), in the order matplotlib's C0, C1, ... use.

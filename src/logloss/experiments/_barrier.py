@@ -36,6 +36,45 @@ EXACT = (("kramers_exact", "Kramers, exact Σ(θ)"), ("sde_quadrature", "SDE, qu
          ("chain", "discrete chain, exact"))
 
 
+#: One line of meaning of each own field of the barrier experiments (their tables share
+#: :func:`landscape_row`, :func:`measure_escape` and :func:`predictions`).
+FIELDS = {
+    "theta_star": "θ* of the minimum",
+    "saddle_lo": "θ of the lower saddle",
+    "saddle_hi": "θ of the upper saddle",
+    "exit_lo": "θ at which an escape over the lower saddle counts (the next minimum)",
+    "exit_hi": "θ at which an escape over the upper saddle counts",
+    "L_saddle_lo": "loss at the lower saddle",
+    "L_saddle_hi": "loss at the upper saddle",
+    "dL_lo": "barrier height L(θˢ) − L* over the lower saddle",
+    "dL_hi": "barrier height over the upper saddle",
+    "h_saddle_lo": "Hessian at the lower saddle (negative)",
+    "h_saddle_hi": "Hessian at the upper saddle (negative)",
+    "gn_star": "Gauss–Newton curvature at θ*",
+    "gn_saddle_lo": "Gauss–Newton curvature at the lower saddle",
+    "gn_saddle_hi": "Gauss–Newton curvature at the upper saddle",
+    "h_noise": "noise curvature BΣ(θ*)/(2L*): the h* of paper Eq. (15)",
+    "Sigma_star": "gradient-noise variance Σ at θ*",
+    "Sigma_saddle_lo": "Σ at the lower saddle",
+    "Sigma_saddle_hi": "Σ at the upper saddle",
+    "temperature": "B/(η h_noise): the exponent of c in paper Eq. (15), less ½",
+    "relaxation": "relaxation time 1/(ηh*) in steps",
+    "split": "mean exit time of SGD by splitting on log L (steps)",
+    "split_log10_stderr": "standard error of log₁₀ of the splitting estimate",
+    "split_dominance": "largest share of one branch in the splitting estimate",
+    "split_cost": "SGD replica-steps of the splitting runs",
+    "split_c_A": "threshold of the splitting's starting set A",
+    "bf": "mean exit time of SGD by brute force, where its budget reaches (steps)",
+    "bf_cost": "SGD replica-steps of the brute-force runs",
+    "spectator_loss_exit": "median spectator loss at exit over L*",
+    "sgd_method": "which estimate sgd is: brute force or splitting",
+    "rare": "whether sgd ≥ 100 relaxation times (the regime of the escape laws)",
+    "eq15_hessian": "paper Eq. (15) with h* the true Hessian",
+    "xss": "the escape time of Xie et al. (2021)",
+    "affine": "Kramers with the noise fitted as Σ ∝ αL + β on the path",
+}
+
+
 def landscape_row(p: BarrierRegression, *, B: int) -> dict:
     """Critical points and curvatures (σ-independent) with the loss and noise at σ² = p.sigma2."""
     cp = p.critical_points

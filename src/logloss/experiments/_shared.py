@@ -9,7 +9,6 @@ from ..core.resources import FLOP_RATE, NUMBA_RATE, Cost
 from ..data import mnist_even_odd
 from ..dynamics.pretrain import pretrain
 from ..measure.hessian import hessian_outliers
-from ..stats.first_passage import mean_first_passage
 from ._cost import F4, F8, jacobian_matrix
 
 # What the paper reports (App. E, Sec. 5.3.2): measurements on its own nets, not theory.
@@ -32,18 +31,18 @@ def check_mnist_n(n: int, name: str) -> None:
 
 
 def check_pretraining(p: dict) -> None:
-    """The pretraining's sizes: n MNIST images (at least its minibatch of 100)."""
-    check_mnist_n(p["n"], "n")
-    if p["n"] < PRETRAIN_B:
-        raise InvalidInput(f"n={p['n']}: the nets are pretrained with minibatches of "
-                           f"B = {PRETRAIN_B} images, so n must be >= {PRETRAIN_B}")
+    """The pretraining's sizes: N MNIST images (at least its minibatch of 100)."""
+    check_mnist_n(p["N"], "N")
+    if p["N"] < PRETRAIN_B:
+        raise InvalidInput(f"N={p['N']}: the nets are pretrained with minibatches of "
+                           f"B = {PRETRAIN_B} images, so N must be >= {PRETRAIN_B}")
 
 
 def pretrain_cost(p: dict) -> Cost:
     """:func:`~logloss.dynamics.pretrain.pretrain` of ``len(pre_seeds)`` nets for
     ``pre_steps`` steps (the sparse kernel touches ~150 of 784 pixels), with the full loss
     every 2000 steps."""
-    n, R, steps = float(p["n"]), float(len(p["pre_seeds"])), float(p["pre_steps"])
+    n, R, steps = float(p["N"]), float(len(p["pre_seeds"])), float(p["pre_steps"])
     return Cost(memory=3 * n * 784 * F4 + R * NET_PARAMS * F8,
                 seconds=R * steps * PRETRAIN_B * 150 * 10 * 4 / NUMBA_RATE
                 + R * steps / 2000 * 2 * n * NET_PARAMS / FLOP_RATE)
@@ -72,14 +71,14 @@ def declared_window(c_lo: float, decades: float, slope_theory: float) -> tuple[f
 
 
 def check_thresholds(p: dict) -> None:
-    """The threshold grid c_min < c_max (both > 1) with n_c points, and c_lo (if any) inside it."""
+    """The threshold grid c_min < c_max (both > 1) with ``thresholds`` points, and c_lo (if any) inside it."""
     if not p["c_min"] < p["c_max"]:
         raise InvalidInput(f"c_min={p['c_min']} must be below c_max={p['c_max']}")
     if "c_lo" in p and not p["c_min"] <= p["c_lo"] < p["c_max"]:
         raise InvalidInput(f"c_lo={p['c_lo']} must lie in [c_min, c_max) = "
                            f"[{p['c_min']}, {p['c_max']})")
-    if p["n_c"] < 3:
-        raise InvalidInput(f"n_c={p['n_c']}: the slope fit needs >= 3 thresholds")
+    if p["thresholds"] < 3:
+        raise InvalidInput(f"thresholds={p['thresholds']}: the slope fit needs >= 3 thresholds")
 
 
 def check_not_degenerate(c: np.ndarray, first_passage: np.ndarray, window, what: str) -> None:
@@ -97,16 +96,6 @@ def check_not_degenerate(c: np.ndarray, first_passage: np.ndarray, window, what:
         raise InvalidInput(f"degenerate first passage at {what}: every replica crossed all "
                            f"thresholds of the fit window {when}, so t_p carries no slope; "
                            "the escape is immediate (raise beta / lower eta)")
-
-
-def _fp_rows(c, fp, budget, fit, **extra):
-    est = mean_first_passage(fp, budget)
-    rows = []
-    for cj, e, used in zip(c, est, fit.used):
-        rows.append(dict(**extra, c=float(cj), t_p=e.mean, t_p_stderr=e.stderr,
-                         censored=e.censored, replicas=e.replicas, estimator=e.method,
-                         in_window=bool(used)))
-    return rows
 
 
 def pretrained_spectrum(*, n: int, pre_steps: int, pre_seeds, index: int, k: int,

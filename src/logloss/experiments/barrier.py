@@ -20,6 +20,7 @@ from ..models.barrier import make_barrier_regression
 from ..stats.lines import fit_line
 from ._barrier import (
     EXACT,
+    FIELDS,
     LAWS,
     data_cost,
     escape_cost,
@@ -28,7 +29,9 @@ from ._barrier import (
     predictions,
     validate,
 )
-from ._registry import Outcome, experiment
+from .params import Param
+from .result import Outcome
+from .spec import experiment
 
 _COMMON = dict(N=10_000, A=2.0, k=2.0, a=0.0, b=1.0, eta=0.02, B=1, grid=4001, xss_s=0.5)
 _LAND = {k: v for k, v in _COMMON.items() if k != "eta"}
@@ -82,7 +85,50 @@ def _cost(p: dict) -> Cost:
             presets=BARRIER_PRESETS,
             measured=("log_tau_slope", "split_over_bf", "censored"),
             theory=("log_tau_slope_eq15", "delta_L", "h_star", "h_noise", "gauss_newton_star"),
-            tables=("points", "landscape", "separation", "slopes"),
+            tables=dict(
+                points=("L_star", "bf", "bf_censored", "bf_cost", "bf_estimator", "bf_km_band",
+                    "bf_km_exp_distance", "bf_left", "bf_right", "bf_stderr", "bf_weibull_k",
+                    "bf_weibull_k_stderr", "c", "chain_grid_error", "dL_over_L", "eta", "h_noise",
+                    "rare", "relaxation", "sgd", "sgd_method", "sgd_stderr", "sigma2",
+                    "spectator_loss_exit", "split", "split_c_A", "split_cost", "split_dominance",
+                    "split_log10_stderr", "split_stderr", "tau_affine", "tau_arrhenius_const",
+                    "tau_arrhenius_min", "tau_chain", "tau_eq15", "tau_eq15_hessian",
+                    "tau_kramers_exact", "tau_sde_quadrature", "tau_xss", "temperature"),
+                landscape=("L_saddle_hi", "L_saddle_lo", "L_star", "Sigma_saddle_hi",
+                    "Sigma_saddle_lo", "Sigma_star", "dL_hi", "dL_lo", "exit_hi", "exit_lo",
+                    "gn_saddle_hi", "gn_saddle_lo", "gn_star", "h_noise", "h_saddle_hi",
+                    "h_saddle_lo", "h_star", "saddle_hi", "saddle_lo", "sigma2", "theta_star"),
+                separation=("chi2_abs", "chi2_shape", "dof_shape", "eta", "label", "law",
+                    "log_offset", "max_abs_z", "max_abs_z_shape", "max_decades"),
+                slopes=("c_max", "c_min", "decades", "eta", "points", "slope", "slope_eq15",
+                    "slope_stderr", "temperature"),
+            ),
+            arrays=("curve_affine", "curve_arrhenius_const", "curve_arrhenius_min",
+                "curve_dL_over_L", "curve_eq15", "curve_eq15_hessian", "curve_kramers_exact",
+                "curve_sde_quadrature", "curve_xss", "etas", "sigma2"),
+            fields=dict(
+                FIELDS,
+                points="rare points in the fit (t ≥ 100 relaxation times)",
+                chi2_abs="χ² of log τ_SGD against the law over the rare points",
+                max_abs_z="largest |z| of log τ_SGD against the law",
+                chi2_shape="χ² with one fitted constant per law (the shape only)",
+                max_abs_z_shape="largest |z| with that constant",
+                log_offset="the fitted constant (log τ_SGD − log τ_law)",
+                dof_shape="degrees of freedom of chi2_shape (rare points − 1)",
+                max_decades="largest miss of the law in decades",
+                c_min="smallest c of those points",
+                log_tau_slope="slope of log τ_SGD against log c at the weakest noise",
+                log_tau_slope_eq15="paper Eq. (15)'s slope B/(ηh) + ½ there",
+                split_over_bf="inverse-variance mean of split/bf where both ran",
+                delta_L="barrier height ΔL at σ² = 0, mean of the two saddles",
+                gauss_newton_star="Gauss–Newton curvature at θ* (σ² = 0)",
+                etas="the learning rates η of the curves' rows",
+                curve_dL_over_L="ΔL/L* at each point of the dense grid of σ²",
+            ),
+            params=dict(
+                etas=Param("learning rates η of the escape-time scan", symbol="η", rule=">0 distinct"),
+                k=Param("wave number of the barrier landscape (models/barrier.py)", symbol="k"),
+            ),
             checks=dict(a="any", sigma2s=">=0 distinct", etas=">0 distinct"),
             cost=_cost,
             validate=validate)

@@ -47,6 +47,7 @@ from ..theory import (
     spectator_loss_ratio,
 )
 from ._barrier import (
+    FIELDS,
     data_cost,
     escape_cost,
     landscape_row,
@@ -54,8 +55,10 @@ from ._barrier import (
     spectator_times,
     validate,
 )
-from ._registry import Outcome, experiment
 from .barrier import _COMMON
+from .params import Param
+from .result import Outcome
+from .spec import experiment
 
 _DIM = {k: _COMMON[k] for k in ("N", "A", "k", "a", "b", "eta", "B", "grid")}
 
@@ -132,7 +135,54 @@ def _cost(p: dict) -> Cost:
                     "slope_control_chain", "n_per_spectator_chain",
                     "n_per_spectator_control_chain", "n_per_spectator_discrete", "n_c",
                     "n_c_mean_square", "n_c_lyapunov", "h_noise"),
-            tables=("points", "slopes"),
+            tables=dict(
+                points=("bf", "bf_censored", "bf_cost", "bf_estimator", "bf_km_band",
+                    "bf_km_exp_distance", "bf_left", "bf_right", "bf_stderr", "bf_weibull_k",
+                    "bf_weibull_k_stderr", "c", "case", "eta", "h_ratio", "h_spectator",
+                    "kappa_chain", "kappa_sde", "n", "rare", "relaxation", "sgd", "sgd_method",
+                    "sgd_stderr", "sigma2", "spectator_loss_exit", "spectator_lyapunov", "split",
+                    "split_c_A", "split_cost", "split_dominance", "split_log10_stderr",
+                    "split_stderr", "tau_chain", "tau_eq15", "tau_eq15_discrete", "tau_sde"),
+                slopes=("c", "case", "eta", "h_ratio", "n_c_mean_square", "n_max",
+                    "n_per_spectator", "n_per_spectator_stderr", "points", "sigma2", "slope",
+                    "slope_chain", "slope_eq15", "slope_eq15_discrete", "slope_sde", "slope_stderr",
+                    "temperature"),
+            ),
+            arrays=(),
+            fields=dict(
+                FIELDS,
+                points="rare points in the fit (t ≥ 100 relaxation times)",
+                case="main (the σ² scan) or control (spectators of curvature control_ratio·h*)",
+                h_ratio="curvature ratio h_s/h* of the spectator valleys",
+                h_spectator="curvature h_s of each spectator valley",
+                kappa_sde="stationary loss ratio κ of the spectators under the SDE",
+                kappa_chain="stationary loss ratio κ of the spectators under discrete SGD",
+                spectator_lyapunov="Lyapunov exponent of the spectators' random linear map (strong noise only)",
+                tau_sde="adiabatic prediction of the SDE with the spectators' stationary loss (steps)",
+                tau_eq15_discrete="paper Eq. (15) with the discrete κ of the spectators (steps)",
+                slope="slope of log τ_SGD against n over the rare points with κ < 2",
+                slope_eq15="paper Eq. (15)'s slope of log τ against n, −½ log c",
+                slope_eq15_discrete="the same with the discrete κ",
+                slope_sde="slope of log tau_sde against n",
+                slope_chain="slope of log tau_chain against n",
+                slope_control="slope of the control case",
+                slope_control_chain="the chain's slope of the control case",
+                n_max="largest n in the fit",
+                n_per_spectator="effective dimensions each spectator adds, −2·slope/log c",
+                n_per_spectator_chain="the same from the chain, weak noise",
+                n_per_spectator_control="the same for the control case, weak noise",
+                n_per_spectator_control_chain="the chain's value for the control case",
+                n_per_spectator_discrete="the same from the discrete κ",
+                n_c_mean_square="mean-square critical dimension (in n)",
+                n_c_lyapunov="Lyapunov critical dimension (in n)",
+            ),
+            params=dict(
+                control_ratio=Param("curvature ratio h_s/h* of the control case"),
+                control_sigma2=Param("label-noise variance σ² of the control case", unit="loss", symbol="σ²"),
+                eta_weak=Param("learning rate η of the weak-noise block (B/(ηh) ≈ 12)", symbol="η"),
+                sigma2_weak=Param("label-noise variance σ² of the weak-noise block", unit="loss", symbol="σ²"),
+                ns_weak=Param("effective dimensions n of the weak-noise block", symbol="n"),
+            ),
             checks=dict(a="any", sigma2s=">=0 distinct", control_sigma2=">=0", sigma2_weak=">=0",
                         ns=">0 distinct", ns_weak=">0 distinct"),
             cost=_cost,

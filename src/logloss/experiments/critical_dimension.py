@@ -28,7 +28,9 @@ from ..theory import (
     mean_square_critical_dimension,
 )
 from ._cost import F8, linreg_data, linreg_sgd
-from ._registry import Outcome, experiment
+from .params import Param
+from .result import Outcome
+from .spec import experiment
 
 CRIT_PRESETS = {
     "smoke": dict(N=10_000, B=1, eta=0.2, ds=[4, 8, 9, 10, 12, 20], replicas=20, steps=600,
@@ -95,7 +97,44 @@ def _crossover(rows: list[dict]) -> float:
               'sphere_crossover_dimension'),
     theory=('n_c', 'lyapunov_critical_dimension', 'mean_square_critical_dimension',
             'sphere_critical_dimension'),
-    tables=('critical', 'critical_dimensions', 'criteria_limit'),
+    tables=dict(
+        critical=("B", "d", "data", "eta", "final_median_log10_ratio", "growth_rate",
+            "growth_rate_lyapunov", "growth_rate_sde", "growth_rate_stderr", "h_star", "max_eta_x2",
+            "n_c", "trapped"),
+        critical_dimensions=("B", "eta", "lyapunov", "mean_square", "n_c"),
+        criteria_limit=("B", "eta", "lyapunov", "mean_square", "n_c", "relative_gap",
+            "two_B_over_eta"),
+    ),
+    arrays=("median_log_ratio", "steps"),
+    fields=dict(
+        data="inputs: gaussian (x ~ N(0, I)) or sphere (|x|² = d)",
+        final_median_log10_ratio="median over replicas of log₁₀ L/L* at the last record",
+        growth_rate="growth per step of the median log L/L* over the second half of the run",
+        growth_rate_sde="the SDE's prediction (η h²/B)(d − n_c) per step",
+        growth_rate_lyapunov="discrete SGD's prediction 2λ from the Lyapunov exponent λ",
+        trapped="whether growth_rate < 10⁻³ (the minimum holds SGD)",
+        lyapunov="critical dimension where discrete SGD's Lyapunov exponent vanishes",
+        mean_square="critical dimension where the mean square of θ − θ* stops converging",
+        two_B_over_eta="2B/η, the common small-η limit of the three criteria",
+        relative_gap="(n_c − lyapunov)/(2B/η)",
+        median_log_ratio="median log L/L* of each run (row i: table row i) at each record",
+        max_rate_below="largest growth rate at d < n_c",
+        min_rate_above="smallest growth rate at d > n_c",
+        crossover_dimension="smallest d from which the loss grows (Gaussian inputs)",
+        sphere_crossover_dimension="the same with inputs on the sphere",
+        lyapunov_critical_dimension="the Lyapunov critical dimension at (η, B)",
+        mean_square_critical_dimension="the mean-square critical dimension at (η, B)",
+        sphere_critical_dimension="2/η, the critical dimension of sphere inputs",
+    ),
+    params=dict(
+        record_every=Param("SGD steps between two records of the growth of |θ − θ*|", unit="steps"),
+        B2=Param("minibatch size B of the second (B, η) case", symbol="B"),
+        eta2=Param("learning rate η of the second (B, η) case", symbol="η"),
+        ds2=Param("dimensions d of the second case", symbol="d"),
+        sphere_ds=Param("dimensions d with inputs on the sphere |x|² = d", symbol="d"),
+        limit_etas=Param("learning rates η of the small-η limit of the criteria, at B", symbol="η"),
+        limit_etas2=Param("learning rates η of the small-η limit of the criteria, at B2", symbol="η"),
+    ),
     cost=_cost,
     validate=_validate,
 )

@@ -17,8 +17,10 @@ from ..measure.gram import decoupling_spectra, ntk_gram
 from ..measure.losses import get_loss, loss_weights
 from ..models.nets import mlp
 from ._cost import F8, dense_symmetric, mlp_params, torch_training
-from ._registry import Outcome, RunContext, experiment
 from ._shared import check_mnist_n
+from .params import Param
+from .result import Outcome, RunContext
+from .spec import experiment
 
 PRESETS = {
     "smoke": dict(N=300, widths=[784, 100, 100, 1], eta=0.01, B=100, stages=[0, 20, 100],
@@ -117,7 +119,46 @@ def _cost(p: dict) -> Cost:
     presets=PRESETS,
     measured=('max_abs_z_top1', 'max_abs_z_trace', 'max_tail_mass', 'max_seed_sd_log_top1',
               'max_seed_sd_log_topk', 'max_seed_sd_log_trace'),
-    tables=('stages', 'seed_spread'),
+    tables=dict(
+        stages=("L", "control_log_top1_ratio", "control_log_topk_ratio",
+            "control_log_trace_ratio", "epoch", "lambda1_decoupled", "lambda1_exact",
+            "log_top1_ratio", "log_topk_ratio", "log_trace_ratio", "n_tiny_decoupled",
+            "n_tiny_exact", "null_mean", "null_sd", "permutations", "permutations_topk",
+            "tail_mass_decoupled", "tail_mass_exact", "z_top1", "z_topk", "z_trace"),
+        seed_spread=("L", "epoch", "log_top1_ratio", "log_topk_ratio", "log_trace_ratio",
+            "seed"),
+    ),
+    arrays=("spectrum_decoupled", "spectrum_exact"),
+    fields=dict(
+        log_top1_ratio="log of exact over decoupled λ₁",
+        log_topk_ratio="mean log of exact over decoupled top-k eigenvalues",
+        log_trace_ratio="log of exact over decoupled trace",
+        null_mean="means of the three log ratios over label permutations (the null)",
+        null_sd="their standard deviations over the permutations",
+        z_top1="(log_top1_ratio − null mean)/null s.d.",
+        z_topk="(log_topk_ratio − null mean)/null s.d.",
+        z_trace="(log_trace_ratio − null mean)/null s.d.",
+        control_log_top1_ratio="log_top1_ratio when losses are rearranged to rise with ‖∇f_μ‖²",
+        control_log_topk_ratio="log_topk_ratio of that control",
+        control_log_trace_ratio="log_trace_ratio of that control",
+        tail_mass_exact="spectral mass of the exact matrix below mass_threshold·λ₁",
+        tail_mass_decoupled="the same for the decoupled matrix",
+        n_tiny_exact="eigenvalues of the exact matrix below 10⁻⁶ λ₁",
+        n_tiny_decoupled="the same for the decoupled matrix",
+        lambda1_exact="λ₁ of the exact (1/N)Σℓ_μ∇f_μ∇f_μᵀ",
+        lambda1_decoupled="λ₁ of the decoupled L·(1/N)Σ∇f_μ∇f_μᵀ",
+        spectrum_exact="spectrum of the exact matrix, one row per stage (first seed)",
+        spectrum_decoupled="spectrum of the decoupled matrix, one row per stage",
+        max_abs_z_top1="largest |z_top1| over the stages",
+        max_abs_z_trace="largest |z_trace| over the stages",
+        max_tail_mass="largest tail mass over the stages and both matrices",
+    ),
+    params=dict(
+        stages=Param("training epochs at which both spectra are computed", unit="epochs"),
+        permutations=Param("label permutations of the shuffle null"),
+        permutations_topk=Param("permutations whose top eigenvalues are computed"),
+        mass_threshold=Param("spectral mass below which eigenvalues count as exponentially small"),
+    ),
     checks=dict(stages=">=0", loss=("mse", "ce"), mass_threshold="(0,1)"),
     cost=_cost,
     validate=_validate,

@@ -21,8 +21,9 @@ from ..core.resources import Cost
 from ..dynamics.barrier_sgd import em_first_passage
 from ._barrier import data_cost, estimate, prediction_cost, sgd_cost, sigma2_points, validate
 from ._cost import em_exit
-from ._registry import Outcome, experiment
 from .barrier import _COMMON
+from .result import Outcome
+from .spec import experiment
 
 BUDGET_PRESETS = {
     "smoke": dict(_COMMON, sigma2s=[4.0, 50.0], replicas=600, steps=20_000, chain_resolution=2.0,
@@ -54,7 +55,16 @@ def _cost(p: dict) -> Cost:
             presets=BUDGET_PRESETS,
             measured=("discreteness_ratio", "em_ratio", "censored"),
             theory=("asymptotic_ratio",),
-            tables=("budget",),
+            tables=dict(
+                budget=("arrhenius_const", "arrhenius_min", "c", "chain", "chain_grid_error",
+                    "dL_over_L", "eq15", "kramers_exact", "sde_em", "sde_em_censored",
+                    "sde_em_estimator", "sde_em_km_band", "sde_em_km_exp_distance", "sde_em_left",
+                    "sde_em_right", "sde_em_stderr", "sde_em_weibull_k", "sde_em_weibull_k_stderr",
+                    "sde_quadrature", "sgd", "sgd_censored", "sgd_estimator", "sgd_km_band",
+                    "sgd_km_exp_distance", "sgd_left", "sgd_right", "sgd_stderr", "sgd_weibull_k",
+                    "sgd_weibull_k_stderr", "sigma2"),
+            ),
+            arrays=(),
             checks=dict(a="any", sigma2s=">=0"),
             cost=_cost,
             validate=validate)

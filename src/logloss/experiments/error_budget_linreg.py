@@ -38,7 +38,9 @@ from ..stats.first_passage import mean_first_passage
 from ..theory import discrete_mfpt_1d, level_crossing_time, radial_mfpt, sde_mfpt
 from ._barrier import estimate
 from ._cost import discrete_mfpt, em_exit, linreg_data, linreg_sgd
-from ._registry import Outcome, experiment
+from .params import Param
+from .result import Outcome
+from .spec import experiment
 
 LINREG_BUDGET_PRESETS = {
     "smoke": dict(N=10_000, eta=0.1, B=1, cs=[1.1, 1.3], replicas=60, steps=100_000,
@@ -79,7 +81,20 @@ def _cost(p: dict) -> Cost:
             presets=LINREG_BUDGET_PRESETS,
             measured=("discreteness_ratio", "em_ratio", "censored"),
             theory=("decoupling_ratio", "asymptotic_ratio", "h_star", "L_star"),
-            tables=("budget",),
+            tables=dict(
+                budget=("arrhenius_min", "c", "chain", "chain_grid_error", "eq15", "sde_em",
+                    "sde_em_censored", "sde_em_stderr", "sde_paper", "sde_quadrature", "sgd",
+                    "sgd_censored", "sgd_estimator", "sgd_stderr", "u_c"),
+            ),
+            arrays=(),
+            fields=dict(
+                u_c="distance |θ − θ*| at which L = cL*",
+                sde_paper="mean exit time of the SDE with the paper's decoupled noise 2LH/B, exact (steps)",
+                decoupling_ratio="the SDE with the exact noise over the one with the paper's noise",
+            ),
+            params=dict(
+                chain_points=Param("points of the exact discrete chain on u"),
+            ),
             checks=dict(cs=">1 increasing"),  # the SGD thresholds c·L*, in one run
             cost=_cost,
             validate=_validate)

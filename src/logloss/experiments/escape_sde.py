@@ -19,17 +19,18 @@ import numpy as np
 from ..core.resources import Cost
 from ..theory import escape_exponent, escape_exponent_exact_noise, radial_mfpt
 from ._cost import radial_quadrature
-from ._registry import Outcome, experiment
+from .result import Outcome
+from .spec import experiment
 
-_PRESETS = {scale: dict(eta=0.1, B=1, h=1.0, ns=[1, 2, 4, 8, 16], c_max=1e5, n_c=121)
+_PRESETS = {scale: dict(eta=0.1, B=1, h=1.0, ns=[1, 2, 4, 8, 16], c_max=1e5, thresholds=121)
             for scale in ("smoke", "book", "paper")}
-_PRESETS["smoke"] = dict(_PRESETS["smoke"], n_c=41)
+_PRESETS["smoke"] = dict(_PRESETS["smoke"], thresholds=41)
 
 
 def _cost(p: dict) -> Cost:
     """Two radial quadratures (paper and exact noise) per dimension."""
-    cost = radial_quadrature(curves=2 * len(p["ns"]), thresholds=p["n_c"])
-    return Cost(cost.memory + 8.0 * float(p["n_c"]) * len(p["ns"]) * 8, cost.seconds, "n_c")
+    cost = radial_quadrature(curves=2 * len(p["ns"]), thresholds=p["thresholds"])
+    return Cost(cost.memory + 8.0 * float(p["thresholds"]) * len(p["ns"]) * 8, cost.seconds, "thresholds")
 
 
 @experiment("escape-sde",
@@ -37,11 +38,26 @@ def _cost(p: dict) -> Cost:
                         "minimum to L = cL*, and its approach to paper Eq. (15) (R8)",
             presets=_PRESETS,
             theory=("slope_eq15_n1", "n_half_ratio_far"),
-            tables=("asymptote", "curves"),
+            tables=dict(
+                asymptote=("c_within_2pct", "log10_t_p_there", "n", "slope_at_c_max",
+                    "slope_eq15", "slope_exact_noise"),
+                curves=("c", "n", "noise", "slope", "t_p"),
+            ),
+            arrays=(),
+            fields=dict(
+                noise="paper (the paper's noise 2ηLH/B) or exact (linear regression's exact noise)",
+                c_within_2pct=("smallest c beyond which the local slope stays within 2 % of Eq."
+                               " (15)"),
+                log10_t_p_there="log₁₀ t_p at that c",
+                slope_at_c_max="local slope at the largest c of the grid",
+                slope_eq15_n1="slope of Eq. (15) at n = 1",
+                n_half_ratio_far=("slope difference between consecutive n over −Δn/2, at the"
+                                  " largest c (1: the n/2 law)"),
+            ),
             checks=dict(c_max=">1", ns=">0 distinct"),
             cost=_cost)
 def run_escape_sde(p: dict, rng: np.random.Generator) -> Outcome:  # noqa: ARG001 (no randomness)
-    c = np.geomspace(1.01, p["c_max"], p["n_c"])
+    c = np.geomspace(1.01, p["c_max"], p["thresholds"])
     mid = np.sqrt(c[1:] * c[:-1])
     kw = dict(eta=p["eta"], B=p["B"], h=p["h"])
     out = Outcome()

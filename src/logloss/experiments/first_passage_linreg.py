@@ -47,17 +47,62 @@ from ..theory import (
     radial_mfpt,
 )
 from ._cost import discrete_chain_online, discrete_mfpt, linreg_data, linreg_sgd, splitting
-from ._registry import Outcome, RunContext, experiment
+from .params import Param
+from .result import Outcome, RunContext
+from .spec import experiment
 
 __all__ = ["linreg_first_passage_case", "case_cost", "collect_cases", "CASE_SPEC"]
 
 RARE = 100.0  # t_p of at least this many relaxation times 1/(ηh*): rare escape
 CHAIN_POINTS = 1601  # nodes of the exact chain's finest grid (d = 1)
 
+#: The fields of the tables' rows (shared with rare-first-passage-linreg).
+TABLES = dict(
+    first_passage=("N", "brute_censored", "brute_z", "c", "d", "dataset", "dominance",
+                   "in_regime", "log10_t_p_stderr", "relaxation_times", "resolved", "t_brute",
+                   "t_brute_stderr", "t_chain", "t_p", "t_p_stderr", "t_sde_exact", "t_sde_paper",
+                   "weibull_k", "weibull_k_stderr", "z_chain"),
+    slopes=("N", "c_mid", "d", "dataset", "in_regime", "slope", "slope_chain", "slope_sde_exact",
+            "slope_sde_paper", "slope_stderr"),
+    cases=("N", "brute_compared", "brute_cost", "brute_z_max", "c_A", "cost", "d", "dataset",
+           "decades", "h_star", "max_eta_x2", "relaxation", "slope_eq15", "slope_exact_noise",
+           "slope_kesten"),
+)
+
+#: One line of meaning of each own field of the tables (shared with rare-first-passage-linreg).
+FIELDS = {
+    "dataset": "index of the data set drawn at this N (its data seed)",
+    "log10_t_p_stderr": "standard error of log₁₀ t_p by splitting",
+    "relaxation_times": "t_p in relaxation times 1/(ηh*)",
+    "dominance": "largest share of one branch in the splitting estimate (near 1: unreliable)",
+    "resolved": "whether the splitting estimate is resolved (replicas survived, no branch dominates)",
+    "in_regime": "whether t_p ≥ 100 relaxation times and the estimate is resolved (rare escape)",
+    "t_brute": "t_p by brute-force SGD from θ* (nan where more than half is censored)",
+    "brute_censored": "brute-force replicas that had not crossed within brute_steps",
+    "brute_z": "(log₁₀ t_p by splitting − by brute force)/s.e., where both resolve a rare escape",
+    "weibull_k": "Weibull shape k of the brute-force first passages (1 if memoryless)",
+    "t_sde_paper": "t_p of the SDE with the paper's noise, by quadrature",
+    "t_sde_exact": "t_p of the SDE with linreg's exact noise, by quadrature",
+    "t_chain": "t_p of the exact discrete chain (d = 1, B = 1 only)",
+    "z_chain": "(log₁₀ t_p by splitting − by the chain)/s.e.",
+    "c_mid": "geometric mean of two neighbouring thresholds",
+    "slope_sde_paper": "local slope of t_sde_paper",
+    "slope_sde_exact": "local slope of t_sde_exact",
+    "slope_chain": "local slope of t_chain",
+    "relaxation": "relaxation time 1/(ηh*) in steps",
+    "c_A": "threshold of the splitting's starting set A (the quasi-stationary bulk)",
+    "brute_z_max": "largest |brute_z| of the case (over all cases in the summary)",
+    "brute_compared": "thresholds where splitting and brute force were compared",
+    "cost": "SGD replica-steps of the splitting runs",
+    "brute_cost": "SGD replica-steps of the brute-force runs",
+    "decades_min": "fewest decades of t_p in the regime over the cases",
+    "slope_far": "the first case's local slope at the largest c in the regime",
+}
 
 
-def _thresholds(c_lo: float, c_max: float, n_c: int) -> np.ndarray:
-    return np.geomspace(c_lo, c_max, n_c)
+
+def _thresholds(c_lo: float, c_max: float, count: int) -> np.ndarray:
+    return np.geomspace(c_lo, c_max, count)
 
 
 def _slowest(*, eta: float, B: int, h: float, d: int) -> float:
@@ -242,13 +287,13 @@ def collect_cases(cases: list[dict], out: Outcome) -> Outcome:
 
 R9_PRESETS = {
     "smoke": dict(eta=0.1, B=1, ds=[1, 16], Ns=[10_000, 0], datasets=1, c_lo=1.1, decades=8.0,
-                  n_c=12, repetitions=4, replicas=100, brute_replicas=64,
+                  thresholds=12, repetitions=4, replicas=100, brute_replicas=64,
                   brute_steps=20_000),
     "book": dict(eta=0.1, B=1, ds=[1, 4, 16], Ns=[10_000, 100_000, 0], datasets=1,
-                 c_lo=1.1, decades=22.0, n_c=40, repetitions=8, replicas=300,
+                 c_lo=1.1, decades=22.0, thresholds=40, repetitions=8, replicas=300,
                  brute_replicas=32, brute_steps=200_000),
     "paper": dict(eta=0.1, B=1, ds=[1, 2, 4, 8, 16], Ns=[10_000, 100_000, 0],
-                  datasets=3, c_lo=1.1, decades=30.0, n_c=60, repetitions=16, replicas=1000,
+                  datasets=3, c_lo=1.1, decades=30.0, thresholds=60, repetitions=16, replicas=1000,
                   brute_replicas=100, brute_steps=10_000_000),
 }
 
@@ -260,7 +305,7 @@ def _todo(p: dict) -> list[tuple[int, int, int]]:
 
 def _case_thresholds(p: dict, d: int) -> np.ndarray:
     return _thresholds(p["c_lo"], _c_max(p["c_lo"], p["decades"], eta=p["eta"], B=p["B"],
-                                         h=1.0, d=d), p["n_c"])
+                                         h=1.0, d=d), p["thresholds"])
 
 
 def _validate(p: dict) -> None:
@@ -288,7 +333,14 @@ def _cost(p: dict) -> Cost:
             presets=R9_PRESETS,
             measured=("decades_min", "brute_z_max", "cost", "slope_rare"),
             theory=("slope_eq15", "slope_kesten"),
-            tables=("first_passage", "slopes", "cases"),
+            tables=TABLES,
+            arrays=(),
+            fields=FIELDS,
+            params=dict(
+                Ns=Param("training-set sizes N; 0 is online SGD (a fresh sample every step)", symbol="N"),
+                datasets=Param("independent data sets drawn at each finite N"),
+                c_lo=Param("smallest threshold ratio c of the grid and of the slope window", symbol="c"),
+            ),
             checks=dict(c_lo=">1", decades=">0", Ns=">=0 distinct", ds="distinct"),
             cost=_cost,
             validate=_validate)

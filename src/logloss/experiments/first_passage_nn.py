@@ -57,8 +57,10 @@ from ..stats.splitting import rare_first_passage
 from ..stats.survival import kaplan_meier, weibull_shape
 from ..theory import escape_exponent
 from ._cost import F4
-from ._registry import Outcome, RunContext, experiment
 from ._shared import NET_PARAMS, PAPER, check_pretraining, pretrain_cost, pretrained_spectrum, spectrum_cost
+from .params import Param
+from .result import Outcome, RunContext
+from .spec import experiment
 
 # escape is rare when t_p is at least this many relaxation times 1/(ηλ₁) of the top outlier:
 # the state has forgotten its start long before it leaves (declared before any fit)
@@ -66,19 +68,19 @@ MIN_RELAX = 100.0
 _COMMON = dict(B=10, k=30, levels_per_decade=2.5, kill_fraction=0.1,
                transient_beta=6.0, transient_steps=300, brute_budget_relax=400.0)
 NN_PRESETS = {
-    "smoke": dict(_COMMON, n=2_000, pre_steps=10_000, pre_seeds=[0], nets=[0], k=10, betas=[25.0],
+    "smoke": dict(_COMMON, N=2_000, pre_steps=10_000, pre_seeds=[0], nets=[0], k=10, betas=[25.0],
                   decades=3.0, replicas=100, repetitions=8, flux_replicas=8, model_flux_replicas=8,
                   burn_relax=100.0,
                   window_relax=100.0, model_replicas=100, model_repetitions=4,
                   brute_replicas=32, transient_steps=60),
     # one β in the page's budget (the other experiments of the page take about 190 s of its
     # 240 s at book scale on 2 cores)
-    "book": dict(_COMMON, n=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2], nets=[0],
+    "book": dict(_COMMON, N=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2], nets=[0],
                  betas=[100.0], decades=6.0, replicas=80, repetitions=6,
                  flux_replicas=16, burn_relax=400.0, window_relax=400.0, model_replicas=100,
                  model_repetitions=6, model_flux_replicas=32, brute_replicas=32,
                  brute_budget_relax=200.0),
-    "paper": dict(_COMMON, n=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2, 3, 4],
+    "paper": dict(_COMMON, N=10_000, pre_steps=100_000, pre_seeds=[0, 1, 2, 3, 4],
                   nets=[0, 1, 2], betas=[25.0, 50.0, 100.0], decades=14.0, replicas=500,
                   repetitions=16, flux_replicas=64, burn_relax=400.0, window_relax=800.0,
                   model_replicas=1000, model_repetitions=16, model_flux_replicas=128,
@@ -147,7 +149,7 @@ def _weibull(t, obs):
 
 def _validate(p: dict) -> None:
     check_pretraining(p)
-    check_noisy_batch(p["B"], p["n"])
+    check_noisy_batch(p["B"], p["N"])
     bad = [i for i in p["nets"] if i >= len(p["pre_seeds"])]
     if bad:
         raise InvalidInput(f"nets={','.join(map(str, p['nets']))}: there are only "
@@ -168,7 +170,7 @@ def _cost(p: dict) -> Cost:
 
     Splitting steps: repetitions × replicas × (2 + 2.3·decades) × 10 relaxation times
     (measured: 1.3·10⁶ replica-steps for 8 × 100 replicas over 6 decades at β = 100)."""
-    n, B, P = float(p["n"]), float(p["B"]), float(NET_PARAMS)
+    n, B, P = float(p["N"]), float(p["B"]), float(NET_PARAMS)
     monitored = n * B * 10 * 3 / NUMBA_RATE  # one step of one replica, Aᵀ through K
     sparse = B * 150 * 10 * 4 / NUMBA_RATE
     levels = float(p["decades"]) * (float(p["levels_per_decade"]) + 2) + 1
@@ -204,7 +206,95 @@ def _cost(p: dict) -> Cost:
               'seconds_net', 'records_memory_mb'),
     theory=('slope', 'qs_loss_ratio_model_exact'),
     reference=('lambda_max', 'participation_ratio', 'n_fit', 'pretrained_loss'),
-    tables=('first_passage', 'slopes', 'fits', 'brute', 'survival', 'runs', 'transient', 'nets'),
+    tables=dict(
+        first_passage=("beta", "c", "dominance", "log10_t_p", "log10_t_p_stderr", "net",
+            "relaxations", "resolved", "system", "t_p", "t_p_stderr"),
+        slopes=("beta", "c_mid", "n_implied", "n_implied_stderr", "net", "slope", "slope_eq15",
+            "slope_stderr", "system"),
+        fits=("beta", "decades", "eta", "eta_lambda", "left_out", "log10_vs_eq15", "n_fit",
+            "n_fit_stderr", "n_top", "n_top_stderr", "net", "participation_ratio", "slope",
+            "slope_eq15", "slope_stderr", "slope_top", "slope_top_stderr", "system", "thresholds",
+            "window_hi", "window_lo"),
+        brute=("beta", "c", "crossings", "net", "power_k2", "rare", "relaxations", "replicas",
+            "resolved", "t_p_brute", "t_p_brute_stderr", "t_p_splitting", "t_p_splitting_stderr",
+            "weibull_k", "weibull_k_stderr", "z"),
+        survival=("S", "S_exponential", "beta", "c", "net", "regime", "t"),
+        runs=("beta", "burn", "c_A", "cost", "eta", "eta_lambda", "model_cost", "model_qs_mean",
+            "model_qs_mean_exact", "model_qs_mean_stderr", "model_qs_median", "model_seconds",
+            "net", "p_A", "qs_mean", "qs_mean_stderr", "qs_median", "records_mb", "relaxation",
+            "seconds", "spacing", "thresholds", "window"),
+        transient=("beta", "c", "crossings", "eta", "eta_lambda", "median_step", "net",
+            "replicas", "t_p", "t_p_stderr", "weibull_k", "weibull_k_stderr"),
+        nets=("L_star", "bulk_h", "bulk_m", "lambda_max", "model_participation_ratio", "net",
+            "participation_ratio", "seed", "trace", "trace_sq"),
+    ),
+    arrays=(),
+    fields=dict(
+        net="index of the pretrained net",
+        system="net (SGD on the network), noise model (the paper's model fed its spectrum) or paper Eq. (15)",
+        log10_t_p="log₁₀ t_p",
+        log10_t_p_stderr="standard error of log₁₀ t_p by splitting",
+        relaxations="t_p in relaxation times 1/(ηλ₁)",
+        dominance="largest share of one branch in the splitting estimate (near 1: unreliable)",
+        resolved="whether the splitting estimate is resolved",
+        c_mid="geometric mean of two neighbouring thresholds",
+        n_implied="n = 2(β + 1 − slope) from the local slope (inverting Eq. 15)",
+        eta_lambda="ηλ₁ (2: the edge of stability)",
+        left_out="thresholds with t_p ≥ 100 relaxation times left out as unresolved",
+        log10_vs_eq15="mean log₁₀ of t_p over paper Eq. (15)'s t_p in the window",
+        n_fit="n = 2(β + 1 − slope) from the window's slope",
+        slope_top="slope over the upper half of the window",
+        n_top="n from slope_top",
+        window_lo="smallest c of the slope window (t_p ≥ 100 relaxation times, resolved)",
+        window_hi="largest c of the slope window",
+        crossings="brute-force replicas that crossed the threshold",
+        rare="whether the splitting t_p is at least 100 relaxation times",
+        t_p_brute="t_p by brute force from the quasi-stationary state (exponential MLE)",
+        t_p_splitting="t_p by splitting at the same threshold",
+        power_k2="power of the test |k − 1| < 3 s.e. against a Weibull shape 2",
+        S="Kaplan–Meier survival of the first passage at t",
+        S_exponential="the exponential law with the same mean at t",
+        regime="escape (from the quasi-stationary state) or transient (the paper's protocol)",
+        t="steps since the start of the brute-force runs",
+        burn="burn-in steps to the quasi-stationary state",
+        window="steps of the flux pilot",
+        c_A="L/L* at the median of the quasi-stationary state: the splitting's start",
+        p_A="mean probability of reaching the next level from A",
+        qs_median="median L/L* of the net's quasi-stationary state",
+        qs_mean="mean L/L* of the net's quasi-stationary state",
+        model_qs_median="median L/L* of the noise model's quasi-stationary state",
+        model_qs_mean="mean L/L* of the noise model's quasi-stationary state",
+        model_qs_mean_exact="the same in closed form",
+        spacing="spacing of the splitting levels in log L",
+        cost="SGD replica-steps of the net's splitting runs",
+        model_cost="replica-steps of the noise model's splitting runs",
+        seconds="wall time of the net's runs",
+        model_seconds="wall time of the noise model's runs",
+        records_mb="memory of the recorded states, MiB",
+        relaxation="relaxation time 1/(ηλ₁) in steps",
+        median_step="median step of the crossings",
+        trace="tr of the net's Gauss–Newton matrix",
+        trace_sq="tr of its square",
+        bulk_h="curvature of the noise model's bulk (the spectrum below the top k)",
+        bulk_m="directions in that bulk",
+        model_participation_ratio="participation ratio of the noise model's spectrum",
+        weibull_k="Weibull shape k of the first passages (1 if memoryless)",
+    ),
+    params=dict(
+        nets=Param("indices of the pretrained nets escaped from"),
+        betas=Param("β = B/(ηλ₁) of each escape run (sets η)", symbol="β"),
+        levels_per_decade=Param("splitting levels per decade of t_p"),
+        kill_fraction=Param("fraction of the replicas killed at each splitting level"),
+        burn_relax=Param("burn-in to the quasi-stationary state, in relaxation times 1/(ηλ₁)"),
+        window_relax=Param("window of the flux pilot, in relaxation times 1/(ηλ₁)"),
+        flux_replicas=Param("replicas of the flux pilot"),
+        model_replicas=Param("replicas of each splitting run of the noise model"),
+        model_repetitions=Param("repetitions of the noise model’s splitting estimate"),
+        model_flux_replicas=Param("replicas of the noise model’s flux pilot"),
+        transient_beta=Param("β of the paper’s transient protocol (from the pretrained θ)", symbol="β"),
+        transient_steps=Param("steps of each run of the transient protocol", unit="steps"),
+        brute_budget_relax=Param("budget of the brute-force runs, in relaxation times"),
+    ),
     checks=dict(pre_seeds="seed distinct", nets=">=0 distinct", betas=">0 distinct",
                 kill_fraction="(0,1)"),
     cost=_cost,
@@ -212,15 +302,15 @@ def _cost(p: dict) -> Cost:
 )
 def run_nn(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     out = Outcome(device="cpu")  # the rare-event kernels are numba (CPU)
-    data = mnist_even_odd(p["n"])
-    pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"], device=ctx.device)
+    data = mnist_even_odd(p["N"])
+    pre = pretrain(n=p["N"], steps=p["pre_steps"], seeds=p["pre_seeds"], device=ctx.device)
     K = data.x @ data.x.T  # shared by every kernel (N² floats)
     rows = {name: [] for name in ("first_passage", "slopes", "fits", "brute", "survival", "runs")}
     nets = []
     cost, seconds, mem = 0, 0.0, 0.0
     for net_index in p["nets"]:
         net = pre["params"].model(net_index).cpu()
-        spec = pretrained_spectrum(n=p["n"], pre_steps=p["pre_steps"], pre_seeds=p["pre_seeds"],
+        spec = pretrained_spectrum(n=p["N"], pre_steps=p["pre_steps"], pre_seeds=p["pre_seeds"],
                                    index=net_index, k=p["k"], device=ctx.device)
         h_model, m_model = lumped_spectrum(spec["eigenvalues"][:p["k"]], trace=spec["trace"],
                                            trace_sq=spec["trace_sq"], P=spec["P"])

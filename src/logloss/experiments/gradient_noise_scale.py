@@ -20,8 +20,10 @@ from ..measure.noise_scale import gradient_noise_scale
 from ..models.nets import mlp
 from ..theory.noise_scale import noise_scale_plateau, stationary_grad_sq
 from ._cost import mlp_params, torch_training
-from ._registry import Outcome, experiment
 from ._shared import check_mnist_n
+from .params import Param
+from .result import Outcome
+from .spec import experiment
 
 #: tr H … tr H⁵: the series Σ_i h_i²/(1 − ηh_i/2) = Σ_k (η/2)^k tr H^(k+2) of the stationary
 #: ‖∇L‖² kept to (η/2)³ tr H⁵, a relative truncation error below (ηλ_max/2)⁴ (1e-3 at ηλ_max = 0.35)
@@ -127,7 +129,47 @@ def _plateau(out: Outcome, p: dict, N: int, traces: dict, noise: dict, window: d
               "one_over_B_bias_over_grad_sq", "grad_sq_over_prediction", "b_simple_plateau",
               "drift_fraction", "eta_h_correction"),
     theory=("grad_sq_over_prediction", "b_simple_plateau"),
-    tables=("checkpoints",),
+    tables=dict(
+        checkpoints=("b_simple", "draw_seed", "epoch", "grad_sq", "grad_sq_est",
+            "grad_sq_est_one_over_B", "grad_sq_est_se", "noise", "one_over_B", "one_over_B_se",
+            "resolved", "trace_est", "trace_est_se", "two_batch", "two_batch_se", "z_grad_sq",
+            "z_trace"),
+    ),
+    arrays=("L", "b_simple_predicted", "epochs", "grad_sq", "noise", "traces", "window_L",
+        "window_blocks", "window_drift", "window_epochs", "window_grad_sq", "window_stationary"),
+    fields=dict(
+        b_simple="simple noise scale B_simple = 𝒩/‖∇L‖², exact",
+        draw_seed="seed of the checkpoint's minibatch draws",
+        two_batch="two-batch estimate of B_simple with the finite-population factor",
+        one_over_B="the same estimator with the 1/B (with replacement) formulas",
+        grad_sq_est="two-batch estimate 𝒢 of ‖∇L‖²",
+        grad_sq_est_one_over_B="the same with the 1/B formulas",
+        trace_est="two-batch estimate 𝒮 of 𝒩",
+        z_trace="(trace_est − 𝒩)/s.e.",
+        z_grad_sq="(grad_sq_est − ‖∇L‖²)/s.e.",
+        resolved="whether grad_sq_est exceeds 3 s.e. (its ratio can be trusted)",
+        b_simple_predicted="B_simple's plateau predicted from the Gauss–Newton traces at each record",
+        traces="tr H^k, k = 1 … 4, at each record (nan where not taken)",
+        window_epochs="epochs of the plateau window",
+        window_L="L at each of them",
+        window_grad_sq="‖∇L‖² at each of them",
+        window_stationary="the stationary level of ‖∇L‖² predicted there",
+        window_drift="the drift −(dL/dk)/η per step there",
+        window_blocks="number of blocks of the batch-means error",
+        b_simple_final="B_simple at the last checkpoint",
+        b_simple_growth="B_simple at the last checkpoint over the first",
+        two_batch_final="the two-batch estimate at the last checkpoint",
+        max_abs_z_two_batch="largest |z| of 𝒮 and 𝒢 over the checkpoints",
+        one_over_B_bias_over_grad_sq="bias 𝒩/(N − 1) of the 1/B formulas over ‖∇L‖², last checkpoint",
+        grad_sq_over_prediction="‖∇L‖² over its predicted stationary level plus drift, on the window",
+        b_simple_plateau="B_simple on the plateau: mean 𝒩 over mean ‖∇L‖²",
+        drift_fraction="mean share of the drift in the prediction",
+        eta_h_correction="relative size of the ηh corrections kept in the prediction",
+    ),
+    params=dict(
+        checkpoints=Param("checkpoints along training where B_simple is measured"),
+        block_epochs=Param("consecutive epochs per block of the batch-means error", unit="epochs"),
+    ),
     cost=_cost,
     validate=_validate,
     checks=dict(plateau_from="[0,1)", minibatches=("independent", "epoch")),

@@ -6,7 +6,7 @@ The half learning rate is where the ablation shows most: the stiff directions th
 more steps than an epoch has, and feel that the noise of one epoch sums to zero."""
 
 from . import gradient_noise_scale  # noqa: F401  (registers the base experiment)
-from ._registry import variant
+from .spec import variant
 
 variant(
     "gradient-noise-scale", "gradient-noise-scale-epoch",

@@ -3,7 +3,7 @@ rate, the control of B_simple's plateau B* = 2B tr H/(η c tr H²): halving η m
 if the plateau is set by SGD's own fluctuations (beyond the paper)."""
 
 from . import gradient_noise_scale  # noqa: F401  (registers the base experiment)
-from ._registry import variant
+from .spec import variant
 
 variant(
     "gradient-noise-scale", "gradient-noise-scale-half-eta",

@@ -14,7 +14,6 @@ from ..measure.gradients import jacobian
 from ..measure.hessian import hessian_outliers, lanczos_dense_check, spectral_density
 from ..models.user_files import load_user_inputs, load_user_model
 from ._cost import F4, dense_symmetric, jacobian_matrix
-from ._registry import Outcome, RunContext, experiment
 from ._shared import (
     NET_PARAMS,
     PAPER,
@@ -23,19 +22,22 @@ from ._shared import (
     pretrained_spectrum,
     spectrum_cost,
 )
+from .params import Param
+from .result import Outcome, RunContext
+from .spec import experiment
 
 # The book pretrains as the paper does (10⁵ iterations), three seeds to fit the chapter's
 # CPU budget (the paper scale has five); the nets are cached and shared with
 # first-passage-nn, whose presets use the same n, pre_steps and pre_seeds.
 HESS_PRESETS = {
-    "smoke": dict(model="", data="", trust_model=False, n=2_000, pre_steps=2_000, pre_seeds=[0], k=10,
-                  density_steps=30, density_probes=1, check_n=2_000, check_k=10),
-    "book": dict(model="", data="", trust_model=False, n=10_000, pre_steps=100_000,
+    "smoke": dict(model="", data="", trust_model=False, N=2_000, pre_steps=2_000, pre_seeds=[0], k=10,
+                  density_steps=30, density_probes=1, check_N=2_000, check_k=10),
+    "book": dict(model="", data="", trust_model=False, N=10_000, pre_steps=100_000,
                  pre_seeds=[0, 1, 2], k=30, density_steps=80, density_probes=2,
-                 check_n=2_000, check_k=10),
-    "paper": dict(model="", data="", trust_model=False, n=10_000, pre_steps=100_000,
+                 check_N=2_000, check_k=10),
+    "paper": dict(model="", data="", trust_model=False, N=10_000, pre_steps=100_000,
                   pre_seeds=[0, 1, 2, 3, 4], k=30, density_steps=150, density_probes=4,
-                  check_n=10_000, check_k=30),
+                  check_N=10_000, check_k=30),
 }
 
 
@@ -69,9 +71,9 @@ def _cost(p: dict) -> Cost:
     loading it), the Jacobians of the spectra and the dense check."""
     if p["model"]:
         return Cost()
-    n = p["n"]
+    n = p["N"]
     spectra = len(p["pre_seeds"]) * spectrum_cost(n, p["k"]).seconds
-    check_n = min(p["check_n"], n)  # the check takes at most the n inputs there are
+    check_n = min(p["check_N"], n)  # the check takes at most the n inputs there are
     check = jacobian_matrix(N=check_n, params=NET_PARAMS).then(dense_symmetric(check_n))
     density = jacobian_matrix(N=n, params=NET_PARAMS, itemsize=2 * F4)
     pre = pretrain_cost(p)
@@ -87,7 +89,51 @@ def _cost(p: dict) -> Cost:
     measured=('lambda_max', 'participation_ratio', 'pretrained_loss', 'lambda_max_seed_sd',
               'participation_ratio_seed_sd', 'solver_check_worst'),
     reference=('lambda_max', 'participation_ratio', 'pretrained_loss'),
-    tables=('seeds', 'top_eigenvalues', 'top_eigenvalues_mean', 'solver_check', 'pretraining'),
+    tables=dict(
+        seeds=("N", "P", "lambda_max", "loss", "method", "participation_ratio",
+            "participation_ratio_stderr", "seed", "trace", "trace_sq"),
+        top_eigenvalues=("h", "i"),
+        top_eigenvalues_mean=("h", "i"),
+        solver_check=("bound", "dense", "dense_residual", "difference", "i", "lanczos",
+            "lanczos_residual"),
+        pretraining=("seconds", "seeds", "steps"),
+    ),
+    arrays=("density_counts", "density_nodes", "pretrain_curve?", "pretrain_curve_steps?",
+        "pretrained_loss?", "top", "top_by_seed"),
+    fields=dict(
+        P="number of parameters P of the net",
+        loss="training loss of the pretrained net (None for the reader's model)",
+        seed="index of the pretrained net (0, 1, ...), one per pre_seeds entry",
+        method="the eigensolver used (Lanczos on the N × N Gram matrix or on P × P)",
+        trace="tr of the Gauss–Newton matrix JᵀJ/N",
+        trace_sq="tr of its square",
+        lanczos="i-th eigenvalue by Lanczos",
+        dense="i-th eigenvalue by the dense float64 eigensolver",
+        difference="lanczos − dense",
+        lanczos_residual="residual norm of the Lanczos eigenpair",
+        dense_residual="residual norm of the dense eigenpair",
+        bound="the residual bound within which the two must agree",
+        seconds="wall time of the pretraining when it was computed (then cached)",
+        density_nodes="nodes of the stochastic Lanczos spectral density of the first net",
+        density_counts="its weights at the nodes",
+        pretrain_curve_steps="steps at which the pretraining loss was recorded",
+        pretrain_curve="pretraining loss at those steps, one row per net",
+        pretrained_loss="training loss of each pretrained net",
+        top="top-k eigenvalues of the first net",
+        top_by_seed="top-k eigenvalues of each net (one row per net)",
+        lambda_max_seed_sd="standard deviation of λ₁ over the nets",
+        participation_ratio_seed_sd="standard deviation of the participation ratio over the nets",
+        solver_check_worst="largest |lanczos − dense| over the bound",
+    ),
+    params=dict(
+        model=Param("file of the reader’s own model; empty: the pretrained MLPs"),
+        data=Param("file of the reader’s inputs x; empty: the MNIST images"),
+        trust_model=Param("allow unpickling the model file (only for files you made)"),
+        density_steps=Param("Lanczos steps of the stochastic spectral density"),
+        density_probes=Param("random probe vectors of the spectral density"),
+        check_N=Param("images used by the dense check of Lanczos", symbol="N"),
+        check_k=Param("top eigenvalues compared in the dense check", symbol="k"),
+    ),
     checks=dict(model="any", data="any", pre_seeds="seed distinct"),
     cost=_cost,
     validate=_validate,
@@ -100,11 +146,11 @@ def run_hessian(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
         out.notes.append(f"user model: {p['model']} on {p['data']}")
         out.tables["pretraining"] = []  # nothing pretrained
     else:
-        data = mnist_even_odd(p["n"])
+        data = mnist_even_odd(p["N"])
         # pretrained on ctx.device, so that first-passage-nn shares these nets; the spectra
         # are computed on the CPU
         out.device = ctx.device
-        pre = pretrain(n=p["n"], steps=p["pre_steps"], seeds=p["pre_seeds"], device=ctx.device)
+        pre = pretrain(n=p["N"], steps=p["pre_steps"], seeds=p["pre_seeds"], device=ctx.device)
         models = [pre["params"].model(r).cpu() for r in range(len(p["pre_seeds"]))]
         x = data.x
         out.arrays["pretrained_loss"] = np.asarray(pre["loss"])
@@ -129,7 +175,7 @@ def run_hessian(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
                         lambda_max=spec.lambda_max, method=spec.method, P=spec.P, N=spec.N,
                         loss=None)
         else:
-            spec = pretrained_spectrum(n=p["n"], pre_steps=p["pre_steps"],
+            spec = pretrained_spectrum(n=p["N"], pre_steps=p["pre_steps"],
                                        pre_seeds=p["pre_seeds"], index=s, k=p["k"],
                                        device=ctx.device)
         top = spec["eigenvalues"][: p["k"]]
@@ -156,7 +202,7 @@ def run_hessian(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
             out.measured[f"{name}_seed_sd"] = Measured(float(v.std(ddof=1)) if len(v) > 1 else float("nan"))
     # An independent check of the Lanczos route: the dense float64 eigensolver of the Gram
     # matrix JJᵀ/N of the first net on its first check_n inputs, within the residual bound.
-    xc = x[: p["check_n"]]
+    xc = x[: p["check_N"]]
     P = sum(q.numel() for q in models[0].parameters() if q.requires_grad)
     chk = lanczos_dense_check(models[0], xc, k=min(p["check_k"], xc.shape[0] - 1, P - 1), seed=0)
     out.tables["solver_check"] = [dict(i=i + 1, lanczos=float(a), dense=float(b),

@@ -24,7 +24,8 @@ import numpy as np
 from ..core.resources import Cost
 from ..theory import discrete_mfpt_1d, kesten_exponent, online_kicks_1d, radial_mfpt
 from ._cost import discrete_mfpt, radial_quadrature
-from ._registry import Outcome, experiment
+from .result import Outcome
+from .spec import experiment
 
 LAWS = {"sgd": "SGD: a = 1 − ηx², b = ηxy",
         "gauss": "Gaussian a and b",
@@ -70,17 +71,17 @@ def kicks(law: str, *, eta: float, nodes: int = 80):
     raise ValueError(f"unknown law {law!r}")
 
 
-_PRESETS = {scale: dict(eta=0.1, c_max=c_max, n_c=n_c, points=points)
-            for scale, c_max, n_c, points in (("smoke", 100.0, 16, 401), ("book", 1e3, 31, 801),
+_PRESETS = {scale: dict(eta=0.1, c_max=c_max, thresholds=thresholds, points=points)
+            for scale, c_max, thresholds, points in (("smoke", 100.0, 16, 401), ("book", 1e3, 31, 801),
                                                ("paper", 1e4, 61, 1601))}
 
 
 def _cost(p: dict) -> Cost:
     """Four exact chains of up to 2·10⁴ weighted kicks, and the SDE's quadrature."""
-    cost = radial_quadrature(curves=1, thresholds=p["n_c"])
+    cost = radial_quadrature(curves=1, thresholds=p["thresholds"])
     for _ in LAWS:
         cost = cost.then(discrete_mfpt(points=p["points"], N=2e4))
-    return Cost(cost.memory, cost.seconds, "points, n_c")
+    return Cost(cost.memory, cost.seconds, "points, thresholds")
 
 
 @experiment("kick-ablation",
@@ -90,11 +91,28 @@ def _cost(p: dict) -> Cost:
             presets=_PRESETS,
             theory=("slope_sgd_far", "slope_gauss_far", "slope_a_sgd_b_gauss_far",
                     "slope_a_gauss_b_sgd_far", "slope_sde_exact_far"),
-            tables=("laws", "curves"),
+            tables=dict(
+                laws=("kurtosis_b", "label", "law", "mean_a", "p_expanding", "slope_kesten",
+                    "var_a", "var_b"),
+                curves=("c", "law", "slope", "t_p"),
+            ),
+            arrays=(),
+            fields=dict(
+                mean_a="mean of the multiplier a = 1 − ηx² of the 1-d SGD map u → au + b",
+                var_a="variance of the multiplier a",
+                var_b="variance of the kick b",
+                kurtosis_b="kurtosis E b⁴/(E b²)² of the kick",
+                p_expanding="probability that |a| > 1 (an expanding step)",
+                slope_sgd_far="local slope at the largest c of the exact chain of SGD",
+                slope_gauss_far="the same with both a and b Gaussian of the same moments",
+                slope_a_sgd_b_gauss_far="the same with SGD's multiplier and a Gaussian kick",
+                slope_a_gauss_b_sgd_far="the same with a Gaussian multiplier and SGD's kick",
+                slope_sde_exact_far="the same for the SDE with the exact noise (quadrature)",
+            ),
             checks=dict(c_max=">1"),
             cost=_cost)
 def run_kick_ablation(p: dict, rng: np.random.Generator) -> Outcome:  # noqa: ARG001 (exact)
-    c = np.geomspace(1.1, p["c_max"], p["n_c"])
+    c = np.geomspace(1.1, p["c_max"], p["thresholds"])
     mid = np.sqrt(c[1:] * c[:-1])
     out = Outcome()
     sde = radial_mfpt(c, eta=p["eta"], B=1, d=1, h=1.0, L_star=0.5, exact_noise=True)

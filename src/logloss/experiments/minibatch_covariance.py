@@ -18,8 +18,10 @@ from ..measure.gradients import per_sample_grads
 from ..models.linreg import make_linear_regression
 from ..models.nets import mlp
 from ._cost import F4, F8, linreg_data, mlp_params
-from ._registry import Outcome, experiment
 from ._shared import check_mnist_n
+from .params import Param
+from .result import Outcome
+from .spec import experiment
 
 PRESETS = {
     "smoke": dict(N=40, d=3, widths=[784, 4, 1], draws=600, batch_sizes=[1, 4, 20, 38]),
@@ -71,7 +73,22 @@ def _cost(p: dict) -> Cost:
     presets=PRESETS,
     measured=('max_abs_z', 'mean_z'),
     theory=('max_abs_z', 'mean_z'),
-    tables=('covariance',),
+    tables=dict(
+        covariance=("B", "eq8", "mc", "mc_stderr", "model", "statistic", "with_replacement",
+            "z"),
+    ),
+    arrays=("z",),
+    fields=dict(
+        statistic="trace (tr Σ) or proj (vᵀΣv along a random unit v)",
+        mc="Monte-Carlo mean of the statistic over minibatch draws",
+        eq8="the statistic of the exact covariance, paper Eq. (8)",
+        with_replacement="the same without the factor (N − B)/(N − 1) (sampling with replacement)",
+        max_abs_z="largest |z| over the rows",
+        mean_z="mean z over the rows",
+    ),
+    params=dict(
+        batch_sizes=Param("minibatch sizes B at which Eq. (8) is tested", symbol="B"),
+    ),
     cost=_cost,
     validate=_validate,
 )

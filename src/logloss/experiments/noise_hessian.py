@@ -18,8 +18,10 @@ from ..measure.hessian import hessian_top_eigenvalues
 from ..models.linreg import make_linear_regression
 from ..models.nets import mlp
 from ._cost import F4, F8, dense_symmetric, linreg_data, mlp_params, torch_training
-from ._registry import Outcome, experiment
 from ._shared import check_mnist_n
+from .params import Param
+from .result import Outcome
+from .spec import experiment
 
 NH_PRESETS = {
     "smoke": dict(N_lin=2000, d=5, distances=[0.0, 0.5, 1.0, 2.0], replicas=10, B=10,
@@ -97,7 +99,39 @@ def _cost(p: dict) -> Cost:
               'mlp_top1_ratio', 'mlp_topk_geomean_ratio', 'mlp_topk_center', 'mlp_topk_decoupling',
               'mlp_topk_gn_ratio'),
     theory=('mlp_gn_top1_ratio', 'mlp_top1_ratio', 'mlp_topk_geomean_ratio'),
-    tables=('linreg', 'mlp'),
+    tables=dict(
+        linreg=("L", "distance", "err_eq6", "err_gauss", "predicted_gap", "replica"),
+        mlp=("gauss_newton", "hessian", "i", "log_ratio_mean", "log_ratio_sd", "log_ratio_se",
+            "seeds", "sigma_B_over_2Lc"),
+    ),
+    arrays=("gn_top", "hess_top", "log_center", "log_decoupling", "log_gn_ratio", "log_ratio",
+        "sigma_top"),
+    fields=dict(
+        replica="index of the linear-regression data set",
+        distance="distance |θ − θ*| along a random unit direction",
+        err_eq6="relative Frobenius error of Σ (Eq. 8) against c(2L/B)H (Eq. 6)",
+        err_gauss="the same against the Gaussian-data form (c/B)(2LH + ∇L∇Lᵀ)",
+        predicted_gap="‖∇L∇Lᵀ‖/‖2LH‖: the error Eq. (6) should make",
+        sigma_B_over_2Lc="i-th eigenvalue of ΣB/(2Lc) = C/(2L), first seed",
+        gauss_newton="i-th eigenvalue of the Gauss–Newton matrix, first seed",
+        hessian="i-th eigenvalue of the Hessian (Lanczos), first seed",
+        log_ratio_mean="mean over seeds of log λ_i(ΣB/2Lc)/λ_i(H)",
+        log_ratio_se="its standard error over seeds",
+        log_ratio_sd="its standard deviation over seeds",
+        sigma_top="top-k eigenvalues of ΣB/(2Lc), first seed",
+        gn_top="top-k eigenvalues of the Gauss–Newton matrix, first seed",
+        hess_top="top-k eigenvalues of the Hessian, first seed",
+        log_ratio="log λ_i(ΣB/2Lc)/λ_i(H), seeds × k",
+        log_center="log of the centring factor λ_i(C/2)/λ_i(M), seeds × k",
+        log_decoupling="log of the decoupling factor λ_i(M)/(L λ_i(G)), seeds × k",
+        log_gn_ratio="log of the Gauss–Newton factor λ_i(G)/λ_i(H), seeds × k",
+    ),
+    params=dict(
+        N_lin=Param("training samples N of the linear-regression part", symbol="N"),
+        N_mlp=Param("training images N of the network part", symbol="N"),
+        B_mlp=Param("minibatch size B of the network’s training", symbol="B"),
+        distances=Param("distances from θ* at which Σ and (2L/B)H are compared"),
+    ),
     checks=dict(distances=">=0"),
     cost=_cost,
     validate=_validate,

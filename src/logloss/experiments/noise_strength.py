@@ -18,8 +18,10 @@ from ..models.nets import cnn, mlp
 from ..stats.decomposition import slope_decomposition
 from ..stats.lines import fit_power_law, rolling_slopes
 from ._cost import F4, mlp_params, torch_training
-from ._registry import Outcome, RunContext, experiment
 from ._shared import VENDORED
+from .params import Param
+from .result import Outcome, RunContext
+from .spec import experiment
 
 PRESETS = {
     "smoke": dict(model="mlp", dataset="auto", loss="mse", N=200, widths=[64, 64, 64],
@@ -187,7 +189,57 @@ def _decomposition_summary(out: Outcome, rows: list[dict]) -> None:
               'slope_seed_sd', 'ks_distance', 'm2_ratio', 'kernel_change',
               *(f"slope_{f}" for f in FACTORS)),
     theory=('slope',),
-    tables=('seeds', 'scale_free', 'decomposition'),
+    tables=dict(
+        seeds=("L_final", "dataset", "mid_slope", "mid_slope_stderr", "n_fit", "noise_final",
+            "seed", "slope", "slope_stderr"),
+        scale_free=("dataset", "epoch_a", "epoch_b", "ks", "ks_boot_sd", "ks_crit95", "m2_a",
+            "m2_a_sd", "m2_b", "m2_b_sd", "seed"),
+        decomposition=("d_across", "d_gradient", "d_kernel", "d_moment", "d_shape", "d_within",
+            "epochs", "kernel_change", "kernel_ratio", "power", "seed", "slope"),
+    ),
+    arrays=("L", "epochs", "factors", "fit_mask", "grad_sq", "local_slope", "noise"),
+    fields=dict(
+        L_final="L at the end of training",
+        noise_final="𝒩 at the end of training",
+        mid_slope="log–log slope of 𝒩 against L over the intermediate window (mid_window)",
+        n_fit="records in the late-training fit",
+        epoch_a="first epoch of the scale-free comparison of ℓ_μ/L",
+        epoch_b="second epoch of that comparison",
+        ks="KS distance between the laws of ℓ_μ/L at epoch_a and epoch_b",
+        ks_boot_sd="its bootstrap standard deviation",
+        ks_crit95="the 95 % critical KS distance for two samples of N",
+        m2_a="mean (ℓ_μ/L)² at epoch_a",
+        m2_a_sd="its bootstrap standard deviation",
+        m2_b="mean (ℓ_μ/L)² at epoch_b",
+        m2_b_sd="its bootstrap standard deviation",
+        power="the power p of 𝒩 ∝ L^p tested: 1 (mse) or 2 (ce)",
+        d_moment="slope of the factor M_p (shape of the law of ℓ_μ/L) against L",
+        d_shape="slope of the loss-shape factor s against L",
+        d_kernel="slope of the kernel factor κ (NTK trace per sample) against L",
+        d_across="slope of the across-sample coupling factor a against L",
+        d_within="slope of the within-sample factor w against L",
+        d_gradient="slope of the −‖∇L‖² factor g against L",
+        kernel_ratio="κ at the last fit record over κ at the first",
+        kernel_change="relative change of the per-sample kernel norms over the fit",
+        factors="the factors of 𝒩 (seeds × records × 6) at the fit records, nan elsewhere",
+        fit_mask="1 at the records of the late-training fit",
+        local_slope="rolling log–log slope of 𝒩 against L (seeds × records)",
+        mid_slope_seed_sd="standard deviation of mid_slope over seeds",
+        slope_ols_stderr="the least-squares error of the mean slope (ignores correlated records)",
+        slope_seed_sd="standard deviation of the slope over seeds",
+        ks_distance="mean KS distance over seeds",
+        m2_ratio="mean m2_b/m2_a over seeds",
+        slope_moment="mean d_moment over seeds",
+        slope_shape="mean d_shape over seeds",
+        slope_kernel="mean d_kernel over seeds",
+        slope_across="mean d_across over seeds",
+        slope_within="mean d_within over seeds",
+        slope_gradient="mean d_gradient over seeds",
+    ),
+    params=dict(
+        cnn_widths=Param("channels of the CNN’s three stacks"),
+        bootstrap=Param("bootstrap resamples of the scale-free test"),
+    ),
     checks=dict(model=("mlp", "cnn"), dataset=("auto", "fashion-mnist", "cifar10"),
                 loss=("mse", "ce"), fit_from="[0,1)", mid_window="[0,1]"),
     cost=_cost,

@@ -5,7 +5,7 @@ The same code as ``noise-strength`` with ``loss="ce"`` (the MLP, η = 0.1, B = 1
 """
 
 from . import noise_strength  # noqa: F401  (registers the base experiment)
-from ._registry import variant
+from .spec import variant
 
 variant(
     "noise-strength", "noise-strength-ce",

@@ -7,7 +7,7 @@ Fashion-MNIST and says so in its notes.  Smaller scales shrink N, widths and epo
 """
 
 from . import noise_strength  # noqa: F401  (registers the base experiment)
-from ._registry import variant
+from .spec import variant
 
 variant(
     "noise-strength", "noise-strength-cnn",

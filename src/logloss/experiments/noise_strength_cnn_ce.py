@@ -7,7 +7,7 @@ the same labelled Fashion-MNIST substitute as ``noise-strength-cnn``; each row o
 """
 
 from . import noise_strength  # noqa: F401  (registers the base experiment)
-from ._registry import variant
+from .spec import variant
 
 variant(
     "noise-strength", "noise-strength-cnn-ce",

@@ -7,7 +7,7 @@ chapter can show how the excess moves with width and with training length.
 """
 
 from . import noise_strength  # noqa: F401  (registers the base experiment)
-from ._registry import variant
+from .spec import variant
 
 variant(
     "noise-strength", "noise-strength-narrow",

@@ -2,7 +2,7 @@
 longer (400 → 1200 epochs), against ``noise-strength-narrow``."""
 
 from . import noise_strength  # noqa: F401  (registers the base experiment)
-from ._registry import variant
+from .spec import variant
 
 variant(
     "noise-strength", "noise-strength-narrow-long",

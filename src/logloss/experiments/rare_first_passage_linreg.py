@@ -9,8 +9,9 @@ import numpy as np
 from ..core.errors import InvalidInput
 from ..core.resources import Cost
 from ..core.validation import check_noisy_batch
-from ._registry import Outcome, experiment
-from .first_passage_linreg import case_cost, collect_cases, linreg_first_passage_case
+from .first_passage_linreg import FIELDS, TABLES, case_cost, collect_cases, linreg_first_passage_case
+from .result import Outcome
+from .spec import experiment
 
 RARE_PRESETS = {
     scale: dict(eta=0.1, B=1, d=1, N=10_000, cs=[1.5, 2.0, 3.0, 5.0, 10.0], data_seed=0,
@@ -40,7 +41,9 @@ def _cost(p: dict) -> Cost:
             presets=RARE_PRESETS,
             measured=("decades_min", "brute_z_max", "cost", "slope_rare"),
             theory=("slope_eq15", "slope_kesten"),
-            tables=("first_passage", "slopes", "cases"),
+            tables=TABLES,
+            arrays=(),
+            fields=FIELDS,
             checks=dict(N=">=0", cs=">1 increasing", data_seed="seed"),
             cost=_cost,
             validate=_validate)

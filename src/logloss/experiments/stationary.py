@@ -18,7 +18,8 @@ from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.phi_fits import ks_power_law, phi_histogram, phi_mle, phi_moment
 from ._cost import F8, dense_symmetric, linreg_data, linreg_sgd
-from ._registry import Outcome, RunContext, experiment
+from .result import Outcome, RunContext
+from .spec import experiment
 
 ST_PRESETS = {
     # smoke: enough replicas that the KS test of the body resolves the finite-η deviation
@@ -105,7 +106,24 @@ def _point(prob, eta, B, p, seed) -> dict:
     presets=ST_PRESETS,
     measured=('max_abs_z_moment', 'phi'),
     theory=('L_star', 'h_star', 'phi_discrete', 'phi_theory'),
-    tables=('phi',),
+    tables=dict(
+        phi=("B", "L_star", "eta", "h_star", "kesten_alpha", "ks_p", "ks_samples",
+            "ks_statistic", "moment_se_reliable", "phi", "phi_discrete", "phi_hist?",
+            "phi_hist_stderr?", "phi_moment", "phi_moment_stderr", "phi_stderr", "phi_theory",
+            "z_moment"),
+    ),
+    arrays=(),
+    fields=dict(
+        ks_statistic=("KS distance of q = L/L* − 1 from the fitted L^(−φ) law, below its 99 %"
+                      " quantile"),
+        ks_p="p-value of that KS test",
+        ks_samples="samples in the KS test (3 relaxation times 1/(ηh*) apart)",
+        moment_se_reliable="whether the moment fit's s.e. can be trusted (Kesten index above 8)",
+        phi_hist="φ fitted to the histogram of u = θ − θ* (d = 1 only)",
+        phi_moment="φ from the second moment of u = θ − θ* (moment fit)",
+        z_moment="(phi_moment − phi_discrete)/s.e. of the moment fit",
+        max_abs_z_moment="largest |z_moment| over the points whose s.e. can be trusted",
+    ),
     checks=dict(data_seed="seed"),
     cost=_cost,
     validate=_validate,

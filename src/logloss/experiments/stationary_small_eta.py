@@ -5,7 +5,7 @@ The same code as ``stationary`` at a learning rate small enough that the finite-
 """
 
 from . import stationary  # noqa: F401  (registers the base experiment)
-from ._registry import variant
+from .spec import variant
 
 variant(
     "stationary", "stationary-small-eta",

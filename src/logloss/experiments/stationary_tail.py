@@ -14,7 +14,9 @@ from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.phi_fits import hill_plot
 from ._cost import F8, linreg_data, linreg_sgd
-from ._registry import Outcome, experiment
+from .params import Param
+from .result import Outcome
+from .spec import experiment
 
 # The last case of each scale has a light tail (Kesten–Goldie index above 5), where Hill's
 # estimator is visibly biased: the Hill plot shows it.
@@ -68,7 +70,28 @@ def _cost(p: dict) -> Cost:
     description="Far tail of SGD's stationary law: Hill index vs 2φ−1, 1+B/(ηh*) and Kesten–Goldie (R7, beyond the paper)",
     presets=TAIL_PRESETS,
     measured=('max_abs_z_kesten',),
-    tables=('tail',),
+    tables=dict(
+        tail=("B", "alpha_exact_noise", "alpha_paper", "eta", "hill", "hill_change",
+            "hill_change_stderr", "hill_stderr", "kesten_alpha", "n", "z_kesten"),
+    ),
+    arrays=("x_{i}", "surv_{i}", "hill_fraction_{i}", "hill_alpha_{i}", "hill_stderr_{i}"),
+    fields={
+        "n": "samples |θ − θ*| in the Hill estimates (all replicas after the burn-in)",
+        "alpha_paper": "tail index 2φ − 1 of the paper's stationary law, φ of Eq. (17)",
+        "alpha_exact_noise": "the same with linreg's exact minibatch noise",
+        "hill": "Hill's tail index at each of the fractions",
+        "hill_change": "change of Hill's index from the largest to the smallest fraction",
+        "z_kesten": "(Hill's index at the middle fraction − kesten_alpha)/s.e.",
+        "max_abs_z_kesten": "largest |z_kesten| over the cases",
+        "x_{i}": "|θ − θ*| of case i at 200 log-spaced ranks (the survival plot's x)",
+        "surv_{i}": "empirical survival P(|θ − θ*| ≥ x) of case i at those ranks",
+        "hill_fraction_{i}": "tail fractions k/n of case i's Hill plot",
+        "hill_alpha_{i}": "Hill's index of case i at each of those fractions",
+        "hill_stderr_{i}": "its standard error (spread over groups of replicas)",
+    },
+    params=dict(
+        fractions=Param("tail fractions k/n of the Hill estimates in the table"),
+    ),
     checks=dict(data_seed="seed"),
     cost=_cost,
     validate=_validate,

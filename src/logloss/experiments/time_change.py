@@ -14,7 +14,9 @@ from ..dynamics.sde import QuadraticMinimum, em_log_sde, em_sgd_sde
 from ..stats.lines import fit_line
 from ..stats.phi_fits import phi_mle
 from ._cost import em_sde
-from ._registry import Outcome, experiment
+from .params import Param
+from .result import Outcome
+from .spec import experiment
 
 TC_PRESETS = {
     "smoke": dict(eta=0.5, B=1.0, h=1.0, L_star=0.5, dt=4e-3, tau_max=60.0, replicas=100,
@@ -99,7 +101,43 @@ def _cost(p: dict) -> Cost:
               'ratio_slope_away'),
     theory=('phi_12', 'phi_14', 'phi_difference', 'ratio_slope', 'ratio_slope_away',
             'ratio_slope_unbinned'),
-    tables=('matched_tau', 'ratio_slope'),
+    tables=dict(
+        matched_tau=("ks_pvalue", "ks_stat", "mean_u2_12", "mean_u2_14", "tau"),
+        ratio_slope=("bins", "expected", "groups", "measured", "stderr"),
+    ),
+    arrays=("L_grid", "at_tau_12", "at_tau_14", "density_12", "density_14", "ratio"),
+    fields=dict(
+        tau="rescaled time τ = ∫L dt at which the two laws are compared",
+        ks_stat="two-sample KS distance between the laws of u under Eqs. (12) and (14) at τ",
+        ks_pvalue="its p-value",
+        mean_u2_12="mean u² under Eq. (12) at τ",
+        mean_u2_14="mean u² under Eq. (14) at τ",
+        bins="the range of L of the log-spaced bins",
+        measured="log–log slope of the ratio of the two stationary densities in L",
+        stderr="its standard error (spread over groups of replicas)",
+        expected="the slope the exact laws give on the same bins",
+        groups="groups of replicas behind the standard error",
+        L_grid="centres of the bins in L",
+        density_12="stationary density per unit L under Eq. (12)",
+        density_14="stationary density per unit L under Eq. (14)",
+        ratio="density_12/density_14",
+        at_tau_12="u under Eq. (12) at each τ of tau_targets (rows) for each replica",
+        at_tau_14="u under Eq. (14) at each τ of tau_targets (rows) for each replica",
+        phi_12="φ of the stationary law of Eq. (12) (1 + 1/T)",
+        phi_14="φ of the stationary law of Eq. (14) (1/T)",
+        phi_difference="phi_12 − phi_14 (1: the time change multiplies the law by 1/L)",
+        ratio_slope="slope of the density ratio on bins from L* to 30 L*",
+        ratio_slope_away="the same on bins from 2 L* to 30 L*",
+        ratio_slope_unbinned="the slope of the exact densities' ratio, −1",
+        min_ks_pvalue="smallest KS p-value over the matched τ",
+    ),
+    params=dict(
+        dt=Param("time step of the Euler–Maruyama integration"),
+        tau_max=Param("length of the stationary runs in rescaled time τ", symbol="τ"),
+        tau_targets=Param("rescaled times τ at which the two laws are compared", symbol="τ"),
+        transient_replicas=Param("replicas of the matched-τ transient runs"),
+        u0=Param("initial condition u₀ of the transient runs"),
+    ),
     checks=dict(u0="any", tau_targets="increasing"),  # Eq. (12)'s at_tau rows come sorted
     cost=_cost,
     validate=_validate,

@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from ...experiments._barrier import EXACT, LAWS
-from ...experiments._registry import Result
+from ...experiments.result import Result
 from .. import plotting
 from . import draws
 

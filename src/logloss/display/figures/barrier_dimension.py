@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from ...experiments._registry import Result
+from ...experiments.result import Result
 from .. import plotting
 from . import draws
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import matplotlib as mpl
 import numpy as np
 
-from ...experiments._registry import Result
+from ...experiments.result import Result
 from ...theory import lyapunov_exponent, lyapunov_exponent_sphere
 from .. import plotting
 from . import draws

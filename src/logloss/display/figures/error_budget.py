@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ...experiments._registry import Result
 from ...experiments.error_budget import LAYERS
+from ...experiments.result import Result
 from . import draws
 from ._budget import budget_figure
 

@@ -3,8 +3,8 @@ regression relative to discrete SGD."""
 
 from __future__ import annotations
 
-from ...experiments._registry import Result
 from ...experiments.error_budget_linreg import LAYERS
+from ...experiments.result import Result
 from . import draws
 from ._budget import budget_figure
 

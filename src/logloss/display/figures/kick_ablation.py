@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...experiments._registry import Result
 from ...experiments.kick_ablation import LAWS
+from ...experiments.result import Result
 from .. import plotting
 from . import draws
 

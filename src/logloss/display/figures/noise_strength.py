@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ...experiments._registry import Result
+from ...experiments.result import Result
 from .. import plotting
 from . import draws
 
