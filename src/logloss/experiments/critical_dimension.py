@@ -100,7 +100,7 @@ def _crossover(rows: list[dict]) -> float:
     tables=dict(
         critical=("B", "d", "data", "eta", "final_median_log10_ratio", "growth_rate",
             "growth_rate_lyapunov", "growth_rate_sde", "growth_rate_stderr", "h_star", "max_eta_x2",
-            "n_c", "trapped"),
+            "n_c", "overflowed", "trapped"),
         critical_dimensions=("B", "eta", "lyapunov", "mean_square", "n_c"),
         criteria_limit=("B", "eta", "lyapunov", "mean_square", "n_c", "relative_gap",
             "two_B_over_eta"),
@@ -113,6 +113,8 @@ def _crossover(rows: list[dict]) -> float:
         growth_rate_sde="the SDE's prediction (η h²/B)(d − n_c) per step",
         growth_rate_lyapunov="discrete SGD's prediction 2λ from the Lyapunov exponent λ",
         trapped="whether growth_rate < 10⁻³ (the minimum holds SGD)",
+        overflowed="replicas whose loss passed float64's range in the fitted half (fitted over "
+                   "their finite records)",
         lyapunov="critical dimension where discrete SGD's Lyapunov exponent vanishes",
         mean_square="critical dimension where the mean square of θ − θ* stops converging",
         two_B_over_eta="2B/η, the common small-η limit of the three criteria",

@@ -65,8 +65,9 @@ TABLES = dict(
     slopes=("N", "c_mid", "d", "dataset", "in_regime", "slope", "slope_chain", "slope_sde_exact",
             "slope_sde_paper", "slope_stderr"),
     cases=("N", "brute_compared", "brute_cost", "brute_z_max", "c_A", "cost", "d", "dataset",
-           "decades", "h_star", "max_eta_x2", "relaxation", "slope_eq15", "slope_exact_noise",
-           "slope_kesten"),
+           "decades", "h_star", "max_eta_x2", "rare_thresholds", "relaxation", "repetitions",
+           "slope_chain_rare", "slope_eq15", "slope_exact_noise", "slope_kesten", "slope_rare",
+           "slope_rare_stderr"),
 )
 
 #: One line of meaning of each own field of the tables (shared with rare-first-passage-linreg).
@@ -96,7 +97,10 @@ FIELDS = {
     "cost": "SGD replica-steps of the splitting runs",
     "brute_cost": "SGD replica-steps of the brute-force runs",
     "decades_min": "fewest decades of t_p in the regime over the cases",
-    "slope_far": "the first case's local slope at the largest c in the regime",
+    "slope_rare": "SGD's slope of log t_p on log c over the case's rare thresholds (bootstrap "
+                  "s.e. over repetitions); in the summary, that of the first case of the largest d",
+    "slope_chain_rare": "the exact chain's slope over the same thresholds (d = 1, B = 1 only)",
+    "rare_thresholds": "thresholds in the regime (t_p ≥ 100 relaxation times and resolved)",
 }
 
 
