@@ -147,3 +147,29 @@ def test_only_an_unstored_run_is_one_line(capsys, stored):
     assert main(["reproduce", "--only", "decoupling", "--store", str(stored)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --only decoupling:") and err.count("\n") == 1
+
+
+def test_a_diagnostic_with_a_bound_agrees_when_both_runs_are_within_it():
+    """hessian-outliers' solver check (|Lanczos − dense| over the residual bound) moves
+    between runs; re-made, it agrees when both values are within its bound 1, not by
+    rounding."""
+    from logloss.cli import _agrees, _describe_differences
+
+    bounds = get_experiment("hessian-outliers").bounds
+    assert bounds == {"solver_check_worst": 1.0}
+
+    def row(old, new):
+        a, b = ({"measured": {"solver_check_worst": {"value": v, "stderr": None}}} for v in (old, new))
+        return compare_summaries(a, b)[0]
+
+    assert _agrees(row(0.040, 0.058), bounds) and not _agrees(row(0.040, 0.058), {})
+    assert not _agrees(row(0.040, 1.5), bounds)
+    assert "both within it" in _describe_differences([row(0.040, 0.058)], bounds)[0]
+
+
+def test_a_bound_on_an_undeclared_key_is_refused():
+    from logloss.experiments.spec import experiment
+
+    with pytest.raises(ValueError, match="bounds for undeclared measured keys"):
+        experiment("x-bound", description="x", presets={s: {} for s in ("smoke", "book", "paper")},
+                   measured=("a",), cost=lambda _p: None, bounds={"b": 1.0})

@@ -15,11 +15,12 @@ import argparse
 import functools
 import hashlib
 import json
+import math
 import shutil
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .core.cache import cache_dir
@@ -218,15 +219,20 @@ def _dry_run(args: argparse.Namespace) -> None:
           f"another, would take {functools.reduce(Cost.then, left, Cost()).describe()} (estimated)")
 
 
-def _agrees(row: dict) -> bool:
+def _agrees(row: dict, bounds: Mapping[str, float]) -> bool:
     """A re-made value agrees with the store: identical, within 3 combined standard errors,
-    or, with no standard error, within rounding (:data:`~logloss.runs.ROUNDING`)."""
+    or, with no standard error, within rounding (:data:`~logloss.runs.ROUNDING`); a
+    diagnostic the experiment judges against a bound (``Experiment.bounds``) agrees when
+    both values are within it."""
+    if row["key"] in bounds and row["stored"] is not None and row["new"] is not None:
+        values = [math.nan if row[k]["value"] is None else row[k]["value"] for k in ("stored", "new")]
+        return all(abs(v) <= bounds[row["key"]] for v in values)
     if row["z"] is not None:
         return abs(row["z"]) <= Z_AGREE
     return row["relative"] is not None and row["relative"] <= ROUNDING
 
 
-def _describe_differences(rows: list[dict]) -> list[str]:
+def _describe_differences(rows: list[dict], bounds: Mapping[str, float]) -> list[str]:
     lines = []
     for row in rows:
         if row["identical"]:
@@ -234,6 +240,9 @@ def _describe_differences(rows: list[dict]) -> list[str]:
         old, now = (_fmt_measured(row[k]) for k in ("stored", "new"))
         if row["stored"] is None or row["new"] is None:
             gap = "only in one of the two runs"
+        elif row["key"] in bounds:
+            gap = (f"a diagnostic judged against its bound {bounds[row['key']]:g}: "
+                   + ("both within it" if _agrees(row, bounds) else "not both within it"))
         else:
             gap = "" if row["relative"] is None else f"relative difference {row['relative']:.1e}, "
             z = row["z"]
@@ -301,13 +310,13 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             status = "identical"
             print(f"{name}: identical (its {len(rows)} measured values bitwise equal to {folder})")
         else:
-            beyond = [r["key"] for r in rows if not _agrees(r)]
+            beyond = [r["key"] for r in rows if not _agrees(r, exp.bounds)]
             status = "beyond" if beyond else "within"
             differ = sum(not r["identical"] for r in rows)
             verdict = f"beyond {Z_AGREE:g} combined s.e. or rounding: {', '.join(beyond)}" if beyond \
                 else f"all within {Z_AGREE:g} combined s.e. or rounding"
             print(f"{name}: {differ} of {len(rows)} measured values differ from {folder} ({verdict})")
-            print("\n".join(_describe_differences(rows)))
+            print("\n".join(_describe_differences(rows, exp.bounds)))
         counts[status] += 1
         records.append({"experiment": name, "status": status, "out": str(out), "values": rows})
     summary_line = ", ".join(f"{v} {k}" for k, v in counts.items() if v)

@@ -83,6 +83,12 @@ class Experiment:
         ``data(params) -> tuple of str``: the datasets the run reads from the user's data
         directory (``$LOGLOSS_DATA``) at these parameters, by their names in
         :data:`logloss.data.USER_DATASETS`; None: the run needs none (vendored data only).
+    bounds : mapping of str to float
+        Measured keys that are diagnostics judged against an upper bound on their size
+        rather than estimates (for example a solver check, ≤ 1 when two routes agree within
+        their residuals): a re-made run agrees with a stored one when both are within the
+        bound (``python -m logloss reproduce``), since such a value has no standard error
+        and need not repeat to rounding.
     """
 
     name: str
@@ -97,6 +103,7 @@ class Experiment:
     fields: Mapping[str, str] = dataclasses.field(default_factory=dict)
     validate: Callable[[dict[str, Any]], None] | None = None
     data: Callable[[dict[str, Any]], tuple[str, ...]] | None = None
+    bounds: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     def params(self, scale: str, overrides: Mapping[str, Any] | None = None) -> Params:
         """Preset parameters at ``scale`` with ``overrides`` applied and checked before any
@@ -190,6 +197,7 @@ def experiment(
     cost: Callable[[dict[str, Any]], Cost],
     validate: Callable[[dict[str, Any]], None] | None = None,
     data: Callable[[dict[str, Any]], tuple[str, ...]] | None = None,
+    bounds: Mapping[str, float] | None = None,
 ) -> Callable:
     """Register ``fn(params, rng) -> Outcome`` (or ``fn(params, rng, ctx)``, see
     :class:`~logloss.experiments.result.RunContext`) as the experiment ``name``.
@@ -205,7 +213,7 @@ def experiment(
     run's memory and time (a :class:`~logloss.core.resources.Cost`).  All three run in
     :meth:`Experiment.params`, before any work (and before ``--force`` discards anything).
     ``data(params)`` names the datasets the run needs from the user's ``$LOGLOSS_DATA``
-    (see :class:`Experiment`).
+    (see :class:`Experiment`), ``bounds`` the measured diagnostics judged against a bound.
     """
     missing = set(SCALES) - set(presets)
     if missing:
@@ -213,6 +221,9 @@ def experiment(
     if len({frozenset(p) for p in presets.values()}) != 1:
         raise ValueError(f"experiment {name!r}: presets must have the same keys at every scale")
     first = presets[SCALES[0]]
+    if set(bounds or {}) - set(measured):
+        raise ValueError(f"experiment {name!r}: bounds for undeclared measured keys "
+                         f"{sorted(set(bounds) - set(measured))}")
     tables = dict(tables or {})
     keys = dict(measured=tuple(measured), theory=tuple(theory), reference=tuple(reference),
                 tables=tuple(tables))
@@ -236,7 +247,8 @@ def experiment(
         fn.__doc__ = (fn.__doc__ or description).rstrip() + "\n\n    Summary keys\n    ------------\n" \
             + "\n".join(lines) + "\n"
         _REGISTRY[name] = Experiment(name, description, presets, fn, keys, cost, parameters,
-                                     tables, tuple(arrays), dict(fields or {}), validate, data)
+                                     tables, tuple(arrays), dict(fields or {}), validate, data,
+                                     dict(bounds or {}))
         return fn
 
     return register
