@@ -39,10 +39,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
+from ..core.validation import check_batch_size, check_learning_rate
 from ..models.barrier import BarrierRegression, SpectatorBarrier
 from .barrier_sgd import _step
-from .excursions import Excursions, FluxRun, _climb, _observe, flux_run, record_rows
+from .excursions import Excursions, FluxBuffers, FluxRun, _climb, _observe, record_rows
 from .rng import replica_states
 
 __all__ = ["BarrierSystem"]
@@ -211,17 +211,12 @@ class BarrierSystem:
     def flux(self, seed: int, *, replicas: int, burn: int, steps: int, xi_A: float,
              cap: int, samples: int = 100) -> FluxRun:
         """Brute-force replicas from (θ*, 0), put back there at each exit (module docstring)."""
-        R = check_positive_int(replicas, "flux replicas")
-        in_A = np.zeros(R, dtype=np.int64)
-        stored = np.zeros(R, dtype=np.int64)
-        bulk = np.empty((R, check_positive_int(cap, "bulk states per replica"), self.state_size))
-        thin = max(1, int(steps) // max(int(samples), int(cap)))
-        levels = np.full((R, min(int(samples), int(steps))), np.nan)
-        exits = np.zeros(R, dtype=np.int64)
+        b = FluxBuffers(replicas, cap=cap, burn=burn, steps=steps, samples=samples,
+                        state_size=self.state_size)
         _flux_kernel(*self._model(), *self._geometry(), self.theta_star, self.L_star,
-                     replica_states(seed, R), int(burn), int(steps), thin,
-                     self.L_star * np.exp(xi_A), in_A, stored, bulk, levels, exits)
-        return flux_run(in_A, stored, bulk, levels, steps=steps, burn=burn)
+                     replica_states(seed, b.R), b.burn, b.steps, b.thin,
+                     self.L_star * np.exp(xi_A), b.in_A, b.stored, b.bulk, b.levels, b.flags)
+        return b.run()
 
     def excursions(self, states: np.ndarray, start_level: np.ndarray, seed: int, *,
                    grid: np.ndarray, xi_A: float, max_steps: int,

@@ -27,13 +27,13 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ..core.errors import SGDDiverged
+from ..core.errors import InvalidInput, SGDDiverged
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..models.linreg import LinearRegression
 from .linreg_sgd import _RESYNC, _sqrt_h_coords, _step
 from .rng import replica_states
 
-__all__ = ["FluxRun", "Excursions", "LinregSystem", "flux_run", "record_rows"]
+__all__ = ["FluxRun", "FluxBuffers", "Excursions", "LinregSystem", "record_rows"]
 
 @dataclass
 class FluxRun:
@@ -194,12 +194,44 @@ def record_rows(records, rows, R: int, G: int, S: int, dtype=np.float64):
     return records, np.ascontiguousarray(rows, dtype=np.int64)
 
 
-def flux_run(in_A, stored, bulk, levels, *, steps: int, burn: int) -> FluxRun:
-    """A :class:`FluxRun` from a flux kernel's per-replica outputs."""
-    R = in_A.shape[0]
-    keep = (np.concatenate([bulk[r, :stored[r]] for r in range(R)]) if stored.sum()
-            else np.empty((0,) + bulk.shape[2:]))
-    return FluxRun(int(in_A.sum()), R * int(steps), keep, R * int(burn + steps), levels)
+class FluxBuffers:
+    """What a flux kernel writes, allocated once for every System (checked sizes).
+
+    Attributes
+    ----------
+    R, burn, steps, thin : int
+        Replicas, burn-in steps, steps after it, and the observation spacing
+        steps // max(samples, cap).
+    in_A, stored, flags : ndarray of int64, shape (R,)
+        Observations in A, bulk states stored, and the kernel's per-replica flag (diverged,
+        exits, ...), zeroed.
+    bulk : ndarray, shape (R, cap, state_size)
+        Room for ``cap`` bulk states per replica.
+    levels : ndarray, shape (R, min(samples, steps))
+        ξ at up to ``samples`` evenly spaced observations, NaN until written.
+    """
+
+    def __init__(self, replicas: int, *, cap: int, burn: int, steps: int, samples: int,
+                 state_size: int, dtype=np.float64) -> None:
+        self.R = check_positive_int(replicas, "flux replicas")
+        cap = check_positive_int(cap, "bulk states per replica")
+        self.steps = check_positive_int(steps, "flux steps")
+        if int(burn) != burn or burn < 0:
+            raise InvalidInput(f"burn-in steps must be an integer >= 0, got {burn!r}")
+        self.burn = int(burn)
+        self.thin = max(1, self.steps // max(int(samples), cap))
+        self.in_A = np.zeros(self.R, dtype=np.int64)
+        self.stored = np.zeros(self.R, dtype=np.int64)
+        self.flags = np.zeros(self.R, dtype=np.int64)
+        self.bulk = np.empty((self.R, cap, state_size), dtype=dtype)
+        self.levels = np.full((self.R, min(int(samples), self.steps)), np.nan)
+
+    def run(self) -> FluxRun:
+        """The :class:`FluxRun` of the filled buffers (exposure: every step after burn-in)."""
+        keep = (np.concatenate([self.bulk[r, :self.stored[r]] for r in range(self.R)])
+                if self.stored.sum() else np.empty((0,) + self.bulk.shape[2:]))
+        return FluxRun(int(self.in_A.sum()), self.R * self.steps, keep,
+                       self.R * (self.burn + self.steps), self.levels)
 
 
 class LinregSystem:
@@ -252,17 +284,12 @@ class LinregSystem:
 
     def flux(self, seed: int, *, replicas: int, burn: int, steps: int, xi_A: float,
              cap: int, samples: int = 100) -> FluxRun:
-        R = check_positive_int(replicas, "flux replicas")
-        in_A = np.zeros(R, dtype=np.int64)
-        stored = np.zeros(R, dtype=np.int64)
-        bulk = np.empty((R, check_positive_int(cap, "bulk states per replica"), self.state_size))
-        thin = max(1, int(steps) // max(int(samples), int(cap)))
-        levels = np.full((R, min(int(samples), int(steps))), np.nan)
-        diverged = np.zeros(R, dtype=np.int64)
-        _flux_kernel(*self._args(), replica_states(seed, R), int(burn), int(steps), thin,
-                     self.L_star * np.exp(xi_A), in_A, stored, bulk, levels, diverged)
-        self._check(diverged)
-        return flux_run(in_A, stored, bulk, levels, steps=steps, burn=burn)
+        b = FluxBuffers(replicas, cap=cap, burn=burn, steps=steps, samples=samples,
+                        state_size=self.state_size)
+        _flux_kernel(*self._args(), replica_states(seed, b.R), b.burn, b.steps, b.thin,
+                     self.L_star * np.exp(xi_A), b.in_A, b.stored, b.bulk, b.levels, b.flags)
+        self._check(b.flags)
+        return b.run()
 
     def excursions(self, states: np.ndarray, start_level: np.ndarray, seed: int, *,
                    grid: np.ndarray, xi_A: float, max_steps: int,

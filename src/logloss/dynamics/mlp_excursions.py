@@ -41,9 +41,9 @@ import torch
 from torch import nn
 
 from ..core.errors import InvalidInput, SGDDiverged
-from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
+from ..core.validation import check_batch_size, check_learning_rate
 from ..measure.hessian import hessian_outliers
-from .excursions import Excursions, FluxRun, _climb, _observe, flux_run, record_rows
+from .excursions import Excursions, FluxBuffers, FluxRun, _climb, _observe, record_rows
 from .mlp_sgd import replicate
 from .mlp_sgd.sparse import _LANES, _csr, _csr_row_block, _register_block, _sparse_replica_steps
 from .mlp_sgd.tracked import _BLOCK, _loss_pass, _tracked_step
@@ -333,23 +333,14 @@ class MLPSystem:
         long runs this allows sample the slow directions of the quasi-stationary state
         (the bulk of the spectrum relaxes over 1/(η h) steps, hundreds of times 1/(ηλ₁)).
         """
-        R = check_positive_int(replicas, "flux replicas")
-        cap = check_positive_int(cap, "bulk states per replica")
-        steps = check_positive_int(steps, "flux steps")
-        if int(burn) != burn or burn < 0:
-            raise InvalidInput(f"burn-in steps must be an integer >= 0, got {burn!r}")
-        thin = max(1, steps // max(int(samples), cap))
-        in_A = np.zeros(R, dtype=np.int64)
-        seen = np.zeros(R, dtype=np.int64)
-        stored = np.zeros(R, dtype=np.int64)
-        bulk = np.empty((R, cap, self.state_size), dtype=self.X.dtype)
-        levels = np.full((R, min(int(samples), steps // thin)), np.nan)
-        diverged = np.zeros(R, dtype=np.int64)
+        b = FluxBuffers(replicas, cap=cap, burn=burn, steps=steps, samples=samples,
+                        state_size=self.state_size, dtype=self.X.dtype)
+        seen = np.zeros(b.R, dtype=np.int64)
         _flux_kernel(self.theta_star, self.h, self.X.shape[1], self.y, *self.csr, self._eta, self.B, self.L_star,
-                     replica_states(seed, R), int(burn), steps, thin,
-                     self.L_star * np.exp(xi_A), in_A, seen, stored, bulk, levels, diverged)
-        self._check(diverged)
-        run = flux_run(in_A, stored, bulk, levels, steps=steps, burn=int(burn))
+                     replica_states(seed, b.R), b.burn, b.steps, b.thin,
+                     self.L_star * np.exp(xi_A), b.in_A, seen, b.stored, b.bulk, b.levels, b.flags)
+        self._check(b.flags)
+        run = b.run()
         run.exposure = int(seen.sum())
         return run
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..core.errors import InvalidInput, SGDDiverged
 from ..core.validation import check_learning_rate, check_positive_int
-from .excursions import Excursions, FluxRun, _climb, _observe, flux_run, record_rows
+from .excursions import Excursions, FluxBuffers, FluxRun, _climb, _observe, record_rows
 from .rng import gamma, normal, replica_states
 
 __all__ = ["NoiseModelSystem", "lumped_spectrum"]
@@ -211,20 +211,13 @@ class NoiseModelSystem:
 
     def flux(self, seed: int, *, replicas: int, burn: int, steps: int, xi_A: float,
              cap: int, samples: int = 100) -> FluxRun:
-        R = check_positive_int(replicas, "flux replicas")
-        cap = check_positive_int(cap, "bulk states per replica")
-        steps = check_positive_int(steps, "flux steps")
-        in_A = np.zeros(R, dtype=np.int64)
-        stored = np.zeros(R, dtype=np.int64)
-        bulk = np.empty((R, cap, self.state_size))
-        thin = max(1, steps // max(int(samples), cap))
-        levels = np.full((R, min(int(samples), steps)), np.nan)
-        diverged = np.zeros(R, dtype=np.int64)
-        _flux_kernel(self.h, self.m, self.eta, self.B, self.L_star, replica_states(seed, R),
-                     int(burn), steps, thin, self.L_star * np.exp(xi_A), in_A, stored, bulk,
-                     levels, diverged)
-        self._check(diverged)
-        return flux_run(in_A, stored, bulk, levels, steps=steps, burn=int(burn))
+        b = FluxBuffers(replicas, cap=cap, burn=burn, steps=steps, samples=samples,
+                        state_size=self.state_size)
+        _flux_kernel(self.h, self.m, self.eta, self.B, self.L_star, replica_states(seed, b.R),
+                     b.burn, b.steps, b.thin, self.L_star * np.exp(xi_A), b.in_A, b.stored,
+                     b.bulk, b.levels, b.flags)
+        self._check(b.flags)
+        return b.run()
 
     def excursions(self, states: np.ndarray, start_level: np.ndarray, seed: int, *,
                    grid: np.ndarray, xi_A: float, max_steps: int,
