@@ -70,6 +70,51 @@ def test_estimator_agrees_with_the_exact_chain_beyond_1e12(data_1d):
     assert np.all(np.abs(z) < Z), (np.log10(est.t_p), np.log10(chain), z)
 
 
+def test_online_d1_escape_by_rare_kicks_agrees_with_the_exact_chain_beyond_1e12(data_1d):
+    """Online d = 1 escapes by a few samples with η x² > 2 in a row (about 10⁻⁵ per step):
+    unweighted splitting misses that route (its t_p at c = 10 was 10²³ too large), the
+    importance-sampled kicks (ε = 0.1/relaxation, as the class documents) find it."""
+    system = LinregSystem(data_1d, eta=0.1, B=1, online=True, tilt=0.01)
+    cs = np.array([3.0, 10.0, 15.0])
+    chain = np.array([theory.discrete_mfpt_online_1d(c, eta=0.1) for c in cs])
+    assert chain[-1] > 1e12
+    est = rare_first_passage(system, cs, seed=1, repetitions=64, replicas=4000)
+    assert np.all(est.resolved)
+    z = _z(est, chain)
+    assert np.all(np.abs(z) < Z), (np.log10(est.t_p), np.log10(chain), z)
+
+
+def test_importance_sampled_splitting_is_unbiased_against_direct_excursions(data_1d):
+    """The weighted estimator (likelihood ratios carried through the clones) against plain
+    unweighted excursions from the same bulk states, online d = 1."""
+    plain = LinregSystem(data_1d, eta=0.1, B=1, online=True, tilt=0.0)
+    tilted = LinregSystem(data_1d, eta=0.1, B=1, online=True, tilt=0.1)
+    xi_A = np.log(1.1)
+    bulk = plain.flux(1, replicas=8, burn=200, steps=4000, xi_A=xi_A, cap=128).bulk
+    cs = np.array([1.5, 2.0])
+    grid = level_grid(1.1, cs, 0.05)
+    at = np.searchsorted(grid, np.log(cs))
+    R = 1_000_000
+    ex = plain.excursions(bulk[np.random.default_rng(2).integers(0, len(bulk), R)],
+                          np.full(R, -1), 7, grid=grid, xi_A=xi_A, max_steps=100_000)
+    assert ex.weight_records is None or not np.any(ex.weight_records)
+    direct = np.array([(ex.level >= g).mean() for g in at])
+    runs = np.array([splitting(tilted, bulk, grid=grid, xi_A=xi_A, replicas=300, kill=30,
+                               rng=np.random.default_rng(10 + m), max_steps=100_000).probability[at]
+                     for m in range(60)])
+    se = np.hypot(runs.std(axis=0, ddof=1) / np.sqrt(len(runs)), np.sqrt(direct / R))
+    assert np.all(np.abs(runs.mean(axis=0) - direct) < Z * se), (runs.mean(axis=0), direct, se)
+
+
+def test_a_bad_tilt_is_refused(data_1d):
+    """A tilt on a data set (its samples are given) or outside [0, 1): one-line errors."""
+    assert not LinregSystem(data_1d, eta=0.1, B=1, online=True).tilted
+    for bad in (dict(tilt=0.1), dict(tilt=-0.1, online=True), dict(tilt=1.0, online=True),
+                dict(tilt=float("nan"), online=True)):
+        with pytest.raises(InvalidInput):
+            LinregSystem(data_1d, eta=0.1, B=1, **bad)
+
+
 def test_splitting_probability_agrees_with_direct_excursions(data_1d):
     """The splitting step alone: P(reach c before A) from the same bulk states."""
     system = LinregSystem(data_1d, eta=0.1, B=1)

@@ -33,7 +33,7 @@ from ..core.errors import SGDDiverged
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..models.linreg import LinearRegression
 from .chunks import group_size, run_in_chunks
-from .rng import normal, replica_states, subset_index
+from .rng import normal, replica_states, subset_index, uniform
 
 __all__ = ["SGDRun", "sgd_linreg"]
 
@@ -141,12 +141,18 @@ def _sqrt_h_coords(theta, theta_star, S, v):
 
 
 @numba.njit(cache=True, inline="always")
-def _step(theta, v, X, y, Z, perm, B, c, online, track, grad, gz, xs, s0, s1):
+def _step(theta, v, X, y, Z, perm, B, c, online, track, grad, gz, xs, s0, s1, tilt=0.0,
+          spread=1.0):
     """One SGD step θ ← θ − c Σ_b x_b(x_bᵀθ − y_b), c = η/B, in place; returns
-    ``(finite, s0, s1)``: whether θ is still finite, and the stream's new state.
+    ``(finite, s0, s1, log_w)``: whether θ is still finite, the stream's new state, and the
+    log likelihood ratio of the step's samples (0 untilted).
 
     The minibatch is B distinct rows μ_b of (X, y) (from ``perm`` and the stream (s0, s1)),
     or, ``online``, B fresh samples x ~ N(0, I_d), y ~ N(0, 1) from the stream, x first.
+    Online with ``tilt`` = ε > 0, each sample z = (x, y) is instead drawn from the mixture
+    q = (1 − ε) N(0, I) + ε N(0, s² I) (s = ``spread``: one more uniform per sample says
+    which), and log_w gains log p(z)/q(z) = −log(1 − ε + ε s^−(d+1) e^{|z|²(1 − s^−2)/2}):
+    importance sampling of the rare large samples whose kicks carry SGD's escape.
     With ``track`` the step also updates v = Sᵀ(θ − θ*) by −c Σ_b Z[μ_b] r_b (Z = XS;
     online, H = I and Z[μ] is x itself), B·d work instead of the d² of recomputing v.
     ``grad``, ``gz`` (d) and ``xs`` (d + 1) are scratch.
@@ -156,10 +162,20 @@ def _step(theta, v, X, y, Z, perm, B, c, online, track, grad, gz, xs, s0, s1):
     for i in range(d):
         grad[i] = 0.0
         gz[i] = 0.0
+    log_w = 0.0
     for b in range(B):
         if online:  # a fresh sample x ~ N(0, I_d), y ~ N(0, 1) from this replica's stream
             for i in range(d + 1):
                 xs[i], s0, s1 = normal(s0, s1)
+            if tilt > 0.0:
+                u, s0, s1 = uniform(s0, s1)
+                z2 = 0.0
+                for i in range(d + 1):
+                    if u < tilt:
+                        xs[i] *= spread
+                    z2 += xs[i] * xs[i]
+                log_w -= np.log(1.0 - tilt + tilt * np.exp(
+                    0.5 * z2 * (1.0 - 1.0 / (spread * spread)) - (d + 1) * np.log(spread)))
             res = -xs[d]
         else:
             mu, s0, s1 = subset_index(perm, b, B, N, s0, s1)
@@ -185,7 +201,7 @@ def _step(theta, v, X, y, Z, perm, B, c, online, track, grad, gz, xs, s0, s1):
     if track:
         for i in range(d):
             v[i] -= c * gz[i]
-    return finite, s0, s1
+    return finite, s0, s1, log_w
 
 
 @numba.njit(cache=True, inline="always")
@@ -208,8 +224,8 @@ def _replica(r, X, y, theta_star, S, Z, L_star, c, B, k0, k1, theta, v, s0, s1, 
     stopped = False
     # thresholds already met at k = 0 still need a step k >= 1 to be recorded
     for k in range(k0 + 1, k1 + 1):
-        finite, s0, s1 = _step(theta, v, X, y, Z, perm, B, c, online, nxt < n_thr, grad, gz,
-                               xs, s0, s1)
+        finite, s0, s1, _ = _step(theta, v, X, y, Z, perm, B, c, online, nxt < n_thr, grad, gz,
+                                  xs, s0, s1)
         if not finite:
             diverged[r] = k
             stopped = True

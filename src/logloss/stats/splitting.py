@@ -43,6 +43,14 @@ with the reaction coordinate ξ = log(L/L*) itself:
   unbiased but heavy-tailed: most repetitions miss the kick and one carries the mean.  The
   *dominance* of each threshold, the largest repetition's share of Σ_m k_m, measures this:
   a threshold whose dominance exceeds ½ is reported as not resolved.
+* **Importance-sampled kicks.**  A System may draw its noise from a tilted law that makes
+  the rare kicks common (``tilted``: :class:`logloss.LinregSystem` online, ``tilt=ε``) and
+  carry the log likelihood ratio of each path.  The ratio is part of the state: a clone
+  inherits its parent's at the branching point, and P̂(level g) weights each replica that
+  reached g by its ratio at its first state there.  The estimator stays unbiased (the
+  weighted chain is a Markov chain, and splitting is unbiased for any function of the
+  path); it was checked against plain excursions and against the exact online chain of
+  d = 1 to 10¹³ steps.
 
 A :class:`System` wraps a replica kernel (linear regression, the barrier landscapes, the
 MLP) with two operations, :meth:`~System.flux` and :meth:`~System.excursions`.
@@ -68,7 +76,13 @@ __all__ = ["Excursions", "FluxRun", "System", "SplittingRun", "RareFirstPassage"
 
 
 class System(Protocol):
-    """A replica kernel seen through the reaction coordinate ξ = log(L/L*)."""
+    """A replica kernel seen through the reaction coordinate ξ = log(L/L*).
+
+    A System whose ``tilted`` attribute is true (optional; false when absent) is
+    importance-sampled: its :meth:`excursions` also take ``log_weights`` (the start log
+    likelihood ratio of each trajectory) and ``weight_records`` (rows, G), which it fills
+    like ``records`` with the ratio at each record.
+    """
 
     state_size: int
     relaxation: float  # steps: 1/(η h*), the relaxation time of the top curvature
@@ -152,8 +166,16 @@ def splitting(system: System, bulk: np.ndarray, *, grid: np.ndarray, xi_A: float
     # in the states' own floating dtype (a float32 net's records take half the memory)
     records = np.full((n, G, states.shape[1]), np.nan,
                       dtype=np.result_type(states.dtype, np.float32))
-    ex = system.excursions(states, start, int(rng.integers(2**63)), grid=grid, xi_A=xi_A,
-                           max_steps=max_steps, records=records, rows=np.arange(n))
+    # log likelihood ratio of each replica's path at each record (0 unless importance-sampled)
+    W = np.zeros((n, G))
+    tilted = bool(getattr(system, "tilted", False))
+
+    def run(new, lvl, log_w, rows):
+        weights = dict(log_weights=log_w, weight_records=W) if tilted else {}
+        return system.excursions(new, lvl, int(rng.integers(2**63)), grid=grid, xi_A=xi_A,
+                                 max_steps=max_steps, records=records, rows=rows, **weights)
+
+    ex = run(states, start, np.zeros(n), np.arange(n))
     M = ex.level.copy()
     spent = int(ex.steps.sum())
     capped = int((ex.outcome == 2).sum())
@@ -166,7 +188,7 @@ def splitting(system: System, bulk: np.ndarray, *, grid: np.ndarray, xi_A: float
         Z = int(np.partition(M, k - 1)[k - 1])
         # levels up to Z: their estimate is final (every later kill level is above them)
         final = (~done) & (levels <= Z)
-        prob[final] = weight * (M[None, :] >= levels[final][:, None]).mean(axis=1)
+        prob[final] = weight * _weighted_share(M, W, levels[final])
         cost[final] = spent
         done |= final
         if Z >= G - 1 or done.all():
@@ -181,19 +203,28 @@ def splitting(system: System, bulk: np.ndarray, *, grid: np.ndarray, xi_A: float
         # first state of the clone at every level from Z + 1 up to its own (later kill levels
         # are higher still, so the records below Z are never read again)
         new = records[parents, Z + 1].copy()
+        log_w = W[parents, Z + 1].copy()
         lvl = np.searchsorted(grid, system.levels(new), side="right") - 1
-        for row, top, state in zip(killed, lvl, new):
+        for row, top, state, w in zip(killed, lvl, new, log_w):
             records[row, Z + 1:top + 1] = state
-        ex = system.excursions(new, lvl, int(rng.integers(2**63)), grid=grid, xi_A=xi_A,
-                               max_steps=max_steps, records=records, rows=killed)
+            W[row, Z + 1:top + 1] = w
+        ex = run(new, lvl, log_w, killed)
         M[killed] = ex.level
         spent += int(ex.steps.sum())
         capped += int((ex.outcome == 2).sum())
         iterations += 1
     rest = ~done
-    prob[rest] = weight * (M[None, :] >= levels[rest][:, None]).mean(axis=1)
+    prob[rest] = weight * _weighted_share(M, W, levels[rest])
     cost[rest] = spent
     return SplittingRun(prob, cost, iterations, capped)
+
+
+def _weighted_share(M: np.ndarray, W: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """(1/n) Σ_r w_r(g) 1[M_r ≥ g] at each level g: the share of replicas that reached g,
+    each weighted by its path's likelihood ratio at the first state at g (1 untilted)."""
+    reached = M[None, :] >= levels[:, None]  # (levels, n)
+    w = np.exp(W[:, levels].T)
+    return np.where(reached, w, 0.0).mean(axis=1)
 
 
 @dataclass
