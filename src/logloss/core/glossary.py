@@ -117,6 +117,8 @@ _SYMBOLS = (
     Symbol("replicas", "", "independent SGD chains run side by side"),
     Symbol("seeds", "", "independent seeds (training runs) averaged over"),
     Symbol("repetitions", "", "independent repetitions of a splitting estimate"),
+    Symbol("tilt", "ε", "share of online samples drawn from a wider law, with likelihood-ratio "
+           "weights (importance sampling of SGD's rare expanding kicks)"),
     Symbol("split_replicas", "", "replicas of one adaptive multilevel splitting run"),
     Symbol("steps", "", "SGD steps", "steps"),
     Symbol("epochs", "", "passes over the training set", "epochs"),

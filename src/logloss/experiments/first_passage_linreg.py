@@ -26,6 +26,7 @@ at least 100 relaxation times 1/(ηh*) and the splitting estimate is resolved (s
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import chi2
 
 from ..core.cache import NUMBER
 from ..core.measured import Measured
@@ -154,15 +155,16 @@ def case_cost(*, eta: float, B: int, d: int, N: int, cs, repetitions: int, repli
 
 def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: int,
                               data_seed: int, estimator: dict, brute_replicas: int,
-                              brute_steps: int) -> dict:
+                              brute_steps: int, tilt: float = 0.0) -> dict:
     """One case: t_p(c) by splitting, brute force, the SDEs, the chain and the asymptotes.
 
     Returns a dict with ``rows`` (one per threshold), ``slopes`` (one per pair of
-    neighbouring thresholds) and ``case`` (one summary row).
+    neighbouring thresholds) and ``case`` (one summary row).  ``tilt`` (online only) is
+    :class:`~logloss.LinregSystem`'s importance sampling of the rare expanding kicks.
     """
     online = N == 0
     prob = make_linear_regression(max(N, 2 * d + 2), d, np.random.default_rng(data_seed))
-    system = LinregSystem(prob, eta=eta, B=B, online=online)
+    system = LinregSystem(prob, eta=eta, B=B, online=online, tilt=tilt)
     h = system.h_star
     L_star = system.L_star
     c = np.asarray(cs, dtype=float)
@@ -256,7 +258,15 @@ def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: i
                 brute_compared=int(np.isfinite(zs).sum()), cost=int(res.cost),
                 brute_cost=int(brute_replicas * brute_steps),
                 max_eta_x2=float(eta * np.max(np.sum(prob.X**2, axis=1))) if not online else np.nan)
-    return dict(rows=rows, slopes=slopes, case=case)
+    notes = []
+    kicks = B * chi2.sf(2 * B / eta, d) * relax  # samples that expand a step, per relaxation time
+    if online and not system.tilted and kicks < 1:
+        notes.append(f"d={d}, N=0 (online): a sample that expands the step on its own "
+                     f"(eta |x|^2 / B > 2) comes {kicks:.2g} times per relaxation time; escapes "
+                     "made of a few such kicks in a row are a route that unweighted splitting "
+                     "misses (at d = 1, eta = 0.1 it overstated t_p at c = 10 by six decades): pass "
+                     f"tilt={0.1 / (B * relax):.3g} (0.1/(B relaxation)) to importance-sample them")
+    return dict(rows=rows, slopes=slopes, case=case, notes=notes)
 
 
 def collect_cases(cases: list[dict], out: Outcome) -> Outcome:
@@ -278,6 +288,7 @@ def collect_cases(cases: list[dict], out: Outcome) -> Outcome:
     out.theory["slope_eq15"] = top["slope_eq15"]
     out.theory["slope_kesten"] = top["slope_kesten"]
     for cs in cases:
+        out.notes.extend(n for n in cs["notes"] if n not in out.notes)
         lost = [r["c"] for r in cs["rows"] if not r["resolved"] and r["c"] > cs["case"]["c_A"]]
         if lost:
             out.notes.append(
