@@ -24,7 +24,7 @@ from .display import explore
 from .display.figures import plot, show
 from .display.tables import markdown_table
 from .dynamics.barrier_excursions import BarrierSystem
-from .dynamics.excursions import LinregSystem
+from .dynamics.excursions import LinregSystem, kick_tilt
 from .dynamics.linreg_sgd import SGDRun, sgd_linreg
 from .dynamics.mlp_excursions import MLPSystem
 from .dynamics.mlp_sgd import replicate, sgd_mlp
@@ -95,6 +95,7 @@ __all__ = [
     "rare_first_passage",
     "RareFirstPassage",
     "LinregSystem",
+    "kick_tilt",
     "MLPSystem",
     "NoiseModelSystem",
     "lumped_spectrum",

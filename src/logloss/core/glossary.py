@@ -118,7 +118,9 @@ _SYMBOLS = (
     Symbol("seeds", "", "independent seeds (training runs) averaged over"),
     Symbol("repetitions", "", "independent repetitions of a splitting estimate"),
     Symbol("tilt", "ε", "share of online samples drawn from a wider law, with likelihood-ratio "
-           "weights (importance sampling of SGD's rare expanding kicks)"),
+           "weights (importance sampling of SGD's rare expanding kicks; 0: none)"),
+    Symbol("importance", "", "auto: importance-sample the rare expanding kicks of online SGD "
+           "where logloss.kick_tilt's rule says they make the escape; off: never"),
     Symbol("split_replicas", "", "replicas of one adaptive multilevel splitting run"),
     Symbol("steps", "", "SGD steps", "steps"),
     Symbol("epochs", "", "passes over the training set", "epochs"),

@@ -31,10 +31,11 @@ from scipy.stats import chi2
 from ..core.errors import InvalidInput, SGDDiverged
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..models.linreg import LinearRegression
+from ..theory.escape import radial_mfpt
 from .linreg_sgd import _RESYNC, _sqrt_h_coords, _step
 from .rng import replica_states
 
-__all__ = ["FluxRun", "FluxBuffers", "Excursions", "LinregSystem", "record_rows"]
+__all__ = ["FluxRun", "FluxBuffers", "Excursions", "LinregSystem", "kick_tilt", "record_rows"]
 
 @dataclass
 class FluxRun:
@@ -244,6 +245,33 @@ class FluxBuffers:
                        self.R * (self.burn + self.steps), self.levels)
 
 
+def kick_tilt(*, eta: float, B: int, d: int, c_max: float) -> float:
+    """The tilt ε of :class:`LinregSystem` (online) for thresholds up to ``c_max``: the rule.
+
+    One sample expands an online SGD step on its own when (η/B)|x|² > 2, with probability
+    p_k = B·P(χ²_d > 2B/η) per step.  Such kicks open an escape route that unweighted
+    splitting cannot see when both
+
+    * they are rarer than one per relaxation time 1/η (p_k/η < 1: an excursion of a few
+      relaxation times seldom holds one), and
+    * one arrives before a diffusive escape would: p_k·T_SDE(c_max) > 1, with T_SDE the
+      exact-noise SDE's mean first-passage time (``theory.radial_mfpt``; at weak noise and
+      thresholds near the bulk, the kicks never matter and the tilt would only add weight
+      noise).
+
+    Then ε = 0.1/(B/η) (one tilted sample per ten relaxation times), otherwise 0.
+    """
+    eta = check_learning_rate(eta)
+    B = check_positive_int(B, "B")
+    d = check_positive_int(d, "d")
+    p_k = B * float(chi2.sf(2.0 * B / eta, d))
+    if not (np.isfinite(c_max) and c_max > 1.0) or p_k / eta >= 1.0:
+        return 0.0
+    with np.errstate(over="ignore"):
+        t_sde = float(radial_mfpt([c_max], eta=eta, B=B, d=d, exact_noise=True)[0])
+    return 0.1 * eta / B if p_k * t_sde > 1.0 else 0.0
+
+
 class LinregSystem:
     """SGD on linear regression as a :class:`~logloss.stats.splitting.System`.
 
@@ -267,7 +295,7 @@ class LinregSystem:
         relaxation) (one tilted sample per ten relaxation times) matches the exact chain
         there to 10¹³ steps (``tests/test_splitting.py``).  Near the bulk at weak noise it
         hurts: the selection by level fills the replicas with clones of over-shooting
-        tilted kicks of tiny weight.
+        tilted kicks of tiny weight.  :func:`kick_tilt` says when to tilt.
 
     Attributes
     ----------

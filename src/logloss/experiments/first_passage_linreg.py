@@ -32,7 +32,7 @@ from ..core.cache import NUMBER
 from ..core.measured import Measured
 from ..core.resources import Cost
 from ..core.validation import check_noisy_batch
-from ..dynamics.excursions import LinregSystem
+from ..dynamics.excursions import LinregSystem, kick_tilt
 from ..dynamics.linreg_sgd import sgd_linreg
 from ..models.linreg import make_linear_regression
 from ..stats.first_passage import mean_first_passage
@@ -68,7 +68,7 @@ TABLES = dict(
     cases=("N", "brute_compared", "brute_cost", "brute_z_max", "c_A", "cost", "d", "dataset",
            "decades", "h_star", "max_eta_x2", "rare_thresholds", "relaxation", "repetitions",
            "slope_chain_rare", "slope_eq15", "slope_exact_noise", "slope_kesten", "slope_rare",
-           "slope_rare_stderr"),
+           "slope_rare_stderr", "tilt"),
 )
 
 #: One line of meaning of each own field of the tables (shared with rare-first-passage-linreg).
@@ -155,15 +155,18 @@ def case_cost(*, eta: float, B: int, d: int, N: int, cs, repetitions: int, repli
 
 def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: int,
                               data_seed: int, estimator: dict, brute_replicas: int,
-                              brute_steps: int, tilt: float = 0.0) -> dict:
+                              brute_steps: int, importance: str = "auto") -> dict:
     """One case: t_p(c) by splitting, brute force, the SDEs, the chain and the asymptotes.
 
     Returns a dict with ``rows`` (one per threshold), ``slopes`` (one per pair of
-    neighbouring thresholds) and ``case`` (one summary row).  ``tilt`` (online only) is
-    :class:`~logloss.LinregSystem`'s importance sampling of the rare expanding kicks.
+    neighbouring thresholds) and ``case`` (one summary row).  ``importance="auto"`` (online
+    only) importance-samples the rare expanding kicks where :func:`~logloss.kick_tilt`'s
+    rule says that they make the escape; ``"off"`` never.
     """
     online = N == 0
     prob = make_linear_regression(max(N, 2 * d + 2), d, np.random.default_rng(data_seed))
+    tilt = (kick_tilt(eta=eta, B=B, d=d, c_max=float(np.max(cs)))
+            if online and importance == "auto" else 0.0)
     system = LinregSystem(prob, eta=eta, B=B, online=online, tilt=tilt)
     h = system.h_star
     L_star = system.L_star
@@ -248,7 +251,8 @@ def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: i
         slope_chain_rare = float(x @ np.log(chain[chain_ok]) / (x @ x))
     decades = (float(np.log10(res.t_p[reg[-1]] / res.t_p[reg[0]])) if reg.size > 1 else 0.0)
     case = dict(d=d, N=N, dataset=data_seed, h_star=h, relaxation=relax,
-                c_A=res.settings["c_A"], slope_eq15=escape_exponent(eta=eta, B=B, h=h, n=d),
+                c_A=res.settings["c_A"], tilt=tilt,
+                slope_eq15=escape_exponent(eta=eta, B=B, h=h, n=d),
                 slope_exact_noise=escape_exponent_exact_noise(eta=eta, B=B, h=h, d=d),
                 slope_kesten=float(kesten), decades=decades, rare_thresholds=int(reg.size),
                 repetitions=int(res.settings["repetitions"]),
@@ -260,12 +264,17 @@ def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: i
                 max_eta_x2=float(eta * np.max(np.sum(prob.X**2, axis=1))) if not online else np.nan)
     notes = []
     kicks = B * chi2.sf(2 * B / eta, d) * relax  # samples that expand a step, per relaxation time
-    if online and not system.tilted and kicks < 1:
+    if tilt > 0:
+        notes.append(f"d={d}, N=0 (online): the rare expanding kicks (eta |x|^2 / B > 2, "
+                     f"{kicks:.2g} per relaxation time) are importance-sampled: a share "
+                     f"{tilt:.3g} of the samples from N(0, {system.spread:.3g}^2 I), with "
+                     "likelihood-ratio weights (logloss.kick_tilt's rule)")
+    elif online and kicks < 1 and importance == "off":
         notes.append(f"d={d}, N=0 (online): a sample that expands the step on its own "
-                     f"(eta |x|^2 / B > 2) comes {kicks:.2g} times per relaxation time; escapes "
-                     "made of a few such kicks in a row are a route that unweighted splitting "
-                     "misses (at d = 1, eta = 0.1 it overstated t_p at c = 10 by six decades): pass "
-                     f"tilt={0.1 / (B * relax):.3g} (0.1/(B relaxation)) to importance-sample them")
+                     f"(eta |x|^2 / B > 2) comes {kicks:.2g} times per relaxation time, and "
+                     "importance=off: escapes made of a few such kicks in a row are a route "
+                     "that unweighted splitting misses (at d = 1, eta = 0.1 it overstated t_p "
+                     "at c = 10 by six decades)")
     return dict(rows=rows, slopes=slopes, case=case, notes=notes)
 
 
@@ -288,7 +297,7 @@ def collect_cases(cases: list[dict], out: Outcome) -> Outcome:
     out.theory["slope_eq15"] = top["slope_eq15"]
     out.theory["slope_kesten"] = top["slope_kesten"]
     for cs in cases:
-        out.notes.extend(n for n in cs["notes"] if n not in out.notes)
+        out.notes.extend(n for n in cs.get("notes", ()) if n not in out.notes)
         lost = [r["c"] for r in cs["rows"] if not r["resolved"] and r["c"] > cs["case"]["c_A"]]
         if lost:
             out.notes.append(
@@ -303,13 +312,13 @@ def collect_cases(cases: list[dict], out: Outcome) -> Outcome:
 R9_PRESETS = {
     "smoke": dict(eta=0.1, B=1, ds=[1, 16], Ns=[10_000, 0], datasets=1, c_lo=1.1, decades=8.0,
                   thresholds=12, repetitions=4, replicas=100, brute_replicas=64,
-                  brute_steps=20_000),
+                  brute_steps=20_000, importance="auto"),
     "book": dict(eta=0.1, B=1, ds=[1, 4, 16], Ns=[10_000, 100_000, 0], datasets=1,
                  c_lo=1.1, decades=22.0, thresholds=40, repetitions=8, replicas=300,
-                 brute_replicas=32, brute_steps=200_000),
+                 brute_replicas=32, brute_steps=200_000, importance="auto"),
     "paper": dict(eta=0.1, B=1, ds=[1, 2, 4, 8, 16], Ns=[10_000, 100_000, 0],
                   datasets=3, c_lo=1.1, decades=30.0, thresholds=60, repetitions=16, replicas=1000,
-                  brute_replicas=100, brute_steps=10_000_000),
+                  brute_replicas=100, brute_steps=10_000_000, importance="auto"),
 }
 
 
@@ -356,7 +365,8 @@ def _cost(p: dict) -> Cost:
                 datasets=Param("independent data sets drawn at each finite N"),
                 c_lo=Param("smallest threshold ratio c of the grid and of the slope window", symbol="c"),
             ),
-            checks=dict(c_lo=">1", decades=">0", Ns=">=0 distinct", ds="distinct"),
+            checks=dict(c_lo=">1", decades=">0", Ns=">=0 distinct", ds="distinct",
+                        importance=("auto", "off")),
             cost=_cost,
             validate=_validate)
 def run_r9(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
@@ -368,6 +378,7 @@ def run_r9(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
         cases.append(ctx.store.unit(
             f"case{i}", lambda d=d, N=N, k=k, seed=seed, cs=cs: linreg_first_passage_case(
                 eta=p["eta"], B=p["B"], d=d, N=N, cs=cs, seed=int(seed), data_seed=k,
-                estimator=est, brute_replicas=p["brute_replicas"], brute_steps=p["brute_steps"]),
+                estimator=est, brute_replicas=p["brute_replicas"], brute_steps=p["brute_steps"],
+                importance=p["importance"]),
             spec=CASE_SPEC))
     return collect_cases(cases, Outcome())

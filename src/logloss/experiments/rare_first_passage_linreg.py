@@ -15,7 +15,7 @@ from .spec import experiment
 
 RARE_PRESETS = {
     scale: dict(eta=0.1, B=1, d=1, N=10_000, cs=[1.5, 2.0, 3.0, 5.0, 10.0], data_seed=0,
-                repetitions=r, replicas=n, brute_replicas=br, brute_steps=bs, tilt=0.0)
+                repetitions=r, replicas=n, brute_replicas=br, brute_steps=bs, importance="auto")
     for scale, r, n, br, bs in (("smoke", 4, 100, 16, 20_000), ("book", 8, 300, 32, 200_000),
                                 ("paper", 16, 1000, 100, 10_000_000))
 }
@@ -26,9 +26,6 @@ def _validate(p: dict) -> None:
         check_noisy_batch(p["B"], p["N"])
     if len(p["cs"]) < 2:
         raise InvalidInput("cs needs at least two thresholds (the local slope is between two)")
-    if p["tilt"] and p["N"]:
-        raise InvalidInput("tilt applies to online SGD only (N = 0): a data set's samples "
-                           "are given")
 
 
 def _cost(p: dict) -> Cost:
@@ -47,13 +44,15 @@ def _cost(p: dict) -> Cost:
             tables=TABLES,
             arrays=(),
             fields=FIELDS,
-            checks=dict(N=">=0", cs=">1 increasing", data_seed="seed", tilt="[0,1)"),
+            checks=dict(N=">=0", cs=">1 increasing", data_seed="seed",
+                        importance=("auto", "off")),
             cost=_cost,
             validate=_validate)
 def run_rare(p: dict, rng: np.random.Generator) -> Outcome:
     case = linreg_first_passage_case(
         eta=p["eta"], B=p["B"], d=p["d"], N=p["N"], cs=p["cs"], seed=int(rng.integers(2**31)),
         data_seed=p["data_seed"],
-        estimator=dict(repetitions=p["repetitions"], replicas=p["replicas"]), tilt=p["tilt"],
+        estimator=dict(repetitions=p["repetitions"], replicas=p["replicas"]),
+        importance=p["importance"],
         brute_replicas=p["brute_replicas"], brute_steps=p["brute_steps"])
     return collect_cases([case], Outcome())
