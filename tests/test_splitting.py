@@ -1,9 +1,11 @@
 """The rare-event estimator against independent references.
 
 * brute force (``sgd_linreg``, censoring-aware means) where both reach;
-* the exact discrete chain of 1-d SGD on a data set (``theory.discrete_mfpt_1d``) up to
+* the exact discrete chain of 1-d SGD on a data set (``theory.discrete_mfpt_1d``) and online
+  (``theory.discrete_mfpt_online_1d``, with the rare kicks importance-sampled) up to
   t_p ≥ 10¹²;
-* the splitting probability against direct excursions from the same bulk states;
+* the splitting probability against direct excursions from the same bulk states, unweighted
+  and importance-sampled;
 * the SDE with the exact Gaussian-data noise (``theory.radial_mfpt``) for d > 1 at weak
   noise, where discrete SGD tends to it;
 * the cost: replica-steps per decade of t_p grow at most linearly with log t_p.
@@ -84,28 +86,6 @@ def test_online_d1_escape_by_rare_kicks_agrees_with_the_exact_chain_beyond_1e12(
     assert np.all(np.abs(z) < Z), (np.log10(est.t_p), np.log10(chain), z)
 
 
-def test_importance_sampled_splitting_is_unbiased_against_direct_excursions(data_1d):
-    """The weighted estimator (likelihood ratios carried through the clones) against plain
-    unweighted excursions from the same bulk states, online d = 1."""
-    plain = LinregSystem(data_1d, eta=0.1, B=1, online=True, tilt=0.0)
-    tilted = LinregSystem(data_1d, eta=0.1, B=1, online=True, tilt=0.1)
-    xi_A = np.log(1.1)
-    bulk = plain.flux(1, replicas=8, burn=200, steps=4000, xi_A=xi_A, cap=128).bulk
-    cs = np.array([1.5, 2.0])
-    grid = level_grid(1.1, cs, 0.05)
-    at = np.searchsorted(grid, np.log(cs))
-    R = 1_000_000
-    ex = plain.excursions(bulk[np.random.default_rng(2).integers(0, len(bulk), R)],
-                          np.full(R, -1), 7, grid=grid, xi_A=xi_A, max_steps=100_000)
-    assert ex.weight_records is None or not np.any(ex.weight_records)
-    direct = np.array([(ex.level >= g).mean() for g in at])
-    runs = np.array([splitting(tilted, bulk, grid=grid, xi_A=xi_A, replicas=300, kill=30,
-                               rng=np.random.default_rng(10 + m), max_steps=100_000).probability[at]
-                     for m in range(60)])
-    se = np.hypot(runs.std(axis=0, ddof=1) / np.sqrt(len(runs)), np.sqrt(direct / R))
-    assert np.all(np.abs(runs.mean(axis=0) - direct) < Z * se), (runs.mean(axis=0), direct, se)
-
-
 def test_a_bad_tilt_is_refused(data_1d):
     """A tilt on a data set (its samples are given) or outside [0, 1): one-line errors."""
     assert not LinregSystem(data_1d, eta=0.1, B=1, online=True).tilted
@@ -115,23 +95,31 @@ def test_a_bad_tilt_is_refused(data_1d):
             LinregSystem(data_1d, eta=0.1, B=1, **bad)
 
 
-def test_splitting_probability_agrees_with_direct_excursions(data_1d):
-    """The splitting step alone: P(reach c before A) from the same bulk states."""
-    system = LinregSystem(data_1d, eta=0.1, B=1)
-    xi_A = np.log(1.03)
-    bulk = system.flux(1, replicas=8, burn=200, steps=4000, xi_A=xi_A, cap=128).bulk
-    cs = np.array([1.3, 1.6])
-    grid = level_grid(1.03, cs, 0.02)
+@pytest.mark.parametrize("online,tilt,c_A,cs,spacing,R,replicas,runs", [
+    (False, 0.0, 1.03, [1.3, 1.6], 0.02, 400_000, 200, 40),
+    (True, 0.1, 1.1, [1.5, 2.0], 0.05, 1_000_000, 300, 60),
+], ids=["data-set", "online-importance-sampled"])
+def test_splitting_probability_agrees_with_direct_excursions(data_1d, online, tilt, c_A, cs,
+                                                             spacing, R, replicas, runs):
+    """The splitting step alone: P(reach c before A) from the same bulk states, against
+    plain unweighted excursions; online with the kicks importance-sampled, the likelihood
+    ratios carried through the clones."""
+    plain = LinregSystem(data_1d, eta=0.1, B=1, online=online)
+    system = LinregSystem(data_1d, eta=0.1, B=1, online=online, tilt=tilt)
+    xi_A = np.log(c_A)
+    bulk = plain.flux(1, replicas=8, burn=200, steps=4000, xi_A=xi_A, cap=128).bulk
+    cs = np.array(cs)
+    grid = level_grid(c_A, cs, spacing)
     at = np.searchsorted(grid, np.log(cs))
-    R = 400_000
-    ex = system.excursions(bulk[np.random.default_rng(2).integers(0, len(bulk), R)],
-                           np.full(R, -1), 7, grid=grid, xi_A=xi_A, max_steps=100_000)
+    ex = plain.excursions(bulk[np.random.default_rng(2).integers(0, len(bulk), R)],
+                          np.full(R, -1), 7, grid=grid, xi_A=xi_A, max_steps=100_000)
+    assert not np.any(ex.weight_records)  # unweighted: every log-weight 0
     direct = np.array([(ex.level >= g).mean() for g in at])
-    runs = np.array([splitting(system, bulk, grid=grid, xi_A=xi_A, replicas=200, kill=20,
-                               rng=np.random.default_rng(10 + m), max_steps=100_000).probability[at]
-                     for m in range(40)])
-    se = np.hypot(runs.std(axis=0, ddof=1) / np.sqrt(len(runs)), np.sqrt(direct / R))
-    assert np.all(np.abs(runs.mean(axis=0) - direct) < Z * se), (runs.mean(axis=0), direct, se)
+    est = np.array([splitting(system, bulk, grid=grid, xi_A=xi_A, replicas=replicas,
+                              kill=replicas // 10, rng=np.random.default_rng(10 + m),
+                              max_steps=100_000).probability[at] for m in range(runs)])
+    se = np.hypot(est.std(axis=0, ddof=1) / np.sqrt(runs), np.sqrt(direct / R))
+    assert np.all(np.abs(est.mean(axis=0) - direct) < Z * se), (est.mean(axis=0), direct, se)
 
 
 def test_weak_noise_d4_tends_to_the_exact_noise_sde():
