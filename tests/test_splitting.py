@@ -3,7 +3,7 @@
 * brute force (``sgd_linreg``, censoring-aware means) where both reach;
 * the exact discrete chain of 1-d SGD on a data set (``theory.discrete_mfpt_1d``) and online
   (``theory.discrete_mfpt_online_1d``, with the rare kicks importance-sampled) up to
-  t_p ≥ 10¹²;
+  t_p ≥ 10¹² (10¹⁵ online);
 * the splitting probability against direct excursions from the same bulk states, unweighted
   and importance-sampled;
 * the SDE with the exact Gaussian-data noise (``theory.radial_mfpt``) for d > 1 at weak
@@ -20,7 +20,7 @@ import os
 import numpy as np
 import pytest
 
-from logloss import make_linear_regression, mean_first_passage, sgd_linreg, theory
+from logloss import kick_tilt, make_linear_regression, mean_first_passage, sgd_linreg, theory
 from logloss.core.errors import InvalidInput
 from logloss.dynamics.excursions import LinregSystem
 from logloss.stats.splitting import level_grid, rare_first_passage, splitting
@@ -72,40 +72,53 @@ def test_estimator_agrees_with_the_exact_chain_beyond_1e12(data_1d):
     assert np.all(np.abs(z) < Z), (np.log10(est.t_p), np.log10(chain), z)
 
 
-def test_online_d1_escape_by_rare_kicks_agrees_with_the_exact_chain_beyond_1e12(data_1d):
+def test_online_d1_escape_by_rare_kicks_agrees_with_the_exact_chain_beyond_1e15(data_1d):
     """Online d = 1 escapes by a few samples with η x² > 2 in a row (about 10⁻⁵ per step):
-    unweighted splitting misses that route (its t_p at c = 10 was 10²³ too large), the
-    importance-sampled kicks (ε = 0.1/relaxation, as the class documents) find it."""
-    system = LinregSystem(data_1d, eta=0.1, B=1, online=True, tilt=0.01)
-    cs = np.array([3.0, 10.0, 15.0])
+    unweighted splitting misses that route (its t_p at c = 10 was six decades too large),
+    the kicks importance-sampled by ``kick_tilt``'s rule find it."""
+    cs = np.array([3.0, 10.0, 30.0])
+    tilt = kick_tilt(eta=0.1, B=1, d=1, c_max=cs[-1])
+    assert tilt["tilt"] > 0 and tilt["tilt_far"] > 0
+    system = LinregSystem(data_1d, eta=0.1, B=1, online=True, **tilt)
     chain = np.array([theory.discrete_mfpt_online_1d(c, eta=0.1) for c in cs])
-    assert chain[-1] > 1e12
-    est = rare_first_passage(system, cs, seed=1, repetitions=64, replicas=4000)
+    assert chain[-1] > 1e15
+    est = rare_first_passage(system, cs, seed=1, repetitions=32, replicas=10_000)
     assert np.all(est.resolved)
     z = _z(est, chain)
     assert np.all(np.abs(z) < Z), (np.log10(est.t_p), np.log10(chain), z)
+
+
+def test_the_kick_rule_tilts_only_where_rare_kicks_beat_diffusion():
+    """kick_tilt: on online at d = 1 and 4 for far thresholds (η = 0.1: a kick per 10⁵ and
+    2·10³ steps), off at d = 16 (kicks common), near the bulk, and at weak noise."""
+    on = {(eta, d, c): kick_tilt(eta=eta, B=1, d=d, c_max=c)["tilt"] > 0
+          for eta, d, c in ((0.1, 1, 10.0), (0.1, 4, 10.0), (0.1, 16, 10.0), (0.1, 1, 1.5),
+                            (0.04, 4, 1.8))}
+    assert on == {(0.1, 1, 10.0): True, (0.1, 4, 10.0): True, (0.1, 16, 10.0): False,
+                  (0.1, 1, 1.5): False, (0.04, 4, 1.8): False}
 
 
 def test_a_bad_tilt_is_refused(data_1d):
     """A tilt on a data set (its samples are given) or outside [0, 1): one-line errors."""
     assert not LinregSystem(data_1d, eta=0.1, B=1, online=True).tilted
     for bad in (dict(tilt=0.1), dict(tilt=-0.1, online=True), dict(tilt=1.0, online=True),
-                dict(tilt=float("nan"), online=True)):
+                dict(tilt=float("nan"), online=True), dict(tilt_far=0.2),
+                dict(tilt=0.1, far=1.0, online=True)):
         with pytest.raises(InvalidInput):
             LinregSystem(data_1d, eta=0.1, B=1, **bad)
 
 
 @pytest.mark.parametrize("online,tilt,c_A,cs,spacing,R,replicas,runs", [
-    (False, 0.0, 1.03, [1.3, 1.6], 0.02, 400_000, 200, 40),
-    (True, 0.1, 1.1, [1.5, 2.0], 0.05, 1_000_000, 300, 60),
+    (False, {}, 1.03, [1.3, 1.6], 0.02, 400_000, 200, 40),
+    (True, dict(tilt=0.1, tilt_far=0.3, far=1.3), 1.1, [1.5, 2.0], 0.05, 1_000_000, 300, 60),
 ], ids=["data-set", "online-importance-sampled"])
 def test_splitting_probability_agrees_with_direct_excursions(data_1d, online, tilt, c_A, cs,
                                                              spacing, R, replicas, runs):
     """The splitting step alone: P(reach c before A) from the same bulk states, against
-    plain unweighted excursions; online with the kicks importance-sampled, the likelihood
-    ratios carried through the clones."""
+    plain unweighted excursions; online with the kicks importance-sampled (a larger share
+    beyond 1.3 times the bulk's edge), the likelihood ratios carried through the clones."""
     plain = LinregSystem(data_1d, eta=0.1, B=1, online=online)
-    system = LinregSystem(data_1d, eta=0.1, B=1, online=online, tilt=tilt)
+    system = LinregSystem(data_1d, eta=0.1, B=1, online=online, **tilt)
     xi_A = np.log(c_A)
     bulk = plain.flux(1, replicas=8, burn=200, steps=4000, xi_A=xi_A, cap=128).bulk
     cs = np.array(cs)

@@ -117,8 +117,9 @@ _SYMBOLS = (
     Symbol("replicas", "", "independent SGD chains run side by side"),
     Symbol("seeds", "", "independent seeds (training runs) averaged over"),
     Symbol("repetitions", "", "independent repetitions of a splitting estimate"),
-    Symbol("tilt", "ε", "share of online samples drawn from a wider law, with likelihood-ratio "
-           "weights (importance sampling of SGD's rare expanding kicks; 0: none)"),
+    Symbol("tilt", "ε", "share of online samples drawn from a wider law near the bulk, with "
+           "likelihood-ratio weights (importance sampling of SGD's rare expanding kicks; 0: none)"),
+    Symbol("tilt_far", "ε_far", "the same share far from the bulk (beyond twice its edge)"),
     Symbol("importance", "", "auto: importance-sample the rare expanding kicks of online SGD "
            "where logloss.kick_tilt's rule says they make the escape; off: never"),
     Symbol("split_replicas", "", "replicas of one adaptive multilevel splitting run"),

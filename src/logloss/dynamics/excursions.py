@@ -150,9 +150,9 @@ def _flux_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, states, burn, st
 
 
 @numba.njit(cache=True, nogil=True)
-def _excursion_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, tilt, spread, starts,
-                      start_level, log_w0, states, grid_L, L_A, max_steps, steps_out, outcome,
-                      level, records, w_records, rows):
+def _excursion_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, tilt, spread, tilt_far,
+                      starts, start_level, log_w0, states, grid_L, L_A, L_far, max_steps,
+                      steps_out, outcome, level, records, w_records, rows):
     R = starts.shape[0]
     d = theta_star.shape[0]
     G = grid_L.shape[0]
@@ -162,7 +162,7 @@ def _excursion_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, tilt, sprea
         perm = np.arange(N if B > 1 and not online else 0)
         theta = starts[r].copy()
         v = np.empty(d)
-        _sqrt_h_coords(theta, theta_star, S, v)
+        L = L_star + 0.5 * _sqrt_h_coords(theta, theta_star, S, v)
         grad, gz, xs = np.empty(d), np.empty(d), np.empty(d + 1)
         g = start_level[r]
         log_w = log_w0[r]
@@ -171,7 +171,7 @@ def _excursion_kernel(X, y, Zs, theta_star, S, L_star, c, B, online, tilt, sprea
         while out == 2 and k < max_steps:
             k += 1
             ok, s0, s1, dw = _step(theta, v, X, y, Zs, perm, B, c, online, True, grad, gz, xs,
-                                   s0, s1, tilt, spread)
+                                   s0, s1, tilt_far if L >= L_far else tilt, spread)
             log_w += dw
             if not ok:
                 out = 3
@@ -245,8 +245,9 @@ class FluxBuffers:
                        self.R * (self.burn + self.steps), self.levels)
 
 
-def kick_tilt(*, eta: float, B: int, d: int, c_max: float) -> float:
-    """The tilt ε of :class:`LinregSystem` (online) for thresholds up to ``c_max``: the rule.
+def kick_tilt(*, eta: float, B: int, d: int, c_max: float) -> dict:
+    """The importance sampling of :class:`LinregSystem` (online) for thresholds up to
+    ``c_max``, by rule: keyword arguments ``tilt`` and ``tilt_far`` for it.
 
     One sample expands an online SGD step on its own when (η/B)|x|² > 2, with probability
     p_k = B·P(χ²_d > 2B/η) per step.  Such kicks open an escape route that unweighted
@@ -259,17 +260,22 @@ def kick_tilt(*, eta: float, B: int, d: int, c_max: float) -> float:
       thresholds near the bulk, the kicks never matter and the tilt would only add weight
       noise).
 
-    Then ε = 0.1/(B/η) (one tilted sample per ten relaxation times), otherwise 0.
+    Then ``tilt`` = 0.1·η/B near the bulk (one tilted sample per ten relaxation times: the
+    weights of the long excursions there stay within a factor of a few) and ``tilt_far`` =
+    0.2/B beyond ``far`` = 2 times its edge (a tilted sample every five steps: far out the
+    paths are short, and a climb needs a kick before the contraction undoes the last one);
+    otherwise both 0.
     """
     eta = check_learning_rate(eta)
     B = check_positive_int(B, "B")
     d = check_positive_int(d, "d")
     p_k = B * float(chi2.sf(2.0 * B / eta, d))
+    off = dict(tilt=0.0, tilt_far=0.0)
     if not (np.isfinite(c_max) and c_max > 1.0) or p_k / eta >= 1.0:
-        return 0.0
+        return off
     with np.errstate(over="ignore"):
         t_sde = float(radial_mfpt([c_max], eta=eta, B=B, d=d, exact_noise=True)[0])
-    return 0.1 * eta / B if p_k * t_sde > 1.0 else 0.0
+    return dict(tilt=0.1 * eta / B, tilt_far=0.2 / B) if p_k * t_sde > 1.0 else off
 
 
 class LinregSystem:
@@ -284,18 +290,21 @@ class LinregSystem:
         Learning rate η and minibatch size B (keyword-only).
     online : bool
         N = ∞: a fresh sample at every step.
-    tilt : float
+    tilt, tilt_far : float
         Online only: the share ε of samples that the excursions draw from N(0, s² I)
         instead of N(0, I), with likelihood-ratio weights (default 0: none), and
         s² = (2B/η)/median(χ²_d), so that half the tilted samples expand the step on their
-        own ((η/B)|x|² > 2).  Where such kicks are rarer than one per relaxation time
-        (d ≤ 8 at η = 0.1, B = 1) and the thresholds are far, SGD escapes by a few of them
-        in a row, a route that unweighted splitting almost never draws (at d = 1, η = 0.1 it
-        put t_p at c = 10 at 10³⁴ steps against the exact chain's 10¹¹).  ε = 0.1/(B·
-        relaxation) (one tilted sample per ten relaxation times) matches the exact chain
-        there to 10¹³ steps (``tests/test_splitting.py``).  Near the bulk at weak noise it
-        hurts: the selection by level fills the replicas with clones of over-shooting
-        tilted kicks of tiny weight.  :func:`kick_tilt` says when to tilt.
+        own ((η/B)|x|² > 2).  ``tilt`` applies near the bulk A = {L ≤ L_A}, ``tilt_far``
+        (default: ``tilt``) where L ≥ ``far``·L_A.  Where such kicks are rarer than one per
+        relaxation time (d ≤ 8 at η = 0.1, B = 1) and the thresholds are far, SGD escapes by
+        a few of them in a row, a route that unweighted splitting almost never draws (at
+        d = 1, η = 0.1, c = 10 it overstated t_p six decades).  :func:`kick_tilt` gives
+        both by rule; with them the estimate follows the exact chain over 22 decades
+        (``tests/test_splitting.py``).  Near the bulk at weak noise a tilt hurts: the
+        selection by level fills the replicas with clones of over-shooting tilted kicks of
+        tiny weight.
+    far : float
+        Where ``tilt_far`` starts, as a multiple of the bulk's edge L_A (> 1).
 
     Attributes
     ----------
@@ -307,7 +316,7 @@ class LinregSystem:
     """
 
     def __init__(self, problem: LinearRegression, *, eta: float, B: int, online: bool = False,
-                 tilt: float = 0.0):
+                 tilt: float = 0.0, tilt_far: float | None = None, far: float = 2.0):
         self.eta = check_learning_rate(eta)
         self.B = check_positive_int(B, "B") if online else check_batch_size(B, problem.N)
         self.online = bool(online)
@@ -326,25 +335,30 @@ class LinregSystem:
         self.h_star = float(np.trace(H) / d)
         self.state_size = d
         self.relaxation = 1.0 / (self.eta * self.h_star)
-        self.tilt, self.spread = self._tilt(tilt, d)
-        self.tilted = self.tilt > 0
-
-    def _tilt(self, tilt: float, d: int) -> tuple[float, float]:
-        """(ε, s) of the importance sampling of large online samples (see the class)."""
-        if not (np.isfinite(tilt) and 0.0 <= tilt < 1.0):
-            raise InvalidInput(f"tilt must lie in [0, 1), got {tilt!r}")
-        if tilt > 0 and not self.online:
-            raise InvalidInput("tilt applies to online SGD only (a data set's samples are "
-                               "given): pass online=True or tilt=0")
+        self.tilt = self._tilt(tilt, "tilt")
+        self.tilt_far = self._tilt(tilt if tilt_far is None else tilt_far, "tilt_far")
+        if not (np.isfinite(far) and far > 1.0):
+            raise InvalidInput(f"far must be a finite multiple > 1 of the bulk's edge, got {far!r}")
+        self.far = float(far)
         kick = 2.0 * self.B / self.eta  # |x|² beyond which one sample expands the step
-        return float(tilt), float(np.sqrt(max(1.0, kick / chi2.median(d))))
+        self.spread = float(np.sqrt(max(1.0, kick / chi2.median(d))))
+        self.tilted = self.tilt > 0 or self.tilt_far > 0
+
+    def _tilt(self, tilt: float, name: str) -> float:
+        """A checked share of tilted samples (see the class)."""
+        if not (np.isfinite(tilt) and 0.0 <= tilt < 1.0):
+            raise InvalidInput(f"{name} must lie in [0, 1), got {tilt!r}")
+        if tilt > 0 and not self.online:
+            raise InvalidInput(f"{name} applies to online SGD only (a data set's samples are "
+                               f"given): pass online=True or {name}=0")
+        return float(tilt)
 
     def _args(self):
         return (self.X, self.y, self.Zs, self.theta_star, self.S, self.L_star,
                 self.eta / self.B, self.B, self.online)
 
     def _excursion_args(self):
-        return self._args() + (self.tilt, self.spread)
+        return self._args() + (self.tilt, self.spread, self.tilt_far)
 
     def levels(self, states: np.ndarray) -> np.ndarray:
         u = np.asarray(states, dtype=float) - self.theta_star
@@ -377,7 +391,8 @@ class LinregSystem:
         _excursion_kernel(*self._excursion_args(), np.ascontiguousarray(states, dtype=np.float64),
                           np.ascontiguousarray(start_level, dtype=np.int64), log_w0,
                           replica_states(seed, R), self.L_star * np.exp(grid),
-                          self.L_star * np.exp(xi_A), int(max_steps), steps, outcome, level,
+                          self.L_star * np.exp(xi_A), self.far * self.L_star * np.exp(xi_A),
+                          int(max_steps), steps, outcome, level,
                           records, weight_records, rows)
         self._check(np.where(outcome == 3, steps, 0))
         return Excursions(steps, outcome, level, records, weight_records)

@@ -68,7 +68,7 @@ TABLES = dict(
     cases=("N", "brute_compared", "brute_cost", "brute_z_max", "c_A", "cost", "d", "dataset",
            "decades", "h_star", "max_eta_x2", "rare_thresholds", "relaxation", "repetitions",
            "slope_chain_rare", "slope_eq15", "slope_exact_noise", "slope_kesten", "slope_rare",
-           "slope_rare_stderr", "tilt"),
+           "slope_rare_stderr", "tilt", "tilt_far"),
 )
 
 #: One line of meaning of each own field of the tables (shared with rare-first-passage-linreg).
@@ -166,8 +166,8 @@ def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: i
     online = N == 0
     prob = make_linear_regression(max(N, 2 * d + 2), d, np.random.default_rng(data_seed))
     tilt = (kick_tilt(eta=eta, B=B, d=d, c_max=float(np.max(cs)))
-            if online and importance == "auto" else 0.0)
-    system = LinregSystem(prob, eta=eta, B=B, online=online, tilt=tilt)
+            if online and importance == "auto" else dict(tilt=0.0, tilt_far=0.0))
+    system = LinregSystem(prob, eta=eta, B=B, online=online, **tilt)
     h = system.h_star
     L_star = system.L_star
     c = np.asarray(cs, dtype=float)
@@ -251,7 +251,7 @@ def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: i
         slope_chain_rare = float(x @ np.log(chain[chain_ok]) / (x @ x))
     decades = (float(np.log10(res.t_p[reg[-1]] / res.t_p[reg[0]])) if reg.size > 1 else 0.0)
     case = dict(d=d, N=N, dataset=data_seed, h_star=h, relaxation=relax,
-                c_A=res.settings["c_A"], tilt=tilt,
+                c_A=res.settings["c_A"], tilt=tilt["tilt"], tilt_far=tilt["tilt_far"],
                 slope_eq15=escape_exponent(eta=eta, B=B, h=h, n=d),
                 slope_exact_noise=escape_exponent_exact_noise(eta=eta, B=B, h=h, d=d),
                 slope_kesten=float(kesten), decades=decades, rare_thresholds=int(reg.size),
@@ -264,11 +264,12 @@ def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: i
                 max_eta_x2=float(eta * np.max(np.sum(prob.X**2, axis=1))) if not online else np.nan)
     notes = []
     kicks = B * chi2.sf(2 * B / eta, d) * relax  # samples that expand a step, per relaxation time
-    if tilt > 0:
+    if system.tilted:
         notes.append(f"d={d}, N=0 (online): the rare expanding kicks (eta |x|^2 / B > 2, "
                      f"{kicks:.2g} per relaxation time) are importance-sampled: a share "
-                     f"{tilt:.3g} of the samples from N(0, {system.spread:.3g}^2 I), with "
-                     "likelihood-ratio weights (logloss.kick_tilt's rule)")
+                     f"{system.tilt:.3g} of the samples near the bulk, {system.tilt_far:.3g} "
+                     f"beyond {system.far:g} times its edge, from N(0, {system.spread:.3g}^2 I), "
+                     "with likelihood-ratio weights (logloss.kick_tilt's rule)")
     elif online and kicks < 1 and importance == "off":
         notes.append(f"d={d}, N=0 (online): a sample that expands the step on its own "
                      f"(eta |x|^2 / B > 2) comes {kicks:.2g} times per relaxation time, and "
