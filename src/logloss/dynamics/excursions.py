@@ -84,7 +84,8 @@ class Excursions:
     weight_records : ndarray, shape (rows, G), optional
         Where the kernel is importance-sampled (``tilted``): the log likelihood ratio of
         the path up to each record (its start log-weight plus its steps'), filled like
-        ``records``; None otherwise (every weight 1).
+        ``records``; zeros where it is not (log-weight 0), None from a System without
+        weights (every weight 1).
     """
 
     steps: np.ndarray
