@@ -18,12 +18,33 @@ from logloss import cli
 from logloss.core.checkpoint import UnitStore
 from logloss.dynamics import pretrain as pretrain_mod
 
-# (experiment, --set values, signal): each unit takes a fraction of a second, so the kill
-# lands between the first stored unit and the end
+# (experiment, --set values, signal): the interrupted run stops after its first stored unit
+# and waits there for the signal (_PAUSE), so that the kill lands midway on any machine load
 CASES = [
-    ("stationary", ["samples=1500", "B=1,2,5"], signal.SIGINT),
-    ("first-passage-linreg", ["ds=1,2,3,4", "Ns=0", "decades=6"], signal.SIGKILL),
+    ("stationary", ["samples=300", "B=1,2,5"], signal.SIGINT),
+    ("first-passage-linreg", ["ds=2,3,4", "Ns=0", "decades=6"], signal.SIGKILL),
 ]
+
+# imported by the interrupted run's interpreter at start-up (sitecustomize on PYTHONPATH):
+# after a unit is stored, it tells the test so and sleeps until the signal comes
+_PAUSE = """
+import time
+from pathlib import Path
+from logloss.core import checkpoint
+
+_put = checkpoint.UnitStore.put
+
+
+def put(self, key, value):
+    out = _put(self, key, value)
+    if self.folder is not None:
+        Path(self.folder.parent / "paused").touch()
+        time.sleep(600)
+    return out
+
+
+checkpoint.UnitStore.put = put
+"""
 
 
 def _run(args, env, **kw):
@@ -45,10 +66,15 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(name, sets, sig, tmp_p
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     ref = _run([*args, "--out", str(whole)], env)
     assert ref.wait(timeout=600) == 0, ref.communicate()
-    proc = _run([*args, "--out", str(cut)], env)
-    units = cut / "units"
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_PAUSE)
+    path = os.pathsep.join(filter(None, [str(hook), env.get("PYTHONPATH")]))
+    # a child of a shell's background job inherits SIGINT ignored: give it the default back
+    proc = _run([*args, "--out", str(cut)], env | {"PYTHONPATH": path},
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
-    while not (units.is_dir() and any(units.glob("*.pt"))):
+    while not (cut / "paused").exists():
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -56,9 +82,10 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(name, sets, sig, tmp_p
     proc.communicate(timeout=60)
     assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL)
     assert not (cut / "complete.json").exists()
+    units = cut / "units"
     stored = len(list(units.glob("*.pt")))
     total = len(UnitStore(whole / "units").keys())
-    assert 1 <= stored < total  # killed midway, with finished work on disk
+    assert stored == 1 < total  # killed midway, with finished work on disk
     again = _run([*args, "--out", str(cut)], env)
     stdout, stderr = again.communicate(timeout=600)
     assert again.returncode == 0, stderr

@@ -101,7 +101,9 @@ def test_sigint_during_a_long_kernel_exits_at_once_without_a_complete_folder(tmp
         [sys.executable, "-m", "logloss", "run", "rare-first-passage-linreg", "--scale", "smoke",
          "--set", "brute_steps=10000000000", "--set", "brute_replicas=4", "--set", "eta=0.01",
          "--set", "cs=1.2,1.3", "--out", str(out)],
-        stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+        # a child of a shell's background job inherits SIGINT ignored: give it the default back
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = b""
     with selectors.DefaultSelector() as sel:  # wait until the kernel's progress bar shows
         sel.register(proc.stderr, selectors.EVENT_READ)
