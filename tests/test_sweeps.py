@@ -4,7 +4,8 @@ resume from stored tasks."""
 import numpy as np
 import pytest
 
-from logloss.sweeps import sweep, sweep_tasks
+from logloss import run_experiment
+from logloss.sweeps import run_experiments, sweep, sweep_tasks
 
 GRID = {"B": [[1], [5]]}  # two points of the stationary experiment (B is a list parameter)
 
@@ -100,3 +101,29 @@ def test_an_unusable_stored_task_is_named_and_run_again(tmp_path, monkeypatch, d
     assert [k["draws"] for k in runs] == [2]  # only the damaged task ran again
     assert [r.summary()["measured"] for r in again] == [f.summary()["measured"] for f in first]
     assert sweep("minibatch-covariance", grid, scale="smoke", out=tmp_path)  # healed: no warning
+
+
+def test_experiments_side_by_side_are_those_run_one_by_one(capsys):
+    names = ["stationary", "time-change"]  # numba experiments: bitwise the same anywhere
+    alone = {n: run_experiment(n, "smoke", seed=3, verbose=False) for n in names}
+    capsys.readouterr()
+    both = run_experiments(names, scale="smoke", seed=3, jobs=2)
+    assert list(both) == names
+    for n in names:
+        for part in ("measured", "tables"):  # repr: a NaN equals itself there
+            assert repr(getattr(both[n], part)) == repr(getattr(alone[n], part))
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(":")[0] for ln in lines if "scale=smoke" in ln] == [f"[logloss] {n}"
+                                                                         for n in names]
+
+
+@pytest.mark.parametrize("names,kw,match", [
+    ([], {}, "each experiment once"),
+    (["stationary", "stationary"], {}, "each experiment once"),
+    (["no-such-experiment"], {}, "no-such-experiment"),
+    (["stationary"], {"jobs": 0}, "jobs"),
+    (["stationary"], {"seed": -1}, "seed"),
+])
+def test_bad_lists_of_experiments_fail_before_work(names, kw, match):
+    with pytest.raises(ValueError, match=match):
+        run_experiments(names, scale="smoke", **kw)

@@ -52,7 +52,7 @@ from .stats.lines import fit_line, fit_power_law, local_slopes, rolling_slopes
 from .stats.phi_fits import hill_plot, hill_tail_index, phi_mle, phi_moment
 from .stats.splitting import RareFirstPassage, rare_first_passage
 from .stats.survival import kaplan_meier, weibull_shape
-from .sweeps import sweep
+from .sweeps import run_experiments, sweep
 
 __all__ = [
     "__version__",
@@ -70,6 +70,7 @@ __all__ = [
     "plot",
     "show",
     "save_run",
+    "run_experiments",
     "sweep",
     "report_rows",
     "paper_runs",

@@ -43,11 +43,12 @@ from .core.errors import InvalidInput
 from .core.measured import Measured
 from .core.resources import check_fits, usable_cpus
 from .core.scales import resolve_scale
-from .experiments.result import Result, jsonable
-from .experiments.run import run_experiment
+from .core.validation import check_seed
+from .experiments.result import Result, display_run_record, jsonable
+from .experiments.run import announce, run_experiment
 from .experiments.spec import get_experiment
 
-__all__ = ["sweep_tasks", "sweep", "worker_count"]
+__all__ = ["run_experiments", "sweep_tasks", "sweep", "worker_count"]
 
 
 def sweep_tasks(name: str, grid: Mapping[str, Sequence[Any]], *, seeds: int = 1, seed: int = 0,
@@ -230,3 +231,70 @@ def sweep(name: str, grid: Mapping[str, Sequence[Any]], *, seeds: int = 1, seed:
     if jobs == 1:
         return [_run_task(t, out_s, device) for t in tasks]
     return list(joblib.Parallel(n_jobs=int(jobs), backend="loky")(calls))
+
+
+def run_experiments(names: Sequence[str], *, scale: str | None = None, seed: int = 0,
+                    jobs: int | None = None, device: str = "auto",
+                    verbose: bool = True) -> dict[str, Result]:
+    """Run several experiments, each at its preset, side by side on this machine's cores.
+
+    Each result is that of ``run_experiment(name, scale, seed=seed, device=device)``: the
+    runs share nothing, so their order and place do not matter.  A page that needs several
+    experiments makes them in one call, in about the time of the longest when the others
+    fit beside it.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Registered experiments, each once.
+    scale : str, optional
+        The scale of every run (default ``$LOGLOSS_SCALE`` or ``book``).
+    seed : int
+        The seed of every run, as in :func:`~logloss.experiments.run.run_experiment`.
+    jobs : int, optional
+        Parallel workers (joblib, ``loky`` processes); default one per CPU core this
+        process may use, and never more than the runs.  1 runs them here, one after another.
+    device : {"auto", "cpu", "cuda", "cuda:K"}
+        Where the torch experiments compute.
+    verbose : bool
+        Print each run's line and notes, as :func:`run_experiment` does, in the order of
+        ``names``.
+
+    Returns
+    -------
+    dict of str to Result
+        The results, keyed and ordered by ``names``.
+
+    Notes
+    -----
+    A worker runs torch on ``cores // jobs`` threads (joblib's limit for its workers, so
+    that the workers do not oversubscribe the cores); the sums inside a torch operation
+    may then be added in another order than in this process, which can change the last
+    bits of a torch experiment's values.  The numba experiments are bitwise the same.
+    """
+    import joblib
+
+    names = list(names)
+    if not names or len(set(names)) != len(names):
+        raise InvalidInput(f"names must list each experiment once, got {names!r}")
+    scale, seed = resolve_scale(scale), check_seed(seed)
+    jobs = worker_count(usable_cpus() if jobs is None else jobs, len(names))
+    tasks = []
+    for name in names:  # every run's parameters (and memory, beside the others) first
+        exp = get_experiment(name)
+        params = exp.params(scale, {})
+        if jobs > 1:
+            check_fits(exp.estimate(params), f"{name} beside {jobs - 1} other run(s)",
+                       copies=jobs)
+        tasks.append(dict(name=name, scale=scale, seed=seed, overrides={}))
+    device = resolve_device(device)
+    if jobs == 1:
+        results = [_run_task(t, None, device) for t in tasks]
+    else:
+        results = joblib.Parallel(n_jobs=jobs, backend="loky")(
+            joblib.delayed(_run_task)(t, None, device) for t in tasks)
+    for result in results:
+        if verbose:
+            announce(result)
+        display_run_record(result)
+    return dict(zip(names, results))

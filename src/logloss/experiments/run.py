@@ -19,7 +19,7 @@ from .params import Params
 from .result import Outcome, Result, RunContext, display_run_record, takes_context, where
 from .spec import get_experiment
 
-__all__ = ["run_experiment"]
+__all__ = ["announce", "run_experiment"]
 
 
 def run_experiment(
@@ -89,8 +89,14 @@ def run_experiment(
     result = Result(**fields, name=name, scale=scale, seed=seed, params=dict(params),
                     wall_time_s=wall, cpu_time_s=cpu, date=date)
     if verbose:
-        print(f"[logloss] {name}: scale={scale}, seed={seed}, {wall:.1f} s")
-        for note in outcome.notes:
-            print(f"[logloss] note: {note}")
+        announce(result)
     display_run_record(result)
     return result
+
+
+def announce(result: Result) -> None:
+    """Print the line that says which experiment ran at which scale, and its notes."""
+    print(f"[logloss] {result.name}: scale={result.scale}, seed={result.seed}, "
+          f"{result.wall_time_s:.1f} s")
+    for note in result.notes:
+        print(f"[logloss] note: {note}")
