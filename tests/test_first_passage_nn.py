@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from logloss import run_experiment
+from logloss.core.checkpoint import UnitStore
 from logloss.experiments import first_passage_nn as fpnn
 
 
@@ -25,9 +26,29 @@ def test_the_rule_is_not_a_parameter():
     assert fpnn.MIN_RELAX == 100.0
 
 
+SMOKE = dict(seed=3, betas=[30.0], verbose=False)
+
+
 @pytest.fixture(scope="module")
-def smoke():
-    return run_experiment("first-passage-nn", "smoke", seed=3, betas=[30.0], verbose=False)
+def units(tmp_path_factory):
+    return UnitStore(tmp_path_factory.mktemp("units"))
+
+
+@pytest.fixture(scope="module")
+def smoke(units):
+    return run_experiment("first-passage-nn", "smoke", store=units, **SMOKE)
+
+
+def test_a_run_resumes_from_its_stored_net_beta_units(smoke, units, monkeypatch):
+    assert units.keys() == ["net0-beta0"]
+
+    def boom(*a, **k):
+        raise AssertionError("a stored (net, beta) unit was run again")
+
+    monkeypatch.setattr(fpnn, "_run_beta", boom)
+    again = run_experiment("first-passage-nn", "smoke", store=units, **SMOKE)
+    assert repr(again.tables) == repr(smoke.tables)  # repr: a NaN equals itself there
+    assert repr(again.measured) == repr(smoke.measured)
 
 
 def test_curves_share_thresholds_and_eq15_is_absolute(smoke):

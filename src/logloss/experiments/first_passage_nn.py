@@ -38,11 +38,12 @@ does; ``n_calibrated``).
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 from scipy import stats
 
-from ..core.cache import cached, shaped
+from ..core.cache import NUMBER, cached, shaped
 from ..core.errors import InvalidInput
 from ..core.measured import Measured, standard_error
 from ..core.resources import NUMBA_RATE, Cost
@@ -314,9 +315,14 @@ def run_nn(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
                                    index=net_index, k=p["k"], device=ctx.device)
         h_model, m_model = lumped_spectrum(spec["eigenvalues"][:p["k"]], trace=spec["trace"],
                                            trace_sq=spec["trace_sq"], P=spec["P"])
-        for beta in p["betas"]:
-            one = _run_beta(p, net, net_index, data, K, spec, h_model, m_model, beta,
-                            seed=int(rng.integers(2**31)))
+        for j, beta in enumerate(p["betas"]):
+            # each (net, β) is a unit of work: a killed paper-scale run resumes after it
+            seed = int(rng.integers(2**31))
+            one = ctx.store.unit(
+                f"net{net_index}-beta{j}",
+                partial(_run_beta, p, net, net_index, data, K, spec, h_model, m_model, beta,
+                        seed=seed),
+                spec=_UNIT)
             for name in rows:
                 rows[name] += one[name]
             cost += one["cost"]
@@ -328,6 +334,11 @@ def run_nn(p: dict, rng: np.random.Generator, ctx: RunContext) -> Outcome:
     out.tables.update(rows, transient=trans, nets=nets)
     _summary(out, p, rows["fits"], rows["brute"], trans, rows["runs"], nets, cost, seconds, mem)
     return out
+
+
+# what a stored (net, β) unit must hold (see _run_beta)
+_UNIT = dict({name: [dict] for name in ("first_passage", "slopes", "fits", "brute", "survival",
+                                        "runs")}, cost=NUMBER, seconds=NUMBER, records_mb=NUMBER)
 
 
 def _run_beta(p, net, net_index, data, K, spec, h_model, m_model, beta, *, seed) -> dict:
