@@ -310,3 +310,26 @@ def test_kesten_exponent_solves_the_moment_equation():
     ag = theory.kesten_exponent_gaussian(eta=0.5)
     m = np.mean(np.abs(1 - 0.5 * rng.standard_normal(2_000_000) ** 2) ** ag)
     assert m == pytest.approx(1, rel=0.05)
+
+
+@pytest.mark.parametrize("eta,B", [(0.1, 1), (0.37, 3), (1.5, 2)])
+def test_expanding_kick_rate_in_closed_form_at_d2(eta, B):
+    # |x|² ~ χ²₂ is exponential with mean 2: P(|x|² > 2B/η) = exp(−B/η)
+    assert theory.expanding_kick_rate(eta=eta, B=B, d=2) == pytest.approx(B * np.exp(-B / eta),
+                                                                          rel=1e-12)
+
+
+def test_expanding_kick_rate_counts_the_expanding_samples_of_a_simulation():
+    eta, B, d, steps = 0.4, 2, 3, 200_000
+    x = np.random.default_rng(5).standard_normal((steps, B, d))
+    kicks = (eta / B * np.sum(x**2, axis=2) > 2).sum(axis=1)  # per step
+    rate = theory.expanding_kick_rate(eta=eta, B=B, d=d)
+    # tolerance: 4 standard errors of the simulated mean
+    assert abs(kicks.mean() - rate) < 4 * kicks.std(ddof=1) / np.sqrt(steps)
+
+
+@pytest.mark.parametrize("kw", [dict(eta=0.1, B=0, d=1), dict(eta=0.1, B=1, d=1.5),
+                                dict(eta=-1.0, B=1, d=1)])
+def test_expanding_kick_rate_refuses_bad_input(kw):
+    with pytest.raises(ValueError):
+        theory.expanding_kick_rate(**kw)

@@ -31,6 +31,7 @@ from scipy.stats import chi2
 from ..core.errors import InvalidInput, SGDDiverged
 from ..core.validation import check_batch_size, check_learning_rate, check_positive_int
 from ..models.linreg import LinearRegression
+from ..theory.discrete_sgd import expanding_kick_rate
 from ..theory.escape import radial_mfpt
 from .linreg_sgd import _RESYNC, _sqrt_h_coords, _step
 from .rng import replica_states
@@ -250,8 +251,8 @@ def kick_tilt(*, eta: float, B: int, d: int, c_max: float) -> dict:
     """The importance sampling of :class:`LinregSystem` (online) for thresholds up to
     ``c_max``, by rule: keyword arguments ``tilt`` and ``tilt_far`` for it.
 
-    One sample expands an online SGD step on its own when (η/B)|x|² > 2, with probability
-    p_k = B·P(χ²_d > 2B/η) per step.  Such kicks open an escape route that unweighted
+    One sample expands an online SGD step on its own when (η/B)|x|² > 2: p_k =
+    B·P(χ²_d > 2B/η) such kicks per step (``theory.expanding_kick_rate``).  Such kicks open an escape route that unweighted
     splitting cannot see when both
 
     * they are rarer than one per relaxation time 1/η (p_k/η < 1: an excursion of a few
@@ -270,7 +271,7 @@ def kick_tilt(*, eta: float, B: int, d: int, c_max: float) -> dict:
     eta = check_learning_rate(eta)
     B = check_positive_int(B, "B")
     d = check_positive_int(d, "d")
-    p_k = B * float(chi2.sf(2.0 * B / eta, d))
+    p_k = expanding_kick_rate(eta=eta, B=B, d=d)
     off = dict(tilt=0.0, tilt_far=0.0)
     if not (np.isfinite(c_max) and c_max > 1.0) or p_k / eta >= 1.0:
         return off

@@ -26,7 +26,6 @@ at least 100 relaxation times 1/(ηh*) and the splitting estimate is resolved (s
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import chi2
 
 from ..core.cache import NUMBER
 from ..core.measured import Measured
@@ -43,6 +42,7 @@ from ..theory import (
     discrete_mfpt_online_1d,
     escape_exponent,
     escape_exponent_exact_noise,
+    expanding_kick_rate,
     kesten_exponent,
     kesten_exponent_isotropic,
     radial_mfpt,
@@ -263,7 +263,7 @@ def linreg_first_passage_case(*, eta: float, B: int, d: int, N: int, cs, seed: i
                 brute_cost=int(brute_replicas * brute_steps),
                 max_eta_x2=float(eta * np.max(np.sum(prob.X**2, axis=1))) if not online else np.nan)
     notes = []
-    kicks = B * chi2.sf(2 * B / eta, d) * relax  # samples that expand a step, per relaxation time
+    kicks = expanding_kick_rate(eta=eta, B=B, d=d) * relax  # per relaxation time
     if system.tilted:
         notes.append(f"d={d}, N=0 (online): the rare expanding kicks (eta |x|^2 / B > 2, "
                      f"{kicks:.2g} per relaxation time) are importance-sampled: a share "

@@ -45,6 +45,7 @@ from ..core.validation import check_learning_rate
 
 __all__ = [
     "discrete_mfpt_1d",
+    "expanding_kick_rate",
     "discrete_mfpt_online_1d",
     "online_kicks_1d",
     "lyapunov_exponent",
@@ -850,6 +851,25 @@ def kesten_exponent_gaussian(*, eta: float) -> float:
         return 2 * tot / math.sqrt(2 * math.pi)
 
     return _kesten_root(moment, "kesten_exponent_gaussian")
+
+
+def expanding_kick_rate(*, eta: float, B: int, d: int) -> float:
+    """Samples per step that expand an online SGD step on their own (linear regression, H = I).
+
+    In the step u' = (I − (η/B) Σ x xᵀ) u + …, one sample x of the minibatch multiplies the
+    component of u along x by 1 − (η/B)|x|², larger than 1 in size when (η/B)|x|² > 2.
+    With x ~ N(0, I_d) that has probability P(χ²_d > 2B/η), so a step holds
+
+        p_k = B · P(χ²_d > 2B/η)
+
+    such kicks on average: the rare events by which online SGD escapes at small d
+    (:func:`kesten_exponent_isotropic` gives the tail they make).
+    """
+    check_learning_rate(eta)
+    for name, v in (("B", B), ("d", d)):
+        if isinstance(v, bool) or int(v) != v or v < 1:
+            raise InvalidInput(f"{name} must be an integer >= 1, got {v!r}")
+    return float(B * special.chdtrc(int(d), 2.0 * B / eta))
 
 
 def kesten_exponent_isotropic(*, eta: float, d: int) -> float:
