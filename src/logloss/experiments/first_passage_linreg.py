@@ -304,7 +304,8 @@ def collect_cases(cases: list[dict], out: Outcome) -> Outcome:
             out.notes.append(
                 f"d={cs['case']['d']}, N={cs['case']['N']}: {len(lost)} of {len(cs['rows'])} "
                 f"thresholds unresolved (c = {min(lost):.4g} to {max(lost):.4g}: the splitting "
-                "lost its replicas or one branch dominates); their t_p is NaN, not a bound")
+                "lost its replicas or one branch dominates); they stay in the table with "
+                "resolved = False and are left out of the window slope")
     out.notes.append(f"a threshold is in the regime of paper Eq. (15) when t_p >= {RARE:.0f} "
                      "relaxation times 1/(eta h*) and the splitting estimate is resolved")
     return out
