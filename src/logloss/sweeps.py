@@ -296,5 +296,6 @@ def run_experiments(names: Sequence[str], *, scale: str | None = None, seed: int
     for result in results:
         if verbose:
             announce(result)
-        display_run_record(result)
+        if jobs > 1:  # a run in this process has displayed its record already
+            display_run_record(result)
     return dict(zip(names, results))
