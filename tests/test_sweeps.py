@@ -119,6 +119,7 @@ def test_experiments_side_by_side_are_those_run_one_by_one(capsys):
 
 @pytest.mark.parametrize("names,kw,match", [
     ([], {}, "each experiment once"),
+    ("stationary", {}, "a list of experiment names"),
     (["stationary", "stationary"], {}, "each experiment once"),
     (["no-such-experiment"], {}, "no-such-experiment"),
     (["stationary"], {"jobs": 0}, "jobs"),

@@ -274,6 +274,8 @@ def run_experiments(names: Sequence[str], *, scale: str | None = None, seed: int
     """
     import joblib
 
+    if isinstance(names, str):
+        raise InvalidInput(f"names must be a list of experiment names, got the string {names!r}")
     names = list(names)
     if not names or len(set(names)) != len(names):
         raise InvalidInput(f"names must list each experiment once, got {names!r}")
